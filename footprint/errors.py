@@ -1,0 +1,114 @@
+"""One root error for the whole project.
+
+Every error a user can cause derives from :class:`FootprintError` and also from the
+matching builtin, so callers can catch either. Each carries a user-safe message (shown by
+the CLI on one line and by the API in an OGC exception body); details go to the log.
+The API maps classes to HTTP status codes in one table (``api.errors``); the CLI maps
+them to exit codes (:data:`EXIT_CODES`).
+"""
+
+from __future__ import annotations
+
+
+class FootprintError(Exception):
+    """Root of every error this project raises on purpose."""
+
+    #: OGC exception code used by the API (``type`` in the exception JSON).
+    code = "NoApplicableCode"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigurationError(FootprintError, RuntimeError):
+    """Settings are missing or unsafe (for example a default secret in production)."""
+
+
+class NotFoundError(FootprintError, LookupError):
+    """A field, layer, footprint version, job or report does not exist."""
+
+    code = "NotFound"
+
+
+class UnknownFieldError(NotFoundError, KeyError):
+    """A field id is not in the catalogue."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return FootprintError.__str__(self)
+
+
+class DataMissingError(FootprintError, FileNotFoundError):
+    """Input data (a DEM tile, a vector file) is not present in the data directory."""
+
+    code = "DataMissing"
+
+
+class InvalidLayerError(FootprintError, ValueError):
+    """An uploaded or bundled layer fails validation (CRS, geometry, schema, extent)."""
+
+    code = "InvalidParameterValue"
+
+
+class InvalidParameterError(FootprintError, ValueError):
+    """A parameter sheet or a request parameter is out of bounds or malformed."""
+
+    code = "InvalidParameterValue"
+
+
+class InvalidDeclarationError(FootprintError, ValueError):
+    """Declared statistics (exports, certificates) fail validation."""
+
+    code = "InvalidParameterValue"
+
+
+class ConflictError(FootprintError, RuntimeError):
+    """The request conflicts with stored state (duplicate, job not finished, ...)."""
+
+    code = "Conflict"
+
+
+class StorageError(FootprintError, RuntimeError):
+    """The database or the state directory refused an operation."""
+
+
+class DownloadError(FootprintError, OSError):
+    """A download failed or its checksum did not match."""
+
+
+class PermissionDeniedError(FootprintError, PermissionError):
+    """The caller's key lacks the role the operation needs."""
+
+    code = "Forbidden"
+
+
+class AuthenticationError(FootprintError, PermissionError):
+    """No API key, or an unknown one."""
+
+    code = "Unauthorized"
+
+
+#: CLI exit codes per error class (most specific first; ``1`` otherwise).
+EXIT_CODES: dict[type[FootprintError], int] = {
+    NotFoundError: 3,
+    DataMissingError: 4,
+    InvalidLayerError: 2,
+    InvalidParameterError: 2,
+    InvalidDeclarationError: 2,
+    ConfigurationError: 5,
+    ConflictError: 6,
+    StorageError: 7,
+    DownloadError: 8,
+}
+
+
+def exit_code_for(error: BaseException) -> int:
+    """Exit code of the CLI for ``error``: the entry of its nearest class, else 1."""
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return 1

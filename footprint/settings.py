@@ -1,0 +1,101 @@
+"""Settings in one place: environment prefix ``FOOTPRINT_``.
+
+Defaults suit a laptop: the data directory is ``../shared/data`` beside the repository
+when it exists (else a user cache directory, filled by the downloader), state lives in a
+user data directory, the database is an SQLite file there, jobs run in-process.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from footprint.errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET = "change-me-in-production"
+
+
+def _default_data_dir() -> Path:
+    shared = REPO_ROOT.parent / "shared" / "data"
+    if shared.is_dir():
+        return shared
+    return Path(platformdirs.user_cache_dir("footprint")) / "data"
+
+
+def _default_state_dir() -> Path:
+    return Path(platformdirs.user_data_dir("footprint"))
+
+
+class Settings(BaseSettings):
+    """Configuration of the library, the CLI and the service.
+
+    Every field can be set by an environment variable ``FOOTPRINT_<NAME>`` (for example
+    ``FOOTPRINT_DATABASE_URL``) or a ``.env`` file in the working directory.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FOOTPRINT_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(default_factory=_default_data_dir,
+                           description="Read-only input data (DEM tiles, rivers, KP statistics).")
+    cache_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_cache_dir("footprint")),
+                            description="Downloaded tiles and other cached inputs.")
+    state_dir: Path = Field(default_factory=_default_state_dir,
+                            description="Database file, rasters (COG), draws, reports, uploads.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: sqlite:///<state_dir>/footprint.sqlite. "
+        "Use postgresql+psycopg://... for PostGIS.")
+    executor: Literal["local", "dask"] = "local"
+    dask_scheduler: str | None = Field(default=None, description="tcp://host:port of a dask scheduler.")
+    workers: int = Field(default=2, ge=1, le=256, description="Local executor pool size.")
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    public_reads: bool = Field(default=True, description="Reads need no API key when true.")
+    cors_origins: list[str] = Field(default_factory=list)
+    max_upload_mb: int = Field(default=200, ge=1)
+    max_items_limit: int = Field(default=1000, ge=1)
+    draws: int = Field(default=20_000, ge=100, description="Default Monte Carlo draws.")
+    seed: int = Field(default=20081106, ge=0, description="Default Monte Carlo seed.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    @field_validator("data_dir", "state_dir", "cache_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to an SQLite file in the state directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.state_dir / 'footprint.sqlite'}"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.effective_database_url.startswith("postgresql")
+
+    def check_serve_safe(self) -> None:
+        """Refuse to serve with the default secret outside development and tests."""
+        if self.environment == "production" and self.secret_key.get_secret_value() == DEFAULT_SECRET:
+            raise ConfigurationError(
+                "refusing to start in production with the default secret",
+                hint="set FOOTPRINT_SECRET_KEY to a long random value")
+
+    def ensure_dirs(self) -> None:
+        """Create the state directory and its sub-folders."""
+        for sub in ("", "rasters", "draws", "reports", "uploads", "deliveries"):
+            (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call ``get_settings.cache_clear()``)."""
+    return Settings()
