@@ -1,0 +1,124 @@
+"""The FastAPI application factory.
+
+Run it with ``footprint serve`` or ``uvicorn api.app:create_app --factory``. Nothing is
+created at import time: the store is opened, migrated and synchronised with the field
+catalogue by the lifespan, so importing this module never touches a database.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+
+import footprint
+from api.errors import install_error_handlers
+from api.logs import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
+from api.routers import features, footprints, ops
+from datasets.catalogue import load_catalogue
+from footprint.settings import Settings, get_settings
+
+logger = logging.getLogger("api.app")
+
+DESCRIPTION = """\
+Production footprints of alluvial diamond fields for the Kimberley Process: deposits,
+mined areas and survey layers as **OGC API - Features** collections, footprint versions
+with their Monte Carlo draws and rasters, and model runs as **OGC API - Processes** jobs.
+
+Errors are OGC exceptions in the RFC 7807 style (`application/problem+json`, schema
+`Problem`). Send an API key as `X-API-Key` or `Authorization: Bearer` (roles `reader`,
+`surveyor`, `monitor`, `admin`); reads are public when the server allows it.
+"""
+
+TAGS = [
+    {"name": "OGC API - Features", "description": "Fields, deposits, mined areas, layers, mine points."},
+    {"name": "Footprints", "description": "Footprint versions, draws and rasters per field."},
+    {"name": "OGC API - Processes", "description": "Delineation, footprint builds, anomaly reports."},
+    {"name": "Layers", "description": "Survey-layer and declared-data uploads."},
+    {"name": "Operations", "description": "Health, readiness and the audit log."},
+]
+
+#: Routers written alongside this module; the app starts without them (with a warning).
+_OPTIONAL_ROUTERS = ("api.routers.processes", "api.routers.layers")
+
+
+def _optional_router(module_name: str):
+    try:
+        return importlib.import_module(module_name).router
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        logger.warning("router %s is not installed; its routes are absent", module_name)
+        return None
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from footprint.storage.store import Store
+
+    settings: Settings = app.state.settings
+    settings.check_serve_safe()
+    settings.ensure_dirs()
+    store = Store.from_settings(settings)
+    store.upgrade()
+    store.sync_fields(load_catalogue().values())
+    orphaned = store.fail_orphaned_jobs("server restarted")
+    if orphaned:
+        logger.warning("marked %s orphaned job(s) failed", orphaned)
+    app.state.store = store
+    logger.info("footprint service ready", extra={"database": store_url_for_log(settings),
+                                                   "data_dir": str(settings.data_dir)})
+    try:
+        yield
+    finally:
+        executor = getattr(app.state, "executor", None)
+        if executor is not None and hasattr(executor, "shutdown"):
+            executor.shutdown()
+        dispose = getattr(store, "dispose", None) or getattr(store, "close", None)
+        if dispose is not None:
+            dispose()
+
+
+def store_url_for_log(settings: Settings) -> str:
+    """The database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service for ``settings`` (default: :func:`footprint.settings.get_settings`)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title="footprint: production footprints of alluvial diamond fields",
+        version=footprint.__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=_lifespan,
+        license_info={"name": "MIT"},
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    app.include_router(features.router)
+    app.include_router(footprints.router)
+    app.include_router(ops.router)
+    for module_name in _OPTIONAL_ROUTERS:
+        router = _optional_router(module_name)
+        if router is not None:
+            app.include_router(router)
+
+    # Added last = outermost: CORS answers preflights before anything else runs.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(RequestContextMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                           allow_headers=["*"], expose_headers=[REQUEST_ID_HEADER, "Location"])
+    return app

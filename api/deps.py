@@ -1,0 +1,128 @@
+"""Dependencies shared by the routers: settings, the store, and who is calling.
+
+Roles
+-----
+``reader``
+    reads (also open to anonymous callers when ``settings.public_reads``).
+``surveyor``
+    reads and uploads survey layers.
+``monitor``
+    reads, uploads declared data (export statistics, certificates) and requests reports.
+``admin``
+    everything, including the audit log.
+
+A key is sent as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. A missing or
+unknown key where one is needed is a 401; a known key whose role lacks the right is a 403.
+A key that is sent must be valid even on public reads: a typo should not silently turn a
+caller anonymous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from footprint.errors import AuthenticationError, PermissionDeniedError
+from footprint.settings import Settings
+
+if TYPE_CHECKING:
+    from footprint.storage.store import Store
+
+ROLES = ("reader", "surveyor", "monitor", "admin")
+ANONYMOUS = "anonymous"
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                               description="API key (roles: reader, surveyor, monitor, admin).")
+_bearer = HTTPBearer(auto_error=False, description="The API key as a bearer token.")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: the key's name and role, or ``anonymous`` on a public read."""
+
+    name: str
+    role: str
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.role == ANONYMOUS
+
+
+def get_settings_dep(request: Request) -> Settings:
+    """The settings the application was created with."""
+    return request.app.state.settings
+
+
+def get_store(request: Request) -> Store:
+    """The application's :class:`~footprint.storage.store.Store` (opened by the lifespan)."""
+    return request.app.state.store
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+StoreDep = Annotated[Any, Depends(get_store)]
+
+
+def _presented_key(api_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> str | None:
+    if api_key:
+        return api_key.strip() or None
+    if bearer is not None and bearer.credentials:
+        return bearer.credentials.strip() or None
+    return None
+
+
+def role_allows(role: str, roles: tuple[str, ...]) -> bool:
+    """Whether a key with ``role`` may do what needs one of ``roles`` (empty: a read)."""
+    if role == "admin":
+        return True
+    if not roles or "reader" in roles:
+        return role in ROLES
+    return role in roles
+
+
+def require_role(*roles: str) -> Callable[..., Principal]:
+    """A dependency admitting callers whose key has one of ``roles`` (admin always passes).
+
+    ``require_role()`` or ``require_role("reader")`` guards a read: open to anonymous
+    callers when ``settings.public_reads`` is true, else any valid key. The dependency
+    returns the :class:`Principal` and records its name for the request log.
+    """
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}; known: {ROLES}")
+    is_read = not roles or "reader" in roles
+
+    def dependency(
+        request: Request,
+        api_key: Annotated[str | None, Depends(_api_key_header)] = None,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+    ) -> Principal:
+        settings: Settings = request.app.state.settings
+        token = _presented_key(api_key, bearer)
+        if token is None:
+            if is_read and settings.public_reads:
+                principal = Principal(ANONYMOUS, ANONYMOUS)
+                request.state.actor = principal.name
+                return principal
+            raise AuthenticationError("an API key is required",
+                                      hint="send it as X-API-Key or Authorization: Bearer")
+        record = request.app.state.store.verify_api_key(token)
+        if record is None:
+            raise AuthenticationError("unknown or revoked API key")
+        principal = Principal(name=record.name, role=record.role)
+        request.state.actor = principal.name
+        if not role_allows(principal.role, roles):
+            needed = " or ".join(roles) if roles else "reader"
+            raise PermissionDeniedError(f"the key's role {principal.role!r} may not do this",
+                                        hint=f"needs {needed}")
+        return principal
+
+    dependency.__name__ = f"require_role_{'_'.join(roles) or 'read'}"
+    return dependency
+
+
+#: A read: public when ``settings.public_reads``, else any valid key.
+ReadAccess = Annotated[Principal, Depends(require_role())]

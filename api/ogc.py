@@ -1,0 +1,160 @@
+"""OGC API - Features request parameters, independent of the routes.
+
+``bbox`` and ``datetime`` parsing, limit clamping, and paging links. The routes in
+:mod:`api.routers.features` stay thin: they parse with these, ask the store, and wrap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from starlette.datastructures import URL
+
+from footprint.errors import InvalidParameterError
+
+GEOJSON_MEDIA_TYPE = "application/geo+json"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+CONFORMANCE_CLASSES = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
+]
+
+
+def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    """``minlon,minlat,maxlon,maxlat`` (or the 6-number form with heights) in CRS84.
+
+    Raises :class:`InvalidParameterError` on anything else: wrong count, non-numbers,
+    coordinates outside lon/lat ranges, south above north, or a box crossing the
+    antimeridian (west > east), which no field of the catalogue needs.
+    """
+    if text is None or text == "":
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) not in (4, 6):
+        raise InvalidParameterError("bbox needs 4 or 6 comma-separated numbers",
+                                    hint="minlon,minlat,maxlon,maxlat in CRS84")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise InvalidParameterError(f"bbox has a value that is not a number: {text!r}") from None
+    if not all(math.isfinite(n) for n in numbers):
+        raise InvalidParameterError("bbox values must be finite numbers")
+    if len(numbers) == 6:
+        west, south, _, east, north, _ = numbers
+    else:
+        west, south, east, north = numbers
+    if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= 90 and -90 <= north <= 90):
+        raise InvalidParameterError("bbox is outside lon [-180, 180] / lat [-90, 90]")
+    if south > north:
+        raise InvalidParameterError("bbox has its southern edge north of its northern edge")
+    if west > east:
+        raise InvalidParameterError("bbox crossing the antimeridian is not supported")
+    return (west, south, east, north)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A closed time interval in UTC; ``None`` ends are open."""
+
+    start: datetime | None
+    end: datetime | None
+
+    def overlaps(self, start: datetime | None, end: datetime | None) -> bool:
+        """Whether ``[start, end]`` (``None`` = unbounded) meets this interval."""
+        if self.end is not None and start is not None and start > self.end:
+            return False
+        if self.start is not None and end is not None and end < self.start:
+            return False
+        return True
+
+    def overlaps_year(self, year: int) -> bool:
+        return self.overlaps(datetime(year, 1, 1, tzinfo=UTC),
+                             datetime(year, 12, 31, 23, 59, 59, tzinfo=UTC))
+
+    def single_year(self) -> int | None:
+        """The calendar year both ends fall in, if they do."""
+        if self.start is not None and self.end is not None and self.start.year == self.end.year:
+            return self.start.year
+        return None
+
+
+def _parse_instant(text: str, *, end: bool) -> datetime | None:
+    text = text.strip()
+    if text in ("", ".."):
+        return None
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
+        value = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise InvalidParameterError(f"datetime {text!r} is not an RFC 3339 date or date-time",
+                                    hint="e.g. 2010-06-01T00:00:00Z or 2008-01-01/2010-12-31") from None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_datetime(text: str | None) -> Interval | None:
+    """An RFC 3339 instant, or an interval ``start/end`` with ``..`` or empty for open ends.
+
+    A date-only instant stands for the whole day.
+    """
+    if text is None or text.strip() == "":
+        return None
+    if "/" in text:
+        parts = text.split("/")
+        if len(parts) != 2:
+            raise InvalidParameterError("datetime interval must have exactly one '/'")
+        start = _parse_instant(parts[0], end=False)
+        end = _parse_instant(parts[1], end=True)
+        if start is not None and end is not None and start > end:
+            raise InvalidParameterError("datetime interval starts after it ends")
+        return Interval(start, end)
+    if text.strip() == "..":
+        raise InvalidParameterError("datetime '..' needs a second end ('../<end>')")
+    start = _parse_instant(text, end=False)
+    end = _parse_instant(text, end=True) if len(text.strip()) == 10 else start
+    return Interval(start, end)
+
+
+def clamp_limit(limit: int, server_max: int) -> int:
+    """The limit a page really uses: a requested limit above the server maximum is clamped."""
+    return max(1, min(limit, server_max))
+
+
+def _link(href: URL | str, rel: str, media_type: str, title: str | None = None) -> dict[str, Any]:
+    link = {"href": str(href), "rel": rel, "type": media_type}
+    if title:
+        link["title"] = title
+    return link
+
+
+def link(href: URL | str, rel: str, media_type: str = "application/json",
+         title: str | None = None) -> dict[str, Any]:
+    """An OGC API link object."""
+    return _link(href, rel, media_type, title)
+
+
+def paging_links(url: URL, *, offset: int, limit: int, number_returned: int,
+                 number_matched: int, collection_url: str) -> list[dict[str, Any]]:
+    """``self``, ``next`` (when more match), ``prev`` (when not on the first page) and
+    ``collection`` links; other query parameters (bbox, datetime, version) are kept."""
+    links = [link(url, "self", GEOJSON_MEDIA_TYPE, "this page")]
+    if offset + number_returned < number_matched:
+        links.append(link(url.include_query_params(offset=offset + number_returned, limit=limit),
+                          "next", GEOJSON_MEDIA_TYPE, "next page"))
+    if offset > 0:
+        links.append(link(url.include_query_params(offset=max(0, offset - limit), limit=limit),
+                          "prev", GEOJSON_MEDIA_TYPE, "previous page"))
+    links.append(link(collection_url, "collection", "application/json", "the collection"))
+    return links
+
+
+def utc_now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,333 @@
+"""The OGC API - Processes offered by the service, independent of the web framework.
+
+Three processes, each a :class:`Process`: an OGC process description (inputs and outputs
+as JSON Schema), the roles allowed to execute it, and an ``execute`` function run by a
+job (see :func:`footprint.executors.run_job`)::
+
+    execute(inputs, *, store, settings, progress, job_id) -> dict  # JSON-able results
+
+``delineate``
+    where the gravels are: :func:`footprint.pipeline.delineate.delineate_field`.
+``build-footprint``
+    a new footprint version: :func:`footprint.pipeline.build.build_footprint`. Its
+    ``parameters`` input is described by :class:`footprint.params.ParameterSheet`'s own
+    JSON Schema, so the API and the sheets in ``datasets/parameters`` cannot drift apart.
+``anomaly-report``
+    the statistical protocols for a participant and period:
+    :func:`footprint.pipeline.report.make_report`.
+
+Execute functions are module-level so a dask worker can import them by reference.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from footprint.errors import InvalidParameterError, NotFoundError
+from footprint.settings import Settings
+
+PROCESS_VERSION = "1.0.0"
+JOB_CONTROL_OPTIONS = ["sync-execute", "async-execute", "dismiss"]
+
+
+@dataclass(frozen=True)
+class Process:
+    """One OGC process: its description, who may run it, and what runs."""
+
+    id: str
+    title: str
+    description: str
+    inputs: dict[str, dict]
+    outputs: dict[str, dict]
+    execute: Callable[..., dict]
+    roles: tuple[str, ...]
+    keywords: tuple[str, ...] = field(default=())
+
+    def summary(self) -> dict[str, Any]:
+        """The process summary of ``/processes`` (without inputs and outputs)."""
+        return {"id": self.id, "title": self.title, "description": self.description,
+                "version": PROCESS_VERSION, "keywords": list(self.keywords),
+                "jobControlOptions": list(JOB_CONTROL_OPTIONS),
+                "outputTransmission": ["value"]}
+
+    def describe(self) -> dict[str, Any]:
+        """The full process description of ``/processes/{id}``."""
+        return {**self.summary(), "inputs": copy.deepcopy(self.inputs),
+                "outputs": copy.deepcopy(self.outputs)}
+
+    def validate_inputs(self, inputs: Any) -> dict[str, Any]:
+        """Check ``inputs`` against the description: required present, no unknown names,
+        basic JSON types and bounds. Returns the inputs with defaults filled in.
+
+        Raises
+        ------
+        InvalidParameterError
+            Naming every problem found.
+        """
+        if inputs is None:
+            inputs = {}
+        if not isinstance(inputs, dict):
+            raise InvalidParameterError("'inputs' must be a JSON object")
+        problems = [f"unknown input '{name}'" for name in inputs if name not in self.inputs]
+        values: dict[str, Any] = {}
+        for name, spec in self.inputs.items():
+            if name not in inputs or inputs[name] is None:
+                if spec.get("minOccurs", 0) >= 1:
+                    problems.append(f"input '{name}' is required")
+                elif "default" in spec["schema"]:
+                    values[name] = spec["schema"]["default"]
+                continue
+            problem = _check_value(name, inputs[name], spec["schema"])
+            if problem:
+                problems.append(problem)
+            else:
+                values[name] = inputs[name]
+        if problems:
+            raise InvalidParameterError(f"invalid inputs for process '{self.id}': "
+                                        + "; ".join(problems))
+        return values
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "object": (dict,), "array": (list,),
+}
+
+
+def _check_value(name: str, value: Any, schema: dict) -> str | None:
+    kind = schema.get("type")
+    if kind in _JSON_TYPES:
+        if isinstance(value, bool) and kind != "boolean":
+            return f"input '{name}' must be of type {kind}"
+        if not isinstance(value, _JSON_TYPES[kind]):
+            return f"input '{name}' must be of type {kind}"
+    if "enum" in schema and value not in schema["enum"]:
+        return f"input '{name}' must be one of {', '.join(map(str, schema['enum']))}"
+    if "minimum" in schema and value < schema["minimum"]:
+        return f"input '{name}' must be >= {schema['minimum']}"
+    if "maximum" in schema and value > schema["maximum"]:
+        return f"input '{name}' must be <= {schema['maximum']}"
+    if "pattern" in schema:
+        import re
+        if not re.fullmatch(schema["pattern"], value):
+            return f"input '{name}' must match {schema['pattern']}"
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# input schemas
+# --------------------------------------------------------------------------------------
+def _field_ids() -> list[str]:
+    from datasets.catalogue import load_catalogue
+    return list(load_catalogue())
+
+
+def _field_input() -> dict:
+    return {"title": "Field", "description": "Id of a field of the catalogue (GET /collections/fields/items).",
+            "schema": {"type": "string", "enum": _field_ids()}, "minOccurs": 1, "maxOccurs": 1}
+
+
+def _parameter_sheet_schema() -> dict:
+    """JSON Schema of a parameter sheet, from the pydantic model the sheets are validated by."""
+    try:
+        from footprint.params import ParameterSheet
+    except ImportError:  # pragma: no cover - the models package always ships it
+        return {"type": "object"}
+    return ParameterSheet.model_json_schema()
+
+
+def _delineate_inputs() -> dict:
+    return {
+        "field": _field_input(),
+        "mode": {"title": "Delineation mode",
+                 "description": "terrain (DEM valley bottoms), rivers (river buffers) or polygons "
+                                "(uploaded deposit polygons); default: the best the field's layers allow.",
+                 "schema": {"type": "string", "enum": ["terrain", "rivers", "polygons"]},
+                 "minOccurs": 0, "maxOccurs": 1},
+    }
+
+
+def _build_inputs(settings: Settings | None = None) -> dict:
+    draws_default = settings.draws if settings else 20_000
+    seed_default = settings.seed if settings else 20081106
+    return {
+        "field": _field_input(),
+        "seed": {"title": "Seed", "description": "Seed of the Monte Carlo draws (same seed, same draws).",
+                 "schema": {"type": "integer", "minimum": 0, "default": seed_default},
+                 "minOccurs": 0, "maxOccurs": 1},
+        "draws": {"title": "Draws", "description": "Number of Monte Carlo draws.",
+                  "schema": {"type": "integer", "minimum": 100, "maximum": 10_000_000,
+                             "default": draws_default},
+                  "minOccurs": 0, "maxOccurs": 1},
+        "parameters": {"title": "Parameter sheet",
+                       "description": "A parameter sheet replacing the field's stored one "
+                                      "(datasets/parameters/<field>.yaml); same schema.",
+                       "schema": _parameter_sheet_schema(), "minOccurs": 0, "maxOccurs": 1},
+    }
+
+
+def _report_inputs() -> dict:
+    return {
+        "participant": {"title": "Participant", "description": "ISO3 code of the KP participant (GHA, CIV, TGO, ZWE).",
+                        "schema": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                        "minOccurs": 1, "maxOccurs": 1},
+        "from": {"title": "First year", "schema": {"type": "integer", "minimum": 2003, "maximum": 2100},
+                 "minOccurs": 1, "maxOccurs": 1},
+        "to": {"title": "Last year", "schema": {"type": "integer", "minimum": 2003, "maximum": 2100},
+               "minOccurs": 1, "maxOccurs": 1},
+    }
+
+
+# --------------------------------------------------------------------------------------
+# execute functions (run by a job; see footprint.executors.run_job)
+# --------------------------------------------------------------------------------------
+def execute_delineate(inputs: dict, *, store: Any, settings: Settings,
+                      progress: Callable[[float, str], None], job_id: str) -> dict:
+    """Delineate the field's deposits into ``state_dir/delineations/<job_id>/``.
+
+    The outputs are written to a temporary directory beside the target and renamed into
+    place when complete, so a crash leaves no half-written result.
+    """
+    from footprint.pipeline.delineate import delineate_field
+
+    progress(1, "delineating deposits")
+    root = settings.state_dir / "delineations"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / job_id
+    tmp = Path(tempfile.mkdtemp(prefix=f".{job_id}-", dir=root))
+    try:
+        kwargs: dict[str, Any] = {}
+        if inputs.get("mode"):
+            kwargs["mode"] = inputs["mode"]
+        summary = delineate_field(inputs["field"], tmp, **kwargs)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    progress(100, "delineation written")
+    return {"field": inputs["field"], "summary": _jsonable(summary),
+            "files": sorted(p.name for p in final.iterdir()),
+            "directory": str(final.relative_to(settings.state_dir))}
+
+
+def execute_build_footprint(inputs: dict, *, store: Any, settings: Settings,
+                            progress: Callable[[float, str], None], job_id: str) -> dict:
+    """Build and store a new footprint version of the field."""
+    from footprint.pipeline.build import build_footprint, footprint_summary
+
+    sheet = None
+    if inputs.get("parameters") is not None:
+        from footprint.params import parse_sheet
+        sheet = parse_sheet(inputs["parameters"])
+        if sheet.field != inputs["field"]:
+            raise InvalidParameterError(
+                f"the parameter sheet is for {sheet.field!r}, not {inputs['field']!r}")
+    record = build_footprint(inputs["field"], store=store, settings=settings,
+                             seed=inputs.get("seed"), draws=inputs.get("draws"),
+                             sheet=sheet, progress=progress)
+    return {"footprint": footprint_summary(record)}
+
+
+def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
+                           progress: Callable[[float, str], None], job_id: str) -> dict:
+    """Run the statistical protocols for a participant and period; results as JSON."""
+    from footprint.pipeline.report import make_report
+
+    if inputs["from"] > inputs["to"]:
+        raise InvalidParameterError("'from' must not be after 'to'")
+    progress(5, "running the statistical protocols")
+    report = make_report(inputs["participant"], inputs["from"], inputs["to"], store=store,
+                         settings=settings)
+    progress(95, "report computed")
+    return {"report": _jsonable(report)}
+
+
+def _jsonable(obj: Any) -> Any:
+    """A JSON-able view of a result object (pydantic model, dataclass, mapping)."""
+    import dataclasses
+    import json
+
+    if hasattr(obj, "model_dump"):
+        obj = obj.model_dump(mode="json")
+    elif hasattr(obj, "to_dict"):
+        obj = obj.to_dict()
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = dataclasses.asdict(obj)
+    return json.loads(json.dumps(obj, default=str))
+
+
+# --------------------------------------------------------------------------------------
+# the registry
+# --------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _processes(draws_default: int, seed_default: int) -> dict[str, Process]:
+    class _Defaults:  # only draws and seed are read from the settings
+        draws, seed = draws_default, seed_default
+
+    outputs_json = {"schema": {"type": "object", "contentMediaType": "application/json"}}
+    processes = [
+        Process(
+            id="delineate", title="Delineate deposits",
+            description="Where the diamond-bearing gravels are: valley bottoms from the DEM, "
+                        "river buffers or mapped polygons, mined ground removed "
+                        "(DOMAIN.md 3.1). Writes deposits.gpkg, streams/MRVBF/HAND COGs and a summary.",
+            inputs=_delineate_inputs(),
+            outputs={"summary": {"title": "Delineation summary",
+                                 "description": "Areas per deposit class (m2), mode, parameters, input checksums.",
+                                 **outputs_json}},
+            execute=execute_delineate, roles=("surveyor",),
+            keywords=("deposits", "terrain", "MRVBF", "HAND")),
+        Process(
+            id="build-footprint", title="Build a footprint version",
+            description="Delineate (or use stored deposit and mined-area layers), run the seeded "
+                        "Monte Carlo of resource, capacity and value (DOMAIN.md 3.2-3.4) and store "
+                        "a new footprint version with its draws and provenance.",
+            inputs=_build_inputs(_Defaults),  # type: ignore[arg-type]
+            outputs={"footprint": {"title": "Footprint version",
+                                   "description": "Version id, summaries (P5, P50, P95, mean) and provenance.",
+                                   **outputs_json}},
+            execute=execute_build_footprint, roles=("surveyor",),
+            keywords=("footprint", "Monte Carlo", "resource", "capacity")),
+        Process(
+            id="anomaly-report", title="Anomaly report",
+            description="Compare a participant's declared statistics with the production "
+                        "footprints of its fields over a period (DOMAIN.md 4), with "
+                        "Benjamini-Hochberg control of the false discovery rate.",
+            inputs=_report_inputs(),
+            outputs={"report": {"title": "Anomaly report",
+                                "description": "Per test: statistic, p-value, verdict and evidence.",
+                                **outputs_json}},
+            execute=execute_anomaly_report, roles=("monitor",),
+            keywords=("protocols", "anomalies", "Kimberley Process")),
+    ]
+    return {p.id: p for p in processes}
+
+
+def list_processes(settings: Settings | None = None) -> list[Process]:
+    """The processes offered, in a stable order."""
+    return list(registry(settings).values())
+
+
+def registry(settings: Settings | None = None) -> dict[str, Process]:
+    """Processes by id (defaults for seed and draws from ``settings``)."""
+    if settings is None:
+        return _processes(20_000, 20081106)
+    return _processes(settings.draws, settings.seed)
+
+
+def get_process(process_id: str, settings: Settings | None = None) -> Process:
+    """The process ``process_id``; raises :class:`NotFoundError`."""
+    processes = registry(settings)
+    try:
+        return processes[process_id]
+    except KeyError:
+        raise NotFoundError(f"no process {process_id!r}",
+                            hint=f"known processes: {', '.join(processes)}") from None

@@ -1,0 +1,249 @@
+"""OGC API - Processes: process descriptions, execution, and jobs.
+
+Execution is synchronous by default (the response carries the results) and asynchronous
+with ``Prefer: respond-async`` (201, ``Location: /jobs/{jobID}``, a statusInfo body).
+Either way the job is a row in the database, run by the executor named in the settings
+(:mod:`footprint.executors`), so its state survives the request and the server: a job
+whose worker died or whose server restarted ends ``failed`` with the reason.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import Principal, ReadAccess, SettingsDep, StoreDep, require_role, role_allows
+from api.errors import ERROR_RESPONSES
+from api.processes import Process, get_process, list_processes
+from footprint import executors
+from footprint.errors import AuthenticationError, ConflictError, NotFoundError, PermissionDeniedError
+from footprint.settings import Settings
+
+router = APIRouter(tags=["OGC API - Processes"], responses=ERROR_RESPONSES)
+
+REL_RESULTS = "http://www.opengis.net/def/rel/ogc/1.0/results"
+REL_EXECUTE = "http://www.opengis.net/def/rel/ogc/1.0/execute"
+REL_JOB_LIST = "http://www.opengis.net/def/rel/ogc/1.0/job-list"
+REL_PROCESSES = "http://www.opengis.net/def/rel/ogc/1.0/processes"
+
+_EXECUTOR_LOCK = threading.Lock()
+
+EXECUTE_EXAMPLE = {"inputs": {"field": "gh-birim", "seed": 20081106, "draws": 20000}}
+
+
+# --------------------------------------------------------------------------------------
+# helpers shared with the layers router
+# --------------------------------------------------------------------------------------
+def app_executor(request: Request) -> executors.Executor:
+    """The application's executor, created on first use (shut down by the lifespan)."""
+    state = request.app.state
+    with _EXECUTOR_LOCK:
+        if getattr(state, "executor", None) is None:
+            state.executor = executors.get_executor(state.settings)
+            state.job_futures = {}
+    return state.executor
+
+
+def _futures(request: Request) -> dict[str, Any]:
+    if getattr(request.app.state, "job_futures", None) is None:
+        request.app.state.job_futures = {}
+    return request.app.state.job_futures
+
+
+def submit_job(request: Request, store: Any, settings: Settings, process: Process,
+               inputs: dict, owner: str | None, *, wait: bool = False) -> tuple[Any, Any]:
+    """Create the job row for ``process`` and start it; returns ``(job, future)``.
+
+    With ``wait`` the future raises the job's own error (synchronous execution).
+    """
+    job = store.create_job(process.id, inputs, owner=owner)
+    job_id = _job_id(job)
+    future = executors.start_job(app_executor(request), process.execute, job_id, inputs,
+                                 settings, store, reraise=wait)
+    futures = _futures(request)
+    futures[job_id] = future
+    future.add_done_callback(lambda _f, j=job_id: futures.pop(j, None))
+    return job, future
+
+
+def audit(store: Any, request: Request, principal: Principal, action: str, target: str,
+          *, sha256: str | None = None, detail: dict | None = None) -> None:
+    """Record who did what to which object (and the checksum of what they sent)."""
+    store.record_audit(actor=principal.name, role=principal.role, action=action,
+                       target=target, sha256=sha256, detail=detail or {},
+                       request_id=getattr(request.state, "request_id", None))
+
+
+def _job_id(job: Any) -> str:
+    return str(_get(job, "job_id") or _get(job, "id"))
+
+
+def _get(record: Any, name: str) -> Any:
+    if isinstance(record, dict):
+        return record.get(name)
+    return getattr(record, name, None)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def status_info(job: Any, request: Request) -> dict[str, Any]:
+    """The OGC statusInfo document of a job."""
+    job_id = _job_id(job)
+    status = _get(job, "status")
+    self_url = str(request.url_for("get_job", job_id=job_id))
+    links = [{"href": self_url, "rel": "self", "type": "application/json", "title": "this job"},
+             {"href": str(request.url_for("list_jobs")), "rel": "up", "type": "application/json",
+              "title": "all jobs"}]
+    if status == executors.SUCCESSFUL:
+        links.append({"href": str(request.url_for("get_job_results", job_id=job_id)),
+                      "rel": REL_RESULTS, "type": "application/json", "title": "results"})
+    progress = _get(job, "progress")
+    return {
+        "jobID": job_id,
+        "processID": _get(job, "process_id"),
+        "type": "process",
+        "status": status,
+        "message": _get(job, "message") or "",
+        "progress": int(progress) if progress is not None else 0,
+        "created": _iso(_get(job, "created_at")),
+        "started": _iso(_get(job, "started_at")),
+        "finished": _iso(_get(job, "finished_at")),
+        "updated": _iso(_get(job, "updated_at")),
+        "links": links,
+    }
+
+
+def _check_role(principal: Principal, process: Process) -> None:
+    if role_allows(principal.role, process.roles):
+        return
+    if principal.is_anonymous:
+        raise AuthenticationError("an API key is required to execute a process",
+                                  hint="send it as X-API-Key or Authorization: Bearer")
+    raise PermissionDeniedError(f"the key's role {principal.role!r} may not execute "
+                                f"'{process.id}'", hint=f"needs {' or '.join(process.roles)}")
+
+
+def _load_job(store: Any, job_id: str) -> Any:
+    executors.fail_stale_jobs(store)  # a running job without heartbeat is dead
+    job = store.get_job(job_id)
+    if job is None:
+        raise NotFoundError(f"no job {job_id!r}")
+    return job
+
+
+# --------------------------------------------------------------------------------------
+# routes
+# --------------------------------------------------------------------------------------
+@router.get("/processes")
+def list_processes_route(request: Request, settings: SettingsDep, _: ReadAccess) -> dict:
+    """The processes this server offers (delineate, build-footprint, anomaly-report)."""
+    summaries = []
+    for process in list_processes(settings):
+        url = str(request.url_for("describe_process", process_id=process.id))
+        summaries.append({**process.summary(), "links": [
+            {"href": url, "rel": "self", "type": "application/json", "title": "process description"},
+            {"href": f"{url}/execution", "rel": REL_EXECUTE, "title": "execute"}]})
+    return {"processes": summaries, "links": [
+        {"href": str(request.url), "rel": "self", "type": "application/json"}]}
+
+
+@router.get("/processes/{process_id}", name="describe_process")
+def describe_process(process_id: str, request: Request, settings: SettingsDep,
+                     _: ReadAccess) -> dict:
+    """The description of one process: inputs and outputs as JSON Schema."""
+    process = get_process(process_id, settings)
+    url = str(request.url)
+    return {**process.describe(), "links": [
+        {"href": url, "rel": "self", "type": "application/json"},
+        {"href": f"{url}/execution", "rel": REL_EXECUTE, "title": "execute"}]}
+
+
+@router.post("/processes/{process_id}/execution", status_code=200,
+             responses={201: {"description": "Job created (with `Prefer: respond-async`)."}})
+def execute_process(
+    process_id: str,
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(require_role())],
+    body: Annotated[dict[str, Any], Body(examples=[EXECUTE_EXAMPLE])],
+    prefer: Annotated[str | None, Header(description="`respond-async` runs the job in the background.")] = None,
+) -> Response:
+    """Execute a process: synchronously (results in the response) or, with
+    `Prefer: respond-async`, as a job (201 with its statusInfo and `Location`).
+
+    Needs a key with role surveyor (delineate, build-footprint), monitor (anomaly-report)
+    or admin.
+    """
+    process = get_process(process_id, settings)
+    _check_role(principal, process)
+    inputs = process.validate_inputs(body.get("inputs") if isinstance(body, dict) else None)
+    wants_async = prefer is not None and "respond-async" in prefer.lower()
+    job, future = submit_job(request, store, settings, process, inputs, principal.name,
+                             wait=not wants_async)
+    job_id = _job_id(job)
+    audit(store, request, principal, "execute", f"jobs/{job_id}",
+          detail={"process": process.id, "inputs": inputs, "async": wants_async})
+    location = str(request.url_for("get_job", job_id=job_id))
+    if wants_async:
+        job = store.get_job(job_id)
+        return JSONResponse(status_info(job, request), status_code=201,
+                            headers={"Location": location, "Preference-Applied": "respond-async"})
+    future.result()  # raises the job's own error (recorded in its row first)
+    job = store.get_job(job_id)
+    if _get(job, "status") != executors.SUCCESSFUL:  # dismissed meanwhile
+        raise ConflictError(f"job {job_id} ended {_get(job, 'status')}: {_get(job, 'message')}")
+    return JSONResponse(_get(job, "results") or {},
+                        headers={"Link": f'<{location}>; rel="monitor"'})
+
+
+@router.get("/jobs", name="list_jobs")
+def list_jobs(request: Request, store: StoreDep, _: ReadAccess,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+              offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+    """Jobs, newest first, with their status."""
+    executors.fail_stale_jobs(store)
+    jobs = store.list_jobs(limit=limit, offset=offset)
+    return {"jobs": [status_info(job, request) for job in jobs],
+            "links": [{"href": str(request.url), "rel": "self", "type": "application/json"}]}
+
+
+@router.get("/jobs/{job_id}", name="get_job")
+def get_job(job_id: str, request: Request, store: StoreDep, _: ReadAccess) -> dict:
+    """The status of one job (statusInfo: status, progress, message, times, links)."""
+    return status_info(_load_job(store, job_id), request)
+
+
+@router.get("/jobs/{job_id}/results", name="get_job_results")
+def get_job_results(job_id: str, store: StoreDep, _: ReadAccess) -> dict:
+    """The results of a successful job."""
+    job = _load_job(store, job_id)
+    status = _get(job, "status")
+    if status == executors.SUCCESSFUL:
+        return _get(job, "results") or {}
+    if status == executors.FAILED:
+        raise ConflictError(f"job {job_id} failed: {_get(job, 'message') or 'no reason recorded'}")
+    if status == executors.DISMISSED:
+        raise NotFoundError(f"job {job_id} was dismissed; it has no results")
+    raise NotFoundError(f"job {job_id} is {status}; results are not ready",
+                        hint="poll GET /jobs/{jobID} until its status is successful")
+
+
+@router.delete("/jobs/{job_id}")
+def dismiss_job(job_id: str, request: Request, store: StoreDep,
+                principal: Annotated[Principal, Depends(require_role("surveyor", "monitor"))]) -> dict:
+    """Dismiss a job: stop it if it runs (at its next progress report) and mark it dismissed."""
+    job = _load_job(store, job_id)
+    if _get(job, "status") == executors.DISMISSED:
+        raise NotFoundError(f"job {job_id} was already dismissed")
+    store.dismiss_job(job_id)
+    future = _futures(request).get(job_id)
+    if future is not None:
+        future.cancel()
+    audit(store, request, principal, "dismiss", f"jobs/{job_id}")
+    return status_info(store.get_job(job_id), request)

@@ -1,0 +1,90 @@
+"""The ``footprint`` command line: one module per subcommand, the same functions as the API.
+
+Errors derived from :class:`footprint.errors.FootprintError` print one line on stderr that
+says what to fix and exit non-zero (codes in :data:`footprint.errors.EXIT_CODES`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import typer
+
+from footprint import __version__
+from footprint.errors import FootprintError, exit_code_for
+
+app = typer.Typer(name="footprint", no_args_is_help=True, add_completion=False,
+                  help="Production footprints of alluvial diamond fields (KP WGDE).",
+                  pretty_exceptions_enable=False)
+data_app = typer.Typer(no_args_is_help=True, help="Input data: what is present, what is missing.")
+db_app = typer.Typer(no_args_is_help=True, help="The database: migrations.")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys and their roles.")
+app.add_typer(data_app, name="data")
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from footprint.provenance import code_version
+
+        typer.echo(f"footprint {code_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit."),
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details.")) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+# (typer app, command name, module under footprint.cli, function name)
+_COMMANDS = [
+    (app, "fields", "catalogue", "fields"),
+    (data_app, "check", "data", "check"),
+    (data_app, "fetch", "data", "fetch"),
+    (db_app, "upgrade", "db", "upgrade"),
+    (keys_app, "create", "keys", "create"),
+    (keys_app, "list", "keys", "list_"),
+    (keys_app, "revoke", "keys", "revoke"),
+    (app, "delineate", "delineate", "delineate"),
+    (app, "capacity", "capacity", "capacity"),
+    (app, "build", "build", "build"),
+    (app, "report", "report", "report"),
+    (app, "serve", "serve", "serve"),
+    (app, "demo", "demo", "demo"),
+]
+
+for _target, _name, _module, _func in _COMMANDS:
+    _mod = importlib.import_module(f"footprint.cli.{_module}") \
+        if importlib.util.find_spec(f"footprint.cli.{_module}") else None
+    if _mod is not None and hasattr(_mod, _func):
+        _target.command(_name)(getattr(_mod, _func))
+
+
+def main() -> None:
+    """Entry point of the console script: FootprintError → one line, non-zero exit."""
+    try:
+        result = app(standalone_mode=False)
+        # in non-standalone mode click returns typer.Exit's code instead of raising
+        if isinstance(result, int) and result:
+            sys.exit(result)
+    except FootprintError as error:
+        typer.echo(f"footprint: error: {error}", err=True)
+        sys.exit(exit_code_for(error))
+    except typer.Abort:
+        typer.echo("footprint: aborted", err=True)
+        sys.exit(130)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except Exception as error:  # click usage errors
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise

@@ -1,0 +1,52 @@
+"""``footprint data check|fetch``: input data present, missing, and where to get it."""
+
+from __future__ import annotations
+
+import typer
+
+
+def check(json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+          strict: bool = typer.Option(False, "--strict", help="Exit 4 when anything is missing.")) -> None:
+    """Say per field which layers are present, which are missing, and where to get them."""
+    from datasets.catalogue import load_catalogue
+    from footprint.io.coverage import data_report, to_json
+    from footprint.settings import get_settings
+
+    settings = get_settings()
+    report = data_report(load_catalogue().values(), settings.data_dir, settings.cache_dir)
+    if json_out:
+        typer.echo(to_json(report))
+    else:
+        typer.echo(f"data directory: {settings.data_dir}")
+        for entry in report:
+            typer.echo(f"{entry['field']}  (delineation: {entry['delineation_mode']})")
+            for layer in entry["layers"]:
+                mark = "present" if layer["present"] else f"MISSING  -> {layer['where']}"
+                typer.echo(f"    {layer['layer']:<16} {mark}")
+    missing = sum(not layer["present"] for e in report for layer in e["layers"])
+    if strict and missing:
+        raise typer.Exit(4)
+
+
+def fetch(field: str = typer.Argument(..., help="Field id, e.g. ci-seguela."),
+          source: str = typer.Option("copernicus90", help="Tile source."),
+          dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be downloaded.")) -> None:
+    """Download the DEM tiles a field lacks (needs internet; cached, checksummed, resumable)."""
+    from datasets.catalogue import get_field
+    from footprint.io.dem import find_tiles
+    from footprint.settings import get_settings
+
+    settings = get_settings()
+    fdef = get_field(field)
+    missing = [n for n, p in find_tiles(fdef.dem_tiles, settings.data_dir, settings.cache_dir).items() if not p]
+    if not missing:
+        typer.echo(f"{field}: all DEM tiles present")
+        return
+    if dry_run:
+        typer.echo(f"{field}: would download {', '.join(missing)} from {source}")
+        return
+    from footprint.io.download import ensure_tile
+
+    for name in missing:
+        path = ensure_tile(name, source=source, cache_dir=settings.cache_dir)
+        typer.echo(f"{name} -> {path}")

@@ -1,0 +1,345 @@
+"""Deposit polygons: where the diamond-bearing gravels are, as vectors with areas.
+
+Pure functions on numpy arrays, shapely geometries and GeoDataFrames (no files). Every
+output is a GeoDataFrame in the field's projected CRS (UTM, metres) with the columns of
+:data:`DEPOSIT_COLUMNS`:
+
+``deposit_class``
+    ``active_channel``, ``floodplain``, ``low_terrace``, ``high_terrace`` (terrain mode);
+    ``active_channel`` for river buffers; the polygon's own class or
+    ``mapped_deposit`` for expert polygons.
+``area_m2``
+    Gross area of the polygon inside the area of interest (m², projected CRS).
+``mined_area_m2``
+    Part of ``area_m2`` covered by mined ground (pits, tailings) (m²); 0 without a
+    mined layer.
+``remaining_area_m2``
+    ``area_m2 - mined_area_m2``: the ground that can still be worked. The resource model
+    (DOMAIN.md 3.2, ``C = Σ (A_d − A_mined,d) T_d G_d r``) uses ``area_m2`` and
+    ``mined_area_m2``; the geometry stays the gross polygon.
+``mode``
+    ``terrain``, ``rivers`` or ``polygons`` (DOMAIN.md 3.1).
+``thickness_m``, ``grade_ct_m3``
+    Gravel thickness (m) and grade (ct/m³) where a mapped polygon carries them, else NaN.
+
+Three ways to get them (DOMAIN.md 3.1, best first): :func:`polygonize_classes` (terrain
+mode, from :func:`footprint.terrain.classify_valley_bottoms`), :func:`buffer_rivers`
+(river-buffer mode), :func:`deposits_from_polygons` (deposit-polygon mode); then
+:func:`subtract_mined` and :func:`area_by_class`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from affine import Affine
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from rasterio.features import shapes
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+from footprint.errors import InvalidLayerError
+from footprint.terrain import DEPOSIT_CLASS_NAMES
+
+__all__ = [
+    "DEPOSIT_COLUMNS",
+    "RiverBufferParameters",
+    "WidthRange",
+    "area_by_class",
+    "buffer_rivers",
+    "deposits_from_polygons",
+    "empty_deposits",
+    "polygonize_classes",
+    "subtract_mined",
+]
+
+DEPOSIT_COLUMNS = ["deposit_class", "area_m2", "mined_area_m2", "remaining_area_m2", "mode",
+                   "thickness_m", "grade_ct_m3", "geometry"]
+
+
+def empty_deposits(crs) -> gpd.GeoDataFrame:
+    """A deposit table with no rows (same columns and dtypes as a full one)."""
+    frame = gpd.GeoDataFrame({
+        "deposit_class": pd.Series(dtype=str), "area_m2": pd.Series(dtype=float),
+        "mined_area_m2": pd.Series(dtype=float), "remaining_area_m2": pd.Series(dtype=float),
+        "mode": pd.Series(dtype=str), "thickness_m": pd.Series(dtype=float),
+        "grade_ct_m3": pd.Series(dtype=float)}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    return frame[DEPOSIT_COLUMNS]
+
+
+def _finish(frame: gpd.GeoDataFrame, mode: str) -> gpd.GeoDataFrame:
+    frame = frame[~frame.geometry.is_empty & frame.geometry.notna()].copy()
+    frame["area_m2"] = frame.geometry.area.astype(float)
+    frame = frame[frame["area_m2"] > 0]
+    frame["mined_area_m2"] = 0.0
+    frame["remaining_area_m2"] = frame["area_m2"]
+    frame["mode"] = mode
+    for column in ("thickness_m", "grade_ct_m3"):
+        if column not in frame:
+            frame[column] = np.nan
+    extra = [c for c in frame.columns if c not in DEPOSIT_COLUMNS]
+    return frame[DEPOSIT_COLUMNS[:-1] + extra + ["geometry"]].reset_index(drop=True)
+
+
+def _check_projected(crs) -> None:
+    if crs is None or not gpd.GeoSeries([], crs=crs).crs.is_projected:
+        raise InvalidLayerError(f"areas need a projected CRS (metres), got {crs}",
+                                hint="use the field's UTM zone")
+
+
+# --------------------------------------------------------------------------- terrain mode
+
+
+def polygonize_classes(classes: np.ndarray, transform: Affine, crs,
+                       aoi: BaseGeometry | None = None,
+                       names: Mapping[int, str] = DEPOSIT_CLASS_NAMES,
+                       mode: str = "terrain") -> gpd.GeoDataFrame:
+    """Polygons of a classified raster, one row per 8-connected patch of one class.
+
+    Parameters
+    ----------
+    classes : integer grid of class codes (0 = not a deposit), e.g. from
+        :func:`footprint.terrain.classify_valley_bottoms`.
+    transform, crs : the grid's affine transform and projected CRS (metres).
+    aoi : optional polygon in ``crs``; patches are clipped to it.
+    names : class code to ``deposit_class`` name.
+
+    Returns
+    -------
+    GeoDataFrame with :data:`DEPOSIT_COLUMNS`, areas in m². Memory: one polygon per patch;
+    at 90 m a field of 0.5 M cells gives a few thousand patches.
+    """
+    _check_projected(crs)
+    codes = np.asarray(classes)
+    if codes.dtype.kind not in "iu":
+        raise InvalidLayerError("class grid must hold integer codes")
+    codes = codes.astype(np.uint8 if codes.max(initial=0) < 256 else np.int32)
+    geoms, labels = [], []
+    for geom, value in shapes(codes, mask=codes > 0, transform=transform, connectivity=8):
+        code = int(value)
+        if code in names:
+            geoms.append(shape(geom))
+            labels.append(names[code])
+    if not geoms:
+        return empty_deposits(crs)
+    frame = gpd.GeoDataFrame({"deposit_class": labels}, geometry=geoms, crs=crs)
+    if aoi is not None:
+        frame["geometry"] = frame.geometry.intersection(aoi)
+    return _finish(frame, mode)
+
+
+# --------------------------------------------------------------------------- river mode
+
+
+class WidthRange(BaseModel):
+    """Width of the gravel belt along a river (m), as a low-high range."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    low_m: float = Field(gt=0, le=5000, description="Narrowest gravel belt (m).")
+    high_m: float = Field(gt=0, le=5000, description="Widest gravel belt (m).")
+    source: str = Field("assumption", description="Where the range comes from.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WidthRange:
+        if self.low_m > self.high_m:
+            raise ValueError("low_m must not exceed high_m")
+        return self
+
+    def at(self, quantile: float) -> float:
+        """Width (m) at ``quantile`` of a uniform distribution on [low_m, high_m]."""
+        return self.low_m + quantile * (self.high_m - self.low_m)
+
+
+_BIRIM = "Birim placers 10-120 m wide (mining encyclopaedia entry on the Birim field; DOMAIN.md 5)"
+_ASSUMED = "assumption scaled from the Birim range by river rank; no published width"
+
+
+def _default_gmt_widths() -> dict[int, WidthRange]:
+    # WDBII gmt_level: 0 double-lined, 1 permanent major, 2 additional major, 3 additional,
+    # 4 minor, 5-7 intermittent; 8-10 canals carry no gravel and are left out.
+    # The Birim itself is a level-4 line in WDBII (SOURCES.md), hence the published range there.
+    return {
+        0: WidthRange(low_m=100, high_m=500, source=_ASSUMED),
+        1: WidthRange(low_m=50, high_m=300, source=_ASSUMED),
+        2: WidthRange(low_m=30, high_m=200, source=_ASSUMED),
+        3: WidthRange(low_m=20, high_m=150, source=_ASSUMED),
+        4: WidthRange(low_m=10, high_m=120, source=_BIRIM),
+        5: WidthRange(low_m=10, high_m=80, source=_ASSUMED),
+        6: WidthRange(low_m=5, high_m=60, source=_ASSUMED),
+        7: WidthRange(low_m=5, high_m=40, source=_ASSUMED),
+    }
+
+
+def _default_scalerank_widths() -> dict[int, WidthRange]:
+    # Natural Earth scalerank: smaller is a bigger river (0-12).
+    widths = {}
+    for rank in range(0, 13):
+        if rank <= 6:
+            widths[rank] = WidthRange(low_m=100, high_m=500, source=_ASSUMED)
+        elif rank <= 9:
+            widths[rank] = WidthRange(low_m=50, high_m=300, source=_ASSUMED)
+        else:
+            widths[rank] = WidthRange(low_m=10, high_m=120, source=_ASSUMED)
+    return widths
+
+
+class RiverBufferParameters(BaseModel):
+    """River-buffer mode: gravel-belt width per river rank and the quantile to draw.
+
+    Each mapped river line is buffered by half its belt width on either side (flat
+    ends). Width ranges per WDBII ``gmt_level`` (or Natural Earth ``scalerank``) are
+    documented with their source; the only published one is the Birim's 10-120 m
+    (WDBII level 4). ``width_quantile`` picks a width within each range (0 = low,
+    1 = high) so the resource model can draw areas as a distribution.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gmt_level_widths_m: dict[int, WidthRange] = Field(default_factory=_default_gmt_widths)
+    scalerank_widths_m: dict[int, WidthRange] = Field(default_factory=_default_scalerank_widths)
+    width_quantile: float = Field(0.5, ge=0, le=1, description="Quantile of each width range used.")
+    deposit_class: str = Field("active_channel", min_length=1)
+
+
+def buffer_rivers(rivers: gpd.GeoDataFrame, aoi: BaseGeometry, crs,
+                  params: RiverBufferParameters | None = None) -> gpd.GeoDataFrame:
+    """Gravel belts along mapped rivers, clipped to the area of interest.
+
+    Parameters
+    ----------
+    rivers : line features in any CRS, with ``gmt_level`` (WDBII) or ``scalerank``
+        (Natural Earth). Levels without a width (canals) are left out.
+    aoi : area of interest in ``crs``.
+    crs : projected CRS (metres) of the output.
+    params : RiverBufferParameters.
+
+    Returns
+    -------
+    GeoDataFrame with :data:`DEPOSIT_COLUMNS` plus ``river_level`` (the rank), ``width_m``
+    and ``river_length_m`` (length of the line inside the AOI). Belts of different
+    levels do not overlap: where they meet, the wider level keeps the ground, so areas
+    add up.
+    """
+    p = params or RiverBufferParameters()
+    _check_projected(crs)
+    if rivers.crs is None:
+        raise InvalidLayerError("river layer has no CRS")
+    if "gmt_level" in rivers:
+        rank_column, widths = "gmt_level", p.gmt_level_widths_m
+    elif "scalerank" in rivers:
+        rank_column, widths = "scalerank", p.scalerank_widths_m
+    else:
+        raise InvalidLayerError("river layer needs a 'gmt_level' or 'scalerank' attribute")
+    lines = rivers.to_crs(crs)
+    lines = lines[lines.geometry.notna() & ~lines.geometry.is_empty]
+    lines = lines[lines.geometry.intersects(aoi)]
+    rows = []
+    for rank, group in lines.groupby(lines[rank_column].astype(int)):
+        if rank not in widths:
+            continue
+        width_m = widths[rank].at(p.width_quantile)
+        clipped = shapely.intersection(shapely.union_all(group.geometry.values), aoi)
+        belt = shapely.buffer(clipped, width_m / 2.0, cap_style="flat", join_style="round")
+        rows.append({"river_level": rank, "width_m": width_m,
+                     "river_length_m": float(shapely.length(clipped)), "geometry": belt})
+    if not rows:
+        return empty_deposits(crs)
+    rows.sort(key=lambda r: -r["width_m"])
+    taken = None
+    for row in rows:  # wider belts keep the ground where belts meet
+        belt = shapely.intersection(row["geometry"], aoi)
+        if taken is not None:
+            belt = shapely.difference(belt, taken)
+        taken = belt if taken is None else shapely.union(taken, belt)
+        row["geometry"] = belt
+    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+    frame["deposit_class"] = p.deposit_class
+    return _finish(frame, "rivers")
+
+
+# --------------------------------------------------------------------------- polygon mode
+
+
+def deposits_from_polygons(polygons: gpd.GeoDataFrame, aoi: BaseGeometry, crs, *,
+                           default_class: str = "mapped_deposit") -> gpd.GeoDataFrame:
+    """Expert-mapped deposit polygons, validated, reprojected and clipped to the AOI.
+
+    Parameters
+    ----------
+    polygons : (Multi)Polygon features in any CRS, optionally with ``deposit_class``,
+        ``thickness_m`` (m, > 0) and ``grade_ct_m3`` (ct/m³, >= 0) attributes.
+    aoi : area of interest in ``crs``.
+    crs : projected output CRS (metres).
+    default_class : ``deposit_class`` of polygons that carry none.
+
+    Raises
+    ------
+    InvalidLayerError : no CRS, non-polygon geometries, or out-of-range attributes.
+    """
+    _check_projected(crs)
+    if polygons.crs is None:
+        raise InvalidLayerError("deposit polygons have no CRS")
+    kinds = set(polygons.geom_type.dropna())
+    if not kinds <= {"Polygon", "MultiPolygon"}:
+        raise InvalidLayerError(f"deposit layer must hold polygons, found {sorted(kinds)}")
+    frame = polygons.to_crs(crs).copy()
+    frame["geometry"] = shapely.make_valid(frame.geometry.values)
+    for column, lower, inclusive in (("thickness_m", 0.0, False), ("grade_ct_m3", 0.0, True)):
+        if column in frame:
+            values = pd.to_numeric(frame[column], errors="coerce")
+            bad = values < lower if inclusive else values <= lower
+            if bad.any():
+                raise InvalidLayerError(f"{column} must be {'>=' if inclusive else '>'} {lower:g}")
+            frame[column] = values.astype(float)
+    if "deposit_class" not in frame:
+        frame["deposit_class"] = default_class
+    frame["deposit_class"] = frame["deposit_class"].fillna(default_class).astype(str)
+    frame["geometry"] = frame.geometry.intersection(aoi)
+    frame = frame[frame.geom_type.isin(["Polygon", "MultiPolygon", "GeometryCollection"])]
+    frame["geometry"] = [shapely.union_all(shapely.get_parts(g)[
+        np.isin(shapely.get_type_id(shapely.get_parts(g)), [3, 6])]) for g in frame.geometry]
+    keep = ["deposit_class", "thickness_m", "grade_ct_m3", "geometry"]
+    return _finish(frame[[c for c in keep if c in frame]], "polygons")
+
+
+# --------------------------------------------------------------------------- mined ground
+
+
+def subtract_mined(deposits: gpd.GeoDataFrame, mined: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """Fill ``mined_area_m2`` and ``remaining_area_m2`` from mined pits/tailings polygons.
+
+    The mined polygons are dissolved first, so overlapping pits are not counted twice.
+    Geometry stays the gross deposit polygon.
+    """
+    result = deposits.copy()
+    if mined is None or mined.empty or result.empty:
+        result["mined_area_m2"] = 0.0
+        result["remaining_area_m2"] = result["area_m2"]
+        return result
+    if mined.crs is None:
+        raise InvalidLayerError("mined-ground layer has no CRS")
+    kinds = set(mined.geom_type.dropna())
+    if not kinds <= {"Polygon", "MultiPolygon"}:
+        raise InvalidLayerError(f"mined-ground layer must hold polygons, found {sorted(kinds)}")
+    mined_union = shapely.union_all(shapely.make_valid(mined.to_crs(result.crs).geometry.values))
+    shapely.prepare(mined_union)
+    overlap = shapely.intersection(result.geometry.values, mined_union)
+    mined_m2 = np.minimum(shapely.area(overlap), result["area_m2"].to_numpy())
+    result["mined_area_m2"] = mined_m2
+    result["remaining_area_m2"] = result["area_m2"] - mined_m2
+    return result
+
+
+def area_by_class(deposits: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Gross, mined and remaining area (m²) and polygon count per ``deposit_class``."""
+    columns = ["area_m2", "mined_area_m2", "remaining_area_m2"]
+    if deposits.empty:
+        return pd.DataFrame(columns=columns + ["n_polygons"]).rename_axis("deposit_class")
+    table = deposits.groupby("deposit_class")[columns].sum()
+    table["n_polygons"] = deposits.groupby("deposit_class").size()
+    return table

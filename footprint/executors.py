@@ -1,0 +1,331 @@
+"""Executors: where jobs run, chosen by name (``FOOTPRINT_EXECUTOR=local|dask``).
+
+A job is a row in the database (see :mod:`footprint.storage.store`); an executor only
+runs the function behind it. The function reports progress to that row through a
+``progress(pct, message)`` callback and a heartbeat thread refreshes the row's ``updated``
+time (``heartbeat_at``) while it runs, so a reader can tell a live job from one whose worker died: a
+``running`` job whose heartbeat is older than :data:`STALE_AFTER_S` is failed with the
+reason by :func:`fail_stale_jobs`, and a restarted server fails every job it no longer
+runs (:func:`recover_jobs`). Results are written to the job row (JSON) and any files
+under ``settings.state_dir``, never kept only in memory.
+
+Two executors:
+
+- ``local`` (default): a thread pool in the server process (``settings.workers`` threads).
+  Threads share the server's store; the models release the GIL in numpy.
+- ``dask``: ``dask.distributed.Client(settings.dask_scheduler)``. The job function is
+  shipped by reference and opens its own store from the settings on the worker.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from footprint.errors import ConfigurationError, FootprintError
+from footprint.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two heartbeats of a running job.
+HEARTBEAT_INTERVAL_S = 5.0
+#: A running job without a heartbeat for this long is considered dead.
+STALE_AFTER_S = 60.0
+
+#: Job states (OGC API - Processes ``statusCode``).
+ACCEPTED, RUNNING, SUCCESSFUL, FAILED, DISMISSED = (
+    "accepted", "running", "successful", "failed", "dismissed")
+TERMINAL_STATES = frozenset({SUCCESSFUL, FAILED, DISMISSED})
+
+#: A job function: ``fn(inputs, *, store, settings, progress, job_id) -> JSON-able dict``.
+JobFunction = Callable[..., dict]
+#: ``progress(pct, message)``: pct in [0, 100].
+ProgressCallback = Callable[[float, str], None]
+
+
+class JobDismissedError(FootprintError, RuntimeError):
+    """Raised inside a job's progress callback once the job has been dismissed."""
+
+    code = "Dismissed"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+# --------------------------------------------------------------------------------------
+# executor interface
+# --------------------------------------------------------------------------------------
+class Executor(Protocol):
+    """Runs functions somewhere and hands back a future-like object."""
+
+    name: str
+    #: True when submitted functions run in this process and may share its objects.
+    in_process: bool
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Schedule ``fn(*args, **kwargs)``; return an object with ``result()``,
+        ``done()``, ``cancel()`` and ``add_done_callback(cb)``."""
+        ...
+
+    def shutdown(self) -> None:
+        """Stop accepting work and release workers (does not wait for running jobs)."""
+        ...
+
+
+class LocalExecutor:
+    """A thread pool in the current process (``settings.workers`` threads)."""
+
+    name = "local"
+    in_process = True
+
+    def __init__(self, workers: int = 2) -> None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="footprint-job")
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class DaskExecutor:
+    """A ``dask.distributed`` client; functions run on the cluster's workers.
+
+    Parameters
+    ----------
+    address : str or distributed.Client
+        ``tcp://host:port`` of a scheduler, or an existing client (tests pass one bound
+        to a ``LocalCluster``). A client created here is closed by :meth:`shutdown`.
+    """
+
+    name = "dask"
+    in_process = False
+
+    def __init__(self, address: Any) -> None:
+        try:
+            from distributed import Client
+        except ImportError as exc:  # pragma: no cover - dask is an optional extra
+            raise ConfigurationError("FOOTPRINT_EXECUTOR=dask needs dask.distributed",
+                                     hint="pip install 'footprint[dask]'") from exc
+        if isinstance(address, Client):
+            self.client, self._owns_client = address, False
+        else:
+            self.client, self._owns_client = Client(address, set_as_default=False), True
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # pure=False: two runs of the same job function are two tasks, never deduplicated.
+        return self.client.submit(fn, *args, pure=False, **kwargs)
+
+    def shutdown(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+
+def get_executor(settings: Settings) -> Executor:
+    """The executor named by ``settings.executor``.
+
+    Raises
+    ------
+    ConfigurationError
+        ``dask`` without ``settings.dask_scheduler``.
+    """
+    if settings.executor == "dask":
+        if not settings.dask_scheduler:
+            raise ConfigurationError("FOOTPRINT_EXECUTOR=dask needs a scheduler address",
+                                     hint="set FOOTPRINT_DASK_SCHEDULER=tcp://host:8786")
+        return DaskExecutor(settings.dask_scheduler)
+    return LocalExecutor(settings.workers)
+
+
+# --------------------------------------------------------------------------------------
+# running one job
+# --------------------------------------------------------------------------------------
+_STORES: dict[str, Any] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def open_store(settings: Settings) -> Any:
+    """The store for ``settings`` (one per database URL and process, created lazily)."""
+    from footprint.storage.store import Store
+
+    url = settings.effective_database_url
+    with _STORES_LOCK:
+        if url not in _STORES:
+            settings.ensure_dirs()
+            _STORES[url] = Store(url)
+        return _STORES[url]
+
+
+class JobProgress:
+    """The ``progress(pct, message)`` callback of one job: writes to its row.
+
+    Raises :class:`JobDismissedError` when the job was dismissed meanwhile, so a long
+    job stops at its next progress report.
+    """
+
+    def __init__(self, store: Any, job_id: str) -> None:
+        self.store, self.job_id = store, job_id
+
+    def __call__(self, pct: float, message: str = "") -> None:
+        job = self.store.get_job(self.job_id)
+        if job is not None and _field(job, "status") == DISMISSED:
+            raise JobDismissedError(f"job {self.job_id} was dismissed")
+        pct = float(min(max(pct, 0.0), 100.0))
+        now = utcnow()
+        self.store.update_job(self.job_id, progress=int(round(pct)), message=message,
+                              updated_at=now, heartbeat_at=now)
+
+
+class Heartbeat:
+    """A daemon thread refreshing a running job's ``heartbeat_at`` every ``interval_s``."""
+
+    def __init__(self, store: Any, job_id: str, interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
+        self.store, self.job_id, self.interval_s = store, job_id, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}",
+                                        daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval_s + 1)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.store.update_job(self.job_id, heartbeat_at=utcnow())
+            except Exception:  # a missed beat is not fatal; a stale job gets failed later
+                log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+
+
+def run_job(fn: JobFunction, job_id: str, inputs: dict, settings: Settings,
+            store: Any = None, heartbeat_s: float = HEARTBEAT_INTERVAL_S,
+            reraise: bool = False) -> dict | None:
+    """Run one job to a terminal state, recording everything in its database row.
+
+    ``fn(inputs, store=, settings=, progress=, job_id=)`` returns a JSON-able dict of
+    results, stored in the row (``results``). A :class:`FootprintError` fails the job with
+    its user-safe message; any other exception fails it with the exception type (the
+    traceback goes to the log). Returns the results, or ``None`` when the job did not
+    succeed. Never raises for a job error, so a worker outlives a failing job.
+    """
+    store = store if store is not None else open_store(settings)
+    job = store.get_job(job_id)
+    if job is None or _field(job, "status") in TERMINAL_STATES:
+        return None  # dismissed (or failed by a recovery) before it started
+    now = utcnow()
+    store.update_job(job_id, status=RUNNING, started_at=now, updated_at=now, heartbeat_at=now,
+                     progress=0, message="running", worker=worker_name())
+    try:
+        with Heartbeat(store, job_id, heartbeat_s):
+            results = fn(inputs, store=store, settings=settings,
+                         progress=JobProgress(store, job_id), job_id=job_id)
+    except JobDismissedError:
+        log.info("job %s stopped: dismissed", job_id)
+        return None
+    except FootprintError as exc:
+        log.info("job %s failed: %s", job_id, exc)
+        _finish(store, job_id, FAILED, message=str(exc))
+        if reraise:
+            raise
+        return None
+    except BaseException as exc:  # noqa: BLE001 - a job must end terminal whatever happens
+        log.error("job %s crashed\n%s", job_id, traceback.format_exc())
+        _finish(store, job_id, FAILED, message=f"internal error: {type(exc).__name__}: {exc}")
+        if reraise or not isinstance(exc, Exception):
+            raise
+        return None
+    _finish(store, job_id, SUCCESSFUL, message="finished", results=results, progress=100)
+    return results
+
+
+def _finish(store: Any, job_id: str, status: str, **fields: Any) -> None:
+    job = store.get_job(job_id)
+    if job is not None and _field(job, "status") == DISMISSED:
+        return  # a dismissal wins over a late result
+    now = utcnow()
+    store.update_job(job_id, status=status, finished_at=now, updated_at=now, **fields)
+
+
+def worker_name() -> str:
+    """``host:pid/thread`` of the code running a job (recorded in the job row)."""
+    return f"{socket.gethostname()}:{os.getpid()}/{threading.current_thread().name}"[:200]
+
+
+def start_job(executor: Executor, fn: JobFunction, job_id: str, inputs: dict,
+              settings: Settings, store: Any, *, reraise: bool = False) -> Any:
+    """Submit ``run_job(fn, job_id, ...)`` to ``executor`` and watch the future.
+
+    An in-process executor shares ``store``; a remote one opens its own from
+    ``settings``. If the future itself fails (a killed dask worker, a cancelled
+    task), the done-callback fails the job with the reason, so it never stays
+    ``running``. With ``reraise`` the future raises the job's error (for synchronous
+    execution). Returns the future.
+    """
+    shared_store = store if executor.in_process else None
+    future = executor.submit(run_job, fn, job_id, inputs, settings, shared_store,
+                             HEARTBEAT_INTERVAL_S, reraise)
+
+    def _watch(fut: Any) -> None:
+        try:
+            if fut.cancelled():
+                reason = "the job was cancelled before it finished"
+            else:
+                error = fut.exception()
+                if error is None:
+                    return
+                reason = f"the worker running the job died: {type(error).__name__}: {error}"
+        except BaseException as exc:  # noqa: BLE001 - e.g. CancelledError from dask
+            reason = f"the worker running the job was lost: {type(exc).__name__}"
+        try:
+            job = store.get_job(job_id)
+            if job is not None and _field(job, "status") not in TERMINAL_STATES:
+                _finish(store, job_id, FAILED, message=reason)
+        except Exception:
+            log.exception("could not record the failure of job %s", job_id)
+
+    future.add_done_callback(_watch)
+    return future
+
+
+# --------------------------------------------------------------------------------------
+# recovery
+# --------------------------------------------------------------------------------------
+def recover_jobs(store: Any, settings: Settings) -> int:
+    """Fail the jobs a (re)started server no longer runs; return how many.
+
+    With the local executor every ``accepted`` or ``running`` job left in the database
+    belonged to a previous server process and is dead. With dask, jobs may still run on
+    the cluster, so only those whose heartbeat is older than :data:`STALE_AFTER_S` are
+    failed. Call it from the application's start-up.
+    """
+    older_than_s = STALE_AFTER_S if settings.executor == "dask" else None
+    return int(store.fail_orphaned_jobs(
+        "the server restarted while the job was running; submit it again",
+        older_than_s=older_than_s) or 0)
+
+
+def fail_stale_jobs(store: Any, stale_after_s: float = STALE_AFTER_S) -> int:
+    """Fail running jobs whose heartbeat is older than ``stale_after_s`` (checked on reads)."""
+    return int(store.fail_orphaned_jobs(
+        f"the job's worker stopped reporting (no heartbeat for {stale_after_s:.0f} s)",
+        older_than_s=stale_after_s) or 0)
+
+
+def _field(record: Any, name: str) -> Any:
+    """A field of a store record, whether it is a mapping or an object."""
+    if isinstance(record, dict):
+        return record.get(name)
+    return getattr(record, name, None)

@@ -1,0 +1,1 @@
+"""Input and output: DEM tiles, vector layers, KP statistics, downloads and checks."""

@@ -1,0 +1,99 @@
+"""Column types that behave the same on SQLite and PostgreSQL/PostGIS.
+
+:class:`Geometry4326` stores a shapely geometry in EPSG:4326 (lon/lat). On PostgreSQL
+it is a PostGIS ``geometry(Geometry, 4326)`` column (through GeoAlchemy2, so values
+travel as EWKB and spatial SQL such as ``ST_Intersects`` works on it); on SQLite it is
+WKB in a BLOB, paired by the models with ``minx, miny, maxx, maxy`` columns for a
+bounding-box prefilter (see ``README.md``). Python code only ever sees shapely objects.
+
+:class:`UTCDateTime` always returns timezone-aware UTC datetimes (SQLite drops the
+offset on the way in).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import shapely
+from geoalchemy2 import Geometry as _PostGISGeometry
+from geoalchemy2.elements import WKBElement
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import JSON, DateTime, LargeBinary
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+SRID = 4326
+
+#: JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+def is_postgres(dialect: Dialect) -> bool:
+    return dialect.name == "postgresql"
+
+
+class Geometry4326(TypeDecorator[BaseGeometry]):
+    """A shapely geometry in EPSG:4326; PostGIS geometry or WKB BLOB by dialect.
+
+    Z and M ordinates are dropped: the PostGIS column is 2-D (``geometry(Geometry,
+    4326)``) and nothing downstream uses heights stored on vector features.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if is_postgres(dialect):
+            return dialect.type_descriptor(
+                _PostGISGeometry(geometry_type="GEOMETRY", srid=SRID, spatial_index=False))
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: BaseGeometry | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, BaseGeometry):
+            raise TypeError(f"expected a shapely geometry, got {type(value).__name__}")
+        flat = shapely.force_2d(value)
+        if is_postgres(dialect):
+            # EWKB hex; GeoAlchemy2 wraps the parameter in ST_GeomFromEWKT, which takes it.
+            return shapely.to_wkb(shapely.set_srid(flat, SRID), hex=True, include_srid=True)
+        return shapely.to_wkb(flat)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> BaseGeometry | None:
+        if value is None:
+            return None
+        if isinstance(value, WKBElement):
+            value = value.data
+        if isinstance(value, memoryview):
+            value = value.tobytes()
+        geom = shapely.from_wkb(value)
+        return shapely.set_srid(geom, 0) if shapely.get_srid(geom) else geom
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (naive input is taken as UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.astimezone(dt.timezone.utc)
+        # SQLite keeps a naive ISO string; comparisons stay correct because all are UTC.
+        return value if is_postgres(dialect) else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)

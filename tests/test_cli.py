@@ -1,0 +1,56 @@
+"""The CLI through its console entry point: output, errors on one line, exit codes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from footprint.settings import get_settings
+
+
+def run(*args, env=None):
+    return subprocess.run([sys.executable, "-c", "from footprint.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.startswith("footprint 0.")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (get_settings().data_dir / "dem/srtm3").is_dir(), reason="no shared data")
+def test_fields_json_lists_coverage():
+    result = run("fields", "--json")
+    assert result.returncode == 0, result.stderr
+    fields = {f["id"]: f for f in json.loads(result.stdout)["fields"]}
+    assert set(fields) == {"gh-birim", "ci-seguela", "ci-tortiya", "tg-plateaux", "zw-marange"}
+    # Ghana and Togo have DEM tiles; Cote d'Ivoire and Marange do not
+    assert not fields["gh-birim"]["dem_tiles_missing"] and fields["gh-birim"]["delineation_mode"] == "terrain"
+    assert not fields["tg-plateaux"]["dem_tiles_missing"]
+    for fid in ("ci-seguela", "ci-tortiya", "zw-marange"):
+        assert not fields[fid]["dem_tiles_present"]
+    assert fields["ci-seguela"]["delineation_mode"] == "rivers"
+    assert fields["zw-marange"]["delineation_mode"] == "polygons"
+
+
+def test_data_check_names_what_is_missing(tmp_path):
+    import os
+
+    env = {**os.environ, "FOOTPRINT_DATA_DIR": str(tmp_path), "FOOTPRINT_CACHE_DIR": str(tmp_path / "c")}
+    result = run("data", "check", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    birim = next(r for r in report if r["field"] == "gh-birim")
+    assert not any(layer["present"] for layer in birim["layers"])
+    assert all(layer["where"] for layer in birim["layers"])
+    strict = run("data", "check", "--strict", env=env)
+    assert strict.returncode == 4
+
+
+def test_unknown_field_is_one_line_and_nonzero():
+    result = run("data", "fetch", "nowhere", "--dry-run")
+    assert result.returncode == 3
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "unknown field 'nowhere'" in lines[0] and "gh-birim" in lines[0]
