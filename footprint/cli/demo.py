@@ -1,0 +1,54 @@
+"""``footprint demo``: the main job on the embedded default, end to end.
+
+Migrates the database, checks the data, builds a footprint for every field of the
+catalogue, writes the anomaly reports of the four participants, then serves the API and
+the map and prints the URL to open.
+"""
+
+from __future__ import annotations
+
+import typer
+
+
+def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the service at the end."),
+         draws: int = typer.Option(None, help="Monte Carlo draws per footprint (default: settings)."),
+         year_from: int = typer.Option(2003, "--from", help="First year of the reports."),
+         year_to: int = typer.Option(2015, "--to", help="Last year of the reports.")) -> None:
+    """Build every field's footprint and the participants' reports, then serve them."""
+    from rich.console import Console
+
+    from datasets.catalogue import load_catalogue
+    from footprint.pipeline.build import build_footprint
+    from footprint.settings import get_settings
+    from footprint.storage.store import Store
+
+    console = Console()
+    settings = get_settings()
+    settings.ensure_dirs()
+    store = Store.from_settings(settings)
+    store.upgrade()
+    catalogue = load_catalogue()
+    store.sync_fields(catalogue.values())
+    console.print(f"[bold]state[/]: {settings.state_dir}   [bold]data[/]: {settings.data_dir}")
+    for field_id in catalogue:
+        with console.status(f"building the footprint of {field_id} ..."):
+            record = build_footprint(field_id, store=store, settings=settings, draws=draws)
+        summaries = record.summaries
+        cap = summaries.get("capacity_ct_per_year", {})
+        res = summaries.get("resource_ct", {})
+        console.print(f"{field_id:<12} version {record.version}: resource P50 {res.get('p50', float('nan')):,.0f} ct, "
+                      f"capacity P50 {cap.get('p50', float('nan')):,.0f} ct/yr")
+    from footprint.pipeline.report import make_report
+    from footprint.reports import render_html
+
+    reports_dir = settings.state_dir / "reports"
+    for iso3 in sorted({f.participant_iso3 for f in catalogue.values()}):
+        with console.status(f"anomaly report for {iso3} ..."):
+            report = make_report(iso3, year_from, year_to, settings=settings, store=store)
+        path = reports_dir / f"{iso3}_{year_from}_{year_to}.html"
+        path.write_text(render_html(report), encoding="utf-8")
+        console.print(f"report {iso3}: {path}")
+    if serve:
+        from footprint.cli.serve import serve as run_server
+
+        run_server(host=settings.host, port=settings.port)
