@@ -8,17 +8,15 @@ ground) and published in EPSG:4326 lon/lat.
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 from typing import Any, Literal
 
-import pyproj
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from shapely import Polygon, box
 from shapely.geometry import Point, mapping
-from shapely.ops import transform
 
+from footprint.crs import reproject_geometry
 from footprint.errors import UnknownFieldError
 
 CATALOGUE_PATH = Path(__file__).with_name("fields.yaml")
@@ -56,7 +54,7 @@ class FieldDefinition(BaseModel):
 
     def aoi_projected(self) -> Polygon:
         """The AOI in the field's projected CRS (metres)."""
-        return transform(_transformer(4326, self.crs_epsg), self.aoi_4326)
+        return reproject_geometry(self.aoi_4326, 4326, self.crs_epsg)
 
     @property
     def aoi_area_km2(self) -> float:
@@ -84,30 +82,20 @@ class FieldDefinition(BaseModel):
         }
 
 
-@functools.lru_cache(maxsize=16)
-def _transformer(src_epsg: int, dst_epsg: int):
-    return pyproj.Transformer.from_crs(src_epsg, dst_epsg, always_xy=True).transform
-
-
 def srtm_tile_names(bbox_4326: tuple[float, float, float, float]) -> tuple[str, ...]:
     """Names of the 1x1 degree SRTM tiles (named by their SW corner) covering a bbox."""
-    west, south, east, north = bbox_4326
-    names = []
-    for lat in range(math.floor(south), math.ceil(north)):
-        for lon in range(math.floor(west), math.ceil(east)):
-            names.append(f"{'N' if lat >= 0 else 'S'}{abs(lat):02d}"
-                         f"{'E' if lon >= 0 else 'W'}{abs(lon):03d}")
-    return tuple(names)
+    from footprint.io.download import tile_names_for_bbox
+
+    return tuple(tile_names_for_bbox(bbox_4326))
 
 
 def _draw_aoi(recipe: dict[str, Any], crs_epsg: int) -> Polygon:
     if "bbox_4326" in recipe:
         return box(*recipe["bbox_4326"])
     circle = recipe["circle"]
-    to_utm = _transformer(4326, crs_epsg)
-    x, y = to_utm(circle["lon"], circle["lat"])
-    disc = Point(x, y).buffer(circle["radius_m"], quad_segs=32)
-    return transform(_transformer(crs_epsg, 4326), disc)
+    centre = reproject_geometry(Point(circle["lon"], circle["lat"]), 4326, crs_epsg)
+    disc = centre.buffer(circle["radius_m"], quad_segs=32)
+    return reproject_geometry(disc, crs_epsg, 4326)
 
 
 def _build(field_id: str, entry: dict[str, Any]) -> FieldDefinition:

@@ -43,6 +43,7 @@ def test_data_check_names_what_is_missing(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     birim = next(r for r in report if r["field"] == "gh-birim")
+    assert not birim["present"] and "dem:N06W001" in birim["missing"]
     assert not any(layer["present"] for layer in birim["layers"])
     assert all(layer["where"] for layer in birim["layers"])
     strict = run("data", "check", "--strict", env=env)

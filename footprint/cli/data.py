@@ -9,21 +9,25 @@ def check(json_out: bool = typer.Option(False, "--json", help="Print JSON."),
           strict: bool = typer.Option(False, "--strict", help="Exit 4 when anything is missing.")) -> None:
     """Say per field which layers are present, which are missing, and where to get them."""
     from datasets.catalogue import load_catalogue
-    from footprint.io.coverage import data_report, to_json
+    import json
+
+    from footprint.io.checks import data_inventory
     from footprint.settings import get_settings
 
     settings = get_settings()
-    report = data_report(load_catalogue().values(), settings.data_dir, settings.cache_dir)
+    report = data_inventory(settings.data_dir, load_catalogue().values(), settings.cache_dir)
     if json_out:
-        typer.echo(to_json(report))
+        typer.echo(json.dumps(report, indent=2, default=str))
     else:
         typer.echo(f"data directory: {settings.data_dir}")
         for entry in report:
-            typer.echo(f"{entry['field']}  (delineation: {entry['delineation_mode']})")
+            typer.echo(entry["field"])
             for layer in entry["layers"]:
-                mark = "present" if layer["present"] else f"MISSING  -> {layer['where']}"
-                typer.echo(f"    {layer['layer']:<16} {mark}")
-    missing = sum(not layer["present"] for e in report for layer in e["layers"])
+                label = layer["layer"] + (f":{layer['name']}" if layer.get("name") else "")
+                mark = (f"present  {layer.get('detail') or ''}" if layer["present"]
+                        else f"MISSING  -> {layer['where']}")
+                typer.echo(f"    {label:<36} {mark}")
+    missing = sum(len(entry["missing"]) for entry in report)
     if strict and missing:
         raise typer.Exit(4)
 

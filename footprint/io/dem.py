@@ -24,6 +24,7 @@ from rasterio.merge import merge
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 from shapely import Polygon
 
+from footprint.crs import reproject_geometry
 from footprint.errors import DataMissingError, InvalidLayerError
 from footprint.io.raster import Grid
 
@@ -112,11 +113,7 @@ def load_dem(aoi_4326: Polygon, dst_crs: CRS | str | int, paths: Iterable[Path],
 
 def crop_to_aoi(grid: Grid, aoi_4326: Polygon) -> Grid:
     """Set cells outside the AOI to NaN and trim the all-NaN margin."""
-    from shapely.ops import transform as shp_transform
-    import pyproj
-
-    to_dst = pyproj.Transformer.from_crs(4326, grid.crs, always_xy=True).transform
-    aoi = shp_transform(to_dst, aoi_4326)
+    aoi = reproject_geometry(aoi_4326, 4326, grid.crs)
     outside = geometry_mask([aoi], out_shape=grid.shape, transform=grid.transform, all_touched=False)
     data = grid.data.copy()
     data[outside] = np.nan

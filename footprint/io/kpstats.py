@@ -323,80 +323,95 @@ def _mark_exact_duplicates(frame: pd.DataFrame, quirks: list[dict]) -> pd.Series
     return extra
 
 
-def _mark_repeated_periods(frame: pd.DataFrame, quirks: list[dict]) -> pd.Series:
-    """Flag rows repeating another period's exact non-zero carats and value."""
-    suspect = pd.Series(False, index=frame.index)
-    produced = frame[(frame["record_type"] == _PRODUCTION) & (frame["carats"] > 0)]
-    for (_, carats), rows in produced.groupby(["country", "carats"], sort=False):
-        periods = rows.drop_duplicates(["year", "half_year"]).sort_values(["year", "half_year"])
+def _period(row: dict) -> tuple[int, int]:
+    return int(row["year"]), int(row["half_year"])
+
+
+def _number(value) -> float:
+    return 0.0 if pd.isna(value) else float(value)
+
+
+def _mark_repeated_periods(rows: list[dict], quirks: list[dict]) -> None:
+    """Set ``suspect`` on rows repeating another period's exact non-zero carats and value.
+
+    Works on plain row dicts (a few thousand rows: pandas per-group calls would dominate).
+    """
+    by_carats: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["record_type"] == _PRODUCTION and _number(row["carats"]) > 0:
+            by_carats.setdefault((row["country"], row["carats"]), []).append(row)
+    for (_, carats), group in by_carats.items():
+        periods: dict[tuple[int, int], dict] = {}
+        for row in sorted(group, key=_period):
+            periods.setdefault(_period(row), row)
         if len(periods) < 2:
             continue
-        first = periods.iloc[0]
-        for idx, row in periods.iloc[1:].iterrows():
-            earlier = periods[(periods["year"] * 2 + periods["half_year"])
-                              < (row["year"] * 2 + row["half_year"])]
-            same_value = earlier[earlier["value_usd"] == row["value_usd"]]
-            if len(same_value):
-                orig = same_value.iloc[0]
-                suspect.loc[idx] = True
+        ordered = list(periods.values())
+        first = ordered[0]
+        for position, row in enumerate(ordered[1:], start=1):
+            same_value = [e for e in ordered[:position] if e["value_usd"] == row["value_usd"]]
+            label = f"{row['country']} {row['year']} H{row['half_year']}"
+            if same_value:
+                orig = same_value[0]
+                row["suspect"] = True
                 quirks.append(_quirk("repeated_period", row["participant"], row["year"],
                                      row["half_year"], detail=(
-                    f"{row['country']} {row['year']} H{row['half_year']} repeats "
-                    f"{orig['year']} H{orig['half_year']} exactly "
+                    f"{label} repeats {orig['year']} H{orig['half_year']} exactly "
                     f"({_fmt(row['carats'], row['value_usd'])}); the later period is "
                     "flagged as the suspect copy (check which period is right)")))
             else:
                 quirks.append(_quirk("repeated_carats", row["participant"], row["year"],
                                      row["half_year"], detail=(
-                    f"{row['country']} {row['year']} H{row['half_year']} has the same "
-                    f"{carats:,.2f} ct as {first['year']} H{first['half_year']} with a "
-                    f"different value (US${row['value_usd']:,.2f} vs "
-                    f"US${first['value_usd']:,.2f}); kept")))
-    return suspect
+                    f"{label} has the same {carats:,.2f} ct as {first['year']} "
+                    f"H{first['half_year']} with a different value "
+                    f"(US${row['value_usd']:,.2f} vs US${first['value_usd']:,.2f}); kept")))
 
 
-def _combine_half_year(rows: pd.DataFrame, quirks: list[dict]) -> dict:
-    head = rows.iloc[0]
-    participant, year, half = head["participant"], int(head["year"]), int(head["half_year"])
-    produced = rows[rows["record_type"] == _PRODUCTION]
+def _totals(rows: list[dict]) -> tuple[float, float]:
+    """Summed carats and US$ of rows (a missing value counts as 0)."""
+    return (sum(_number(r["carats"]) for r in rows), sum(_number(r["value_usd"]) for r in rows))
+
+
+def _combine_half_year(rows: list[dict], quirks: list[dict]) -> dict:
+    head = rows[0]
+    participant, (year, half) = head["participant"], _period(head)
+    produced = [r for r in rows if r["record_type"] == _PRODUCTION]
     label = f"{head['country']} {year} H{half}"
-    if produced.empty:
+    common = {"participant": participant, "country": head["country"], "year": year,
+              "half": half, "suspect_duplicate": any(r["suspect"] for r in rows),
+              "n_source_rows": len(rows)}
+    if not produced:
         quirks.append(_quirk("no_production", participant, year, half, detail=(
             f"{label} declared 'No Production': kept as 0 ct / US$0")))
-        return {"participant": participant, "country": head["country"], "year": year,
-                "half": half, "carats": 0.0, "value_usd": 0.0, "production_type": pd.NA,
-                "record_type": _NO_PRODUCTION, "no_production": True,
-                "suspect_duplicate": bool(rows["suspect"].any()),
-                "n_source_rows": len(rows)}
+        return {**common, "carats": 0.0, "value_usd": 0.0, "production_type": pd.NA,
+                "record_type": _NO_PRODUCTION, "no_production": True}
     if len(produced) < len(rows):
         quirks.append(_quirk("conflicting_record_types", participant, year, half, detail=(
             f"{label} has both 'Production' and 'No Production' rows: the "
             f"{len(produced)} production row(s) count")))
-    types = produced["production_type"].fillna(_PRODUCTION)
-    counts = types.value_counts()
-    if len(counts) > 1:
-        parts = " + ".join(f"{t} {_fmt(r['carats'].sum(), r['value_usd'].sum())}"
-                           for t, r in produced.groupby(types, sort=True))
+    by_type: dict[str, list[dict]] = {}
+    for row in produced:
+        ptype = row["production_type"] if isinstance(row["production_type"], str) \
+            else _PRODUCTION
+        by_type.setdefault(ptype, []).append(row)
+    if len(by_type) > 1:
+        parts = " + ".join(f"{t} {_fmt(*_totals(g))}" for t, g in sorted(by_type.items()))
         quirks.append(_quirk("multiple_production_types", participant, year, half,
                              detail=f"{label}: {parts} summed"))
-    repeated = counts[counts > 1]
-    exact_extra = produced["exact_extra"]
-    for ptype, n in repeated.items():
-        same = produced[(types == ptype) & ~exact_extra]
-        if len(same) > 1:
-            parts = " + ".join(_fmt(c, v) for c, v in zip(same["carats"], same["value_usd"]))
+    for ptype, group in sorted(by_type.items()):
+        distinct = [r for r in group if not r["exact_extra"]]
+        if len(distinct) > 1:
+            parts = " + ".join(_fmt(r["carats"], r["value_usd"]) for r in distinct)
             quirks.append(_quirk("repeated_production_type", participant, year, half,
-                                 detail=f"{label}: {len(same)} different {ptype} rows "
+                                 detail=f"{label}: {len(distinct)} different {ptype} rows "
                                         f"({parts}) summed"))
-    if produced["carats"].isna().any() or produced["value_usd"].isna().any():
+    if any(pd.isna(r["carats"]) or pd.isna(r["value_usd"]) for r in produced):
         quirks.append(_quirk("missing_value", participant, year, half, detail=(
             f"{label}: a production row has no carats or value; counted as 0")))
-    return {"participant": participant, "country": head["country"], "year": year,
-            "half": half, "carats": float(produced["carats"].fillna(0).sum()),
-            "value_usd": float(produced["value_usd"].fillna(0).sum()),
-            "production_type": "+".join(sorted(counts.index)), "record_type": _PRODUCTION,
-            "no_production": False, "suspect_duplicate": bool(rows["suspect"].any()),
-            "n_source_rows": len(rows)}
+    carats, value_usd = _totals(produced)
+    return {**common, "carats": carats, "value_usd": value_usd,
+            "production_type": "+".join(sorted(by_type)), "record_type": _PRODUCTION,
+            "no_production": False}
 
 
 def _report_missing_half_years(halfyear: pd.DataFrame, quirks: list[dict]) -> None:
@@ -431,11 +446,15 @@ def tidy_kp_production(raw: pd.DataFrame, *, duplicates: DuplicatePolicy = "flag
     frame = _check_columns(raw)
     frame["participant"] = _map_participants(frame, quirks)
     frame["exact_extra"] = _mark_exact_duplicates(frame, quirks)
-    frame["suspect"] = frame["exact_extra"] | _mark_repeated_periods(frame, quirks)
+    frame["suspect"] = frame["exact_extra"]
+    rows = frame.to_dict("records")
+    _mark_repeated_periods(rows, quirks)
     if duplicates == "drop":
-        frame = frame[~frame["suspect"]]
-    records = [_combine_half_year(rows, quirks)
-               for _, rows in frame.groupby(["country", "year", "half_year"], sort=True)]
+        rows = [r for r in rows if not r["suspect"]]
+    periods: dict[tuple, list[dict]] = {}
+    for row in rows:
+        periods.setdefault((row["country"], *_period(row)), []).append(row)
+    records = [_combine_half_year(periods[key], quirks) for key in sorted(periods)]
     halfyear = pd.DataFrame.from_records(records, columns=[
         "participant", "country", "year", "half", "carats", "value_usd", "production_type",
         "record_type", "no_production", "suspect_duplicate", "n_source_rows"])
