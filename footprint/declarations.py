@@ -319,7 +319,8 @@ def parse_certificates(source: str | Path | IO | pd.DataFrame, *,
 
     out = frame.loc[:, list(CERTIFICATE_COLUMNS)].copy()
     for i in np.flatnonzero(out.duplicated(subset=["certificate_id"]).to_numpy()):
-        first = int(np.flatnonzero((out["certificate_id"] == out.loc[i, "certificate_id"]).to_numpy())[0])
+        same = (out["certificate_id"] == out.loc[i, "certificate_id"]).to_numpy()
+        first = int(np.flatnonzero(same)[0])
         problems.append(DeclarationProblem(
             int(i) + _FIRST_LINE, "certificate_id",
             f"duplicate certificate {out.loc[i, 'certificate_id']!r} (first on line "

@@ -1,0 +1,149 @@
+"""Make an anomaly report for a participant and period: declared data + footprints -> report.
+
+Glue only: the KP production statistics come from :func:`footprint.io.kpstats.load_kp_production`,
+uploads are parsed by :mod:`footprint.declarations`, the participant's fields come from the
+catalogue, their footprints from a ``footprint_provider(field_id)`` (injectable: storage
+plugs its stored versions in; the default computes the field's default parameter sheet
+with the settings' seed and draws), and :func:`footprint.reports.build_report` does the
+statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from footprint.declarations import parse_certificates, parse_exports
+from footprint.errors import InvalidParameterError, NotFoundError
+from footprint.provenance import sha256_file
+from footprint.reports import FieldFootprint, ReportInputs, build_report
+from footprint.settings import Settings, get_settings
+
+#: ``field_id -> FieldFootprint`` or a FootprintResult-like object (see
+#: :func:`as_field_footprint`).
+FootprintProvider = Callable[[str], Any]
+
+
+def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootprint:
+    """Adapt a :class:`footprint.footprints.FootprintResult` (or a FieldFootprint) for reports.
+
+    Reads the long table of draws: ``capacity_ct_per_year``, ``usd_per_ct`` and, where the
+    footprint has an imagery time series, ``capacity_imagery_ct.<year>``; the size
+    footprint's mean carat share per common class; seed, sheet sha256 and code version
+    from the provenance. ``version`` defaults to the provenance's ``version`` or, for an
+    unstored footprint, ``"draws:<first 12 hex of the draws sha256>"``.
+    """
+    if isinstance(result, FieldFootprint):
+        return result
+    sim = result.simulation
+    prov = dict(result.provenance)
+    if "usd_per_ct" not in sim.parameters and "usd_per_ct" not in getattr(sim, "summaries", {}):
+        raise InvalidParameterError(f"footprint of {result.field_id} has no usd_per_ct draws",
+                                    hint="add usd_per_ct to the field's parameter sheet")
+    by_year = {int(y): np.asarray(sim.column(f"capacity_imagery_ct.{y}"), dtype="float64")
+               for y in (result.capacity_series or {})}
+    size = None if result.size is None else {str(k): float(v)
+                                             for k, v in result.size["mean"].items()}
+    sheet = prov.get("sheet") or {}
+    params = {name: {k: v for k, v in spec.items() if k != "source"}
+              for name, spec in (sheet.get("parameters") or {}).items()
+              if isinstance(spec, dict)}
+    label = version or prov.get("version") or f"draws:{str(prov.get('draws_sha256', ''))[:12]}"
+    return FieldFootprint(
+        field_id=result.field_id,
+        capacity_ct_per_year=np.asarray(sim.column("capacity_ct_per_year"), dtype="float64"),
+        value_usd_per_ct=np.asarray(sim.column("usd_per_ct"), dtype="float64"),
+        size_shares=size, version=str(label), seed=int(prov.get("seed", -1)),
+        sheet_sha256=str(prov.get("sheet_sha256", "")),
+        code_version=str(prov.get("code_version", "")), parameters=params,
+        capacity_by_year=by_year or None)
+
+
+def default_footprint_provider(settings: Settings | None = None) -> FootprintProvider:
+    """Compute a field's footprint afresh: delineation with the data present, then the
+    Monte Carlo of its default parameter sheet (``datasets/parameters``).
+
+    Uses the settings' ``seed`` and ``draws``; nothing is stored (stored versions come in
+    through another provider). The version label is ``draws:<sha256 prefix>``.
+    """
+    from footprint.footprints import compute_footprint
+    from footprint.params import load_sheet
+    from footprint.pipeline.delineate import delineate_field
+
+    settings = settings or get_settings()
+
+    def provide(field_id: str) -> FieldFootprint:
+        delineation = delineate_field(field_id, None, settings=settings)
+        result = compute_footprint(field_id, load_sheet(field_id), delineation.deposits,
+                                   delineation.stream_length_km, seed=settings.seed,
+                                   draws=settings.draws)
+        return as_field_footprint(result)
+
+    return provide
+
+
+def fields_of(participant: str) -> list[str]:
+    """Catalogue field ids whose KP participant is ``participant`` (sorted)."""
+    from datasets.catalogue import load_catalogue
+
+    ids = sorted(fid for fid, f in load_catalogue().items() if f.participant_iso3 == participant)
+    if not ids:
+        raise NotFoundError(f"no field of participant {participant} in the catalogue",
+                            hint="participants with fields: GHA, CIV, TGO, ZWE")
+    return ids
+
+
+def make_report(participant: str, year_from: int, year_to: int,
+                exports_csv: str | Path | None = None, certificates_csv: str | Path | None = None,
+                footprints: FootprintProvider | None = None,
+                settings: Settings | None = None) -> dict[str, Any]:
+    """The anomaly report of ``participant`` over ``year_from``-``year_to`` (inclusive).
+
+    Parameters
+    ----------
+    participant
+        ISO3 code (upper case) of a participant with fields in the catalogue.
+    exports_csv, certificates_csv
+        optional uploads (schemas in :mod:`footprint.declarations`); parsed all-or-nothing.
+    footprints
+        ``field_id -> FieldFootprint | FootprintResult``; default
+        :func:`default_footprint_provider`.
+    settings
+        default :func:`footprint.settings.get_settings` (data directory, seed, draws).
+
+    Returns
+    -------
+    dict
+        the report (:data:`footprint.reports.REPORT_JSON_SCHEMA`).
+    """
+    from footprint.io.kpstats import load_kp_production
+
+    settings = settings or get_settings()
+    participant = participant.strip().upper()
+    if year_from > year_to:
+        raise InvalidParameterError(f"--from {year_from} is after --to {year_to}")
+    provenance: dict[str, Any] = {}
+    exports = certificates = None
+    if exports_csv is not None:
+        exports = parse_exports(Path(exports_csv))
+        provenance["exports_sha256"] = sha256_file(exports_csv)
+    if certificates_csv is not None:
+        certificates = parse_certificates(Path(certificates_csv))
+        provenance["certificates_sha256"] = sha256_file(certificates_csv)
+    kp = load_kp_production(settings.data_dir)
+    if kp.source is not None:
+        provenance["kp_production_csv"] = kp.source.name
+        provenance["kp_production_sha256"] = sha256_file(kp.source)
+    provenance["kp_quirks"] = [
+        f"{q['kind']}: {q['detail']}" for q in kp.quirks
+        if q["participant"] == participant and q["year"] is not None
+        and year_from <= q["year"] <= year_to]
+    provider = footprints or default_footprint_provider(settings)
+    fields = [as_field_footprint(provider(fid)) for fid in fields_of(participant)]
+    inputs = ReportInputs(participant=participant, year_from=year_from, year_to=year_to,
+                          production=kp.halfyear, fields=fields, exports=exports,
+                          certificates=certificates, provenance=provenance)
+    return build_report(inputs)

@@ -1,0 +1,384 @@
+"""Build an anomaly report: run every protocol the inputs allow, adjust, summarise.
+
+The report is a JSON-able dict in a versioned schema (:data:`SCHEMA_VERSION`,
+:data:`REPORT_JSON_SCHEMA`, described in ``footprint/reports/SCHEMA.md``). It holds
+everything the HTML and PDF renderings draw, so a stored report can be re-rendered
+without its footprints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from footprint import protocols as P
+from footprint.provenance import code_version, sha256_json
+from footprint.reports.inputs import ReportInputs
+
+SCHEMA_VERSION = "1.0.0"
+REPORT_KIND = "footprint-anomaly-report"
+_HIST_BINS = 60
+_MIN_SHIPMENTS = 3
+
+_NUM = {"type": ["number", "null"]}
+_TEST = {
+    "type": "object",
+    "required": ["name", "period", "statistic", "statistic_name", "p_value", "p_adjusted",
+                 "probability", "verdict", "thresholds", "evidence", "method"],
+    "properties": {
+        "name": {"type": "string"}, "period": {"type": ["string", "null"]},
+        "statistic": _NUM, "statistic_name": {"type": "string"},
+        "p_value": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "p_adjusted": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "probability": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "verdict": {"enum": list(P.VERDICTS)},
+        "thresholds": {"type": "object"}, "evidence": {"type": "object"},
+        "method": {"type": "string"},
+    },
+}
+_BAND = {"type": "object", "required": ["year", "p5", "p50", "p95"],
+         "properties": {"year": {"type": "integer"}, "p5": _NUM, "p50": _NUM, "p95": _NUM}}
+
+#: JSON Schema (draft 2020-12) of a report, version :data:`SCHEMA_VERSION`.
+REPORT_JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "footprint anomaly report",
+    "type": "object",
+    "required": ["schema_version", "kind", "generated_at", "participant", "period", "summary",
+                 "footprints", "declared", "tests", "not_run", "fdr", "thresholds", "series",
+                 "provenance"],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "kind": {"const": REPORT_KIND},
+        "generated_at": {"type": "string"},
+        "participant": {"type": "string", "pattern": "^[A-Z]{3}$"},
+        "period": {"type": "object", "required": ["year_from", "year_to"],
+                   "properties": {"year_from": {"type": "integer"},
+                                  "year_to": {"type": "integer"}}},
+        "summary": {"type": "object",
+                    "required": ["overall_verdict", "counts", "n_tests", "synthetic_footprints"],
+                    "properties": {"overall_verdict": {"enum": list(P.VERDICTS)},
+                                   "counts": {"type": "object"},
+                                   "n_tests": {"type": "integer"},
+                                   "synthetic_footprints": {"type": "boolean"}}},
+        "footprints": {"type": "array", "minItems": 1, "items": {
+            "type": "object",
+            "required": ["field_id", "version", "seed", "n_draws", "sheet_sha256",
+                         "code_version", "parameters", "synthetic"]}},
+        "declared": {"type": "object", "required": ["annual"], "properties": {
+            "annual": {"type": "array", "items": {
+                "type": "object", "required": ["year", "carats", "value_usd", "usd_per_ct",
+                                               "status"],
+                "properties": {"status": {"enum": ["declared", "no_production", "absent"]}}}}}},
+        "tests": {"type": "array", "items": _TEST},
+        "not_run": {"type": "array", "items": {"type": "object", "required": ["name", "reason"]}},
+        "fdr": {"type": "object", "required": ["method", "alpha", "n_tests", "n_rejected"]},
+        "thresholds": {"type": "object"},
+        "series": {"type": "object", "required": ["capacity", "value"], "properties": {
+            "capacity": {"type": "object", "required": ["unit", "quantiles", "histogram",
+                                                        "by_year"],
+                         "properties": {"by_year": {"type": "array", "items": _BAND}}},
+            "value": {"type": "object", "required": ["unit", "quantiles", "histogram"]},
+            "size": {"type": ["object", "null"]}}},
+        "provenance": {"type": "object", "required": ["code_version", "inputs_sha256"]},
+    },
+}
+
+
+def _histogram(draws: np.ndarray, *, log: bool) -> dict[str, Any]:
+    arr = np.asarray(draws, dtype="float64")
+    positive = arr[arr > 0]
+    if log and positive.size:
+        lo, hi = positive.min(), positive.max()
+        edges = np.geomspace(lo, hi if hi > lo else lo * 1.01, _HIST_BINS + 1)
+        counts, _ = np.histogram(positive, bins=edges)
+        zeros = int(arr.size - positive.size)
+    else:
+        counts, edges = np.histogram(arr, bins=_HIST_BINS)
+        zeros = int(np.count_nonzero(arr == 0))
+    return {"edges": edges.tolist(), "counts": counts.astype(int).tolist(), "log": bool(log),
+            "n_zero": zeros, "n": int(arr.size)}
+
+
+def _declared_annual(inputs: ReportInputs) -> pd.DataFrame:
+    prod = inputs.production
+    prod = prod[(prod["participant"] == inputs.participant)
+                & prod["year"].between(inputs.year_from, inputs.year_to)]
+    no_prod = prod["no_production"] if "no_production" in prod.columns \
+        else pd.Series(False, index=prod.index)
+    annual = (prod.assign(no_production=no_prod.astype(bool))
+              .groupby("year").agg(carats=("carats", "sum"), value_usd=("value_usd", "sum"),
+                                   all_no_production=("no_production", "all")))
+    rows = []
+    for year in range(inputs.year_from, inputs.year_to + 1):
+        if year in annual.index:
+            rec = annual.loc[year]
+            carats, value = float(rec["carats"]), float(rec["value_usd"])
+            status = "no_production" if bool(rec["all_no_production"]) else "declared"
+        else:
+            carats, value, status = 0.0, 0.0, "absent"
+        rows.append({"year": year, "carats": carats, "value_usd": value,
+                     "usd_per_ct": value / carats if carats > 0 else None, "status": status})
+    return pd.DataFrame(rows)
+
+
+def _mass_balance_table(inputs: ReportInputs) -> pd.DataFrame | None:
+    ex = inputs.exports
+    if ex is None:
+        return None
+    own = ex[(ex["participant"] == inputs.participant)
+             & ex["year"].between(inputs.year_from, inputs.year_to)]
+    if own.empty or not (own["flow"] == "export").any():
+        return None
+    totals = own[own["partner"] == ""]
+    # partner-level rows add up to a total where no total row is given for a period/flow
+    by_partner = own[own["partner"] != ""].groupby(["period", "year", "flow"], dropna=False,
+                                                   as_index=False)["carats"].sum()
+    tot = totals.groupby(["period", "year", "flow"], dropna=False, as_index=False)["carats"].sum()
+    merged = pd.concat([tot, by_partner[~by_partner.set_index(["period", "flow"]).index
+                                         .isin(tot.set_index(["period", "flow"]).index)]])
+    prod = inputs.production[inputs.production["participant"] == inputs.participant]
+    rows = []
+    for period, group in merged.groupby("period"):
+        year = int(group["year"].iloc[0])
+        half = own.loc[own["period"] == period, "half"].iloc[0]
+        sel = prod[prod["year"] == year]
+        if not pd.isna(half) and "half" in prod.columns:
+            sel = sel[sel["half"] == int(half)]
+        flows = group.set_index("flow")["carats"]
+        rows.append({"period": str(period), "production_ct": float(sel["carats"].sum()),
+                     "imports_ct": float(flows.get("import", 0.0)),
+                     "exports_ct": float(flows.get("export", 0.0)), "stock_change_ct": 0.0})
+    return pd.DataFrame(rows)
+
+
+def _own_certificates(inputs: ReportInputs) -> pd.DataFrame | None:
+    certs = inputs.certificates
+    if certs is None or certs.empty:
+        return None
+    years = certs["date"].dt.year
+    own = certs[(certs["exporter"] == inputs.participant)
+                & years.between(inputs.year_from, inputs.year_to)]
+    return own if not own.empty else None
+
+
+def build_report(inputs: ReportInputs, *,
+                 generated_at: dt.datetime | None = None) -> dict[str, Any]:
+    """Run the protocols on ``inputs`` and return the report (schema :data:`REPORT_JSON_SCHEMA`).
+
+    Tests run: volume against capacity and value band per year (the participant's fields
+    summed draw by draw; value draws carat-weighted draw by draw), a break test on the
+    volume and on the US$/ct series, and where the inputs allow, the shipment two-sample
+    value test, the size-distribution test (certificates with a sieve breakdown), mass
+    balance and mirror statistics (export statistics). Every p-valued test enters one
+    Benjamini-Hochberg adjustment; verdicts read the adjusted values. Tests that cannot
+    run are listed in ``not_run`` with the reason.
+    """
+    th = inputs.thresholds
+    fields = list(inputs.fields)
+    years = list(range(inputs.year_from, inputs.year_to + 1))
+    declared = _declared_annual(inputs)
+    tests: list[P.TestResult] = []
+    not_run: list[dict[str, str]] = []
+
+    base_capacity = P.sum_capacity_draws([f.capacity_ct_per_year for f in fields])
+    value = P.combine_value_draws([f.capacity_ct_per_year for f in fields],
+                                  [f.value_usd_per_ct for f in fields])
+    bands = []
+    for year in years:
+        cap = P.sum_capacity_draws([f.capacity_for_year(year) for f in fields])
+        q = P.quantiles(cap, (0.05, 0.5, 0.95))
+        bands.append({"year": year, **q})
+        row = declared[declared["year"] == year].iloc[0]
+        if row["status"] == "absent" and not inputs.absent_years_as_zero:
+            continue
+        result = P.compare_volume(float(row["carats"]), cap, period=str(year), thresholds=th)
+        result.evidence["declared_status"] = row["status"]
+        tests.append(result)
+        if row["carats"] > 0 and row["value_usd"] > 0:
+            tests.append(P.compare_value_band(float(row["usd_per_ct"]), value,
+                                              period=str(year), thresholds=th))
+
+    tests.append(P.detect_break(years, declared["carats"].to_numpy(),
+                                np.array([b["p5"] for b in bands]),
+                                np.array([b["p95"] for b in bands]), quantity="volume",
+                                thresholds=th))
+    priced = declared[declared["usd_per_ct"].notna()]
+    vq = P.quantiles(value)
+    if len(priced) >= 4:
+        tests.append(P.detect_break(priced["year"].tolist(), priced["usd_per_ct"].to_numpy(float),
+                                    np.full(len(priced), vq["p5"]), np.full(len(priced), vq["p95"]),
+                                    quantity="value", thresholds=th))
+    else:
+        not_run.append({"name": "break_value",
+                        "reason": f"US$/ct declared in {len(priced)} year(s); at least 4 needed"})
+
+    size_series = None
+    expected_size = None
+    with_size = [f for f in fields if f.size_shares]
+    if with_size:
+        expected_size = P.combine_size_shares(
+            [f.size_shares for f in with_size],
+            [P.quantiles(f.capacity_ct_per_year, (0.5,))["p50"] for f in with_size])
+    certs = _own_certificates(inputs)
+    if certs is None:
+        for name in ("shipment_values", "size_distribution"):
+            not_run.append({"name": name, "reason": "no certificate records of this participant "
+                                                    "in the period"})
+    else:
+        span = f"{inputs.year_from}-{inputs.year_to}"
+        if len(certs) >= _MIN_SHIPMENTS:
+            tests.append(P.compare_shipment_values(certs["usd_per_ct"].to_numpy(float), value,
+                                                   period=span, thresholds=th))
+        else:
+            not_run.append({"name": "shipment_values",
+                            "reason": f"{len(certs)} certificate(s); at least {_MIN_SHIPMENTS}"})
+        sieve_cols = [c for c in certs.columns if c.startswith("sieve_")]
+        sieved = certs[sieve_cols].dropna(how="all") if sieve_cols else pd.DataFrame()
+        if sieved.empty:
+            not_run.append({"name": "size_distribution",
+                            "reason": "no certificate has a sieve-class breakdown"})
+        elif expected_size is None:
+            not_run.append({"name": "size_distribution",
+                            "reason": "the footprints have no size distribution"})
+        else:
+            ct_by_sieve = {c[len("sieve_"):]: float(sieved[c].sum()) for c in sieve_cols}
+            observed = P.observed_common_class_ct({k: v for k, v in ct_by_sieve.items() if v > 0})
+            result = P.compare_size_distribution(observed, expected_size, period=span,
+                                                 thresholds=th)
+            result.evidence["n_certificates"] = int(len(sieved))
+            tests.append(result)
+    if expected_size is not None:
+        size_series = {"classes": list(expected_size),
+                       "expected_share": list(expected_size.values())}
+        obs = next((t for t in tests if t.name == "size_distribution"), None)
+        if obs is not None:
+            shares = dict(zip(obs.evidence["classes"], obs.evidence["observed_share"]))
+            size_series["observed_share"] = [shares.get(c, 0.0) for c in expected_size]
+
+    balance = _mass_balance_table(inputs)
+    if balance is None:
+        not_run.append({"name": "mass_balance",
+                        "reason": "no export statistics of this participant in the period"})
+    else:
+        result = P.check_mass_balance(balance, period=f"{inputs.year_from}-{inputs.year_to}",
+                                      thresholds=th)
+        result.evidence["stock_change_note"] = ("stock changes are not part of the export "
+                                                "schema: taken as 0")
+        tests.append(result)
+    pairs = None
+    if inputs.exports is not None:
+        ex = inputs.exports[inputs.exports["year"].between(inputs.year_from, inputs.year_to)]
+        pairs = P.mirror_pairs(ex, inputs.participant)
+    if pairs is None or pairs.empty:
+        not_run.append({"name": "mirror", "reason": "no pair of mirror declarations "
+                                                    "(participant -> partner and back)"})
+    else:
+        tests.append(P.compare_mirror(pairs, period=f"{inputs.year_from}-{inputs.year_to}",
+                                      thresholds=th))
+
+    tests, fdr = P.adjust_benjamini_hochberg(tests, thresholds=th)
+    counts = {v: sum(t.verdict == v for t in tests) for v in P.VERDICTS}
+    footprints = [f.metadata() for f in fields]
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": REPORT_KIND,
+        "generated_at": (generated_at or dt.datetime.now(dt.timezone.utc)).isoformat(
+            timespec="seconds"),
+        "participant": inputs.participant,
+        "period": {"year_from": inputs.year_from, "year_to": inputs.year_to},
+        "summary": {"overall_verdict": P.worst_verdict([t.verdict for t in tests]),
+                    "counts": counts, "n_tests": len(tests),
+                    "synthetic_footprints": any(f.synthetic for f in fields)},
+        "footprints": footprints,
+        "declared": {"annual": declared.to_dict(orient="records"),
+                     "n_certificates": 0 if certs is None else int(len(certs)),
+                     "absent_years_as_zero": inputs.absent_years_as_zero},
+        "tests": [t.to_dict() for t in tests],
+        "not_run": not_run,
+        "fdr": fdr,
+        "thresholds": th.model_dump(),
+        "series": {
+            "capacity": {"unit": "ct/yr", "quantiles": P.quantiles(base_capacity),
+                         "mean": float(base_capacity.mean()),
+                         "histogram": _histogram(base_capacity, log=True), "by_year": bands},
+            "value": {"unit": "US$/ct", "quantiles": vq, "mean": float(value.mean()),
+                      "histogram": _histogram(value, log=True)},
+            "size": size_series,
+            "shipments_usd_per_ct": None if certs is None
+            else certs["usd_per_ct"].astype(float).tolist(),
+        },
+        "provenance": {"code_version": code_version(), **dict(inputs.provenance)},
+    }
+    report = P._jsonable(report)
+    report["provenance"]["inputs_sha256"] = sha256_json(
+        {"footprints": footprints, "declared": report["declared"],
+         "thresholds": report["thresholds"], "provenance": dict(inputs.provenance)})
+    return report
+
+
+def verdict_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flat row per test (for the HTML and PDF tables)."""
+    rows = []
+    for t in report["tests"]:
+        rows.append({"test": t["name"], "period": t["period"] or "",
+                     "statistic": _fmt(t["statistic"]), "statistic_name": t["statistic_name"],
+                     "p_value": _fmt(t["p_value"]), "p_adjusted": _fmt(t["p_adjusted"]),
+                     "probability": _fmt(t["probability"]), "verdict": t["verdict"],
+                     "note": _note(t)})
+    return rows
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            return "∞"
+        if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e6):
+            return f"{x:.3g}"
+        return f"{x:,.3f}" if abs(x) < 100 else f"{x:,.0f}"
+    return str(x)
+
+
+def _note(t: dict[str, Any]) -> str:
+    ev = t["evidence"]
+    if t["name"] == "volume_vs_capacity":
+        q = ev["capacity_ct"]
+        text = (f"declared {ev['declared_ct']:,.0f} ct vs capacity P5–P95 "
+                f"{q['p5']:,.0f}–{q['p95']:,.0f} ct/yr")
+        if ev.get("declared_status") in ("absent", "no_production"):
+            text += f" ({ev['declared_status'].replace('_', ' ')})"
+        if t["verdict"] != "consistent":
+            text += f"; {P.VOLUME_PATTERNS[ev['tail']]}"
+        return text
+    if t["name"] == "value_band":
+        q = ev["value_usd_per_ct"]
+        return (f"{ev['declared_usd_per_ct']:,.1f} US$/ct, percentile {ev['percentile']:.1f} of "
+                f"value band P5–P95 {q['p5']:,.1f}–{q['p95']:,.1f}")
+    if t["name"].startswith("break_"):
+        if not ev["breaks"]:
+            return "no change point"
+        segs = "; ".join(f"{s['from']}–{s['to']}: {s['level']:,.3g} ({s['position']} band)"
+                         for s in ev["segments"])
+        return f"breaks at {', '.join(map(str, ev['breaks']))}; {segs}"
+    if t["name"] == "shipment_values":
+        return (f"{ev['n_shipments']} shipments, median {ev['shipment_usd_per_ct']['p50']:,.1f} "
+                f"US$/ct vs footprint {ev['value_usd_per_ct']['p50']:,.1f}")
+    if t["name"] == "size_distribution":
+        diffs = [o - e for o, e in zip(ev["observed_share"], ev["expected_share"])]
+        i = max(range(len(diffs)), key=lambda k: abs(diffs[k]))
+        return (f"{ev.get('n_certificates', '?')} certificates with sieves; largest gap "
+                f"{ev['classes'][i]}: {ev['observed_share'][i]:.0%} of carats vs "
+                f"{ev['expected_share'][i]:.0%} expected")
+    if t["name"] == "mass_balance":
+        return "; ".join(f"{r['period']}: residual {r['residual_ct']:,.0f} ct"
+                         for r in ev["periods"])
+    if t["name"] == "mirror":
+        return "; ".join(f"{r['period']} {r['flow']} {r['partner']}: {r['declared_ct']:,.0f} vs "
+                         f"{r['mirror_ct']:,.0f} ct" for r in ev["pairs"])
+    return ""

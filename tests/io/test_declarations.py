@@ -1,0 +1,121 @@
+"""Declared data in: export statistics and certificate records, validated all-or-nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from footprint.declarations import (KP_PARTICIPANT_ISO3, parse_certificates, parse_exports,
+                                    parse_period)
+from footprint.errors import FootprintError, InvalidDeclarationError
+
+TODAY = dt.date(2016, 1, 15)
+
+GOOD_EXPORTS = """participant,period,flow,partner,carats,value_usd,source
+GHA,2010,export,ARE,"1,000.5",30000,KP annual report
+GHA,2010H1,export,,400,12000,KP annual report
+ARE,2010,import,GHA,990,33000,KP annual report
+TGO,2015H2,import,GHA,0,0,upload
+"""
+
+GOOD_CERTS = """certificate_id,date,exporter,importer,carats,value_usd,declared_origin,sieve_+9 -11,sieve_-9
+GH-0001,2010-03-31,GHA,ARE,100,3000,GHA,40,60
+GH-0002,2010-04-02,GHA,EUR,50,1500,XXX,0.2,0.8
+GH-0003,2010-05-02,GHA,IND,10,400,GHA,,
+"""
+
+
+def _problems(excinfo) -> list:
+    return excinfo.value.problems
+
+
+def test_participant_codes_come_from_the_kp_names():
+    assert {"GHA", "CIV", "TGO", "ZWE", "ARE", "IND"} <= KP_PARTICIPANT_ISO3
+    assert "XYZ" not in KP_PARTICIPANT_ISO3 and "BEL" not in KP_PARTICIPANT_ISO3
+
+
+def test_good_exports_parse_with_types(tmp_path):
+    path = tmp_path / "exports.csv"
+    path.write_text(GOOD_EXPORTS)
+    frame = parse_exports(path, today=TODAY)
+    assert len(frame) == 4
+    assert frame["carats"].dtype == np.float64
+    assert frame.loc[0, "carats"] == pytest.approx(1000.5)
+    assert list(frame["year"]) == [2010, 2010, 2010, 2015]
+    assert frame["half"].isna().tolist() == [True, False, True, False]
+    assert frame.loc[1, "partner"] == ""
+
+
+def test_period_syntax():
+    assert parse_period("2010") == (2010, None)
+    assert parse_period("2010H2") == (2010, 2)
+    for bad in ("2010H3", "10", "2010-H1", "H1 2010"):
+        with pytest.raises(ValueError):
+            parse_period(bad)
+
+
+def test_bad_exports_report_every_problem_with_line_and_column():
+    text = GOOD_EXPORTS + "\n".join([
+        "XYZ,2010,export,,10,10,typo",         # line 6: unknown participant
+        "GHA,2010,export,ARE,-5,10,negative",  # line 7
+        "GHA,2010,export,ARE,ten,10,text",     # line 8
+        "GHA,2017,export,ARE,5,10,future",     # line 9: begins after TODAY
+        "GHA,2010,sale,ARE,5,10,flow",         # line 10
+        "GHA,2010,export,ARE,\"1,000.5\",30000,KP annual report",  # line 11: dup of line 2
+    ]) + "\n"
+    with pytest.raises(InvalidDeclarationError) as excinfo:
+        parse_exports(text, today=TODAY)
+    found = {(p.line, p.column) for p in _problems(excinfo)}
+    assert {(6, "participant"), (7, "carats"), (8, "carats"), (9, "period"),
+            (10, "flow"), (11, None)} <= found
+    dup = next(p for p in _problems(excinfo) if p.line == 11)
+    assert "duplicate of line 2" in dup.message
+    assert "XYZ" in str(excinfo.value)
+    # one error for the whole file, a ValueError and a FootprintError
+    assert isinstance(excinfo.value, ValueError) and isinstance(excinfo.value, FootprintError)
+
+
+def test_exports_missing_a_column_or_empty_are_refused():
+    with pytest.raises(InvalidDeclarationError) as excinfo:
+        parse_exports("participant,period,flow,carats,value_usd,source\nGHA,2010,export,1,1,x\n")
+    assert [(p.line, p.column) for p in _problems(excinfo)] == [(None, "partner")]
+    with pytest.raises(InvalidDeclarationError):
+        parse_exports("participant,period,flow,partner,carats,value_usd,source\n")
+
+
+def test_nothing_partial_is_returned_when_one_row_is_bad():
+    text = GOOD_EXPORTS + "GHA,2010,export,ARE,-1,1,bad row\n"
+    result = None
+    with pytest.raises(InvalidDeclarationError):
+        result = parse_exports(text, today=TODAY)
+    assert result is None
+
+
+def test_good_certificates_parse_and_sieves_become_carats():
+    frame = parse_certificates(GOOD_CERTS, today=TODAY)
+    assert list(frame["certificate_id"]) == ["GH-0001", "GH-0002", "GH-0003"]
+    assert frame["usd_per_ct"].tolist() == pytest.approx([30.0, 30.0, 40.0])
+    # line 2 given in carats, line 3 as shares of 50 ct, line 4 without a breakdown
+    assert frame["sieve_+9 -11"].tolist()[:2] == pytest.approx([40.0, 10.0])
+    assert frame["sieve_-9"].tolist()[:2] == pytest.approx([60.0, 40.0])
+    assert np.isnan(frame.loc[2, "sieve_-9"])
+    assert str(frame["date"].dtype).startswith("datetime64")
+
+
+def test_bad_certificates_report_every_problem():
+    text = GOOD_CERTS + "\n".join([
+        "GH-0001,2010-06-01,GHA,ARE,5,100,GHA,5,0",     # line 5: duplicate id
+        "GH-0005,2010-13-01,GHA,ARE,5,100,GHA,,",       # line 6: bad date
+        "GH-0006,2016-02-01,GHA,ARE,5,100,GHA,,",       # line 7: future
+        "GH-0007,2010-06-01,GHA,ARE,0,100,GHA,,",       # line 8: zero carats
+        "GH-0008,2010-06-01,GHA,ARE,5,100,ZZZ,,",       # line 9: unknown origin
+        "GH-0009,2010-06-01,GHA,ARE,5,100,GHA,2,2",     # line 10: sieves sum to 4
+    ]) + "\n"
+    with pytest.raises(InvalidDeclarationError) as excinfo:
+        parse_certificates(text, today=TODAY)
+    found = {(p.line, p.column) for p in _problems(excinfo)}
+    assert {(5, "certificate_id"), (6, "date"), (7, "date"), (8, "carats"),
+            (9, "declared_origin")} <= found
+    assert any(p.line == 10 and "sieve" in p.column for p in _problems(excinfo))
