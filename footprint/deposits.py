@@ -39,7 +39,6 @@ import shapely
 from affine import Affine
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rasterio.features import shapes
-from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from footprint.errors import InvalidLayerError
@@ -72,7 +71,7 @@ def empty_deposits(crs) -> gpd.GeoDataFrame:
 
 
 def _finish(frame: gpd.GeoDataFrame, mode: str) -> gpd.GeoDataFrame:
-    frame = frame[~frame.geometry.is_empty & frame.geometry.notna()].copy()
+    frame = frame[~frame.geometry.isna() & ~frame.geometry.is_empty].copy()
     frame["area_m2"] = frame.geometry.area.astype(float)
     frame = frame[frame["area_m2"] > 0]
     frame["mined_area_m2"] = 0.0
@@ -118,18 +117,32 @@ def polygonize_classes(classes: np.ndarray, transform: Affine, crs,
     if codes.dtype.kind not in "iu":
         raise InvalidLayerError("class grid must hold integer codes")
     codes = codes.astype(np.uint8 if codes.max(initial=0) < 256 else np.int32)
-    geoms, labels = [], []
-    for geom, value in shapes(codes, mask=codes > 0, transform=transform, connectivity=8):
-        code = int(value)
-        if code in names:
-            geoms.append(shape(geom))
-            labels.append(names[code])
-    if not geoms:
+    features = [(geom["coordinates"], names[int(value)])
+                for geom, value in shapes(codes, mask=codes > 0, transform=transform,
+                                          connectivity=8) if int(value) in names]
+    if not features:
         return empty_deposits(crs)
-    frame = gpd.GeoDataFrame({"deposit_class": labels}, geometry=geoms, crs=crs)
+    geoms = _polygons_from_rings([rings for rings, _ in features])
+    frame = gpd.GeoDataFrame({"deposit_class": [label for _, label in features]},
+                             geometry=geoms, crs=crs)
     if aoi is not None:
-        frame["geometry"] = frame.geometry.intersection(aoi)
+        shapely.prepare(aoi)
+        geoms = np.asarray(frame.geometry.values)
+        crossing = ~shapely.contains_properly(aoi, geoms)
+        geoms[crossing] = shapely.intersection(geoms[crossing], aoi)
+        frame["geometry"] = geoms
     return _finish(frame, mode)
+
+
+def _polygons_from_rings(polygons_rings: list[list]) -> np.ndarray:
+    """Shapely polygons from GeoJSON ring lists, built in bulk (4x faster than shape())."""
+    rings = [ring for rings in polygons_rings for ring in rings]
+    ring_lengths = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
+    coords = np.array([xy for ring in rings for xy in ring], dtype=np.float64)
+    ring_of_coord = np.repeat(np.arange(len(rings)), ring_lengths)
+    linear_rings = shapely.linearrings(coords, indices=ring_of_coord)
+    owner = np.repeat(np.arange(len(polygons_rings)), [len(r) for r in polygons_rings])
+    return shapely.polygons(linear_rings, indices=owner)
 
 
 # --------------------------------------------------------------------------- river mode
@@ -191,8 +204,9 @@ def _default_scalerank_widths() -> dict[int, WidthRange]:
 class RiverBufferParameters(BaseModel):
     """River-buffer mode: gravel-belt width per river rank and the quantile to draw.
 
-    Each mapped river line is buffered by half its belt width on either side (flat
-    ends). Width ranges per WDBII ``gmt_level`` (or Natural Earth ``scalerank``) are
+    Each mapped river line is buffered by half its belt width on either side (round
+    ends, so pieces of one river join without gaps). Width ranges per WDBII
+    ``gmt_level`` (or Natural Earth ``scalerank``) are
     documented with their source; the only published one is the Birim's 10-120 m
     (WDBII level 4). ``width_quantile`` picks a width within each range (0 = low,
     1 = high) so the resource model can draw areas as a distribution.
@@ -229,14 +243,16 @@ def buffer_rivers(rivers: gpd.GeoDataFrame, aoi: BaseGeometry, crs,
     _check_projected(crs)
     if rivers.crs is None:
         raise InvalidLayerError("river layer has no CRS")
-    if "gmt_level" in rivers:
-        rank_column, widths = "gmt_level", p.gmt_level_widths_m
-    elif "scalerank" in rivers:
-        rank_column, widths = "scalerank", p.scalerank_widths_m
-    else:
+    ranked = [(column, widths) for column, widths in (("gmt_level", p.gmt_level_widths_m),
+                                                      ("scalerank", p.scalerank_widths_m))
+              if column in rivers and rivers[column].notna().any()]
+    if not ranked and not rivers.empty:
         raise InvalidLayerError("river layer needs a 'gmt_level' or 'scalerank' attribute")
-    lines = rivers.to_crs(crs)
-    lines = lines[lines.geometry.notna() & ~lines.geometry.is_empty]
+    if rivers.empty:
+        return empty_deposits(crs)
+    rank_column, widths = ranked[0]
+    lines = rivers[rivers[rank_column].notna()].to_crs(crs)
+    lines = lines[~lines.geometry.isna() & ~lines.geometry.is_empty]
     lines = lines[lines.geometry.intersects(aoi)]
     rows = []
     for rank, group in lines.groupby(lines[rank_column].astype(int)):
@@ -244,7 +260,7 @@ def buffer_rivers(rivers: gpd.GeoDataFrame, aoi: BaseGeometry, crs,
             continue
         width_m = widths[rank].at(p.width_quantile)
         clipped = shapely.intersection(shapely.union_all(group.geometry.values), aoi)
-        belt = shapely.buffer(clipped, width_m / 2.0, cap_style="flat", join_style="round")
+        belt = shapely.buffer(clipped, width_m / 2.0)
         rows.append({"river_level": rank, "width_m": width_m,
                      "river_length_m": float(shapely.length(clipped)), "geometry": belt})
     if not rows:
@@ -299,12 +315,16 @@ def deposits_from_polygons(polygons: gpd.GeoDataFrame, aoi: BaseGeometry, crs, *
     if "deposit_class" not in frame:
         frame["deposit_class"] = default_class
     frame["deposit_class"] = frame["deposit_class"].fillna(default_class).astype(str)
-    frame["geometry"] = frame.geometry.intersection(aoi)
-    frame = frame[frame.geom_type.isin(["Polygon", "MultiPolygon", "GeometryCollection"])]
-    frame["geometry"] = [shapely.union_all(shapely.get_parts(g)[
-        np.isin(shapely.get_type_id(shapely.get_parts(g)), [3, 6])]) for g in frame.geometry]
+    frame["geometry"] = [_polygonal(g) for g in frame.geometry.intersection(aoi)]
     keep = ["deposit_class", "thickness_m", "grade_ct_m3", "geometry"]
     return _finish(frame[[c for c in keep if c in frame]], "polygons")
+
+
+def _polygonal(geometry: BaseGeometry) -> BaseGeometry:
+    """The polygon parts of a geometry (a clip can leave stray lines and points)."""
+    parts = shapely.get_parts(geometry)
+    polygons = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
+    return shapely.union_all(polygons) if polygons.size else shapely.Polygon()
 
 
 # --------------------------------------------------------------------------- mined ground

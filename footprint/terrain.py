@@ -7,25 +7,27 @@ cell size ``res_m``. Nothing here reads files; :mod:`footprint.pipeline.delineat
 The chain (DOMAIN.md section 3.1, terrain mode):
 
 1. :func:`fill_voids` - inverse-distance interpolation of SRTM voids (GDAL FillNodata).
-2. :func:`route_flow` - depression filling and flat resolution (priority flood, Wang and
-   Liu 2006, as implemented by pyflwdir), D8 flow directions, upstream area in km².
+2. :func:`route_flow` - depression filling with FIFO Priority-Flood (Barnes et al. 2014),
+   steepest-descent D8 (flats drain in flood order), upstream area in km² (pyflwdir).
 3. :func:`extract_streams` - stream cells where the upstream area reaches a threshold
-   given in km², so it means the same at any resolution.
+   given in km², so it means the same at any resolution; :func:`stream_length_km`.
 4. :func:`mrvbf` - Multi-Resolution Valley Bottom Flatness, Gallant and Dowling (2003),
    *Water Resources Research* 39(12):1347, doi:10.1029/2002WR001426.
-5. :func:`height_above_drainage` - HAND (Nobre et al. 2011/2016): the drop from a cell to
-   the first stream cell along its D8 flow path.
+5. :func:`height_above_drainage` - HAND (Rennó et al. 2008; Nobre et al. 2011): the drop
+   from a cell to the first stream cell along its D8 flow path.
 6. :func:`classify_valley_bottoms` - valley-bottom cells split into ``active_channel``,
    ``floodplain``, ``low_terrace`` and ``high_terrace`` by HAND, with thresholds held in a
    validated :class:`ValleyClassParameters`.
 
 Memory
 ------
-The whole chain holds about a dozen float32/int32/uint8 grids of the input's shape plus
-pyflwdir's int32 network arrays; measured peak (tracemalloc, whole delineation of
-gh-birim incl. polygonisation) is about 90-110 MB per million cells, so a field at 90 m
-(0.5-1 M cells) fits comfortably in memory and is processed whole. Larger grids should be
-split by basin (``FlowRouting.flwdir.basins()``) before calling these functions.
+Every step works on whole grids: about a dozen float32/int32/uint8 grids of the input's
+shape, pyflwdir's int64 network arrays and the priority-flood heap (24 bytes a cell).
+Measured with ``benchmarks/terrain.py`` (tracemalloc peak of the whole gh-birim
+delineation, 0.71 M cells at 90 m, polygons and COGs included): **about 100 MB per
+million cells** (GRASS ``r.watershed`` alone: about 80 MB per million cells of resident
+memory). A field at 90 m (0.5-1 M cells) is processed whole; a DEM beyond ~20 M cells
+should be split by basin (``FlowRouting.flwdir.basins()``) before MRVBF and HAND.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ from enum import IntEnum
 import numpy as np
 import pyflwdir
 from affine import Affine
+from numba import njit, prange
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from numba import njit
+from rasterio.features import sieve
 from scipy import ndimage
 
 from footprint.errors import InvalidParameterError
@@ -150,10 +153,20 @@ def route_flow(elevation_m: np.ndarray, res_m: float, *, max_depth_m: float = -1
                transform: Affine | None = None) -> FlowRouting:
     """Condition a DEM and compute D8 flow directions and upstream area.
 
-    Depressions are filled with the priority-flood algorithm of Wang and Liu (2006) as
-    implemented in ``pyflwdir.dem.fill_depressions``, which also returns D8 directions
-    that drain flats towards their outlet (flats are resolved by flood order). Cells on
-    the grid edge or next to nodata are outlets.
+    Depressions are filled with the Priority-Flood algorithm (Wang and Liu 2006; Barnes,
+    Lehman and Mulla 2014, Computers & Geosciences 62:117): cells are flooded from the
+    grid edge and nodata rims in order of rising filled elevation, first-in first-out
+    among equal elevations, so every flat drains from its outlet inwards. The filled
+    DEM is identical to ``pyflwdir.dem.fill_depressions``'s (a test checks it), but
+    pyflwdir breaks ties by row and column, which drains flats in raster order; the FIFO
+    order raises stream agreement with GRASS ``r.watershed`` on gh-birim from 90 % to
+    93 % (``benchmarks/terrain.py``) at the same speed. pyflwdir's version is used when
+    ``max_depth_m >= 0`` asks for deep pits to be kept. Each cell then drains to its
+    steepest-descent D8 neighbour on the filled DEM (O'Callaghan and Mark 1984, as GRASS
+    ``r.watershed -s`` and TauDEM do); cells with no lower neighbour (flats left by the
+    filling) keep pyflwdir's flood-order direction, which drains each flat to its outlet
+    without loops. Edge cells and cells next to nodata with no lower neighbour are
+    outlets. Upstream areas come from ``pyflwdir.FlwdirRaster.upstream_area``.
 
     Parameters
     ----------
@@ -176,8 +189,13 @@ def route_flow(elevation_m: np.ndarray, res_m: float, *, max_depth_m: float = -1
         transform = Affine(res_m, 0.0, 0.0, 0.0, -res_m, 0.0)
     nodata = np.isnan(elevation)
     dem = np.where(nodata, np.float32(_NODATA), elevation)
-    filled, d8 = pyflwdir.dem.fill_depressions(dem, outlets="edge", nodata=_NODATA,
-                                               max_depth=max_depth_m)
+    if max_depth_m >= 0:  # pyflwdir can keep deep depressions as pits
+        filled, flood_d8 = pyflwdir.dem.fill_depressions(dem, outlets="edge", nodata=_NODATA,
+                                                         max_depth=max_depth_m)
+        filled = filled.astype(np.float64)
+    else:
+        filled, flood_d8 = _priority_flood(dem.astype(np.float64), float(_NODATA))
+    d8 = _steepest_descent_d8(filled, flood_d8, float(_NODATA))
     flw = pyflwdir.from_array(d8, ftype="d8", transform=transform, latlon=False,
                               check_ftype=False)
     area = flw.upstream_area(unit="km2").astype(np.float32)
@@ -188,6 +206,134 @@ def route_flow(elevation_m: np.ndarray, res_m: float, *, max_depth_m: float = -1
                        res_m=float(res_m))
 
 
+# pyflwdir's D8 codes for the eight neighbours (row offset, col offset, code)
+_D8_DR = np.array([0, 1, 1, 1, 0, -1, -1, -1])
+_D8_DC = np.array([1, 1, 0, -1, -1, -1, 0, 1])
+_D8_CODE = np.array([1, 2, 4, 8, 16, 32, 64, 128], dtype=np.uint8)
+
+
+@njit(cache=True)
+def _steepest_descent_d8(filled, flood_d8, nodata):  # pragma: no cover - compiled
+    """D8 of O'Callaghan and Mark (1984) on the filled DEM: each cell drains to the
+    neighbour of steepest drop (drop / distance, diagonals at √2). Cells without a lower
+    neighbour (flats left by filling, outlets) keep the priority-flood direction, which
+    drains flats to their outlet without loops."""
+    rows, cols = filled.shape
+    out = flood_d8.copy()
+    for r in range(rows):
+        for c in range(cols):
+            z = filled[r, c]
+            if z == nodata:
+                continue
+            best, best_k = 0.0, -1
+            for k in range(8):
+                rr, cc = r + _D8_DR[k], c + _D8_DC[k]
+                if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
+                    continue
+                zn = filled[rr, cc]
+                if zn == nodata:
+                    continue
+                dist = 1.4142135623730951 if _D8_DR[k] != 0 and _D8_DC[k] != 0 else 1.0
+                slope = (z - zn) / dist
+                if slope > best:
+                    best, best_k = slope, k
+            if best_k >= 0:
+                out[r, c] = _D8_CODE[best_k]
+    return out
+
+
+@njit(cache=True)
+def _heap_less(keys, orders, a, b):  # pragma: no cover - compiled
+    return keys[a] < keys[b] or (keys[a] == keys[b] and orders[a] < orders[b])
+
+@njit(cache=True)
+def _push(keys, orders, cells, size, key, order, cell):  # pragma: no cover - compiled
+    pos = size
+    keys[pos], orders[pos], cells[pos] = key, order, cell
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if _heap_less(keys, orders, pos, parent):
+            keys[pos], keys[parent] = keys[parent], keys[pos]
+            orders[pos], orders[parent] = orders[parent], orders[pos]
+            cells[pos], cells[parent] = cells[parent], cells[pos]
+            pos = parent
+        else:
+            break
+    return size + 1
+
+@njit(cache=True)
+def _pop(keys, orders, cells, size):  # pragma: no cover - compiled
+    idx = cells[0]; level = keys[0]
+    size -= 1
+    keys[0], orders[0], cells[0] = keys[size], orders[size], cells[size]
+    pos = 0
+    while True:
+        left = 2 * pos + 1
+        if left >= size:
+            break
+        child = left
+        if left + 1 < size and _heap_less(keys, orders, left + 1, left):
+            child = left + 1
+        if _heap_less(keys, orders, child, pos):
+            keys[pos], keys[child] = keys[child], keys[pos]
+            orders[pos], orders[child] = orders[child], orders[pos]
+            cells[pos], cells[child] = cells[child], cells[pos]
+            pos = child
+        else:
+            break
+    return idx, level, size
+
+@njit(cache=True)
+def _priority_flood(dem, nodata):  # pragma: no cover - compiled
+    """Fill depressions; return (filled DEM, flood-order D8 in pyflwdir codes).
+
+    Priority-Flood (Barnes, Lehman and Mulla 2014) with first-in first-out order among
+    equal elevations: outlets (edge cells and cells next to nodata) get D8 code 0,
+    nodata 247, every other cell points to the neighbour it was flooded from.
+    """
+    rows, cols = dem.shape
+    n = rows * cols
+    flat = dem.ravel()
+    filled = flat.copy()
+    d8 = np.zeros(n, dtype=np.uint8)
+    done = np.zeros(n, dtype=np.bool_)
+    keys = np.empty(n, dtype=np.float64)
+    orders = np.empty(n, dtype=np.int64)
+    cells = np.empty(n, dtype=np.int64)
+    size = 0; counter = 0
+    for idx in range(n):
+        if flat[idx] == nodata:
+            d8[idx] = 247; done[idx] = True
+    for idx in range(n):
+        if done[idx]:
+            continue
+        r, c = idx // cols, idx % cols
+        rim = r == 0 or c == 0 or r == rows - 1 or c == cols - 1
+        if not rim:
+            for k in range(8):
+                if flat[(r + _D8_DR[k]) * cols + c + _D8_DC[k]] == nodata:
+                    rim = True; break
+        if rim:
+            done[idx] = True
+            size = _push(keys, orders, cells, size, filled[idx], counter, idx); counter += 1
+    while size > 0:
+        idx, level, size = _pop(keys, orders, cells, size)
+        r, c = idx // cols, idx % cols
+        for k in range(8):
+            rr, cc = r + _D8_DR[k], c + _D8_DC[k]
+            if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
+                continue
+            nb = rr * cols + cc
+            if done[nb]:
+                continue
+            done[nb] = True
+            if filled[nb] < level:
+                filled[nb] = level
+            d8[nb] = _D8_CODE[(k + 4) % 8]
+            size = _push(keys, orders, cells, size, filled[nb], counter, nb); counter += 1
+    return filled.reshape((rows, cols)), d8.reshape((rows, cols))
+
+
 def extract_streams(upstream_area_km2: np.ndarray, threshold_km2: float) -> np.ndarray:
     """Stream cells: contributing area (incl. the cell) at least ``threshold_km2``.
 
@@ -195,8 +341,8 @@ def extract_streams(upstream_area_km2: np.ndarray, threshold_km2: float) -> np.n
     """
     if not threshold_km2 > 0:
         raise InvalidParameterError(f"stream threshold must be > 0 km², got {threshold_km2}")
-    with np.errstate(invalid="ignore"):
-        return np.nan_to_num(upstream_area_km2, nan=0.0) >= threshold_km2
+    # the relative slack absorbs float32 rounding of areas (10 cells of 0.01 km² = 0.1 km²)
+    return np.nan_to_num(upstream_area_km2, nan=0.0) >= threshold_km2 * (1 - 1e-6)
 
 
 def stream_length_km(routing: FlowRouting, streams: np.ndarray,
@@ -223,32 +369,36 @@ def stream_length_km(routing: FlowRouting, streams: np.ndarray,
 def height_above_drainage(routing: FlowRouting, streams: np.ndarray) -> np.ndarray:
     """HAND: drop (m) from each cell to the first stream cell on its D8 flow path.
 
-    Computed on the conditioned DEM with ``pyflwdir.FlwdirRaster.hand`` (Nobre et al.
-    2016, Hydrol. Process. 30:320). Stream cells are 0; cells whose path never reaches a
-    stream (drain off the grid first) and nodata cells are NaN. float32, metres.
+    Height Above the Nearest Drainage (Rennó et al. 2008, Remote Sens. Environ.
+    112:3469; Nobre et al. 2011, J. Hydrol. 404:13): ``HAND(c) = z(c) - z(d)`` where
+    ``d`` is the first stream cell met following D8 directions down from ``c``, on the
+    conditioned DEM (so HAND >= 0). Same definition as ``pyflwdir.FlwdirRaster.hand``,
+    computed here by a compiled pass over pyflwdir's downstream-to-upstream cell order
+    (pyflwdir's own loop runs in Python: ~3 s against ~0.02 s per million cells).
+
+    Returns float32 metres; stream cells are 0; cells whose path leaves the grid or ends
+    in a pit without meeting a stream, and nodata cells, are NaN.
     """
-    dem = np.where(np.isnan(routing.conditioned_m), np.float32(_NODATA), routing.conditioned_m)
-    hand = routing.flwdir.hand(drain=streams.astype(bool), elevtn=dem).astype(np.float32)
-    # pyflwdir leaves cells that never reach a drain at 0: they are unknown, not channel.
-    reaches = _reaches_drain(routing.flwdir, streams)
-    hand[~reaches | np.isnan(routing.conditioned_m)] = np.nan
-    return np.maximum(hand, 0, where=~np.isnan(hand), out=hand)
-
-
-def _reaches_drain(flw: pyflwdir.FlwdirRaster, streams: np.ndarray) -> np.ndarray:
-    """Bool grid: the cell's D8 path passes a stream cell (stream cells are True)."""
-    reach = streams.ravel().astype(bool).copy()
-    _propagate_upstream(flw.idxs_seq, flw.idxs_ds, reach)
-    return reach.reshape(flw.shape)
+    flw = routing.flwdir
+    elevation = np.nan_to_num(routing.conditioned_m, nan=_NODATA).ravel().astype(np.float64)
+    hand = _hand_kernel(flw.idxs_seq, flw.idxs_ds, streams.ravel().astype(np.bool_), elevation)
+    hand = hand.reshape(flw.shape).astype(np.float32)
+    hand[np.isnan(routing.conditioned_m)] = np.nan
+    return hand
 
 
 @njit(cache=True)
-def _propagate_upstream(seq, idxs_ds, flag):  # pragma: no cover - compiled
-    # seq runs from outlets upstream, so a cell's downstream neighbour is final first.
+def _hand_kernel(seq, idxs_ds, drain, elevation):  # pragma: no cover - compiled
+    hand = np.full(drain.size, np.nan)
+    # seq runs from outlets upstream, so a cell's downstream neighbour is done first.
     for cell in seq:
-        down = idxs_ds[cell]
-        if not flag[cell] and down != cell and flag[down]:
-            flag[cell] = True
+        if drain[cell]:
+            hand[cell] = 0.0
+        else:
+            down = idxs_ds[cell]
+            if down != cell and not np.isnan(hand[down]):
+                hand[cell] = max(hand[down] + elevation[cell] - elevation[down], 0.0)
+    return hand
 
 
 # --------------------------------------------------------------------------- MRVBF
@@ -256,8 +406,16 @@ def _propagate_upstream(seq, idxs_ds, flag):  # pragma: no cover - compiled
 
 def _logistic(x: np.ndarray, threshold: float, shape: float) -> np.ndarray:
     """Gallant and Dowling (2003) eq. 1: N(x; t, p) = 1 / (1 + (x / t)^p)."""
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return (1.0 / (1.0 + np.power(np.maximum(x, 0) / threshold, shape))).astype(np.float32)
+    ratio = np.maximum(x, 0, dtype=np.float32) / np.float32(threshold)
+    if shape == 4:  # the paper's slope and flatness shape: two squarings beat pow()
+        np.square(ratio, out=ratio)
+        powered = np.square(ratio, out=ratio)
+    elif shape == 3:
+        powered = ratio * ratio * ratio
+    else:
+        with np.errstate(over="ignore"):
+            powered = np.power(ratio, np.float32(shape))
+    return (1.0 / (1.0 + powered)).astype(np.float32, copy=False)
 
 
 def slope_percent(elevation_m: np.ndarray, res_m: float) -> np.ndarray:
@@ -280,24 +438,41 @@ def elevation_percentile(elevation_m: np.ndarray, radius_cells: int) -> np.ndarr
 
     Gallant and Dowling (2003) section 2.2: the "ranking of the elevation" of a cell
     within a circular window (radius 3 cells at step 1, 6 cells after). Nodata
-    neighbours are not counted; a cell with no valid neighbour gets 0.5. Memory: three
-    grids of the input's shape (the loop shifts the array, it does not stack windows).
+    neighbours are not counted; a cell with no valid neighbour gets 0.5. Compiled loop
+    (numba, parallel over rows): no temporaries beyond the output grid.
     """
-    z = np.asarray(elevation_m, dtype=np.float32)
-    r = int(radius_cells)
-    padded = np.pad(z, r, mode="constant", constant_values=np.nan)
-    lower = np.zeros(z.shape, dtype=np.float32)
-    valid = np.zeros(z.shape, dtype=np.float32)
+    z = np.ascontiguousarray(elevation_m, dtype=np.float32)
+    offsets = np.array(_disc_offsets(int(radius_cells)), dtype=np.int64).reshape(-1, 2)
+    return _percentile_kernel(z, offsets)
+
+
+@njit(cache=True, parallel=True)
+def _percentile_kernel(z, offsets):  # pragma: no cover - compiled
     rows, cols = z.shape
-    for di, dj in _disc_offsets(r):
-        neighbour = padded[r + di:r + di + rows, r + dj:r + dj + cols]
-        ok = ~np.isnan(neighbour)
-        valid += ok
-        lower += ok & (neighbour < z)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pctl = np.where(valid > 0, lower / np.maximum(valid, 1), np.float32(0.5))
-    pctl[np.isnan(z)] = np.nan
-    return pctl.astype(np.float32)
+    out = np.empty((rows, cols), dtype=np.float32)
+    for r in prange(rows):
+        lower = np.zeros(cols, dtype=np.float32)
+        valid = np.zeros(cols, dtype=np.float32)
+        centre = z[r]
+        for k in range(offsets.shape[0]):
+            rr = r + offsets[k, 0]
+            if rr < 0 or rr >= rows:
+                continue
+            dc = offsets[k, 1]
+            row = z[rr]
+            # contiguous inner loop over columns: vectorised by LLVM
+            for c in range(max(0, -dc), min(cols, cols - dc)):
+                value = row[c + dc]
+                valid[c] += value == value  # False for NaN
+                lower[c] += value < centre[c]
+        for c in range(cols):
+            if np.isnan(centre[c]):
+                out[r, c] = np.nan
+            elif valid[c] > 0:
+                out[r, c] = lower[c] / valid[c]
+            else:
+                out[r, c] = 0.5
+    return out
 
 
 class MrvbfParameters(BaseModel):
@@ -312,19 +487,29 @@ class MrvbfParameters(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    t_slope_pct: float = Field(16.0, gt=0, le=100, description="Initial slope threshold (%) at base_res_m.")
-    base_res_m: float = Field(25.0, gt=0, description="Resolution (m) at which t_slope_pct is calibrated.")
+    t_slope_pct: float = Field(16.0, gt=0, le=100,
+                               description="Initial slope threshold (%) at base_res_m.")
+    base_res_m: float = Field(25.0, gt=0,
+                              description="Resolution (m) at which t_slope_pct is calibrated.")
     p_slope: float = Field(4.0, gt=0, description="Shape of the flatness transform (eq. 2).")
-    t_pctl: float = Field(0.4, gt=0, lt=1, description="Lowness threshold on elevation percentile (eq. 3).")
+    t_pctl: float = Field(0.4, gt=0, lt=1,
+                          description="Lowness threshold on elevation percentile (eq. 3).")
     p_pctl: float = Field(3.0, gt=0, description="Shape of the lowness transform (eq. 3).")
-    t_vf: float = Field(0.3, gt=0, lt=1, description="Threshold of the valley flatness transform (eq. 4).")
-    t_weight: float = Field(0.4, gt=0, lt=1, description="Threshold of the step weight W_L (eq. 9).")
-    radius_step1_cells: int = Field(3, ge=1, le=20, description="Percentile radius at step 1 (cells).")
-    radius_cells: int = Field(6, ge=1, le=30, description="Percentile radius from step 2 on (cells).")
-    smoothing_sigma_cells: float = Field(3.0, gt=0, le=10, description="Gaussian smoothing before coarsening (cells, 11x11 window).")
+    t_vf: float = Field(0.3, gt=0, lt=1,
+                        description="Threshold of the valley flatness transform (eq. 4).")
+    t_weight: float = Field(0.4, gt=0, lt=1,
+                            description="Threshold of the step weight W_L (eq. 9).")
+    radius_step1_cells: int = Field(3, ge=1, le=20,
+                                    description="Percentile radius at step 1 (cells).")
+    radius_cells: int = Field(6, ge=1, le=30,
+                              description="Percentile radius from step 2 on (cells).")
+    smoothing_sigma_cells: float = Field(3.0, gt=0, le=10,
+                                         description="Gaussian sigma before coarsening (cells).")
     max_steps: int = Field(6, ge=2, le=12, description="Largest number of steps.")
-    min_coarse_cells: int = Field(13, ge=3, description="Stop when the coarsened grid's short side falls below this.")
-    adjust_for_resolution: bool = Field(True, description="Scale t_slope_pct from base_res_m to the DEM's cell size.")
+    min_coarse_cells: int = Field(13, ge=3,
+                                  description="Smallest short side of a coarsened grid.")
+    adjust_for_resolution: bool = Field(True,
+                                        description="Scale t_slope_pct to the DEM's cell size.")
 
     def initial_slope_threshold_pct(self, res_m: float) -> float:
         """Step-1 slope threshold (%) for a DEM of cell size ``res_m``."""
@@ -359,16 +544,24 @@ def _block_mean(z: np.ndarray, factor: int) -> np.ndarray:
 
 
 def _upsample(coarse: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear resampling of a block grid back to the base grid (cell-centre aligned)."""
+    """Bilinear resampling of a block grid back to the base grid (cell-centre aligned),
+    done separably (rows, then columns); coarse nodata takes its nearest valid value."""
     filled = coarse
     nan = np.isnan(coarse)
     if nan.any() and not nan.all():
         idx = ndimage.distance_transform_edt(nan, return_distances=False, return_indices=True)
         filled = coarse[tuple(idx)]
-    rows = (np.arange(shape[0], dtype=np.float32) + 0.5) / factor - 0.5
-    cols = (np.arange(shape[1], dtype=np.float32) + 0.5) / factor - 0.5
-    rr, cc = np.meshgrid(rows, cols, indexing="ij")
-    return ndimage.map_coordinates(filled, [rr, cc], order=1, mode="nearest").astype(np.float32)
+
+    def weights(n_fine: int, n_coarse: int):
+        pos = np.clip((np.arange(n_fine, dtype=np.float32) + 0.5) / factor - 0.5, 0, n_coarse - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, n_coarse - 1)
+        return lo, hi, (pos - lo).astype(np.float32)
+
+    r_lo, r_hi, r_w = weights(shape[0], filled.shape[0])
+    rows = filled[r_lo] * (1 - r_w)[:, None] + filled[r_hi] * r_w[:, None]
+    c_lo, c_hi, c_w = weights(shape[1], filled.shape[1])
+    return (rows[:, c_lo] * (1 - c_w) + rows[:, c_hi] * c_w).astype(np.float32)
 
 
 def mrvbf(elevation_m: np.ndarray, res_m: float,
@@ -466,10 +659,15 @@ class ValleyClassParameters(BaseModel):
     """How valley-bottom cells are split by height above the channel (HAND, metres).
 
     A cell is *valley bottom* when ``MRVBF >= min_mrvbf`` (Gallant and Dowling 2003:
-    values < 0.5 are not valley bottom). Valley-bottom cells are then classed by HAND:
-    ``[0, active_channel_max_m]`` active channel, ``(.., floodplain_max_m]`` floodplain,
-    ``(.., low_terrace_max_m]`` low terrace, ``(.., high_terrace_max_m]`` high terrace;
-    higher cells are not deposits. Stream cells are always active channel.
+    values < 0.5 are not valley bottom). Stream cells are always ``active_channel`` (at
+    90 m one cell stands for the channel belt; the Birim's placers are 10-120 m wide).
+    Other valley-bottom cells are classed by HAND: ``< active_channel_max_m`` active
+    channel (default 0 m: none, because depression filling leaves flats at exactly the
+    stream's level that are not channel), ``<= floodplain_max_m`` floodplain,
+    ``<= low_terrace_max_m`` low terrace, ``<= high_terrace_max_m`` high terrace; higher
+    cells are not deposits. Patches of fewer than ``min_patch_cells`` cells (at 90 m,
+    3 cells = 2.4 ha) are merged into the largest neighbouring class, 0 included
+    (``rasterio.features.sieve``): isolated cells are SRTM noise, not mappable ground.
 
     Defaults suit SRTM3 (vertical noise of a few metres): the Birim gravels lie in the
     present channel and flats and in terraces a few to some tens of metres above it
@@ -478,11 +676,16 @@ class ValleyClassParameters(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    min_mrvbf: float = Field(0.5, ge=0, le=10, description="Smallest MRVBF of a valley-bottom cell.")
-    active_channel_max_m: float = Field(1.0, ge=0, le=20, description="Top of the active channel above the stream (m).")
+    min_mrvbf: float = Field(0.5, ge=0, le=10,
+                             description="Smallest MRVBF of a valley-bottom cell.")
+    active_channel_max_m: float = Field(0.0, ge=0, le=20,
+                                        description="Channel: HAND below this (m).")
     floodplain_max_m: float = Field(5.0, gt=0, le=50, description="Top of the floodplain (m).")
     low_terrace_max_m: float = Field(12.0, gt=0, le=100, description="Top of the low terrace (m).")
-    high_terrace_max_m: float = Field(30.0, gt=0, le=200, description="Top of the high terrace (m).")
+    high_terrace_max_m: float = Field(30.0, gt=0, le=200,
+                                      description="Top of the high terrace (m).")
+    min_patch_cells: int = Field(3, ge=1, le=1000,
+                                 description="Smaller patches (cells) are sieved.")
 
     @model_validator(mode="after")
     def _increasing(self) -> ValleyClassParameters:
@@ -515,9 +718,12 @@ def classify_valley_bottoms(mrvbf_index: np.ndarray, hand_m: np.ndarray, streams
     upper_bounds = [(DepositClass.HIGH_TERRACE, p.high_terrace_max_m),
                     (DepositClass.LOW_TERRACE, p.low_terrace_max_m),
                     (DepositClass.FLOODPLAIN, p.floodplain_max_m),
-                    (DepositClass.ACTIVE_CHANNEL, p.active_channel_max_m)]
-    for code, top_m in upper_bounds:  # paint from highest to lowest class
+                    (DepositClass.ACTIVE_CHANNEL, p.active_channel_max_m)]  # last: strict <
+    for code, top_m in upper_bounds[:-1]:  # paint from highest to lowest class
         classes[valley & (hand <= top_m)] = code
+    classes[valley & (hand < p.active_channel_max_m)] = DepositClass.ACTIVE_CHANNEL
+    if p.min_patch_cells > 1:  # single noisy SRTM cells are not mappable deposits
+        classes = sieve(classes, size=p.min_patch_cells, connectivity=8)
     classes[streams.astype(bool)] = DepositClass.ACTIVE_CHANNEL
     if mask is not None:
         classes[~np.asarray(mask, dtype=bool)] = DepositClass.NONE

@@ -1,0 +1,205 @@
+"""Benchmark: whole terrain delineation of gh-birim against GRASS GIS ``r.watershed``.
+
+Run::
+
+    .venv/bin/python benchmarks/terrain.py [--field gh-birim] [--threshold-km2 5] [--keep DIR]
+
+What it does
+
+1. Runs :func:`footprint.pipeline.delineate.delineate_field` for the field (all steps:
+   DEM mosaic and reprojection, void filling, conditioning, D8, streams, HAND, MRVBF,
+   classes, polygons, COGs, summary), once to warm the compiled kernels' disk cache and
+   then timed; then once more under ``tracemalloc`` for the peak of Python/numpy memory.
+2. Exports the very DEM our routing used (void-filled, in the field's UTM zone with the
+   hydrological margin) as a GeoTIFF and runs, in a temporary GRASS location,
+   ``r.watershed -s`` (single flow direction, D8) for accumulation and streams at the
+   same threshold in cells (``ceil(threshold_km2 / cell area)``). Only the
+   ``r.watershed`` call is timed; its peak resident memory comes from ``getrusage`` of
+   the child.
+3. Compares the two stream networks inside the AOI: the share of our stream cells
+   within one cell (3x3) of a GRASS stream cell, and the reverse.
+
+Needs Debian ``grass-core`` (``apt-get install -y grass-core``) and the SRTM3 tiles in
+the data directory. Prints figures; asserts nothing (timings belong here, not in tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import rasterio
+import shapely
+from rasterio.features import geometry_mask
+from scipy import ndimage
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from datasets.catalogue import get_field  # noqa: E402
+from footprint import terrain  # noqa: E402
+from footprint.io.dem import load_dem  # noqa: E402
+from footprint.pipeline.delineate import (DelineationParameters, TerrainParameters,  # noqa: E402
+                                          _coverage_4326, _dem_paths, _grow_aoi_4326,
+                                          delineate_field)
+from footprint.settings import get_settings  # noqa: E402
+
+GRASS_SCRIPT = r'''
+import json, os, resource, subprocess, sys, time
+dem, out_dir, threshold = sys.argv[1], sys.argv[2], sys.argv[3]
+def run(*args):
+    subprocess.run(list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+run("r.in.gdal", "-o", f"input={dem}", "output=dem", "--quiet")
+run("g.region", "raster=dem")
+start = time.perf_counter()
+cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+run("r.watershed", "-s", "elevation=dem", "accumulation=acc", "stream=str",
+    f"threshold={threshold}", "memory=4000", "--quiet")
+wall = time.perf_counter() - start
+cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+run("r.out.gdal", "input=str", f"output={out_dir}/grass_streams.tif", "format=GTiff",
+    "type=Int32", "nodata=-1", "-c", "--overwrite", "--quiet")
+run("r.out.gdal", "input=acc", f"output={out_dir}/grass_acc.tif", "format=GTiff",
+    "type=Float64", "-c", "--overwrite", "--quiet")
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak_kb / 1024}))
+'''
+
+
+def _mb(n_bytes: float) -> float:
+    return n_bytes / 2 ** 20
+
+
+def run_ours(field_id: str, params: DelineationParameters, out_dir: Path) -> dict:
+    delineate_field(field_id, None, parameters=params)  # warm the numba disk cache
+    start, cpu_start = time.perf_counter(), time.process_time()
+    result = delineate_field(field_id, out_dir, parameters=params)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    tracemalloc.start()
+    delineate_field(field_id, out_dir / "traced", parameters=params)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    cells = result.summary["grid"]["cells"]
+    return {"wall_s": wall, "cpu_s": cpu, "traced_peak_mb": _mb(peak), "cells": cells,
+            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "timings_s": result.summary["timings_s"], "areas": result.summary["areas_by_class"],
+            "stream_length_km": result.stream_length_km}
+
+
+def routing_input(field_id: str, params: TerrainParameters):
+    """The void-filled DEM our routing sees, with its AOI mask (same calls as the pipeline)."""
+    settings = get_settings()
+    field = get_field(field_id)
+    paths = _dem_paths(field, None, settings, params.margin_m)
+    grown_4326 = _grow_aoi_4326(field, params.margin_m).intersection(_coverage_4326(paths))
+    grown_4326 = grown_4326.union(field.aoi_4326)
+    grid = load_dem(grown_4326, field.crs_epsg, paths, res_m=params.res_m)
+    to_utm = pyproj.Transformer.from_crs(4326, field.crs_epsg, always_xy=True)
+    grown_utm = shapely.transform(
+        grown_4326, lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1])))
+    grown = geometry_mask([grown_utm], out_shape=grid.shape, transform=grid.transform, invert=True)
+    elevation = terrain.fill_voids(grid.data, max_search_cells=params.max_void_search_cells,
+                                   fill_mask=grown)
+    in_aoi = geometry_mask([field.aoi_projected()], out_shape=grid.shape,
+                           transform=grid.transform, invert=True)
+    return grid, elevation, in_aoi
+
+
+def run_grass(dem_path: Path, work: Path, threshold_cells: int) -> dict:
+    if shutil.which("grass") is None:
+        raise SystemExit("GRASS GIS not found: apt-get update && apt-get install -y grass-core")
+    script = work / "grass_watershed.py"
+    script.write_text(GRASS_SCRIPT)
+    done = subprocess.run(["grass", "--tmp-location", "EPSG:32630", "--exec", "python3", str(script),
+                           str(dem_path), str(work), str(threshold_cells)],
+                          capture_output=True, text=True, check=True)
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    with rasterio.open(work / "grass_streams.tif") as src:
+        figures["streams"] = src.read(1) > 0
+    with rasterio.open(work / "grass_acc.tif") as src:
+        figures["accumulation_cells"] = np.abs(src.read(1))
+    return figures
+
+
+def agreement(ours: np.ndarray, theirs: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """(share of our cells within one cell of theirs, share of theirs within one of ours)."""
+    near = np.ones((3, 3), bool)
+    ours, theirs = ours & mask, theirs & mask
+    ours_near_theirs = (ours & ndimage.binary_dilation(theirs, near)).sum() / max(ours.sum(), 1)
+    theirs_near_ours = (theirs & ndimage.binary_dilation(ours, near)).sum() / max(theirs.sum(), 1)
+    return float(ours_near_theirs), float(theirs_near_ours)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--field", default="gh-birim")
+    parser.add_argument("--threshold-km2", type=float, default=5.0)
+    parser.add_argument("--keep", type=Path, default=None, help="keep outputs in this directory")
+    args = parser.parse_args()
+    params = DelineationParameters(terrain=TerrainParameters(stream_threshold_km2=args.threshold_km2))
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="footprint-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    ours = run_ours(args.field, params, work / "ours")
+
+    grid, elevation, in_aoi = routing_input(args.field, params.terrain)
+    dem_path = work / "dem_filled.tif"
+    with rasterio.open(dem_path, "w", driver="GTiff", height=grid.shape[0], width=grid.shape[1],
+                       count=1, dtype="float32", crs=grid.crs, transform=grid.transform,
+                       nodata=float("nan")) as dst:
+        dst.write(elevation, 1)
+    cell_km2 = grid.res_m ** 2 / 1e6
+    threshold_cells = math.ceil(args.threshold_km2 / cell_km2 * (1 - 1e-9))
+    start, cpu_start = time.perf_counter(), time.process_time()
+    routing = terrain.route_flow(elevation, grid.res_m, transform=grid.transform)
+    streams = terrain.extract_streams(routing.upstream_area_km2, args.threshold_km2)
+    routing_wall, routing_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+
+    grass = run_grass(dem_path, work, threshold_cells)
+    ours_in_grass, grass_in_ours = agreement(streams, grass["streams"], in_aoi)
+    exact = (streams & grass["streams"] & in_aoi).sum() / max((streams & in_aoi).sum(), 1)
+    ours_acc = routing.upstream_area_km2 / cell_km2
+    both = in_aoi & np.isfinite(ours_acc) & (grass["accumulation_cells"] > 0)
+    big = both & (ours_acc >= threshold_cells)
+    rel_err = np.abs(grass["accumulation_cells"][big] - ours_acc[big]) / ours_acc[big]
+
+    cells_m = ours["cells"] / 1e6
+    print(f"field {args.field}: DEM {grid.shape[0]} x {grid.shape[1]} = {ours['cells']:,} cells "
+          f"at {grid.res_m:.0f} m (AOI {in_aoi.sum():,} cells); stream threshold "
+          f"{args.threshold_km2} km2 = {threshold_cells} cells")
+    print(f"ours  full delineation      wall {ours['wall_s']:6.2f} s   cpu {ours['cpu_s']:6.2f} s   "
+          f"traced peak {ours['traced_peak_mb']:6.1f} MB ({ours['traced_peak_mb'] / cells_m:5.1f} MB per M cells)   "
+          f"process max RSS {ours['maxrss_mb']:6.1f} MB")
+    print(f"      steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in ours["timings_s"].items()))
+    print(f"ours  routing + streams only wall {routing_wall:6.2f} s   cpu {routing_cpu:6.2f} s "
+          "(conditioning, D8, accumulation, stream threshold: what r.watershed does)")
+    print(f"GRASS r.watershed -s         wall {grass['wall_s']:6.2f} s   cpu {grass['cpu_s']:6.2f} s   "
+          f"peak RSS {grass['peak_rss_mb']:6.1f} MB ({grass['peak_rss_mb'] / cells_m:5.1f} MB per M cells)")
+    print(f"full delineation / r.watershed: wall-time ratio {ours['wall_s'] / grass['wall_s']:.2f}, "
+          f"cpu-time ratio {ours['cpu_s'] / grass['cpu_s']:.2f} (machine load average now "
+          f"{__import__('os').getloadavg()[0]:.1f})")
+    print(f"stream agreement (AOI, within one cell): ours near GRASS {ours_in_grass:6.1%}   "
+          f"GRASS near ours {grass_in_ours:6.1%}   (same cell: {exact:.1%})")
+    print(f"stream cells in AOI: ours {(streams & in_aoi).sum():,}   GRASS {(grass['streams'] & in_aoi).sum():,}")
+    print(f"accumulation on our stream cells: median relative difference {np.median(rel_err):.2%}, "
+          f"{(rel_err < 0.05).mean():.1%} within 5%")
+    print("areas per class (km2): " + ", ".join(f"{k} {v['area_m2'] / 1e6:.1f}" for k, v in ours["areas"].items()))
+    print(f"stream length in AOI: {ours['stream_length_km']:.1f} km")
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

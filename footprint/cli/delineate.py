@@ -1,0 +1,54 @@
+"""``footprint delineate FIELD --out DIR [--dem FILE ...] [--mode terrain|rivers|polygons]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def delineate(
+    field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (created)."),
+    dem: Optional[list[Path]] = typer.Option(
+        None, "--dem", help="DEM file to use instead of the field's tiles; repeat for several."),
+    mode: Optional[str] = typer.Option(
+        None, "--mode", help="terrain, rivers or polygons (default: the best the data allow)."),
+    deposits: Optional[Path] = typer.Option(
+        None, "--deposits", help="Expert deposit polygons (vector file) for polygon mode."),
+    mined: Optional[Path] = typer.Option(
+        None, "--mined", help="Mined pits/tailings polygons (vector file) to subtract."),
+    stream_threshold_km2: float = typer.Option(
+        5.0, "--stream-threshold-km2", help="Contributing area that starts a stream (km²)."),
+) -> None:
+    """Delineate a field's deposits: deposits.gpkg, streams/mrvbf/hand COGs, summary.json."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from footprint.pipeline.delineate import (DelineationParameters, TerrainParameters,
+                                              delineate_field)
+
+    params = DelineationParameters(
+        terrain=TerrainParameters(stream_threshold_km2=stream_threshold_km2))
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
+               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(f"{field}: starting", total=1)
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.update(task, description=f"{field}: {step}", completed=done, total=total)
+
+        result = delineate_field(field, out, mode=mode, dem_paths=list(dem) if dem else None,
+                                 deposit_polygons=deposits, mined_polygons=mined,
+                                 progress=progress, parameters=params)
+    summary = result.summary
+    typer.echo(f"{field}: mode {result.mode}, {len(result.deposits)} polygons, "
+               f"stream length {result.stream_length_km:.1f} km, "
+               f"{summary['timings_s']['total']:.1f} s")
+    for name, row in summary["areas_by_class"].items():
+        typer.echo(f"  {name:<16} {row['area_m2'] / 1e6:10.2f} km²"
+                   f"   mined {row['mined_area_m2'] / 1e6:8.2f} km²"
+                   f"   remaining {row['remaining_area_m2'] / 1e6:10.2f} km²")
+    for path in result.files.values():
+        typer.echo(f"  wrote {path}")

@@ -1,0 +1,87 @@
+"""Terrain-mode delineation of gh-birim on the real SRTM3 tiles (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import pytest
+import rasterio
+import shapely
+from rio_cogeo.cogeo import cog_validate
+
+from footprint.provenance import sha256_file
+from footprint.settings import get_settings
+
+pytestmark = pytest.mark.slow
+
+TILES = ("N05W001", "N05W002", "N06W001", "N06W002")
+# USGS Africa GIS facilities (doi:10.5066/P97EQWXP), lon/lat
+AKWATIA = (-0.8211, 6.0194)
+BIRIM_VALLEY = (-0.7966, 6.1211)
+
+
+@pytest.fixture(scope="module")
+def birim(tmp_path_factory):
+    data_dir = get_settings().data_dir
+    if not all((data_dir / "dem" / "srtm3" / f"{tile}.hgt").is_file() for tile in TILES):
+        pytest.skip(f"SRTM3 tiles for gh-birim not in {data_dir}")
+    from footprint.pipeline.delineate import delineate_field
+
+    out = tmp_path_factory.mktemp("birim")
+    return delineate_field("gh-birim", out), out
+
+
+def _utm(lon: float, lat: float) -> shapely.Point:
+    x, y = pyproj.Transformer.from_crs(4326, 32630, always_xy=True).transform(lon, lat)
+    return shapely.Point(x, y)
+
+
+@pytest.mark.parametrize("name, lonlat", [("Akwatia", AKWATIA), ("Birim Valley", BIRIM_VALLEY)])
+def test_usgs_diamond_points_lie_on_or_next_to_delineated_valley_bottom(birim, name, lonlat):
+    result, _ = birim
+    point = _utm(*lonlat)
+    distance_m = shapely.distance(point, result.deposits.geometry.values).min()
+    assert distance_m < 400.0, f"{name} is {distance_m:.0f} m from the nearest valley bottom"
+
+
+def test_network_follows_the_birim_past_birim_valley(birim):
+    result, _ = birim
+    streams = result.rasters["streams"]
+    rows, cols = np.nonzero(streams.data == 1)
+    xs, ys = rasterio.transform.xy(streams.transform, rows, cols)
+    point = _utm(*BIRIM_VALLEY)
+    distance_m = np.hypot(np.asarray(xs) - point.x, np.asarray(ys) - point.y)
+    assert distance_m.min() < 400.0
+    # within 1 km of the point runs a main river (the Birim), not a rill
+    near = distance_m < 1_000.0
+    area_km2 = result.rasters["upstream_area_km2"].data[rows[near], cols[near]]
+    assert np.nanmax(area_km2) > 500.0
+
+
+def test_outputs_are_valid_and_consistent(birim):
+    result, out = birim
+    for name in ("streams.tif", "mrvbf.tif", "hand.tif"):
+        valid, errors, _ = cog_validate(out / name, quiet=True)
+        assert valid, (name, errors)
+    with rasterio.open(out / "streams.tif") as src:
+        assert src.dtypes[0] == "uint8" and src.nodata == 255
+        values = set(np.unique(src.read(1)).tolist())
+        assert values == {0, 1, 255}
+        assert src.crs.to_epsg() == 32630
+    with rasterio.open(out / "hand.tif") as src:
+        hand = src.read(1, masked=True)
+        assert hand.min() >= 0
+    layer = gpd.read_file(out / "deposits.gpkg", layer="deposits")
+    assert {"deposit_class", "area_m2", "mined_area_m2", "mode"} <= set(layer.columns)
+    assert set(layer["deposit_class"]) == {"active_channel", "floodplain", "low_terrace", "high_terrace"}
+    assert np.allclose(layer["area_m2"], layer.geometry.area, rtol=1e-6)
+    summary = json.loads((out / "summary.json").read_text())
+    total = sum(row["area_m2"] for row in summary["areas_by_class"].values())
+    assert total == pytest.approx(summary["total_area_m2"], rel=1e-6)
+    assert 0 < summary["total_area_m2"] < summary["aoi_area_m2"]
+    for entry in (i for i in summary["inputs"] if i["role"] == "dem"):
+        assert entry["sha256"] == sha256_file(entry["path"])
+    assert result.stream_length_km > 100  # a real network over ~4,300 km²
