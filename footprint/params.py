@@ -17,6 +17,7 @@ per deposit class or capacity mode with a dot: ``grade_ct_m3.terrace`` overrides
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from pathlib import Path
@@ -65,9 +66,6 @@ class _Distribution(BaseModel):
 
     def ppf(self, u: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def median(self) -> float:
-        return float(self.ppf(np.array([0.5]))[0])
 
 
 class Fixed(_Distribution):
@@ -338,8 +336,9 @@ def copula_correlation(sheet: ParameterSheet) -> np.ndarray:
     Raises
     ------
     InvalidParameterError
-        If the matrix is not positive semi-definite; the message names the first pair
-        (in sheet order) whose addition makes it so.
+        If the matrix is not positive semi-definite. The message names the smallest set
+        of correlated parameters whose correlations cannot hold together, and the pair
+        (the last of that set in sheet order) that breaks it.
     """
     names = sheet.stochastic_names
     index = {name: i for i, name in enumerate(names)}
@@ -347,11 +346,27 @@ def copula_correlation(sheet: ParameterSheet) -> np.ndarray:
     for a, b, rho in sheet.correlations:
         i, j = index[a], index[b]
         matrix[i, j] = matrix[j, i] = float(spearman_to_pearson(rho))
-        if _min_eigenvalue(matrix) < -PSD_TOLERANCE:
-            raise InvalidParameterError(
-                f"correlation matrix is not positive semi-definite once [{a}, {b}, {rho}] is added",
-                hint="these rank correlations cannot hold together; weaken this pair or the ones it chains with")
-    return matrix
+    if _min_eigenvalue(matrix) >= -PSD_TOLERANCE:
+        return matrix
+    (a, b, rho), members = _breaking_pair(sheet, matrix, index)
+    raise InvalidParameterError(
+        f"correlation matrix is not positive semi-definite: [{a}, {b}, {rho}] cannot hold "
+        f"together with the other correlations among {', '.join(members)}",
+        hint="weaken this pair or the ones it chains with")
+
+
+def _breaking_pair(sheet: ParameterSheet, matrix: np.ndarray,
+                   index: dict[str, int]) -> tuple[tuple[str, str, float], list[str]]:
+    """The last-listed pair of the smallest non-PSD principal sub-matrix, and its parameters."""
+    names = sheet.stochastic_names
+    involved = sorted({index[n] for a, b, _ in sheet.correlations for n in (a, b)})
+    for size in range(3, len(involved) + 1):
+        for subset in itertools.combinations(involved, size):
+            if _min_eigenvalue(matrix[np.ix_(subset, subset)]) < -PSD_TOLERANCE:
+                inside = [c for c in sheet.correlations
+                          if index[c[0]] in subset and index[c[1]] in subset]
+                return inside[-1], [names[i] for i in subset]
+    return sheet.correlations[-1], [names[i] for i in involved]
 
 
 def copula_factor(matrix: np.ndarray) -> np.ndarray | None:

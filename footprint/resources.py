@@ -113,3 +113,13 @@ def resource_per_km_ct(stream_length_km: ArrayLike, content_ct_per_km: ArrayLike
     """Carats of a drainage: ``Σ_s L_s × c_s`` (pass arrays per segment and sum, or a total)."""
     return (_check_non_negative("stream_length_km", stream_length_km)
             * _check_non_negative("content_ct_per_km", content_ct_per_km))
+
+
+def placer_content_ct_per_km(placer_width_m: ArrayLike, thickness_m: ArrayLike,
+                             grade_ct_m3: ArrayLike, recovery: ArrayLike) -> np.ndarray:
+    """Content (ct/km) of a placer ribbon along a drainage: ``1000 m × width × T × G × r``.
+
+    Turns published placer widths (e.g. 10-120 m on the Birim) into the ``c_s`` of the
+    content-per-kilometre method.
+    """
+    return 1000.0 * resource_volume_grade_ct(placer_width_m, thickness_m, grade_ct_m3, recovery)

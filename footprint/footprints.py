@@ -1,0 +1,278 @@
+"""A production footprint: deposits + resource + capacity + value + size + provenance.
+
+:func:`compute_footprint` is the pure assembly (no paths except the optional draws file,
+no database): storage and the CLI call it with the inputs they loaded and the checksums of
+those inputs. Recomputing with the same inputs (sheet, areas, seed, draws) gives
+bit-identical draws, and ``provenance["draws_sha256"]`` lets anyone check that.
+
+Model chain (DOMAIN.md section 3), per Monte Carlo draw:
+
+* resource by class ``c``: ``A_remaining,c × gravel_fraction_c × (1 − unmapped_mined_fraction)
+  × T_c × G_c × r_c`` (``gravel_fraction`` and ``unmapped_mined_fraction`` are optional
+  sheet parameters, default 1 and 0), summed over classes (``resource_volume_grade_ct``,
+  the headline ``resource_ct`` when there are areas);
+* resource by content per km of drainage ``L × c × (1 − unmapped_mined_fraction)``
+  (``resource_per_km_ct``) when the sheet has ``content_ct_per_km``, or ``placer_width_m``
+  from which ``c = 1000 × width × T × G × r`` (a placer ribbon along the drainage);
+* capacity: the sum of the sheet's ``capacity_modes`` (artisanal, mechanised, imagery),
+  capped by the resource (depletion), with years to exhaustion ``C / P``;
+* an optional ``deposit_present`` parameter (0/1) multiplies resource and capacity: a
+  reconnaissance screen's honest "there may be nothing here";
+* value: ``usd_per_ct`` draws and the value of a year's capacity;
+* size: carat share per common sieve class from ``stone_ct_mean`` and ``stone_size_sigma``.
+
+Where the delineation gives no areas, ``area_m2`` / ``area_m2.<class>`` sheet parameters
+are used instead and ``deposits["area_source"]`` says ``"sheet"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from footprint import capacity as cap
+from footprint import resources as res
+from footprint.errors import InvalidParameterError
+from footprint.params import ParameterSheet
+from footprint.provenance import code_version, sha256_json
+from footprint.simulation import MapBlocks, SimulationResult, Summary, simulate
+from footprint.value import COMMON_CLASSES, size_class_shares
+
+RESOURCE_KEYS = ("resource_ct", "resource_volume_grade_ct", "resource_per_km_ct")
+CAPACITY_KEYS = ("capacity_ct_per_year", "capacity_potential_ct_per_year",
+                 "capacity_artisanal_ct_per_year", "capacity_mechanised_ct_per_year",
+                 "capacity_imagery_ct_per_year", "years_to_exhaustion")
+VALUE_KEYS = ("usd_per_ct", "capacity_value_usd_per_year")
+#: Cap on draws used for the size footprint (class shares are smooth in their inputs).
+SIZE_DRAWS = 65_536
+
+
+def _need(sheet: ParameterSheet, name: str, qualifier: str | None, why: str) -> str:
+    resolved = sheet.resolve(name, qualifier)
+    if resolved is None:
+        where = f" (or {name}.{qualifier})" if qualifier else ""
+        raise InvalidParameterError(f"sheet for {sheet.field} lacks '{name}'{where}, needed for {why}")
+    return resolved
+
+
+@dataclass(frozen=True)
+class FieldModel:
+    """The vectorised model of one field: parameter draws in, resource and capacity out.
+
+    Built once from a sheet and the delineated areas; picklable (plain data), so a dask
+    worker can run it. ``remaining_area_m2`` maps deposit class to unmined area (m²);
+    ``sheet_area_classes`` lists classes whose area is a sheet parameter instead.
+    """
+
+    sheet: ParameterSheet
+    remaining_area_m2: Mapping[str, float] = field(default_factory=dict)
+    sheet_area_classes: tuple[str, ...] = ()
+    stream_length_km: float | None = None
+    mined_area_m2_by_year: Mapping[int, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for cls in self.classes:
+            for name in ("thickness_m", "grade_ct_m3", "recovery"):
+                _need(self.sheet, name, cls, f"the resource of class '{cls}'")
+        if not self.classes and not self.uses_per_km:
+            raise InvalidParameterError(
+                f"no deposit areas for {self.sheet.field} and no content_ct_per_km in its sheet",
+                hint="run the delineation, or give area_m2 or content_ct_per_km in the sheet")
+        if self.mined_area_m2_by_year:
+            for name in ("thickness_m", "grade_ct_m3", "recovery"):
+                _need(self.sheet, name, "imagery", "the imagery time series")
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.remaining_area_m2) + tuple(self.sheet_area_classes)
+
+    @property
+    def uses_per_km(self) -> bool:
+        names = self.sheet.parameters
+        return self.stream_length_km is not None and (
+            "content_ct_per_km" in names or "placer_width_m" in names)
+
+    def __call__(self, p: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        sheet = self.sheet
+        n = len(next(iter(p.values())))
+        ones = np.ones(n)
+        present = p.get("deposit_present", ones)
+        unmined = 1.0 - p.get("unmapped_mined_fraction", 0.0 * ones)
+        out: dict[str, np.ndarray] = {}
+        if self.classes:
+            total = np.zeros(n)
+            for cls in self.classes:
+                area = (self.remaining_area_m2[cls] if cls in self.remaining_area_m2
+                        else p[_need(sheet, "area_m2", cls, f"the area of class '{cls}'")])
+                gravel = sheet.resolve("gravel_fraction", cls)
+                gravel_fraction = p[gravel] if gravel else ones
+                carats = present * res.resource_volume_grade_ct(
+                    area * gravel_fraction * unmined, p[sheet.resolve("thickness_m", cls)],
+                    p[sheet.resolve("grade_ct_m3", cls)], p[sheet.resolve("recovery", cls)])
+                out[f"resource_ct.{cls}"] = carats
+                total = total + carats
+            out["resource_volume_grade_ct"] = total
+        if self.uses_per_km:
+            if "content_ct_per_km" in p:
+                content = p["content_ct_per_km"]
+            else:  # a placer ribbon of known width along the drainage
+                content = res.placer_content_ct_per_km(
+                    p["placer_width_m"], p[sheet.resolve("thickness_m", "placer")],
+                    p[sheet.resolve("grade_ct_m3", "placer")], p[sheet.resolve("recovery", "placer")])
+            out["resource_per_km_ct"] = present * unmined * res.resource_per_km_ct(
+                self.stream_length_km, content)
+        resource = out["resource_volume_grade_ct"] if self.classes else out["resource_per_km_ct"]
+        out["resource_ct"] = resource
+
+        potential = np.zeros(n)
+        for mode in sheet.capacity_modes:
+            grade = p[sheet.resolve("grade_ct_m3", mode)]
+            recovery = p[sheet.resolve("recovery", mode)]
+            if mode == "artisanal":
+                mode_ct = cap.artisanal_capacity_ct_per_year(
+                    p["miners"], p["days_per_year"], p["m3_per_miner_day"], grade, recovery)
+            elif mode == "mechanised":
+                mode_ct = cap.mechanised_capacity_ct_per_year(
+                    p["plant_m3_per_h"], p["hours_per_year"], p["availability"], grade, recovery)
+            else:
+                mode_ct = cap.imagery_capacity_ct_per_year(
+                    p["mined_area_m2_per_year"], p[sheet.resolve("thickness_m", mode)], grade, recovery)
+            out[f"capacity_{mode}_ct_per_year"] = present * mode_ct
+            potential = potential + present * mode_ct
+        out["capacity_potential_ct_per_year"] = potential
+        out["capacity_ct_per_year"], out["years_to_exhaustion"] = cap.deplete(potential, resource)
+        if "usd_per_ct" in p:
+            out["capacity_value_usd_per_year"] = out["capacity_ct_per_year"] * p["usd_per_ct"]
+        if self.mined_area_m2_by_year:
+            series = cap.capacity_series(
+                self.mined_area_m2_by_year, p[sheet.resolve("thickness_m", "imagery")],
+                p[sheet.resolve("grade_ct_m3", "imagery")], p[sheet.resolve("recovery", "imagery")],
+                resource)
+            for year, values in series.items():
+                out[f"capacity_imagery_ct.{year}"] = present * values
+        return out
+
+
+@dataclass
+class FootprintResult:
+    """A computed footprint; ``to_dict()`` is what storage keeps and the API returns."""
+
+    field_id: str
+    deposits: dict[str, Any]
+    resource: dict[str, Summary]
+    capacity: dict[str, Summary]
+    value: dict[str, Summary]
+    capacity_series: dict[int, Summary]
+    size: pd.DataFrame | None
+    provenance: dict[str, Any]
+    simulation: SimulationResult
+
+    def to_dict(self) -> dict[str, Any]:
+        def block(summaries: Mapping) -> dict:
+            return {str(k): v.as_dict() for k, v in summaries.items()}
+
+        return {
+            "field_id": self.field_id,
+            "deposits": self.deposits,
+            "resource": block(self.resource),
+            "capacity": block(self.capacity),
+            "capacity_series": block(self.capacity_series),
+            "value": block(self.value),
+            "size": None if self.size is None else self.size.reset_index().to_dict(orient="records"),
+            "tails_trusted": self.simulation.tails_trusted,
+            "warning": self.simulation.warning,
+            "provenance": self.provenance,
+        }
+
+
+def _deposit_inputs(sheet: ParameterSheet, deposits) -> tuple[dict[str, float], tuple[str, ...], dict]:
+    if deposits is not None and len(deposits) > 0:
+        areas = res.class_areas(deposits)
+        summary = {"area_source": "delineation",
+                   "classes": {k: v.__dict__ for k, v in areas.items()}}
+        return {k: v.remaining_area_m2 for k, v in areas.items()}, (), summary
+    specific = tuple(sorted(name.split(".", 1)[1] for name in sheet.parameters
+                            if name.startswith("area_m2.")))
+    classes = specific or (("all",) if "area_m2" in sheet.parameters else ())
+    return {}, classes, {"area_source": "sheet" if classes else "none", "classes": {}}
+
+
+def _size_footprint(result: SimulationResult) -> pd.DataFrame | None:
+    if "stone_ct_mean" not in result.parameters or "stone_size_sigma" not in result.parameters:
+        return None
+    table = result.read_draws(["stone_ct_mean", "stone_size_sigma"]).slice(0, SIZE_DRAWS)
+    shares = size_class_shares(table.column("stone_ct_mean").to_numpy(),
+                               table.column("stone_size_sigma").to_numpy())
+    p5, p50, p95 = np.percentile(shares, [5, 50, 95], axis=0)
+    frame = pd.DataFrame({"low_ct": [c[1] for c in COMMON_CLASSES],
+                          "high_ct": [c[2] for c in COMMON_CLASSES],
+                          "p5": p5, "p50": p50, "p95": p95, "mean": shares.mean(axis=0)},
+                         index=pd.Index([c[0] for c in COMMON_CLASSES], name="size_class"))
+    frame["high_ct"] = frame["high_ct"].replace(np.inf, None)
+    return frame
+
+
+def compute_footprint(field_id: str, sheet: ParameterSheet, deposits=None,
+                      stream_length_km: float | None = None, *, seed: int, draws: int,
+                      block_size: int | None = None, draws_path: str | Path | None = None,
+                      input_checksums: Mapping[str, str] | None = None,
+                      mined_area_m2_by_year: Mapping[int, float] | None = None,
+                      map_blocks: MapBlocks | None = None) -> FootprintResult:
+    """Compute a field's footprint by Monte Carlo.
+
+    Parameters
+    ----------
+    field_id
+        Catalogue id; must match ``sheet.field``.
+    sheet
+        Validated parameter sheet.
+    deposits
+        Delineated deposits: a (Geo)DataFrame with ``deposit_class``, ``area_m2`` (m²,
+        projected CRS) and ``mined_area_m2``, or a mapping ``class -> area_m2`` /
+        ``class -> (area_m2, mined_area_m2)``. None or empty: the sheet's ``area_m2``.
+    stream_length_km
+        Drainage length for the content-per-km resource (km).
+    seed, draws, block_size, draws_path, map_blocks
+        See :func:`footprint.simulation.simulate`.
+    input_checksums
+        ``name -> sha256`` of the layers the inputs came from (recorded, not checked).
+    mined_area_m2_by_year
+        Newly mined area per year (m²) from imagery, for the capacity time series.
+    """
+    if sheet.field != field_id:
+        raise InvalidParameterError(f"sheet is for '{sheet.field}', not '{field_id}'")
+    remaining, sheet_classes, deposit_summary = _deposit_inputs(sheet, deposits)
+    model = FieldModel(sheet, remaining, sheet_classes, stream_length_km,
+                       dict(mined_area_m2_by_year or {}))
+    result = simulate(sheet, model, draws=draws, seed=seed, block_size=block_size,
+                      draws_path=draws_path, map_blocks=map_blocks)
+    s = result.summaries
+    resource = {k: s[k] for k in s if k in RESOURCE_KEYS or k.startswith("resource_ct.")}
+    capacity = {k: s[k] for k in CAPACITY_KEYS if k in s}
+    value = {k: s[k] for k in VALUE_KEYS if k in s}
+    series = {int(k.rsplit(".", 1)[1]): s[k] for k in s if k.startswith("capacity_imagery_ct.")}
+    sheet_dict = sheet.to_yaml_dict()
+    provenance = {
+        "field_id": field_id,
+        "input_checksums": dict(input_checksums or {}),
+        "sheet": sheet_dict,
+        "sheet_sha256": sha256_json(sheet_dict),
+        "deposit_areas_m2": deposit_summary,
+        "stream_length_km": stream_length_km,
+        "mined_area_m2_by_year": {str(k): v for k, v in (mined_area_m2_by_year or {}).items()},
+        "seed": seed,
+        "draws": draws,
+        "chunk_draws": result.chunk_draws,
+        "draws_sha256": result.draws_sha256,
+        "draws_path": None if draws_path is None else str(draws_path),
+        "code_version": code_version(),
+        "computed_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return FootprintResult(field_id, deposit_summary, resource, capacity, value, series,
+                           _size_footprint(result), provenance, result)

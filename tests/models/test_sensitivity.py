@@ -1,0 +1,46 @@
+"""Sensitivity: Sobol indices against an additive model with known indices."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from footprint.errors import InvalidParameterError
+from footprint.params import parse_sheet
+from footprint.sensitivity import rank_correlations, sobol_indices
+
+
+def _p(**kw):
+    return {"unit": "1", "assumption": "test", **kw}
+
+
+SHEET = parse_sheet({"field": "t", "parameters": {
+    "x1": _p(dist="uniform", low=0, high=1), "x2": _p(dist="uniform", low=0, high=1),
+    "x3": _p(dist="uniform", low=0, high=1), "k": _p(dist="fixed", value=3.0)}})
+
+
+def _additive(p):
+    # Var = (1 + 4 + 0) / 12: S1(x1) = 0.2, S1(x2) = 0.8, S1(x3) = 0
+    return {"y": p["x1"] + 2.0 * p["x2"] + 0.0 * p["x3"] + p["k"]}
+
+
+def test_sobol_indices_of_an_additive_model():
+    table = sobol_indices(SHEET, _additive, ["y"], n_base=4096, seed=1).set_index("parameter")
+    assert set(table.index) == {"x1", "x2", "x3"}  # fixed parameters carry no variance
+    assert table.loc["x1", "S1"] == pytest.approx(0.2, abs=0.03)
+    assert table.loc["x2", "S1"] == pytest.approx(0.8, abs=0.03)
+    assert abs(table.loc["x3", "ST"]) < 0.01
+    assert table.index[0] == "x2"  # sorted by total index
+
+
+def test_sobol_needs_a_power_of_two():
+    with pytest.raises(InvalidParameterError):
+        sobol_indices(SHEET, _additive, ["y"], n_base=1000)
+
+
+def test_rank_correlations_order_parameters_by_influence():
+    rng = np.random.default_rng(0)
+    draws = pd.DataFrame({"a": rng.random(5000), "b": rng.random(5000), "c": np.ones(5000)})
+    draws["y"] = -5 * draws["a"] + draws["b"]
+    rho = rank_correlations(draws, "y", ["a", "b", "c"])
+    assert list(rho.index) == ["a", "b"]  # constant c is skipped
+    assert rho["a"] < -0.9 and 0 < rho["b"] < 0.5
