@@ -3,8 +3,9 @@
 :class:`Geometry4326` stores a shapely geometry in EPSG:4326 (lon/lat). On PostgreSQL
 it is a PostGIS ``geometry(Geometry, 4326)`` column (through GeoAlchemy2, so values
 travel as EWKB and spatial SQL such as ``ST_Intersects`` works on it); on SQLite it is
-WKB in a BLOB, paired by the models with ``minx, miny, maxx, maxy`` columns for a
-bounding-box prefilter (see ``README.md``). Python code only ever sees shapely objects.
+EWKB (WKB with the SRID) in a BLOB, paired by the models with ``minx, miny, maxx, maxy``
+columns for a bounding-box prefilter (see ``README.md``). Python code only ever sees
+shapely objects.
 
 :class:`UTCDateTime` always returns timezone-aware UTC datetimes (SQLite drops the
 offset on the way in).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import shapely
 from geoalchemy2 import Geometry as _PostGISGeometry
 from geoalchemy2.elements import WKBElement
@@ -30,12 +32,26 @@ SRID = 4326
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
 
 
-def is_postgres(dialect: Dialect) -> bool:
-    return dialect.name == "postgresql"
+def is_postgres(dialect: Dialect | None) -> bool:
+    return dialect is not None and dialect.name == "postgresql"
+
+
+class EWKB(bytes):
+    """A 2-D geometry already encoded as EWKB with SRID 4326 (see :func:`encode_ewkb`)."""
+
+
+def encode_ewkb(geometries: np.ndarray) -> list[EWKB | None]:
+    """Encode an array of shapely geometries (or None) at once, for bulk inserts.
+
+    Vectorised: about twice as fast as letting the column type encode row by row.
+    """
+    flat = shapely.set_srid(shapely.force_2d(geometries), SRID)
+    return [None if w is None else EWKB(w)
+            for w in shapely.to_wkb(flat, include_srid=True)]
 
 
 class Geometry4326(TypeDecorator[BaseGeometry]):
-    """A shapely geometry in EPSG:4326; PostGIS geometry or WKB BLOB by dialect.
+    """A shapely geometry in EPSG:4326; PostGIS geometry or EWKB BLOB by dialect.
 
     Z and M ordinates are dropped: the PostGIS column is 2-D (``geometry(Geometry,
     4326)``) and nothing downstream uses heights stored on vector features.
@@ -43,23 +59,27 @@ class Geometry4326(TypeDecorator[BaseGeometry]):
 
     impl = LargeBinary
     cache_ok = True
+    #: Read by GeoAlchemy2's DDL hooks: the migrations create the GIST indexes themselves.
+    spatial_index = False
 
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+    def load_dialect_impl(self, dialect: Dialect | None) -> TypeEngine[Any]:
+        postgis = _PostGISGeometry(geometry_type="GEOMETRY", srid=SRID, spatial_index=False)
+        if dialect is None:  # GeoAlchemy2's DDL hooks on PostgreSQL ask without a dialect
+            return postgis
         if is_postgres(dialect):
-            return dialect.type_descriptor(
-                _PostGISGeometry(geometry_type="GEOMETRY", srid=SRID, spatial_index=False))
+            return dialect.type_descriptor(postgis)
         return dialect.type_descriptor(LargeBinary())
 
     def process_bind_param(self, value: BaseGeometry | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if not isinstance(value, BaseGeometry):
-            raise TypeError(f"expected a shapely geometry, got {type(value).__name__}")
-        flat = shapely.force_2d(value)
-        if is_postgres(dialect):
-            # EWKB hex; GeoAlchemy2 wraps the parameter in ST_GeomFromEWKT, which takes it.
-            return shapely.to_wkb(shapely.set_srid(flat, SRID), hex=True, include_srid=True)
-        return shapely.to_wkb(flat)
+        if not isinstance(value, EWKB):
+            if not isinstance(value, BaseGeometry):
+                raise TypeError(f"expected a shapely geometry, got {type(value).__name__}")
+            value = EWKB(shapely.to_wkb(shapely.set_srid(shapely.force_2d(value), SRID),
+                                        include_srid=True))
+        # PostGIS: EWKB hex, which GeoAlchemy2's ST_GeomFromEWKT(...) wrapper accepts.
+        return value.hex() if is_postgres(dialect) else bytes(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> BaseGeometry | None:
         if value is None:

@@ -1,0 +1,59 @@
+"""``footprint keys create|list|revoke``: API keys and their roles.
+
+The token is printed once, at creation; the database keeps only its sha256.
+"""
+
+from __future__ import annotations
+
+import typer
+
+ROLES_HELP = "reader, surveyor (uploads layers), monitor (requests reports) or admin"
+
+
+def create(name: str = typer.Argument(..., help="Who or what the key is for."),
+           role: str = typer.Option("reader", "--role", "-r", help=ROLES_HELP)) -> None:
+    """Create an API key and print its token (shown only this once)."""
+    from footprint.storage.store import Store
+
+    with Store.from_settings() as store:
+        store.upgrade()
+        record, token = store.create_api_key(name, role)
+        store.record_audit("cli", "api_key.create", f"api_key:{record.id}",
+                           detail={"name": name, "role": role})
+    typer.echo(f"created key {record.id} ({record.name}, role {record.role})", err=True)
+    typer.echo("store this token now; it cannot be shown again:", err=True)
+    typer.echo(token)
+
+
+def list_(show_revoked: bool = typer.Option(True, "--revoked/--active-only",
+                                            help="Include revoked keys.")) -> None:
+    """List API keys (id, name, role, prefix, created, revoked); never the tokens."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from footprint.storage.store import Store
+
+    with Store.from_settings() as store:
+        store.upgrade()
+        keys = store.list_api_keys()
+    table = Table(title="API keys")
+    for column in ("id", "name", "role", "prefix", "created (UTC)", "revoked (UTC)"):
+        table.add_column(column)
+    for key in keys:
+        if key.revoked_at is not None and not show_revoked:
+            continue
+        table.add_row(str(key.id), key.name, key.role, key.prefix + "…",
+                      f"{key.created_at:%Y-%m-%d %H:%M}",
+                      f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "")
+    Console().print(table)
+
+
+def revoke(key_id: int = typer.Argument(..., help="Id of the key (see `footprint keys list`).")) -> None:
+    """Revoke an API key: requests with its token are refused from now on."""
+    from footprint.storage.store import Store
+
+    with Store.from_settings() as store:
+        store.upgrade()
+        record = store.revoke_api_key(key_id)
+        store.record_audit("cli", "api_key.revoke", f"api_key:{record.id}")
+    typer.echo(f"revoked key {record.id} ({record.name})")

@@ -1,0 +1,12 @@
+"""What autogenerate compares: our tables, not PostGIS's own (``spatial_ref_sys``...)."""
+
+from __future__ import annotations
+
+#: Tables created by the PostGIS extension (and its optional companions), not by us.
+FOREIGN_TABLES = frozenset({"spatial_ref_sys", "geometry_columns", "geography_columns",
+                            "raster_columns", "raster_overviews", "topology", "layer"})
+
+
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Alembic ``include_name`` hook: skip the extension's tables."""
+    return not (type_ == "table" and name in FOREIGN_TABLES)

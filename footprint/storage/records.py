@@ -1,0 +1,115 @@
+"""Plain, frozen records returned by :class:`~footprint.storage.store.Store`.
+
+They are detached copies of database rows: safe to keep after the session closed, to
+pass between threads and to serialise. Datetimes are timezone-aware UTC; bounds are
+``(minx, miny, maxx, maxy)`` in degrees (EPSG:4326); geometries are shapely, lon/lat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from shapely.geometry.base import BaseGeometry
+
+Bounds = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class FieldRecord:
+    id: str
+    name: str
+    participant_iso3: str
+    crs_epsg: int
+    aoi_4326: BaseGeometry | None
+    bounds_4326: Bounds | None
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    id: int
+    field_id: str
+    kind: str
+    name: str
+    source: str
+    sha256: str
+    crs: str | None
+    bounds_4326: Bounds | None
+    year: int | None
+    version: int
+    path: str | None
+    stac: dict[str, Any] | None
+    meta: dict[str, Any]
+    n_features: int
+    created_at: dt.datetime
+    created_by: str | None
+
+
+@dataclass(frozen=True)
+class FootprintRecord:
+    id: int
+    field_id: str
+    version: int
+    created_at: dt.datetime
+    seed: int
+    n_draws: int
+    code_version: str
+    sheet_sha256: str | None
+    parameters: dict[str, Any]
+    summaries: dict[str, Any]
+    provenance: dict[str, Any]
+    draws_path: str | None
+    rasters: dict[str, str]
+    status: str
+    n_deposits: int
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    process_id: str
+    status: str
+    progress: int
+    message: str | None
+    inputs: dict[str, Any]
+    results: dict[str, Any] | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    updated_at: dt.datetime
+    heartbeat_at: dt.datetime | None
+    worker: str | None
+    owner: str | None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in ("successful", "failed", "dismissed")
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key without its secret (only ``prefix``, the first characters, is shown)."""
+
+    id: int
+    name: str
+    role: str
+    prefix: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    target: str
+    sha256: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
