@@ -131,7 +131,8 @@ def _field_ids() -> list[str]:
 
 
 def _field_input() -> dict:
-    return {"title": "Field", "description": "Id of a field of the catalogue (GET /collections/fields/items).",
+    return {"title": "Field",
+            "description": "Id of a field of the catalogue (GET /collections/fields/items).",
             "schema": {"type": "string", "enum": _field_ids()}, "minOccurs": 1, "maxOccurs": 1}
 
 
@@ -149,7 +150,8 @@ def _delineate_inputs() -> dict:
         "field": _field_input(),
         "mode": {"title": "Delineation mode",
                  "description": "terrain (DEM valley bottoms), rivers (river buffers) or polygons "
-                                "(uploaded deposit polygons); default: the best the field's layers allow.",
+                                "(uploaded deposit polygons); default: the best the field's "
+                                "layers allow.",
                  "schema": {"type": "string", "enum": ["terrain", "rivers", "polygons"]},
                  "minOccurs": 0, "maxOccurs": 1},
     }
@@ -160,7 +162,8 @@ def _build_inputs(settings: Settings | None = None) -> dict:
     seed_default = settings.seed if settings else 20081106
     return {
         "field": _field_input(),
-        "seed": {"title": "Seed", "description": "Seed of the Monte Carlo draws (same seed, same draws).",
+        "seed": {"title": "Seed",
+                 "description": "Seed of the Monte Carlo draws (same seed, same draws).",
                  "schema": {"type": "integer", "minimum": 0, "default": seed_default},
                  "minOccurs": 0, "maxOccurs": 1},
         "draws": {"title": "Draws", "description": "Number of Monte Carlo draws.",
@@ -176,12 +179,15 @@ def _build_inputs(settings: Settings | None = None) -> dict:
 
 def _report_inputs() -> dict:
     return {
-        "participant": {"title": "Participant", "description": "ISO3 code of the KP participant (GHA, CIV, TGO, ZWE).",
+        "participant": {"title": "Participant",
+                        "description": "ISO3 code of the KP participant (GHA, CIV, TGO, ZWE).",
                         "schema": {"type": "string", "pattern": "^[A-Z]{3}$"},
                         "minOccurs": 1, "maxOccurs": 1},
-        "from": {"title": "First year", "schema": {"type": "integer", "minimum": 2003, "maximum": 2100},
+        "from": {"title": "First year",
+                 "schema": {"type": "integer", "minimum": 2003, "maximum": 2100},
                  "minOccurs": 1, "maxOccurs": 1},
-        "to": {"title": "Last year", "schema": {"type": "integer", "minimum": 2003, "maximum": 2100},
+        "to": {"title": "Last year",
+               "schema": {"type": "integer", "minimum": 2003, "maximum": 2100},
                "minOccurs": 1, "maxOccurs": 1},
     }
 
@@ -193,29 +199,33 @@ def execute_delineate(inputs: dict, *, store: Any, settings: Settings,
                       progress: Callable[[float, str], None], job_id: str) -> dict:
     """Delineate the field's deposits into ``state_dir/delineations/<job_id>/``.
 
-    The outputs are written to a temporary directory beside the target and renamed into
-    place when complete, so a crash leaves no half-written result.
+    Uses the field's stored layers (uploaded DEM, deposit polygons, mined ground). The
+    outputs are written to a hidden directory beside the target and renamed into place
+    when complete, so a crash leaves no half-written result.
     """
+    from datasets.catalogue import get_field
+    from footprint.pipeline.build import delineation_inputs, delineation_progress
     from footprint.pipeline.delineate import delineate_field
 
-    progress(1, "delineating deposits")
+    progress(1, "collecting the field's layers")
+    kwargs, checksums = delineation_inputs(get_field(inputs["field"]), store, settings)
+    if inputs.get("mode"):
+        kwargs["mode"] = inputs["mode"]
     root = settings.state_dir / "delineations"
     root.mkdir(parents=True, exist_ok=True)
     final = root / job_id
-    tmp = Path(tempfile.mkdtemp(prefix=f".{job_id}-", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=f".partial-{job_id}-", dir=root))
     try:
-        kwargs: dict[str, Any] = {}
-        if inputs.get("mode"):
-            kwargs["mode"] = inputs["mode"]
-        summary = delineate_field(inputs["field"], tmp, **kwargs)
+        result = delineate_field(inputs["field"], tmp, settings=settings,
+                                 progress=delineation_progress(progress, 2, 98), **kwargs)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    progress(100, "delineation written")
-    return {"field": inputs["field"], "summary": _jsonable(summary),
-            "files": sorted(p.name for p in final.iterdir()),
-            "directory": str(final.relative_to(settings.state_dir))}
+    return {"summary": {**_jsonable(result.summary), "mode": result.mode,
+                        "stored_layer_checksums": checksums,
+                        "directory": str(final.relative_to(settings.state_dir)),
+                        "files": sorted(p.name for p in final.iterdir())}}
 
 
 def execute_build_footprint(inputs: dict, *, store: Any, settings: Settings,
@@ -239,15 +249,91 @@ def execute_build_footprint(inputs: dict, *, store: Any, settings: Settings,
 def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
                            progress: Callable[[float, str], None], job_id: str) -> dict:
     """Run the statistical protocols for a participant and period; results as JSON."""
-    from footprint.pipeline.report import make_report
-
-    if inputs["from"] > inputs["to"]:
-        raise InvalidParameterError("'from' must not be after 'to'")
-    progress(5, "running the statistical protocols")
-    report = make_report(inputs["participant"], inputs["from"], inputs["to"], store=store,
-                         settings=settings)
+    progress(5, "running the statistical protocols on the stored footprints")
+    report = stored_report(store, settings, inputs["participant"], inputs["from"], inputs["to"])
     progress(95, "report computed")
     return {"report": _jsonable(report)}
+
+
+# --------------------------------------------------------------------------------------
+# reports from what the store holds
+# --------------------------------------------------------------------------------------
+def stored_report(store: Any, settings: Settings, participant: str, year_from: int,
+                  year_to: int) -> dict:
+    """The anomaly report of ``participant`` from the stored footprints (latest version of
+    each of its fields) and the stored export statistics and certificates.
+
+    Raises
+    ------
+    ConflictError
+        A field of the participant has no stored footprint yet (build one first).
+    """
+    from footprint.pipeline.report import make_report
+
+    participant = participant.strip().upper()
+    if year_from > year_to:
+        raise InvalidParameterError("'from' must not be after 'to'")
+    with tempfile.TemporaryDirectory(prefix="footprint-report-") as tmp:
+        exports = _declarations_csv(store, "exports", Path(tmp) / "exports.csv")
+        certificates = _declarations_csv(store, "certificates", Path(tmp) / "certificates.csv")
+        return make_report(participant, year_from, year_to, exports_csv=exports,
+                           certificates_csv=certificates,
+                           footprints=stored_footprint_provider(store, settings),
+                           settings=settings)
+
+
+def _declarations_csv(store: Any, kind: str, path: Path) -> Path | None:
+    """The stored declarations of ``kind`` (every upload) as one CSV in the upload schema."""
+    import pandas as pd
+
+    from footprint import declarations
+
+    frame = store.declarations(kind)
+    if frame.empty:
+        return None
+    rows = pd.DataFrame(list(frame["row"]))
+    if kind == "exports":
+        rows = rows[list(declarations.EXPORT_COLUMNS)]
+    else:
+        rows["date"] = pd.to_datetime(rows["date"]).dt.strftime("%Y-%m-%d")
+        sieves = [c for c in rows.columns if c.startswith(declarations.SIEVE_PREFIX)]
+        rows = rows[list(declarations.CERTIFICATE_COLUMNS) + sieves]
+        rows = rows.drop_duplicates(subset=["certificate_id"], keep="first")
+    rows.to_csv(path, index=False)
+    return path
+
+
+def stored_footprint_provider(store: Any, settings: Settings) -> Callable[[str], Any]:
+    """``field_id -> footprint`` for reports, from the field's latest stored version and
+    its draws file (``FootprintResult``-like: simulation columns read from Parquet)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from footprint.errors import ConflictError
+    from footprint.simulation import SimulationResult
+
+    def provide(field_id: str) -> Any:
+        record = store.latest_footprint(field_id)
+        if record is None or not record.draws_path:
+            raise ConflictError(f"field {field_id} has no stored footprint yet",
+                                hint="run the build-footprint process for it first")
+        draws_path = settings.state_dir / record.draws_path
+        columns = pq.read_schema(draws_path).names
+        simulation = SimulationResult(
+            seed=record.seed, draws=record.n_draws,
+            chunk_draws=int(record.provenance.get("chunk_draws", 0)), parameters=columns,
+            outputs=[], summaries={}, tails_trusted=bool(record.summaries.get("tails_trusted")),
+            draws_path=draws_path)
+        size = record.summaries.get("size")
+        return SimpleNamespace(
+            field_id=field_id, simulation=simulation,
+            provenance={**record.provenance, "version": f"v{record.version}"},
+            capacity_series=record.summaries.get("capacity_series") or {},
+            size=pd.DataFrame(size).set_index("size_class") if size else None)
+
+    return provide
 
 
 def _jsonable(obj: Any) -> Any:
@@ -278,10 +364,12 @@ def _processes(draws_default: int, seed_default: int) -> dict[str, Process]:
             id="delineate", title="Delineate deposits",
             description="Where the diamond-bearing gravels are: valley bottoms from the DEM, "
                         "river buffers or mapped polygons, mined ground removed "
-                        "(DOMAIN.md 3.1). Writes deposits.gpkg, streams/MRVBF/HAND COGs and a summary.",
+                        "(DOMAIN.md 3.1). Writes deposits.gpkg, streams/MRVBF/HAND COGs and a "
+                        "summary.",
             inputs=_delineate_inputs(),
             outputs={"summary": {"title": "Delineation summary",
-                                 "description": "Areas per deposit class (m2), mode, parameters, input checksums.",
+                                 "description": "Areas per deposit class (m2), mode, "
+                                                "parameters, input checksums.",
                                  **outputs_json}},
             execute=execute_delineate, roles=("surveyor",),
             keywords=("deposits", "terrain", "MRVBF", "HAND")),
@@ -292,7 +380,8 @@ def _processes(draws_default: int, seed_default: int) -> dict[str, Process]:
                         "a new footprint version with its draws and provenance.",
             inputs=_build_inputs(_Defaults),  # type: ignore[arg-type]
             outputs={"footprint": {"title": "Footprint version",
-                                   "description": "Version id, summaries (P5, P50, P95, mean) and provenance.",
+                                   "description": "Version id, summaries (P5, P50, P95, "
+                                                  "mean) and provenance.",
                                    **outputs_json}},
             execute=execute_build_footprint, roles=("surveyor",),
             keywords=("footprint", "Monte Carlo", "resource", "capacity")),
@@ -303,7 +392,8 @@ def _processes(draws_default: int, seed_default: int) -> dict[str, Process]:
                         "Benjamini-Hochberg control of the false discovery rate.",
             inputs=_report_inputs(),
             outputs={"report": {"title": "Anomaly report",
-                                "description": "Per test: statistic, p-value, verdict and evidence.",
+                                "description": "Per test: statistic, p-value, verdict "
+                                               "and evidence.",
                                 **outputs_json}},
             execute=execute_anomaly_report, roles=("monitor",),
             keywords=("protocols", "anomalies", "Kimberley Process")),

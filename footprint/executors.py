@@ -2,12 +2,12 @@
 
 A job is a row in the database (see :mod:`footprint.storage.store`); an executor only
 runs the function behind it. The function reports progress to that row through a
-``progress(pct, message)`` callback and a heartbeat thread refreshes the row's ``updated``
-time (``heartbeat_at``) while it runs, so a reader can tell a live job from one whose worker died: a
-``running`` job whose heartbeat is older than :data:`STALE_AFTER_S` is failed with the
-reason by :func:`fail_stale_jobs`, and a restarted server fails every job it no longer
-runs (:func:`recover_jobs`). Results are written to the job row (JSON) and any files
-under ``settings.state_dir``, never kept only in memory.
+``progress(pct, message)`` callback and a heartbeat thread refreshes the row's
+``heartbeat_at`` while it runs, so a reader can tell a live job from one whose worker
+died: a ``running`` job without a heartbeat for :data:`STALE_AFTER_S` is failed with the
+reason by :func:`fail_if_stale` (the API calls it on reads), and a restarted server
+fails every job it no longer runs (:func:`recover_jobs`). Results are written to the job
+row (JSON) and any files under ``settings.state_dir``, never kept only in memory.
 
 Two executors:
 
@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from footprint.errors import ConfigurationError, FootprintError
+from footprint.errors import ConfigurationError, ConflictError, FootprintError, NotFoundError
 from footprint.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,8 @@ class LocalExecutor:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="footprint-job")
 
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+    def submit(self, fn: Callable[..., Any], *args: Any,
+               **kwargs: Any) -> concurrent.futures.Future:
         return self._pool.submit(fn, *args, **kwargs)
 
     def shutdown(self) -> None:
@@ -161,7 +162,7 @@ def open_store(settings: Settings) -> Any:
     with _STORES_LOCK:
         if url not in _STORES:
             settings.ensure_dirs()
-            _STORES[url] = Store(url)
+            _STORES[url] = Store.from_settings(settings)
         return _STORES[url]
 
 
@@ -176,13 +177,11 @@ class JobProgress:
         self.store, self.job_id = store, job_id
 
     def __call__(self, pct: float, message: str = "") -> None:
-        job = self.store.get_job(self.job_id)
-        if job is not None and _field(job, "status") == DISMISSED:
-            raise JobDismissedError(f"job {self.job_id} was dismissed")
         pct = float(min(max(pct, 0.0), 100.0))
-        now = utcnow()
-        self.store.update_job(self.job_id, progress=int(round(pct)), message=message,
-                              updated_at=now, heartbeat_at=now)
+        try:
+            self.store.update_job(self.job_id, progress=int(round(pct)), message=message[:2000])
+        except ConflictError:  # the row is final: dismissed (or failed by a recovery)
+            raise JobDismissedError(f"job {self.job_id} is no longer running") from None
 
 
 class Heartbeat:
@@ -206,6 +205,8 @@ class Heartbeat:
         while not self._stop.wait(self.interval_s):
             try:
                 self.store.update_job(self.job_id, heartbeat_at=utcnow())
+            except ConflictError:
+                return  # the job is final (dismissed); nothing left to keep alive
             except Exception:  # a missed beat is not fatal; a stale job gets failed later
                 log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
 
@@ -222,12 +223,11 @@ def run_job(fn: JobFunction, job_id: str, inputs: dict, settings: Settings,
     succeed. Never raises for a job error, so a worker outlives a failing job.
     """
     store = store if store is not None else open_store(settings)
-    job = store.get_job(job_id)
-    if job is None or _field(job, "status") in TERMINAL_STATES:
+    try:
+        store.update_job(job_id, status=RUNNING, progress=0, message="running",
+                         worker=worker_name())
+    except (ConflictError, NotFoundError):
         return None  # dismissed (or failed by a recovery) before it started
-    now = utcnow()
-    store.update_job(job_id, status=RUNNING, started_at=now, updated_at=now, heartbeat_at=now,
-                     progress=0, message="running", worker=worker_name())
     try:
         with Heartbeat(store, job_id, heartbeat_s):
             results = fn(inputs, store=store, settings=settings,
@@ -252,11 +252,12 @@ def run_job(fn: JobFunction, job_id: str, inputs: dict, settings: Settings,
 
 
 def _finish(store: Any, job_id: str, status: str, **fields: Any) -> None:
-    job = store.get_job(job_id)
-    if job is not None and _field(job, "status") == DISMISSED:
-        return  # a dismissal wins over a late result
-    now = utcnow()
-    store.update_job(job_id, status=status, finished_at=now, updated_at=now, **fields)
+    if "message" in fields:
+        fields["message"] = str(fields["message"])[:2000]
+    try:
+        store.update_job(job_id, status=status, **fields)
+    except ConflictError:
+        pass  # already final: a dismissal (or a recovery) wins over a late result
 
 
 def worker_name() -> str:
@@ -290,9 +291,7 @@ def start_job(executor: Executor, fn: JobFunction, job_id: str, inputs: dict,
         except BaseException as exc:  # noqa: BLE001 - e.g. CancelledError from dask
             reason = f"the worker running the job was lost: {type(exc).__name__}"
         try:
-            job = store.get_job(job_id)
-            if job is not None and _field(job, "status") not in TERMINAL_STATES:
-                _finish(store, job_id, FAILED, message=reason)
+            _finish(store, job_id, FAILED, message=reason)
         except Exception:
             log.exception("could not record the failure of job %s", job_id)
 
@@ -317,15 +316,17 @@ def recover_jobs(store: Any, settings: Settings) -> int:
         older_than_s=older_than_s) or 0)
 
 
-def fail_stale_jobs(store: Any, stale_after_s: float = STALE_AFTER_S) -> int:
-    """Fail running jobs whose heartbeat is older than ``stale_after_s`` (checked on reads)."""
-    return int(store.fail_orphaned_jobs(
-        f"the job's worker stopped reporting (no heartbeat for {stale_after_s:.0f} s)",
-        older_than_s=stale_after_s) or 0)
-
-
-def _field(record: Any, name: str) -> Any:
-    """A field of a store record, whether it is a mapping or an object."""
-    if isinstance(record, dict):
-        return record.get(name)
-    return getattr(record, name, None)
+def fail_if_stale(store: Any, job: Any, stale_after_s: float = STALE_AFTER_S) -> Any:
+    """``job``, failed with the reason first if it is ``running`` without a heartbeat for
+    ``stale_after_s`` seconds (its worker died). Queued (``accepted``) jobs are left alone:
+    they have no worker yet. Returns the current record."""
+    if job.status != RUNNING:
+        return job
+    last = job.heartbeat_at or job.updated_at
+    if last is None or (utcnow() - last).total_seconds() <= stale_after_s:
+        return job
+    try:
+        return store.update_job(job.id, status=FAILED, message=(
+            f"the job's worker stopped reporting (no heartbeat for {stale_after_s:.0f} s)"))
+    except ConflictError:  # finished meanwhile
+        return store.get_job(job.id)

@@ -19,7 +19,12 @@ from api.deps import Principal, ReadAccess, SettingsDep, StoreDep, require_role,
 from api.errors import ERROR_RESPONSES
 from api.processes import Process, get_process, list_processes
 from footprint import executors
-from footprint.errors import AuthenticationError, ConflictError, NotFoundError, PermissionDeniedError
+from footprint.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from footprint.settings import Settings
 
 router = APIRouter(tags=["OGC API - Processes"], responses=ERROR_RESPONSES)
@@ -27,7 +32,6 @@ router = APIRouter(tags=["OGC API - Processes"], responses=ERROR_RESPONSES)
 REL_RESULTS = "http://www.opengis.net/def/rel/ogc/1.0/results"
 REL_EXECUTE = "http://www.opengis.net/def/rel/ogc/1.0/execute"
 REL_JOB_LIST = "http://www.opengis.net/def/rel/ogc/1.0/job-list"
-REL_PROCESSES = "http://www.opengis.net/def/rel/ogc/1.0/processes"
 
 _EXECUTOR_LOCK = threading.Lock()
 
@@ -72,9 +76,9 @@ def submit_job(request: Request, store: Any, settings: Settings, process: Proces
 def audit(store: Any, request: Request, principal: Principal, action: str, target: str,
           *, sha256: str | None = None, detail: dict | None = None) -> None:
     """Record who did what to which object (and the checksum of what they sent)."""
-    store.record_audit(actor=principal.name, role=principal.role, action=action,
-                       target=target, sha256=sha256, detail=detail or {},
-                       request_id=getattr(request.state, "request_id", None))
+    store.record_audit(principal.name, action, target, sha256=sha256,
+                       detail={**(detail or {}), "role": principal.role,
+                               "request_id": getattr(request.state, "request_id", None)})
 
 
 def _job_id(job: Any) -> str:
@@ -129,11 +133,7 @@ def _check_role(principal: Principal, process: Process) -> None:
 
 
 def _load_job(store: Any, job_id: str) -> Any:
-    executors.fail_stale_jobs(store)  # a running job without heartbeat is dead
-    job = store.get_job(job_id)
-    if job is None:
-        raise NotFoundError(f"no job {job_id!r}")
-    return job
+    return executors.fail_if_stale(store, store.get_job(job_id))
 
 
 # --------------------------------------------------------------------------------------
@@ -146,10 +146,13 @@ def list_processes_route(request: Request, settings: SettingsDep, _: ReadAccess)
     for process in list_processes(settings):
         url = str(request.url_for("describe_process", process_id=process.id))
         summaries.append({**process.summary(), "links": [
-            {"href": url, "rel": "self", "type": "application/json", "title": "process description"},
+            {"href": url, "rel": "self", "type": "application/json",
+             "title": "process description"},
             {"href": f"{url}/execution", "rel": REL_EXECUTE, "title": "execute"}]})
     return {"processes": summaries, "links": [
-        {"href": str(request.url), "rel": "self", "type": "application/json"}]}
+        {"href": str(request.url), "rel": "self", "type": "application/json"},
+        {"href": str(request.url_for("list_jobs")), "rel": REL_JOB_LIST,
+         "type": "application/json", "title": "jobs"}]}
 
 
 @router.get("/processes/{process_id}", name="describe_process")
@@ -172,7 +175,8 @@ def execute_process(
     settings: SettingsDep,
     principal: Annotated[Principal, Depends(require_role())],
     body: Annotated[dict[str, Any], Body(examples=[EXECUTE_EXAMPLE])],
-    prefer: Annotated[str | None, Header(description="`respond-async` runs the job in the background.")] = None,
+    prefer: Annotated[str | None, Header(
+        description="`respond-async` runs the job in the background.")] = None,
 ) -> Response:
     """Execute a process: synchronously (results in the response) or, with
     `Prefer: respond-async`, as a job (201 with its statusInfo and `Location`).
@@ -207,8 +211,8 @@ def list_jobs(request: Request, store: StoreDep, _: ReadAccess,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
               offset: Annotated[int, Query(ge=0)] = 0) -> dict:
     """Jobs, newest first, with their status."""
-    executors.fail_stale_jobs(store)
-    jobs = store.list_jobs(limit=limit, offset=offset)
+    jobs = [executors.fail_if_stale(store, job)
+            for job in store.list_jobs(limit=limit, offset=offset)]
     return {"jobs": [status_info(job, request) for job in jobs],
             "links": [{"href": str(request.url), "rel": "self", "type": "application/json"}]}
 
@@ -236,7 +240,8 @@ def get_job_results(job_id: str, store: StoreDep, _: ReadAccess) -> dict:
 
 @router.delete("/jobs/{job_id}")
 def dismiss_job(job_id: str, request: Request, store: StoreDep,
-                principal: Annotated[Principal, Depends(require_role("surveyor", "monitor"))]) -> dict:
+                principal: Annotated[Principal,
+                                     Depends(require_role("surveyor", "monitor"))]) -> dict:
     """Dismiss a job: stop it if it runs (at its next progress report) and mark it dismissed."""
     job = _load_job(store, job_id)
     if _get(job, "status") == executors.DISMISSED:

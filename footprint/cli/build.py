@@ -1,0 +1,32 @@
+"""``footprint build FIELD``: compute and store a new footprint version, print its id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
+          seed: int = typer.Option(None, help="Monte Carlo seed (default FOOTPRINT_SEED)."),
+          draws: int = typer.Option(None, help="Monte Carlo draws (default FOOTPRINT_DRAWS)."),
+          params: Path = typer.Option(None, "--params", exists=True, dir_okay=False,
+                                      help="Parameter sheet (default "
+                                           "datasets/parameters/FIELD.yaml).")) -> None:
+    """Build a footprint version of FIELD from its stored layers and print the version id."""
+    from footprint.pipeline.build import build_footprint, remove_partial_builds
+    from footprint.settings import get_settings
+    from footprint.storage.store import Store
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    store = Store.from_settings(settings)
+    store.upgrade()
+    remove_partial_builds(settings)
+
+    def progress(pct: float, message: str = "") -> None:
+        typer.echo(f"[{pct:5.1f}%] {message}", err=True)
+
+    record = build_footprint(field, store=store, settings=settings, seed=seed, draws=draws,
+                             sheet_path=params, progress=progress)
+    typer.echo(f"{record.field_id} v{record.version} (id {record.id})")

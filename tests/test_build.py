@@ -1,0 +1,110 @@
+"""The footprint build orchestration: stored layers in, atomic files and a version out."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Polygon, box
+from typer.testing import CliRunner
+
+from footprint.errors import StorageError
+from footprint.pipeline import build as build_module
+from footprint.pipeline.build import (
+    build_footprint,
+    mined_area_by_year,
+    remove_partial_builds,
+    repair_geometries,
+)
+
+UTM30 = "EPSG:32630"
+
+
+@pytest.fixture
+def offline(settings, tmp_path, monkeypatch):
+    """Settings with an empty data directory (deposit-polygon mode, no shared data)."""
+    monkeypatch.setenv("FOOTPRINT_DATA_DIR", str(tmp_path / "no-data"))
+    return settings.model_copy(update={"data_dir": tmp_path / "no-data"})
+
+
+@pytest.fixture
+def with_deposits(store):
+    deposits = gpd.GeoDataFrame({"deposit_class": ["floodplain"], "thickness_m": [0.5]},
+                                geometry=[box(-0.83, 6.01, -0.81, 6.03)], crs=4326)
+    layer, _ = store.add_layer("gh-birim", "deposits", "mapped", "c" * 64, crs="EPSG:4326",
+                               bounds_4326=None, features=deposits)
+    return layer
+
+
+def test_mined_area_by_year_counts_overlapping_ground_once():
+    x0, y0 = 620_000.0, 665_000.0
+    mined = gpd.GeoDataFrame(
+        {"year": [2006, 2007, 2007, None]},
+        geometry=[box(x0, y0, x0 + 100, y0 + 100),             # 10,000 m2 in 2006
+                  box(x0 + 200, y0, x0 + 300, y0 + 100),       # 2007: two squares
+                  box(x0 + 250, y0, x0 + 350, y0 + 100),       # overlapping by half
+                  box(x0 + 500, y0, x0 + 600, y0 + 100)],      # undated: not in the series
+        crs=UTM30)
+    series = mined_area_by_year(mined, UTM30)
+    assert series == pytest.approx({2006: 10_000.0, 2007: 15_000.0})
+    again = mined.assign(year=[2006, 2007, 2007, 2006])
+    # ground mined in 2006 and mapped again in 2007 is not new in 2007
+    assert mined_area_by_year(again, UTM30)[2007] == pytest.approx(15_000.0)
+
+
+def test_repair_geometries_keeps_the_area_of_a_self_touching_polygon():
+    bowtie = Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])  # two triangles of area 1
+    frame = gpd.GeoDataFrame({"deposit_class": ["a", "b"]},
+                             geometry=[bowtie, box(5, 5, 6, 6)], crs=UTM30)
+    repaired, count = repair_geometries(frame)
+    assert count == 1
+    assert repaired.geometry.is_valid.all()
+    assert repaired.geometry.area.tolist() == pytest.approx([2.0, 1.0])
+
+
+def test_build_stores_a_version_with_files_and_provenance(offline, store, with_deposits):
+    record = build_footprint("gh-birim", store=store, settings=offline, seed=4, draws=2000)
+    assert record.version == 1 and record.seed == 4 and record.n_draws == 2000
+    assert record.provenance["input_checksums"][f"layer:deposits:{with_deposits.id}"] == "c" * 64
+    directory = offline.state_dir / record.provenance["directory"]
+    assert (directory / "draws.parquet").is_file() and (directory / "deposits.geojson").is_file()
+    assert (offline.state_dir / record.draws_path) == directory / "draws.parquet"
+    assert record.n_deposits == 1
+    second = build_footprint("gh-birim", store=store, settings=offline, seed=4, draws=2000)
+    assert second.version == 2 and second.summaries["resource"] == record.summaries["resource"]
+
+
+@pytest.mark.parametrize("where", ["compute", "store"])
+def test_a_failed_build_leaves_no_files_and_no_version(offline, store, with_deposits,
+                                                       monkeypatch, where):
+    def explode(*args, **kwargs):
+        raise StorageError("disk full")
+
+    if where == "compute":
+        import footprint.footprints as footprints
+        monkeypatch.setattr(footprints, "compute_footprint", explode)
+    else:
+        monkeypatch.setattr(store, "add_footprint", explode)
+    with pytest.raises(StorageError, match="disk full"):
+        build_footprint("gh-birim", store=store, settings=offline, seed=1, draws=2000)
+    assert store.list_footprints("gh-birim") == []
+    root = offline.state_dir / "footprints" / "gh-birim"
+    assert not any(root.iterdir())
+
+
+def test_remove_partial_builds_removes_only_hidden_partials(settings):
+    root = settings.state_dir / "footprints" / "gh-birim"
+    (root / f"{build_module.PARTIAL_PREFIX}abc" / "delineation").mkdir(parents=True)
+    (root / "0123abcd").mkdir()
+    removed = remove_partial_builds(settings)
+    assert [p.name for p in removed] == [f"{build_module.PARTIAL_PREFIX}abc"]
+    assert [p.name for p in root.iterdir()] == ["0123abcd"]
+
+
+def test_cli_build_prints_the_new_version(offline, store, with_deposits):
+    from footprint.cli import app
+
+    result = CliRunner().invoke(app, ["build", "gh-birim", "--draws", "2000", "--seed", "9"])
+    assert result.exit_code == 0, result.output
+    record = store.latest_footprint("gh-birim")
+    assert f"gh-birim v{record.version} (id {record.id})" in result.output
+    assert record.seed == 9 and record.n_draws == 2000
