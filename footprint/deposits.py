@@ -123,6 +123,10 @@ def polygonize_classes(classes: np.ndarray, transform: Affine, crs,
     if not features:
         return empty_deposits(crs)
     geoms = _polygons_from_rings([rings for rings, _ in features])
+    # Traced cells touch at corners (a ring self-intersection in OGC terms): repair here,
+    # at the source, keeping the polygonal area ("structure" drops only collapsed slivers).
+    invalid = ~shapely.is_valid(geoms)
+    geoms[invalid] = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
     frame = gpd.GeoDataFrame({"deposit_class": [label for _, label in features]},
                              geometry=geoms, crs=crs)
     if aoi is not None:

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=200, ge=1)
     max_items_limit: int = Field(default=1000, ge=1)
     draws: int = Field(default=20_000, ge=100, description="Default Monte Carlo draws.")
-    seed: int = Field(default=20081106, ge=0, description="Default Monte Carlo seed.")
+    seed: int = Field(default=20081106, ge=0, description="Base Monte Carlo seed; each field derives its own from it (footprint.simulation.field_seed).")
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

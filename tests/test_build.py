@@ -13,7 +13,6 @@ from footprint.pipeline.build import (
     build_footprint,
     mined_area_by_year,
     remove_partial_builds,
-    repair_geometries,
 )
 
 UTM30 = "EPSG:32630"
@@ -49,16 +48,6 @@ def test_mined_area_by_year_counts_overlapping_ground_once():
     again = mined.assign(year=[2006, 2007, 2007, 2006])
     # ground mined in 2006 and mapped again in 2007 is not new in 2007
     assert mined_area_by_year(again, UTM30)[2007] == pytest.approx(15_000.0)
-
-
-def test_repair_geometries_keeps_the_area_of_a_self_touching_polygon():
-    bowtie = Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])  # two triangles of area 1
-    frame = gpd.GeoDataFrame({"deposit_class": ["a", "b"]},
-                             geometry=[bowtie, box(5, 5, 6, 6)], crs=UTM30)
-    repaired, count = repair_geometries(frame)
-    assert count == 1
-    assert repaired.geometry.is_valid.all()
-    assert repaired.geometry.area.tolist() == pytest.approx([2.0, 1.0])
 
 
 def test_build_stores_a_version_with_files_and_provenance(offline, store, with_deposits):

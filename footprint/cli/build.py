@@ -8,7 +8,7 @@ import typer
 
 
 def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
-          seed: int = typer.Option(None, help="Monte Carlo seed (default FOOTPRINT_SEED)."),
+          seed: int = typer.Option(None, help="Monte Carlo seed (default: derived from FOOTPRINT_SEED and the field id)."),
           draws: int = typer.Option(None, help="Monte Carlo draws (default FOOTPRINT_DRAWS)."),
           params: Path = typer.Option(None, "--params", exists=True, dir_okay=False,
                                       help="Parameter sheet (default "

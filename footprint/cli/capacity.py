@@ -30,7 +30,7 @@ def capacity(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
              draws: int | None = typer.Option(None, "--draws", min=1,
                                               help="Monte Carlo draws (default FOOTPRINT_DRAWS)."),
              seed: int | None = typer.Option(None, "--seed", min=0,
-                                             help="Root seed (default FOOTPRINT_SEED)."),
+                                             help="Seed (default: derived from FOOTPRINT_SEED and the field id)."),
              json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Print a field's resource (ct) and production capacity (ct/yr): P5, P50, P95, mean."""
     from datasets.catalogue import get_field
@@ -38,13 +38,13 @@ def capacity(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
     from footprint.params import load_sheet
     from footprint.provenance import sha256_file
     from footprint.settings import get_settings
-    from footprint.simulation import TooFewDrawsWarning
+    from footprint.simulation import TooFewDrawsWarning, field_seed
 
     settings = get_settings()
     get_field(field)  # UnknownFieldError for a typo, before any work
     sheet = load_sheet(params if params is not None else field)
     draws = settings.draws if draws is None else draws
-    seed = settings.seed if seed is None else seed
+    seed = field_seed(settings.seed, field) if seed is None else seed
     deposits, stream_length_km, checksums, note = _deposits_for(field)
     if params is not None:
         checksums["parameter_sheet"] = sha256_file(params)

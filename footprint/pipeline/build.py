@@ -191,10 +191,11 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
     from footprint.params import load_sheet
     from footprint.pipeline.delineate import delineate_field
     from footprint.provenance import sha256_file
+    from footprint.simulation import field_seed
 
     progress = progress or _no_progress
     field = get_field(field_id)
-    seed = settings.seed if seed is None else int(seed)
+    seed = field_seed(settings.seed, field_id) if seed is None else int(seed)
     draws = settings.draws if draws is None else int(draws)
     if sheet is None:
         sheet = load_sheet(sheet_path if sheet_path is not None else field_id)
@@ -207,7 +208,7 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
         kwargs, checksums = delineation_inputs(field, store, settings)
         delineation = delineate_field(field_id, workdir / "delineation", settings=settings,
                                       progress=delineation_progress(progress, 5, 35), **kwargs)
-        deposits, repaired = repair_geometries(delineation.deposits)
+        deposits = delineation.deposits
         for entry in delineation.summary.get("inputs", []):
             if isinstance(entry, dict) and entry.get("sha256"):
                 checksums[f"delineation:{entry.get('role')}:{entry.get('path')}"] = entry["sha256"]
@@ -224,7 +225,7 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
                                    draws_path=draws_file, input_checksums=checksums,
                                    mined_area_m2_by_year=by_year or None)
         progress(85, "writing the footprint files")
-        deposits_4326, repaired_4326 = repair_geometries(deposits.to_crs(4326))
+        deposits_4326 = deposits.to_crs(4326)  # the store repairs what reprojection breaks
         _write_deposits(deposits_4326, workdir / "deposits.geojson")
         if result.size is not None:
             result.size.to_csv(workdir / "size_footprint.csv")
@@ -235,8 +236,7 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
                      for name, path in rasters.items()}
         document = result.to_dict()
         provenance = {**document["provenance"], "draws_path": str(relative / "draws.parquet"),
-                      "directory": str(relative), "stored_layer_checksums": checksums,
-                      "repaired_geometries": {"projected": repaired, "lonlat": repaired_4326}}
+                      "directory": str(relative), "stored_layer_checksums": checksums}
         summaries = {key: document[key] for key in
                      ("deposits", "resource", "capacity", "capacity_series", "value", "size",
                       "tails_trusted", "warning")}
@@ -253,22 +253,6 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
         raise
     progress(100, f"footprint version {record.version} stored")
     return record
-
-
-def repair_geometries(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
-    """``frame`` with invalid polygons made valid (OGC), and how many were repaired.
-
-    Polygons traced from raster cells can touch themselves at a corner (a ring
-    self-intersection); the "structure" method keeps their polygonal area and drops
-    collapsed slivers, so areas are unchanged to within the slivers.
-    """
-    invalid = ~frame.geometry.is_valid
-    if not invalid.any():
-        return frame, 0
-    repaired = frame.copy()
-    repaired.loc[invalid, repaired.geometry.name] = shapely.make_valid(
-        repaired.geometry[invalid].values, method="structure", keep_collapsed=False)
-    return repaired, int(invalid.sum())
 
 
 def _write_deposits(deposits_4326: gpd.GeoDataFrame, path: Path) -> None:
@@ -291,5 +275,5 @@ def footprint_summary(record: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["build_footprint", "footprint_summary", "remove_partial_builds", "repair_geometries",
+__all__ = ["build_footprint", "footprint_summary", "remove_partial_builds",
            "mined_area_by_year", "delineation_inputs", "delineation_progress"]

@@ -72,13 +72,15 @@ def default_footprint_provider(settings: Settings | None = None) -> FootprintPro
     from footprint.footprints import compute_footprint
     from footprint.params import load_sheet
     from footprint.pipeline.delineate import delineate_field
+    from footprint.simulation import field_seed
 
     settings = settings or get_settings()
 
     def provide(field_id: str) -> FieldFootprint:
         delineation = delineate_field(field_id, None, settings=settings)
         result = compute_footprint(field_id, load_sheet(field_id), delineation.deposits,
-                                   delineation.stream_length_km, seed=settings.seed,
+                                   delineation.stream_length_km,
+                                   seed=field_seed(settings.seed, field_id),
                                    draws=settings.draws)
         return as_field_footprint(result)
 

@@ -157,3 +157,14 @@ def test_mined_layer_of_lines_is_refused():
         gpd.GeoDataFrame(geometry=[box(0, 0, 10, 10)], crs=UTM), box(-20, -20, 20, 20), UTM)
     with pytest.raises(InvalidLayerError):
         dep.subtract_mined(deposits, gpd.GeoDataFrame(geometry=[LineString([(0, 0), (1, 1)])], crs=UTM))
+
+
+def test_polygons_traced_from_cells_touching_at_corners_are_valid_and_keep_their_area():
+    # 8-connected patch whose outline touches itself at two cell corners
+    classes = np.array([[1, 1, 0],
+                        [1, 0, 1],
+                        [0, 1, 1]], dtype=np.uint8)
+    transform = Affine(90.0, 0, 500_000.0, 0, -90.0, 700_000.0)
+    frame = dep.polygonize_classes(classes, transform, "EPSG:32630")
+    assert frame.geometry.is_valid.all()
+    assert frame["area_m2"].sum() == pytest.approx(6 * 90.0 * 90.0)

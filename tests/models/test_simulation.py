@@ -125,3 +125,12 @@ def test_invalid_arguments_are_rejected():
         simulate(LOGNORMALS, _product, draws=10, seed=-1)
     with pytest.raises(InvalidParameterError, match="kept in memory"):
         simulate(LOGNORMALS, _product, draws=10, seed=1, keep_in_memory=False)
+
+
+def test_fields_get_distinct_reproducible_default_seeds():
+    from footprint.simulation import field_seed
+
+    seeds = {fid: field_seed(20081106, fid) for fid in ("ci-seguela", "ci-tortiya", "gh-birim")}
+    assert len(set(seeds.values())) == 3
+    assert field_seed(20081106, "ci-seguela") == seeds["ci-seguela"]
+    assert field_seed(1, "ci-seguela") != seeds["ci-seguela"]
