@@ -7,19 +7,23 @@ catalogue by the lifespan, so importing this module never touches a database.
 
 from __future__ import annotations
 
-import importlib
+import functools
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 import footprint
-from api.errors import install_error_handlers
+from api.errors import Problem, install_error_handlers
 from api.logs import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
-from api.routers import features, footprints, ops
+from api.routers import features, footprints, layers, ops, processes
 from datasets.catalogue import load_catalogue
 from footprint.settings import Settings, get_settings
 
@@ -41,20 +45,14 @@ TAGS = [
     {"name": "OGC API - Processes", "description": "Delineation, footprint builds, anomaly reports."},
     {"name": "Layers", "description": "Survey-layer and declared-data uploads."},
     {"name": "Operations", "description": "Health, readiness and the audit log."},
+    {"name": "Map", "description": "The browser map of fields, deposits and mine points."},
 ]
 
-#: Routers written alongside this module; the app starts without them (with a warning).
-_OPTIONAL_ROUTERS = ("api.routers.processes", "api.routers.layers")
+def _install_map_page(app: FastAPI) -> None:
+    """The browser map (``/map`` and its ``/static`` assets)."""
+    from api.routers.map import install_map
 
-
-def _optional_router(module_name: str):
-    try:
-        return importlib.import_module(module_name).router
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        logger.warning("router %s is not installed; its routes are absent", module_name)
-        return None
+    install_map(app)
 
 
 @asynccontextmanager
@@ -91,6 +89,38 @@ def store_url_for_log(settings: Settings) -> str:
     return make_url(settings.effective_database_url).render_as_string(hide_password=True)
 
 
+def _summaries_from_docstrings(router: APIRouter) -> APIRouter:
+    """Use each route's one-line docstring (its first paragraph) as its OpenAPI summary."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and not route.summary and route.endpoint.__doc__:
+            first_paragraph = route.endpoint.__doc__.strip().split("\n\n")[0]
+            route.summary = " ".join(first_paragraph.split()).rstrip(".")
+    return router
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document with the OGC exception model and without FastAPI's 422s.
+
+    Request validation errors are answered as 400 OGC exceptions (see :mod:`api.errors`),
+    so the generated 422 responses would document something that never happens.
+    """
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes, tags=app.openapi_tags, license_info=app.license_info)
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                operation.get("responses", {}).pop("422", None)
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if unused in schemas and "#/components/schemas/" + unused not in json.dumps(schema["paths"]):
+            schemas.pop(unused)
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    app.openapi_schema = schema
+    return schema
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (default: :func:`footprint.settings.get_settings`)."""
     settings = settings or get_settings()
@@ -106,13 +136,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
 
-    app.include_router(features.router)
-    app.include_router(footprints.router)
-    app.include_router(ops.router)
-    for module_name in _OPTIONAL_ROUTERS:
-        router = _optional_router(module_name)
-        if router is not None:
-            app.include_router(router)
+    for router in (features.router, footprints.router, processes.router, layers.router,
+                   ops.router):
+        app.include_router(_summaries_from_docstrings(router))
+    _install_map_page(app)
+
+    app.openapi = functools.partial(_openapi, app)  # type: ignore[method-assign]
 
     # Added last = outermost: CORS answers preflights before anything else runs.
     app.add_middleware(GZipMiddleware, minimum_size=1024)

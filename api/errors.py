@@ -100,7 +100,7 @@ def _problem_example(status: int, detail: str) -> dict[str, Any]:
 
 
 def _problem_response(status: int, detail: str) -> dict[str, Any]:
-    return {"model": Problem, "description": http.HTTPStatus(status).phrase,
+    return {"description": http.HTTPStatus(status).phrase,
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"},
                                              "example": _problem_example(status, detail)}}}
 

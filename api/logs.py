@@ -46,16 +46,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (test capture, uvicorn reloads)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Send the ``api`` loggers to stderr as JSON lines (idempotent)."""
     logger = logging.getLogger("api")
     logger.setLevel(level.upper())
-    if not any(getattr(h, "_footprint_json", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(JsonFormatter())
-        handler._footprint_json = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-        logger.propagate = False
+    logger.propagate = False
 
 
 def _incoming_request_id(scope: Scope) -> str:

@@ -26,6 +26,15 @@ CONFORMANCE_CLASSES = [
     "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
 ]
 
+#: OGC API - Processes - Part 1 classes the processes routes implement.
+PROCESSES_CONFORMANCE_CLASSES = [
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/ogc-process-description",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/job-list",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/dismiss",
+]
+
 
 def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
     """``minlon,minlat,maxlon,maxlat`` (or the 6-number form with heights) in CRS84.

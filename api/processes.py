@@ -249,6 +249,8 @@ def execute_build_footprint(inputs: dict, *, store: Any, settings: Settings,
 def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
                            progress: Callable[[float, str], None], job_id: str) -> dict:
     """Run the statistical protocols for a participant and period; results as JSON."""
+    from footprint.pipeline.report import stored_report
+
     progress(5, "running the statistical protocols on the stored footprints")
     report = stored_report(store, settings, inputs["participant"], inputs["from"], inputs["to"])
     progress(95, "report computed")
@@ -258,84 +260,6 @@ def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
 # --------------------------------------------------------------------------------------
 # reports from what the store holds
 # --------------------------------------------------------------------------------------
-def stored_report(store: Any, settings: Settings, participant: str, year_from: int,
-                  year_to: int) -> dict:
-    """The anomaly report of ``participant`` from the stored footprints (latest version of
-    each of its fields) and the stored export statistics and certificates.
-
-    Raises
-    ------
-    ConflictError
-        A field of the participant has no stored footprint yet (build one first).
-    """
-    from footprint.pipeline.report import make_report
-
-    participant = participant.strip().upper()
-    if year_from > year_to:
-        raise InvalidParameterError("'from' must not be after 'to'")
-    with tempfile.TemporaryDirectory(prefix="footprint-report-") as tmp:
-        exports = _declarations_csv(store, "exports", Path(tmp) / "exports.csv")
-        certificates = _declarations_csv(store, "certificates", Path(tmp) / "certificates.csv")
-        return make_report(participant, year_from, year_to, exports_csv=exports,
-                           certificates_csv=certificates,
-                           footprints=stored_footprint_provider(store, settings),
-                           settings=settings)
-
-
-def _declarations_csv(store: Any, kind: str, path: Path) -> Path | None:
-    """The stored declarations of ``kind`` (every upload) as one CSV in the upload schema."""
-    import pandas as pd
-
-    from footprint import declarations
-
-    frame = store.declarations(kind)
-    if frame.empty:
-        return None
-    rows = pd.DataFrame(list(frame["row"]))
-    if kind == "exports":
-        rows = rows[list(declarations.EXPORT_COLUMNS)]
-    else:
-        rows["date"] = pd.to_datetime(rows["date"]).dt.strftime("%Y-%m-%d")
-        sieves = [c for c in rows.columns if c.startswith(declarations.SIEVE_PREFIX)]
-        rows = rows[list(declarations.CERTIFICATE_COLUMNS) + sieves]
-        rows = rows.drop_duplicates(subset=["certificate_id"], keep="first")
-    rows.to_csv(path, index=False)
-    return path
-
-
-def stored_footprint_provider(store: Any, settings: Settings) -> Callable[[str], Any]:
-    """``field_id -> footprint`` for reports, from the field's latest stored version and
-    its draws file (``FootprintResult``-like: simulation columns read from Parquet)."""
-    from types import SimpleNamespace
-
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    from footprint.errors import ConflictError
-    from footprint.simulation import SimulationResult
-
-    def provide(field_id: str) -> Any:
-        record = store.latest_footprint(field_id)
-        if record is None or not record.draws_path:
-            raise ConflictError(f"field {field_id} has no stored footprint yet",
-                                hint="run the build-footprint process for it first")
-        draws_path = settings.state_dir / record.draws_path
-        columns = pq.read_schema(draws_path).names
-        simulation = SimulationResult(
-            seed=record.seed, draws=record.n_draws,
-            chunk_draws=int(record.provenance.get("chunk_draws", 0)), parameters=columns,
-            outputs=[], summaries={}, tails_trusted=bool(record.summaries.get("tails_trusted")),
-            draws_path=draws_path)
-        size = record.summaries.get("size")
-        return SimpleNamespace(
-            field_id=field_id, simulation=simulation,
-            provenance={**record.provenance, "version": f"v{record.version}"},
-            capacity_series=record.summaries.get("capacity_series") or {},
-            size=pd.DataFrame(size).set_index("size_class") if size else None)
-
-    return provide
-
-
 def _jsonable(obj: Any) -> Any:
     """A JSON-able view of a result object (pydantic model, dataclass, mapping)."""
     import dataclasses

@@ -29,14 +29,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path as PathParam, Query, Request
+from fastapi import APIRouter, Path as PathParam, Query, Request
 from fastapi.responses import JSONResponse
 from shapely.geometry import box, shape
 
-from api.deps import ReadAccess, get_settings_dep, get_store
+from api.deps import ReadAccess, SettingsDep, StoreDep
 from api.errors import ERROR_RESPONSES
 from api.ogc import (
     CONFORMANCE_CLASSES,
+    PROCESSES_CONFORMANCE_CLASSES,
     CRS84,
     GEOJSON_MEDIA_TYPE,
     Interval,
@@ -48,14 +49,14 @@ from api.ogc import (
     utc_now_rfc3339,
 )
 from datasets.catalogue import FieldDefinition, load_catalogue
-from footprint.errors import DataMissingError, NotFoundError
+from footprint.errors import NotFoundError
 from footprint.settings import Settings
 
 router = APIRouter(tags=["OGC API - Features"], responses=ERROR_RESPONSES)
 
 BBox = tuple[float, float, float, float]
-#: Upper bound on features read to filter by ``datetime`` in Python.
-_TIME_FILTER_SCAN = 100_000
+#: Upper bound on features read when a page spans a chosen subset of a field's layers.
+_LAYER_SCAN = 1_000_000
 
 
 class GeoJSONResponse(JSONResponse):
@@ -98,35 +99,8 @@ def _in_bbox(features: Iterable[dict[str, Any]], bbox_4326: BBox | None) -> list
     return [f for f in features if f.get("geometry") and shape(f["geometry"]).intersects(window)]
 
 
-def _feature_times(feature: dict[str, Any]) -> tuple[datetime | None, datetime | None] | None:
-    """The time span a feature stands for: its ``year``, else its upload time."""
-    props = feature.get("properties") or {}
-    year = props.get("year")
-    if isinstance(year, int | float) and not isinstance(year, bool):
-        return (datetime(int(year), 1, 1, tzinfo=UTC),
-                datetime(int(year), 12, 31, 23, 59, 59, tzinfo=UTC))
-    for key in ("created_at", "uploaded_at", "layer_created_at"):
-        value = props.get(key)
-        if isinstance(value, str):
-            try:
-                when = datetime.fromisoformat(value)
-            except ValueError:
-                continue
-            when = when if when.tzinfo else when.replace(tzinfo=UTC)
-            return (when, when)
-    return None
-
-
-def _in_interval(features: Iterable[dict[str, Any]], interval: Interval) -> list[dict[str, Any]]:
-    kept = []
-    for feature in features:
-        span = _feature_times(feature)
-        if span is not None and interval.overlaps(*span):
-            kept.append(feature)
-    return kept
-
-
 def _read_fields(store: Any, settings: Settings, query: ItemsQuery):
+    # datetime is ignored: field areas are not time-stamped
     features = _in_bbox((f.feature() for f in load_catalogue().values()), query.bbox_4326)
     return _page(features, query.offset, query.limit)
 
@@ -138,24 +112,63 @@ def _read_usgs(store: Any, settings: Settings, query: ItemsQuery):
 
 def _read_deposits(field_id: str):
     def read(store: Any, settings: Settings, query: ItemsQuery):
-        if query.version is None and store.latest_footprint(field_id) is None:
+        try:
+            return store.deposit_features(field_id, version=query.version,
+                                          bbox_4326=query.bbox_4326, limit=query.limit,
+                                          offset=query.offset)
+        except NotFoundError:
+            if query.version is not None:
+                raise
             return [], 0  # no footprint built yet: an empty collection, not an error
-        return store.deposit_features(field_id, version=query.version,
-                                      bbox_4326=query.bbox_4326, limit=query.limit,
-                                      offset=query.offset)
     return read
+
+
+def _layer_span(layer: Any) -> tuple[datetime, datetime]:
+    """The time a layer stands for: its ``year`` when it has one, else its upload time."""
+    if layer.year is not None:
+        return (datetime(layer.year, 1, 1, tzinfo=UTC),
+                datetime(layer.year, 12, 31, 23, 59, 59, tzinfo=UTC))
+    created = layer.created_at if layer.created_at.tzinfo else layer.created_at.replace(tzinfo=UTC)
+    return (created, created)
+
+
+def _with_layer(features: list[dict[str, Any]], layers: dict[int, Any]) -> list[dict[str, Any]]:
+    """Add the layer's id, kind, name and year to each feature (ids are ``<layer>-<n>``)."""
+    for feature in features:
+        layer = layers.get(int(str(feature["id"]).split("-", 1)[0]))
+        if layer is not None:
+            props = feature["properties"]
+            props.setdefault("layer_id", layer.id)
+            props.setdefault("layer_kind", layer.kind)
+            props.setdefault("layer_name", layer.name)
+            props.setdefault("year", layer.year)
+    return features
 
 
 def _read_layers(field_id: str, kind: str | None):
     def read(store: Any, settings: Settings, query: ItemsQuery):
+        layers = {layer.id: layer for layer in store.list_layers(field_id, kind)
+                  if layer.kind != "dem"}
+        if query.interval is not None:
+            layers = {i: layer for i, layer in layers.items()
+                      if query.interval.overlaps(*_layer_span(layer))}
+        if not layers:
+            return [], 0
         if query.interval is None:
-            return store.layer_features(field_id=field_id, kind=kind, bbox_4326=query.bbox_4326,
-                                        limit=query.limit, offset=query.offset)
-        year = query.interval.single_year()
-        features, _ = store.layer_features(field_id=field_id, kind=kind,
-                                           bbox_4326=query.bbox_4326, limit=_TIME_FILTER_SCAN,
-                                           offset=0, year=year)
-        return _page(_in_interval(features, query.interval), query.offset, query.limit)
+            features, matched = store.layer_features(
+                field_id=field_id, kind=kind, bbox_4326=query.bbox_4326, limit=query.limit,
+                offset=query.offset)
+        elif len(layers) == 1:
+            features, matched = store.layer_features(
+                next(iter(layers)), bbox_4326=query.bbox_4326, limit=query.limit,
+                offset=query.offset)
+        else:  # several layers: read the field's features once and keep the chosen layers
+            every, _ = store.layer_features(field_id=field_id, kind=kind,
+                                            bbox_4326=query.bbox_4326, limit=_LAYER_SCAN,
+                                            offset=0)
+            chosen = [f for f in every if int(str(f["id"]).split("-", 1)[0]) in layers]
+            features, matched = _page(chosen, query.offset, query.limit)
+        return _with_layer(features, layers), matched
     return read
 
 
@@ -216,29 +229,33 @@ def get_collection(collection_id: str, settings: Settings) -> Collection:
 
 
 def _usgs_paths(data_dir: Path) -> list[Path]:
-    return sorted((Path(data_dir) / "mining").glob("usgs_afr_mineral_*.geojson"))
+    from footprint.io.vectors import USGS_LAYERS, vector_path
+
+    paths = [vector_path(f"usgs_{layer}", data_dir) for layer in USGS_LAYERS]
+    return [p for p in paths if p.is_file()]
 
 
 @functools.lru_cache(maxsize=4)
 def usgs_mine_points(data_dir: Path) -> tuple[dict[str, Any], ...]:
-    """USGS mineral points in ``<data_dir>/mining`` as GeoJSON features (lon/lat).
+    """USGS mineral points of the data directory as GeoJSON features (lon/lat).
 
-    Each feature keeps the USGS attributes, its id is the USGS ``FeatureUID`` and
-    ``source_layer`` says which file (deposits, exploration, facilities) it came from.
-    Read once per data directory (the three files are about 400 kB).
+    Read with :func:`footprint.io.vectors.load_usgs_points` once per data directory (the
+    three files are about 400 kB). Feature ids are ``<layer>-<feature_uid>`` (USGS reuses
+    a uid across layers), with ``-<n>`` added to the rare uid repeated within a layer.
     """
-    paths = _usgs_paths(data_dir)
-    if not paths:
-        raise DataMissingError(f"no USGS mineral point files in {Path(data_dir) / 'mining'}")
-    features = []
-    for path in paths:
-        layer = path.stem.removeprefix("usgs_afr_mineral_").split("_")[0]
-        for raw in json.loads(path.read_text(encoding="utf-8"))["features"]:
-            props = {k: v for k, v in raw["properties"].items() if v not in (None, "<null>")}
-            props["source_layer"] = layer
-            uid = props.get("FeatureUID") or f"{layer}-{len(features)}"
-            features.append({"type": "Feature", "id": str(uid), "geometry": raw["geometry"],
-                             "properties": props})
+    from footprint.io.vectors import load_usgs_points
+
+    points = load_usgs_points(data_dir)
+    collection = json.loads(points.to_json(na="drop", drop_id=True))
+    features, seen = [], set()
+    for index, feature in enumerate(collection["features"]):
+        props = feature["properties"]
+        fid = f"{props.get('layer', 'usgs')}-{props.get('feature_uid') or index}"
+        if fid in seen:
+            fid = f"{fid}-{index}"
+        seen.add(fid)
+        feature["id"] = fid
+        features.append(feature)
     return tuple(features)
 
 
@@ -310,15 +327,7 @@ def landing_page(request: Request, _: ReadAccess) -> dict[str, Any]:
     "example": {"conformsTo": CONFORMANCE_CLASSES[:3]}}}}})
 def conformance(_: ReadAccess) -> dict[str, Any]:
     """OGC API conformance classes the service implements."""
-    return {"conformsTo": CONFORMANCE_CLASSES + _extra_conformance()}
-
-
-def _extra_conformance() -> list[str]:
-    try:
-        from api.processes import CONFORMANCE as processes_conformance  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    return list(processes_conformance)
+    return {"conformsTo": CONFORMANCE_CLASSES + PROCESSES_CONFORMANCE_CLASSES}
 
 
 @router.get("/collections", responses={200: {"content": {"application/json": {"example": {
@@ -327,7 +336,7 @@ def _extra_conformance() -> list[str]:
                      "extent": {"spatial": {"bbox": [[-1.2, 5.8, -0.5, 6.3]], "crs": CRS84}}}],
     "links": []}}}}})
 def list_collections(request: Request, _: ReadAccess,
-                     settings: Annotated[Settings, Depends(get_settings_dep)]) -> dict[str, Any]:
+                     settings: SettingsDep) -> dict[str, Any]:
     """The feature collections: fields, deposits, mined areas, survey layers, mine points."""
     base = _base(request)
     return {
@@ -342,7 +351,7 @@ CollectionId = Annotated[str, PathParam(description="Collection id, e.g. deposit
 
 @router.get("/collections/{collection_id}")
 def describe_collection(collection_id: CollectionId, request: Request, _: ReadAccess,
-                        settings: Annotated[Settings, Depends(get_settings_dep)]) -> dict[str, Any]:
+                        settings: SettingsDep) -> dict[str, Any]:
     """One collection: title, description, spatial extent (CRS84) and links."""
     return _describe(get_collection(collection_id, settings), _base(request))
 
@@ -367,8 +376,8 @@ def get_items(
     collection_id: CollectionId,
     request: Request,
     _: ReadAccess,
-    settings: Annotated[Settings, Depends(get_settings_dep)],
-    store: Annotated[Any, Depends(get_store)],
+    settings: SettingsDep,
+    store: StoreDep,
     bbox: Annotated[str | None, Query(
         description="minlon,minlat,maxlon,maxlat in CRS84 (lon/lat).",
         examples=["-1.0,5.9,-0.7,6.2"])] = None,
@@ -426,8 +435,8 @@ def get_item(
     feature_id: Annotated[str, PathParam(description="Feature id within the collection.")],
     request: Request,
     _: ReadAccess,
-    settings: Annotated[Settings, Depends(get_settings_dep)],
-    store: Annotated[Any, Depends(get_store)],
+    settings: SettingsDep,
+    store: StoreDep,
     version: Annotated[int | None, Query(
         ge=1, le=2**31 - 1, description="Footprint version (deposits collections only).")] = None,
 ) -> GeoJSONResponse:

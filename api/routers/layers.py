@@ -460,7 +460,8 @@ def participant_report(
     f: Annotated[str | None, Query(description="json, html or pdf (else from Accept).")] = None,
 ) -> Response:
     """The anomaly report of a participant over a period: JSON, HTML or PDF (`f` or `Accept`)."""
-    from api.processes import _jsonable, stored_report
+    from api.processes import _jsonable
+    from footprint.pipeline.report import stored_report
     from footprint import reports
 
     if not re.fullmatch(r"[A-Za-z]{3}", iso3):

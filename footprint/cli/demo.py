@@ -38,13 +38,13 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the 
         res = summaries.get("resource_ct", {})
         console.print(f"{field_id:<12} version {record.version}: resource P50 {res.get('p50', float('nan')):,.0f} ct, "
                       f"capacity P50 {cap.get('p50', float('nan')):,.0f} ct/yr")
-    from footprint.pipeline.report import make_report
+    from footprint.pipeline.report import stored_report
     from footprint.reports import render_html
 
     reports_dir = settings.state_dir / "reports"
     for iso3 in sorted({f.participant_iso3 for f in catalogue.values()}):
         with console.status(f"anomaly report for {iso3} ..."):
-            report = make_report(iso3, year_from, year_to, settings=settings, store=store)
+            report = stored_report(store, settings, iso3, year_from, year_to)
         path = reports_dir / f"{iso3}_{year_from}_{year_to}.html"
         path.write_text(render_html(report), encoding="utf-8")
         console.print(f"report {iso3}: {path}")

@@ -1,0 +1,77 @@
+"""Operations: liveness, readiness and the audit log."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import Principal, SettingsDep, StoreDep, require_role
+from api.errors import ERROR_RESPONSES
+
+router = APIRouter(tags=["Operations"])
+logger = logging.getLogger("api.ops")
+
+
+@router.get("/healthz", responses={200: {"content": {"application/json": {
+    "example": {"status": "ok"}}}}})
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+def _database_reachable(store: Any) -> tuple[bool, str | None]:
+    from sqlalchemy import text
+
+    try:
+        with store.engine.connect() as connection:
+            connection.execute(text("SELECT 1")).scalar_one()
+    except Exception as exc:  # any driver error means "not ready"
+        logger.warning("readiness: database unreachable: %r", exc)
+        return False, "database unreachable"
+    return True, None
+
+
+@router.get("/readyz", responses={
+    200: {"content": {"application/json": {"example": {
+        "status": "ready", "checks": {"database": "ok", "data_dir": "ok"}}}}},
+    503: {"description": "A dependency is not ready.", "content": {"application/json": {
+        "example": {"status": "not ready", "checks": {"database": "database unreachable",
+                                                      "data_dir": "ok"}}}}}})
+def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
+    """Readiness: the database answers ``SELECT 1`` and the data directory is present."""
+    store = getattr(request.app.state, "store", None)
+    checks: dict[str, str] = {}
+    if store is None:
+        checks["database"] = "store not opened"
+    else:
+        ok, problem = _database_reachable(store)
+        checks["database"] = "ok" if ok else problem or "error"
+    checks["data_dir"] = "ok" if settings.data_dir.is_dir() else "data directory missing"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                        status_code=200 if ready else 503)
+
+
+def _audit_json(record: Any) -> dict[str, Any]:
+    entry = dataclasses.asdict(record) if dataclasses.is_dataclass(record) else dict(record)
+    return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in entry.items()}
+
+
+@router.get("/audit", responses={**ERROR_RESPONSES, 200: {"content": {"application/json": {
+    "example": {"entries": [{"id": 1, "at": "2026-01-01T00:00:00+00:00", "actor": "usgs-team",
+                             "action": "upload-layer", "target": "gh-birim/deposits/1",
+                             "sha256": "9f86d081884c7d65...", "detail": {}}]}}}}})
+def list_audit(
+    _: Annotated[Principal, Depends(require_role("admin"))],
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Entries per page.")] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="Entries to skip.")] = 0,
+) -> dict[str, Any]:
+    """The audit log of writes (who, what, when, checksum), newest first; admins only."""
+    entries = store.list_audit(limit=limit, offset=offset)
+    return {"entries": [_audit_json(e) for e in entries], "limit": limit, "offset": offset}

@@ -1,0 +1,25 @@
+"""``footprint serve``: run the web service (OGC API - Features and Processes)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def serve(host: str = typer.Option(None, help="Interface to bind (default FOOTPRINT_HOST)."),
+          port: int = typer.Option(None, help="TCP port (default FOOTPRINT_PORT)."),
+          reload: bool = typer.Option(False, "--reload", help="Restart on code changes (development).")) -> None:
+    """Start the service with uvicorn and print the URL to open."""
+    import uvicorn
+
+    from footprint.settings import get_settings
+
+    settings = get_settings()
+    settings.check_serve_safe()
+    host = host or settings.host
+    port = port or settings.port
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"footprint service on http://{shown}:{port}/  "
+               f"(API docs: http://{shown}:{port}/docs; database: "
+               f"{'PostGIS' if settings.is_postgres else 'SQLite'}; Ctrl-C stops it)")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, reload=reload,
+                log_level=settings.log_level.lower(), access_log=False)
