@@ -57,6 +57,8 @@ def _install_map_page(app: FastAPI) -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from footprint.executors import recover_jobs
+    from footprint.pipeline.build import remove_partial_builds
     from footprint.storage.store import Store
 
     settings: Settings = app.state.settings
@@ -65,9 +67,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = Store.from_settings(settings)
     store.upgrade()
     store.sync_fields(load_catalogue().values())
-    orphaned = store.fail_orphaned_jobs("server restarted")
+    orphaned = recover_jobs(store, settings)
     if orphaned:
         logger.warning("marked %s orphaned job(s) failed", orphaned)
+    if settings.executor == "local":  # with dask, a partial build may belong to a live job
+        removed = remove_partial_builds(settings)
+        if removed:
+            logger.warning("removed %s unfinished build directory(ies)", len(removed))
     app.state.store = store
     logger.info("footprint service ready", extra={"database": store_url_for_log(settings),
                                                    "data_dir": str(settings.data_dir)})

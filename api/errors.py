@@ -44,6 +44,7 @@ from footprint.errors import (
     InvalidLayerError,
     InvalidParameterError,
     NotFoundError,
+    PayloadTooLargeError,
     PermissionDeniedError,
 )
 
@@ -61,6 +62,7 @@ STATUS_CODES: dict[type[FootprintError], int] = {
     DataMissingError: 409,
     AuthenticationError: 401,
     PermissionDeniedError: 403,
+    PayloadTooLargeError: 413,
 }
 
 #: OGC exception code per status for errors that carry none of their own.

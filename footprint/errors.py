@@ -66,6 +66,23 @@ class InvalidDeclarationError(FootprintError, ValueError):
     code = "InvalidParameterValue"
 
 
+class PayloadTooLargeError(FootprintError, ValueError):
+    """An upload (or a zip's expanded content) is larger than the configured limit."""
+
+    code = "PayloadTooLarge"
+
+    @classmethod
+    def for_limit(cls, limit_mb: int) -> "PayloadTooLargeError":
+        return cls(f"upload larger than the limit of {limit_mb} MB",
+                   hint="FOOTPRINT_MAX_UPLOAD_MB sets the limit")
+
+
+class JobDismissedError(FootprintError, RuntimeError):
+    """Raised inside a job's progress callback once the job has been dismissed."""
+
+    code = "Dismissed"
+
+
 class ConflictError(FootprintError, RuntimeError):
     """The request conflicts with stored state (duplicate, job not finished, ...)."""
 
@@ -99,6 +116,7 @@ EXIT_CODES: dict[type[FootprintError], int] = {
     InvalidLayerError: 2,
     InvalidParameterError: 2,
     InvalidDeclarationError: 2,
+    PayloadTooLargeError: 2,
     ConfigurationError: 5,
     ConflictError: 6,
     StorageError: 7,

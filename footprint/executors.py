@@ -29,7 +29,13 @@ import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from footprint.errors import ConfigurationError, ConflictError, FootprintError, NotFoundError
+from footprint.errors import (
+    ConfigurationError,
+    ConflictError,
+    FootprintError,
+    JobDismissedError,
+    NotFoundError,
+)
 from footprint.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,12 +54,6 @@ TERMINAL_STATES = frozenset({SUCCESSFUL, FAILED, DISMISSED})
 JobFunction = Callable[..., dict]
 #: ``progress(pct, message)``: pct in [0, 100].
 ProgressCallback = Callable[[float, str], None]
-
-
-class JobDismissedError(FootprintError, RuntimeError):
-    """Raised inside a job's progress callback once the job has been dismissed."""
-
-    code = "Dismissed"
 
 
 def utcnow() -> dt.datetime:

@@ -35,6 +35,7 @@ from footprint.errors import (
     InvalidLayerError,
     InvalidParameterError,
     NotFoundError,
+    PayloadTooLargeError,
 )
 from footprint.settings import Settings
 
@@ -60,12 +61,6 @@ def _multipart_body(fields: dict[str, dict]) -> dict:
 # --------------------------------------------------------------------------------------
 # streaming the upload to disk
 # --------------------------------------------------------------------------------------
-class PayloadTooLargeError(HTTPException):
-    def __init__(self, limit_mb: int) -> None:
-        super().__init__(413, f"upload larger than the limit of {limit_mb} MB "
-                              "(FOOTPRINT_MAX_UPLOAD_MB)")
-
-
 @dataclass
 class Upload:
     """One uploaded file on disk (in a private temporary directory) and the form fields."""
@@ -92,7 +87,7 @@ async def _limited(stream: AsyncIterator[bytes], max_bytes: int,
     async for chunk in stream:
         received += len(chunk)
         if received > max_bytes:
-            raise PayloadTooLargeError(limit_mb)
+            raise PayloadTooLargeError.for_limit(limit_mb)
         yield chunk
 
 
@@ -105,7 +100,7 @@ async def receive_upload(request: Request, settings: Settings, workdir: Path) ->
     limit_bytes = settings.max_upload_mb * 1024 * 1024
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit_bytes + _FORM_OVERHEAD_BYTES:
-        raise PayloadTooLargeError(settings.max_upload_mb)
+        raise PayloadTooLargeError.for_limit(settings.max_upload_mb)
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise HTTPException(415, "send the upload as multipart/form-data with a 'file' part")
@@ -128,7 +123,7 @@ async def receive_upload(request: Request, settings: Settings, workdir: Path) ->
             while chunk := await part.read(_CHUNK):
                 size += len(chunk)
                 if size > limit_bytes:
-                    raise PayloadTooLargeError(settings.max_upload_mb)
+                    raise PayloadTooLargeError.for_limit(settings.max_upload_mb)
                 digest.update(chunk)
                 out.write(chunk)
         if size == 0:

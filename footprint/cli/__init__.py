@@ -12,7 +12,6 @@ import sys
 
 import typer
 
-from footprint import __version__
 from footprint.errors import FootprintError, exit_code_for
 
 app = typer.Typer(name="footprint", no_args_is_help=True, add_completion=False,

@@ -34,8 +34,8 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the 
         with console.status(f"building the footprint of {field_id} ..."):
             record = build_footprint(field_id, store=store, settings=settings, draws=draws)
         summaries = record.summaries
-        cap = summaries.get("capacity_ct_per_year", {})
-        res = summaries.get("resource_ct", {})
+        cap = summaries["capacity"]["capacity_ct_per_year"]
+        res = summaries["resource"]["resource_ct"]
         console.print(f"{field_id:<12} version {record.version}: resource P50 {res.get('p50', float('nan')):,.0f} ct, "
                       f"capacity P50 {cap.get('p50', float('nan')):,.0f} ct/yr")
     from footprint.pipeline.report import stored_report
@@ -48,7 +48,10 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the 
         path = reports_dir / f"{iso3}_{year_from}_{year_to}.html"
         path.write_text(render_html(report), encoding="utf-8")
         console.print(f"report {iso3}: {path}")
+    if not serve:
+        console.print("done; `footprint serve` starts the API and the map")
+        return
     if serve:
         from footprint.cli.serve import serve as run_server
 
-        run_server(host=settings.host, port=settings.port)
+        run_server(host=settings.host, port=settings.port, reload=False)

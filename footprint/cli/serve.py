@@ -18,6 +18,7 @@ def serve(host: str = typer.Option(None, help="Interface to bind (default FOOTPR
     host = host or settings.host
     port = port or settings.port
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"open the map: http://{shown}:{port}/map")
     typer.echo(f"footprint service on http://{shown}:{port}/  "
                f"(API docs: http://{shown}:{port}/docs; database: "
                f"{'PostGIS' if settings.is_postgres else 'SQLite'}; Ctrl-C stops it)")
