@@ -97,3 +97,18 @@ def test_cli_build_prints_the_new_version(offline, store, with_deposits):
     record = store.latest_footprint("gh-birim")
     assert f"gh-birim v{record.version} (id {record.id})" in result.output
     assert record.seed == 9 and record.n_draws == 2000
+
+
+def test_cli_build_on_a_fresh_state_directory_syncs_the_catalogue(offline, tmp_path, monkeypatch):
+    from footprint.cli import app
+    from footprint.settings import get_settings
+
+    fresh = tmp_path / "fresh-state"
+    monkeypatch.setenv("FOOTPRINT_STATE_DIR", str(fresh))
+    monkeypatch.setenv("FOOTPRINT_DATABASE_URL", f"sqlite:///{fresh / 'footprint.sqlite'}")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["build", "zw-marange", "--draws", "2000"])
+    assert result.exit_code == 0, result.output
+    assert "zw-marange v1" in result.output
+    unknown = CliRunner().invoke(app, ["build", "zw-nowhere"])
+    assert unknown.exit_code != 0 and not (fresh / "footprints" / "zw-nowhere").exists()

@@ -14,15 +14,19 @@ def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
                                       help="Parameter sheet (default "
                                            "datasets/parameters/FIELD.yaml).")) -> None:
     """Build a footprint version of FIELD from its stored layers and print the version id."""
-    from footprint.pipeline.build import build_footprint, remove_partial_builds
+    from datasets.catalogue import get_field, load_catalogue
+    from footprint.pipeline.build import build_footprint
     from footprint.settings import get_settings
     from footprint.storage.store import Store
 
+    get_field(field)  # an unknown id fails here, before any work
     settings = get_settings()
     settings.ensure_dirs()
     store = Store.from_settings(settings)
     store.upgrade()
-    remove_partial_builds(settings)
+    store.sync_fields(load_catalogue().values())
+    # unfinished builds are cleared by the service at start-up, not here: a running
+    # server may own one
 
     def progress(pct: float, message: str = "") -> None:
         typer.echo(f"[{pct:5.1f}%] {message}", err=True)
