@@ -49,7 +49,7 @@ from api.ogc import (
     utc_now_rfc3339,
 )
 from datasets.catalogue import FieldDefinition, load_catalogue
-from footprint.errors import NotFoundError
+from footprint.errors import DataMissingError, NotFoundError
 from footprint.settings import Settings
 
 router = APIRouter(tags=["OGC API - Features"], responses=ERROR_RESPONSES)
@@ -231,8 +231,13 @@ def get_collection(collection_id: str, settings: Settings) -> Collection:
 def _usgs_paths(data_dir: Path) -> list[Path]:
     from footprint.io.vectors import USGS_LAYERS, vector_path
 
-    paths = [vector_path(f"usgs_{layer}", data_dir) for layer in USGS_LAYERS]
-    return [p for p in paths if p.is_file()]
+    paths = []
+    for layer in USGS_LAYERS:
+        try:
+            paths.append(vector_path(f"usgs_{layer}", data_dir))
+        except DataMissingError:  # the collection is not offered without its data
+            return []
+    return paths
 
 
 @functools.lru_cache(maxsize=4)

@@ -187,3 +187,21 @@ def test_openapi_documents_the_error_model(public_client):
         assert schema["$ref"] == "#/components/schemas/Problem"
     assert "422" not in items["responses"]
     assert "example" in items["responses"]["200"]["content"]["application/geo+json"]
+
+
+def test_collections_are_listed_without_the_usgs_data(settings, tmp_path, monkeypatch):
+    """A data directory without the USGS points drops that collection, nothing else."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from footprint.settings import get_settings
+
+    monkeypatch.setenv("FOOTPRINT_DATA_DIR", str(tmp_path / "empty-data"))
+    (tmp_path / "empty-data").mkdir()
+    get_settings.cache_clear()
+    with TestClient(create_app(get_settings())) as client:
+        response = client.get("/collections")
+        assert response.status_code == 200, response.text
+        ids = {c["id"] for c in response.json()["collections"]}
+        assert "fields" in ids and "deposits-gh-birim" in ids and "usgs-mines" not in ids
+        assert client.get("/collections/usgs-mines/items").status_code == 404
