@@ -55,3 +55,39 @@ def test_unknown_field_is_one_line_and_nonzero():
     assert result.returncode == 3
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "unknown field 'nowhere'" in lines[0] and "gh-birim" in lines[0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (get_settings().data_dir / "dem/srtm3").is_dir(), reason="no shared data")
+def test_demo_builds_every_field_and_the_four_reports(tmp_path):
+    """The README's main job (without the server at the end)."""
+    import os
+
+    env = {**os.environ, "FOOTPRINT_STATE_DIR": str(tmp_path / "state")}
+    env.pop("FOOTPRINT_DATABASE_URL", None)
+    result = subprocess.run([sys.executable, "-c", "from footprint.cli import main; main()",
+                             "demo", "--no-serve", "--draws", "2000"],
+                            capture_output=True, text=True, timeout=900, env=env)
+    assert result.returncode == 0, result.stderr
+    for field_id in ("gh-birim", "ci-seguela", "ci-tortiya", "tg-plateaux", "zw-marange"):
+        assert f"{field_id}" in result.stdout and "not built" not in result.stdout
+    reports = sorted(p.name for p in (tmp_path / "state" / "reports").glob("*.html"))
+    assert reports == ["CIV_2003_2015.html", "GHA_2003_2015.html", "TGO_2003_2015.html",
+                       "ZWE_2003_2015.html"]
+
+
+def test_demo_without_data_says_what_is_missing_and_goes_on(tmp_path):
+    import os
+
+    env = {**os.environ, "FOOTPRINT_STATE_DIR": str(tmp_path / "state"),
+           "FOOTPRINT_DATA_DIR": str(tmp_path / "no-data"), "FOOTPRINT_CACHE_DIR": str(tmp_path / "c"),
+           "COLUMNS": "200"}
+    env.pop("FOOTPRINT_DATABASE_URL", None)
+    result = subprocess.run([sys.executable, "-c", "from footprint.cli import main; main()",
+                             "demo", "--no-serve", "--draws", "2000"],
+                            capture_output=True, text=True, timeout=900, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "gh-birim     not built" in result.stdout
+    # Marange's deposits are the bundled halo polygon: it needs no input data
+    assert "zw-marange   version 1" in result.stdout
+    assert "report GHA: skipped" in result.stdout

@@ -17,7 +17,8 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the 
     """Build every field's footprint and the participants' reports, then serve them."""
     from rich.console import Console
 
-    from datasets.catalogue import load_catalogue
+    from datasets.catalogue import fields_of, load_catalogue
+    from footprint.errors import FootprintError
     from footprint.pipeline.build import build_footprint
     from footprint.settings import get_settings
     from footprint.storage.store import Store
@@ -30,21 +31,33 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the 
     catalogue = load_catalogue()
     store.sync_fields(catalogue.values())
     console.print(f"[bold]state[/]: {settings.state_dir}   [bold]data[/]: {settings.data_dir}")
+    built: set[str] = set()
     for field_id in catalogue:
-        with console.status(f"building the footprint of {field_id} ..."):
-            record = build_footprint(field_id, store=store, settings=settings, draws=draws)
-        summaries = record.summaries
-        cap = summaries["capacity"]["capacity_ct_per_year"]
-        res = summaries["resource"]["resource_ct"]
-        console.print(f"{field_id:<12} version {record.version}: resource P50 {res.get('p50', float('nan')):,.0f} ct, "
-                      f"capacity P50 {cap.get('p50', float('nan')):,.0f} ct/yr")
+        try:
+            with console.status(f"building the footprint of {field_id} ..."):
+                record = build_footprint(field_id, store=store, settings=settings, draws=draws)
+        except FootprintError as error:  # e.g. data missing here: say so, go on with the rest
+            console.print(f"[yellow]{field_id:<12} not built: {error}[/]")
+            continue
+        built.add(field_id)
+        cap = record.summaries["capacity"]["capacity_ct_per_year"]
+        res = record.summaries["resource"]["resource_ct"]
+        console.print(f"{field_id:<12} version {record.version}: resource P50 {res['p50']:,.0f} ct, "
+                      f"capacity P50 {cap['p50']:,.0f} ct/yr")
     from footprint.pipeline.report import stored_report
     from footprint.reports import render_html
 
     reports_dir = settings.state_dir / "reports"
     for iso3 in sorted({f.participant_iso3 for f in catalogue.values()}):
-        with console.status(f"anomaly report for {iso3} ..."):
-            report = stored_report(store, settings, iso3, year_from, year_to)
+        if not all(f.id in built for f in fields_of(iso3)):
+            console.print(f"[yellow]report {iso3}: skipped (a field of {iso3} has no footprint)[/]")
+            continue
+        try:
+            with console.status(f"anomaly report for {iso3} ..."):
+                report = stored_report(store, settings, iso3, year_from, year_to)
+        except FootprintError as error:
+            console.print(f"[yellow]report {iso3}: not made: {error}[/]")
+            continue
         path = reports_dir / f"{iso3}_{year_from}_{year_to}.html"
         path.write_text(render_html(report), encoding="utf-8")
         console.print(f"report {iso3}: {path}")
