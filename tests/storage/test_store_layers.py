@@ -224,3 +224,19 @@ def test_concurrent_field_synchronisation_does_not_conflict(store):
         thread.join()
     assert errors == []
     assert [f.id for f in store.list_fields()] == sorted(d.id for d in definitions)
+
+
+def test_features_are_published_with_seven_decimals(store):
+    import geopandas as gpd
+    from shapely.geometry import Polygon
+
+    ring = [(-0.81234567891, 6.01234567891), (-0.81, 6.01234567891), (-0.81, 6.02),
+            (-0.81234567891, 6.01234567891)]
+    frame = gpd.GeoDataFrame({"name": ["a"]}, geometry=[Polygon(ring)], crs=4326)
+    store.add_layer("gh-birim", "deposits", "precise", "d" * 64, crs="EPSG:4326",
+                    bounds_4326=frame.total_bounds.tolist(), features=frame)
+    features, matched = store.layer_features(field_id="gh-birim", kind="deposits")
+    assert matched == 1
+    coords = [xy for ring in features[0]["geometry"]["coordinates"] for xy in ring]
+    assert all(round(v, 7) == v for xy in coords for v in xy)
+    assert [-0.8123457, 6.0123457] in [list(xy) for xy in coords]
