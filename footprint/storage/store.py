@@ -39,7 +39,7 @@ from alembic.script import ScriptDirectory
 from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import LargeBinary, and_, delete, func, or_, select, type_coerce, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from footprint.errors import (
@@ -799,10 +799,11 @@ class Store:
         except (FootprintError, _VersionRace):
             raise
         except IntegrityError as error:
-            log.warning("integrity error on %s: %s", self.url, error)
+            # detail to the log (the CLI shows it with -v); the user gets one safe line
+            log.info("integrity error on %s: %s", self.url, error)
             raise ConflictError("the change conflicts with stored data") from error
         except DBAPIError as error:
-            log.error("database error on %s: %s", self.url, error)
+            log.info("database error on %s: %s", self.url, error)
             text = str(error.orig).lower()
             if "no such table" in text or "does not exist" in text and "relation" in text:
                 raise StorageError("the database schema is missing or out of date",
@@ -813,9 +814,13 @@ class Store:
                                         "CREATE EXTENSION postgis as a superuser") from error
             if "locked" in text or "busy" in text:
                 raise StorageError("the database is busy", hint="try again") from error
+            if isinstance(error, OperationalError) and ("connect" in text or "unable to open" in text):
+                raise StorageError(f"cannot reach the database {self.url}",
+                                   hint="check FOOTPRINT_DATABASE_URL and that the server "
+                                        "is running") from error
             raise StorageError("the database refused the operation") from error
         except SQLAlchemyError as error:
-            log.error("database error on %s: %s", self.url, error)
+            log.info("database error on %s: %s", self.url, error)
             raise StorageError("the database refused the operation") from error
 
 

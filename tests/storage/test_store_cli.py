@@ -32,3 +32,17 @@ def test_keys_create_list_revoke(settings):
     assert revoked.exit_code == 0, revoked.output
     with Store.from_settings(settings) as store:
         assert store.verify_api_key(token) is None
+
+
+def test_db_upgrade_against_an_unreachable_server_is_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FOOTPRINT_STATE_DIR": str(tmp_path),
+           "FOOTPRINT_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"}
+    result = subprocess.run([sys.executable, "-c", "from footprint.cli import main; main()",
+                             "db", "upgrade"], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 7
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot reach the database" in lines[0], result.stderr
