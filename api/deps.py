@@ -102,6 +102,11 @@ def require_role(*roles: str) -> Callable[..., Principal]:
     ) -> Principal:
         settings: Settings = request.app.state.settings
         token = _presented_key(api_key, bearer)
+        if token is None and request.headers.get("authorization"):
+            # a credential was sent but is not a usable bearer token: never fall back to
+            # anonymous, the caller meant to authenticate
+            raise AuthenticationError("the Authorization header holds no bearer token",
+                                      hint="send the key as X-API-Key or Authorization: Bearer KEY")
         if token is None:
             if is_read and settings.public_reads:
                 principal = Principal(ANONYMOUS, ANONYMOUS)

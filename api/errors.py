@@ -43,6 +43,7 @@ from footprint.errors import (
     InvalidDeclarationError,
     InvalidLayerError,
     InvalidParameterError,
+    NotAcceptableError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
@@ -63,6 +64,7 @@ STATUS_CODES: dict[type[FootprintError], int] = {
     AuthenticationError: 401,
     PermissionDeniedError: 403,
     PayloadTooLargeError: 413,
+    NotAcceptableError: 406,
 }
 
 #: OGC exception code per status for errors that carry none of their own.

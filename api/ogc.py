@@ -103,10 +103,11 @@ def _parse_instant(text: str, *, end: bool) -> datetime | None:
             day = date.fromisoformat(text)
             return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
         value = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
+        # astimezone overflows at the ends of the calendar (9999-12-31T23:59-01:00)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise InvalidParameterError(f"datetime {text!r} is not an RFC 3339 date or date-time",
                                     hint="e.g. 2010-06-01T00:00:00Z or 2008-01-01/2010-12-31") from None
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def parse_datetime(text: str | None) -> Interval | None:

@@ -163,7 +163,8 @@ def _build_inputs(settings: Settings | None = None) -> dict:
     return {
         "field": _field_input(),
         "seed": {"title": "Seed",
-                 "description": "Seed of the Monte Carlo draws (same seed, same draws).",
+                 "description": "Base seed of the Monte Carlo draws (same seed, same draws); "
+                                "the field's own seed is derived from it and its id.",
                  "schema": {"type": "integer", "minimum": 0, "default": seed_default},
                  "minOccurs": 0, "maxOccurs": 1},
         "draws": {"title": "Draws", "description": "Number of Monte Carlo draws.",

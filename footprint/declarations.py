@@ -82,6 +82,10 @@ _PERIOD = re.compile(r"^(\d{4})(?:H([12]))?$")
 _FIRST_LINE = 2  # line number of the first data row in a CSV with a header
 
 
+#: KP certificates exist from the scheme's start (1 January 2003).
+KP_START = dt.date(2003, 1, 1)
+
+
 @dataclass(frozen=True)
 class DeclarationProblem:
     """One problem in an uploaded declaration: where it is and what is wrong.
@@ -282,6 +286,13 @@ def parse_certificates(source: str | Path | IO | pd.DataFrame, *,
         _raise_if_any([DeclarationProblem(None, None, "the file has no data rows")],
                       "certificate records")
     sieves = _sieve_columns(frame)
+    from footprint.value import parse_sieve_class
+
+    for column in sieves:  # a label the size protocol cannot map would break every report
+        try:
+            parse_sieve_class(column[len(SIEVE_PREFIX):])
+        except (ValueError, KeyError) as error:
+            problems.append(DeclarationProblem(None, column, f"unknown sieve class: {error}"))
 
     dates, carats, values = [], [], []
     sieve_ct = np.full((len(frame), len(sieves)), np.nan)
@@ -297,6 +308,9 @@ def parse_certificates(source: str | Path | IO | pd.DataFrame, *,
             date = dt.date.fromisoformat(row["date"])
             if date > today:
                 problems.append(DeclarationProblem(line, "date", f"{date} is in the future"))
+            elif date < KP_START:
+                problems.append(DeclarationProblem(
+                    line, "date", f"{date} is before the Kimberley Process began ({KP_START})"))
         except ValueError:
             problems.append(DeclarationProblem(
                 line, "date", f"not an ISO date (YYYY-MM-DD): {row['date']!r}"))

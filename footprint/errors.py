@@ -77,6 +77,12 @@ class PayloadTooLargeError(FootprintError, ValueError):
                    hint="FOOTPRINT_MAX_UPLOAD_MB sets the limit")
 
 
+class NotAcceptableError(FootprintError, ValueError):
+    """The client accepts none of the formats a resource comes in."""
+
+    code = "NotAcceptable"
+
+
 class JobDismissedError(FootprintError, RuntimeError):
     """Raised inside a job's progress callback once the job has been dismissed."""
 

@@ -258,8 +258,10 @@ def combine_value_draws(capacity_draws: Sequence[np.ndarray],
 
 
 def combine_size_shares(shares: Sequence[Mapping[str, float]],
-                        weights: Sequence[float]) -> dict[str, float]:
-    """Carat shares per class of several fields, weighted by their carats (e.g. P50 capacity)."""
+                        weights: Sequence[float], *, normalise: bool = True) -> dict[str, float]:
+    """Carat shares per class of several fields, weighted by their carats (e.g. P50 capacity).
+
+    With ``normalise=False`` the weighted mean is returned as is (for per-class spreads)."""
     classes = list(dict.fromkeys(c for s in shares for c in s))  # first-seen order
     w = np.asarray(weights, dtype="float64")
     if w.sum() <= 0:
@@ -267,7 +269,7 @@ def combine_size_shares(shares: Sequence[Mapping[str, float]],
     mix = {c: float(sum(wi * s.get(c, 0.0) for wi, s in zip(w, shares)) / w.sum())
            for c in classes}
     total = sum(mix.values())
-    return {c: v / total for c, v in mix.items()} if total > 0 else mix
+    return {c: v / total for c, v in mix.items()} if normalise and total > 0 else mix
 
 
 # --------------------------------------------------------------------------- 1 volume
@@ -431,9 +433,16 @@ def observed_common_class_ct(ct_by_sieve: Mapping[str, float]) -> dict[str, floa
 
 def compare_size_distribution(observed_ct: Mapping[str, float], expected_share: Mapping[str, float],
                               *, stone_weight_ct: Mapping[str, float] | None = None,
+                              expected_share_sd: Mapping[str, float] | None = None,
                               period: str | None = None,
                               thresholds: VerdictThresholds = DEFAULT_THRESHOLDS) -> TestResult:
     """Shipments' size distribution against the footprint's: Pearson chi-square.
+
+    The footprint's shares are themselves uncertain. With ``expected_share_sd`` (the sd of
+    each carat share, e.g. from its P5-P95 band) each class's variance is the sampling
+    variance plus that uncertainty, ``n p + (n sd)^2`` in stones (an overdispersed Pearson
+    statistic, still referred to chi-square with k-1 df). Without it, thousands of stones
+    make any parcel "anomalous" against mean shares that are only known to a few percent.
 
     Both sides in the same (common) classes. Chi-square needs counts of independent
     units, which are stones, not carats: carats per class are turned into stones with a
@@ -463,11 +472,22 @@ def compare_size_distribution(observed_ct: Mapping[str, float], expected_share: 
     keep = exp_stone_share > 0
     f_obs = obs_stones[keep]
     f_exp = exp_stone_share[keep] * f_obs.sum()
-    chi = stats.chisquare(f_obs, f_exp)
-    p = 0.0 if impossible.any() else float(chi.pvalue)
+    dof = int(keep.sum()) - 1
+    if expected_share_sd is None:
+        chi = stats.chisquare(f_obs, f_exp)
+        statistic, p_chi = float(chi.statistic), float(chi.pvalue)
+        name = f"Pearson chi-square ({dof} df, stones)"
+    else:
+        sd = np.array([float(expected_share_sd.get(c, 0.0)) for c in classes])
+        scale = 1.0 / (exp_share / w).sum()  # carat shares -> stone shares
+        sd_stones = (sd / w * scale)[keep] * f_obs.sum()
+        statistic = float(np.sum((f_obs - f_exp) ** 2 / (f_exp + sd_stones ** 2)))
+        p_chi = float(stats.chi2.sf(statistic, dof))
+        name = f"Pearson chi-square with footprint share uncertainty ({dof} df, stones)"
+    p = 0.0 if impossible.any() else p_chi
     return TestResult(
-        name="size_distribution", period=period, statistic=float(chi.statistic),
-        statistic_name=f"Pearson chi-square ({int(keep.sum()) - 1} df, stones)",
+        name="size_distribution", period=period, statistic=statistic,
+        statistic_name=name,
         p_value=p, probability=None,
         verdict=verdict_from_p(p, thresholds.test_anomalous_p, thresholds.test_watch_p),
         thresholds={"anomalous_p": thresholds.test_anomalous_p,
@@ -478,8 +498,10 @@ def compare_size_distribution(observed_ct: Mapping[str, float], expected_share: 
                   "expected_share": (exp_share / exp_share.sum()).tolist(),
                   "stone_weight_ct": w.tolist(), "observed_stones": obs_stones.tolist(),
                   "classes_impossible": [c for c, bad in zip(classes, impossible) if bad]},
-        method="Pearson chi-square (scipy.stats.chisquare) on estimated stone counts per "
-               "common size class against the footprint's shares")
+        method="Pearson chi-square on estimated stone counts per common size class against "
+               "the footprint's shares"
+               + (", the footprint's share uncertainty added to each class's variance"
+                  if expected_share_sd is not None else " (scipy.stats.chisquare)"))
 
 
 # --------------------------------------------------------------------------- 4 mass balance

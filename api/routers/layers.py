@@ -35,6 +35,7 @@ from footprint.errors import (
     InvalidLayerError,
     InvalidParameterError,
     NotFoundError,
+    NotAcceptableError,
     PayloadTooLargeError,
 )
 from footprint.settings import Settings
@@ -431,16 +432,34 @@ _FORMATS = {"json": "application/json", "html": "text/html", "pdf": "application
 
 
 def _report_format(f: str | None, accept: str | None) -> str:
+    """The report format: ``f`` first, else the best of ``Accept`` by q-value (JSON when
+    neither says; 406 when ``Accept`` names only formats we cannot give)."""
     if f:
-        if f not in _FORMATS:
+        if f.lower() not in _FORMATS:
             raise InvalidParameterError(f"f must be one of {', '.join(_FORMATS)}, got {f!r}")
-        return f
-    for part in (accept or "").split(","):
-        media = part.split(";")[0].strip().lower()
+        return f.lower()
+    if not accept:
+        return "json"
+    offers = []
+    for order, part in enumerate(accept.split(",")):
+        media, *params = [p.strip() for p in part.split(";")]
+        q = 1.0
+        for param in params:
+            if param.lower().startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            offers.append((-q, order, media.lower()))
+    for _, _, media in sorted(offers):
+        if media in ("*/*", "application/*"):
+            return "json"
         for name, media_type in _FORMATS.items():
-            if media == media_type:
+            if media == media_type or (media == "text/*" and name == "html"):
                 return name
-    return "json"
+    raise NotAcceptableError(f"cannot answer with any of: {accept}",
+                             hint="ask for application/json, text/html or application/pdf")
 
 
 @router.get("/participants/{iso3}/report",
@@ -465,15 +484,16 @@ def participant_report(
         raise InvalidParameterError("'from' must not be after 'to'")
     fmt = _report_format(f, request.headers.get("accept"))
     report = stored_report(store, settings, iso3, year_from, year_to)
+    vary = {"Vary": "Accept"}
     if fmt == "html":
-        return HTMLResponse(reports.render_html(report))
+        return HTMLResponse(reports.render_html(report), headers=vary)
     if fmt == "pdf":
         filename = f"report-{iso3.upper()}-{year_from}-{year_to}.pdf"
         with tempfile.TemporaryDirectory(prefix="footprint-pdf-") as tmp:
             pdf = reports.render_pdf(report, Path(tmp) / filename).read_bytes()
         return Response(pdf, media_type="application/pdf",
-                        headers={"Content-Disposition": f'inline; filename="{filename}"'})
-    return JSONResponse(_jsonable(report))
+                        headers={"Content-Disposition": f'inline; filename="{filename}"', **vary})
+    return JSONResponse(_jsonable(report), headers=vary)
 
 
 __all__ = ["router", "receive_upload", "ingest_layer", "LAYER_KINDS", "Upload"]

@@ -132,6 +132,21 @@ def _check_role(principal: Principal, process: Process) -> None:
                                 f"'{process.id}'", hint=f"needs {' or '.join(process.roles)}")
 
 
+def _check_job_access(principal: Principal, job: Any, settings: Settings, *,
+                      owner_or_admin: bool = False) -> None:
+    """A job's results and its dismissal follow the rules of its process: its owner and
+    admins always; for results also any key that may execute the process."""
+    if principal.role == "admin" or (not principal.is_anonymous
+                                     and principal.name == _get(job, "owner")):
+        return
+    if not owner_or_admin:
+        _check_role(principal, get_process(_get(job, "process_id"), settings))
+        return
+    if principal.is_anonymous:
+        raise AuthenticationError("an API key is required to dismiss a job")
+    raise PermissionDeniedError("only the job's owner or an admin may dismiss it")
+
+
 def _load_job(store: Any, job_id: str) -> Any:
     return executors.fail_if_stale(store, store.get_job(job_id))
 
@@ -224,9 +239,11 @@ def get_job(job_id: str, request: Request, store: StoreDep, _: ReadAccess) -> di
 
 
 @router.get("/jobs/{job_id}/results", name="get_job_results")
-def get_job_results(job_id: str, store: StoreDep, _: ReadAccess) -> dict:
-    """The results of a successful job."""
+def get_job_results(job_id: str, store: StoreDep, settings: SettingsDep,
+                    principal: ReadAccess) -> dict:
+    """The results of a successful job (for its owner and the roles that may run its process)."""
     job = _load_job(store, job_id)
+    _check_job_access(principal, job, settings)
     status = _get(job, "status")
     if status == executors.SUCCESSFUL:
         return _get(job, "results") or {}
@@ -239,11 +256,12 @@ def get_job_results(job_id: str, store: StoreDep, _: ReadAccess) -> dict:
 
 
 @router.delete("/jobs/{job_id}")
-def dismiss_job(job_id: str, request: Request, store: StoreDep,
+def dismiss_job(job_id: str, request: Request, store: StoreDep, settings: SettingsDep,
                 principal: Annotated[Principal,
                                      Depends(require_role("surveyor", "monitor"))]) -> dict:
-    """Dismiss a job: stop it if it runs (at its next progress report) and mark it dismissed."""
+    """Dismiss a job (its owner or an admin): stop it at its next progress report."""
     job = _load_job(store, job_id)
+    _check_job_access(principal, job, settings, owner_or_admin=True)
     if _get(job, "status") == executors.DISMISSED:
         raise NotFoundError(f"job {job_id} was already dismissed")
     store.dismiss_job(job_id)

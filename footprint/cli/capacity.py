@@ -30,7 +30,7 @@ def capacity(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
              draws: int | None = typer.Option(None, "--draws", min=1,
                                               help="Monte Carlo draws (default FOOTPRINT_DRAWS)."),
              seed: int | None = typer.Option(None, "--seed", min=0,
-                                             help="Seed (default: derived from FOOTPRINT_SEED and the field id)."),
+                                             help="Base seed (default FOOTPRINT_SEED); the field's own seed is derived from it."),
              json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Print a field's resource (ct) and production capacity (ct/yr): P5, P50, P95, mean."""
     from datasets.catalogue import get_field
@@ -44,7 +44,7 @@ def capacity(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
     get_field(field)  # UnknownFieldError for a typo, before any work
     sheet = load_sheet(params if params is not None else field)
     draws = settings.draws if draws is None else draws
-    seed = field_seed(settings.seed, field) if seed is None else seed
+    seed = field_seed(settings.seed if seed is None else seed, field)  # a base seed, as in build
     deposits, stream_length_km, checksums, note = _deposits_for(field)
     if params is not None:
         checksums["parameter_sheet"] = sha256_file(params)

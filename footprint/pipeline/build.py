@@ -195,7 +195,10 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
 
     progress = progress or _no_progress
     field = get_field(field_id)
-    seed = field_seed(settings.seed, field_id) if seed is None else int(seed)
+    # the given (or configured) seed is a base seed: each field draws with its own seed
+    # derived from it, so fields summed draw by draw never share random numbers
+    base_seed = settings.seed if seed is None else int(seed)
+    seed = field_seed(base_seed, field_id)
     draws = settings.draws if draws is None else int(draws)
     if sheet is None:
         sheet = load_sheet(sheet_path if sheet_path is not None else field_id)
@@ -235,7 +238,8 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
         relocated = {name: str(relative / Path(path).relative_to(workdir))
                      for name, path in rasters.items()}
         document = result.to_dict()
-        provenance = {**document["provenance"], "draws_path": str(relative / "draws.parquet"),
+        provenance = {**document["provenance"], "base_seed": base_seed,
+                      "draws_path": str(relative / "draws.parquet"),
                       "directory": str(relative), "stored_layer_checksums": checksums}
         summaries = {key: document[key] for key in
                      ("deposits", "resource", "capacity", "capacity_series", "value", "size",

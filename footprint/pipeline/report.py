@@ -48,6 +48,10 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
                for y in (result.capacity_series or {})}
     size = None if result.size is None else {str(k): float(v)
                                              for k, v in result.size["mean"].items()}
+    # P5-P95 of a normal spans 3.29 sd: the footprint's own uncertainty of each share
+    size_sd = None if result.size is None or not {"p5", "p95"} <= set(result.size.columns) else {
+        str(k): float(hi - lo) / 3.29
+        for k, lo, hi in zip(result.size.index, result.size["p5"], result.size["p95"])}
     sheet = prov.get("sheet") or {}
     params = {name: {k: v for k, v in spec.items() if k != "source"}
               for name, spec in (sheet.get("parameters") or {}).items()
@@ -57,7 +61,8 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
         field_id=result.field_id,
         capacity_ct_per_year=np.asarray(sim.column("capacity_ct_per_year"), dtype="float64"),
         value_usd_per_ct=np.asarray(sim.column("usd_per_ct"), dtype="float64"),
-        size_shares=size, version=str(label), seed=int(prov.get("seed", -1)),
+        size_shares=size, size_share_sd=size_sd, version=str(label),
+        seed=int(prov.get("seed", -1)),
         sheet_sha256=str(prov.get("sheet_sha256", "")),
         code_version=str(prov.get("code_version", "")), parameters=params,
         capacity_by_year=by_year or None)

@@ -218,12 +218,14 @@ def build_report(inputs: ReportInputs, *,
                         "reason": f"US$/ct declared in {len(priced)} year(s); at least 4 needed"})
 
     size_series = None
-    expected_size = None
+    expected_size = expected_size_sd = None
     with_size = [f for f in fields if f.size_shares]
     if with_size:
-        expected_size = P.combine_size_shares(
-            [f.size_shares for f in with_size],
-            [P.quantiles(f.capacity_ct_per_year, (0.5,))["p50"] for f in with_size])
+        size_weights = [P.quantiles(f.capacity_ct_per_year, (0.5,))["p50"] for f in with_size]
+        expected_size = P.combine_size_shares([f.size_shares for f in with_size], size_weights)
+        expected_size_sd = (P.combine_size_shares([f.size_share_sd for f in with_size],
+                                                  size_weights, normalise=False)
+                            if all(f.size_share_sd for f in with_size) else None)
     certs = _own_certificates(inputs)
     if certs is None:
         for name in ("shipment_values", "size_distribution"):
@@ -249,6 +251,7 @@ def build_report(inputs: ReportInputs, *,
             ct_by_sieve = {c[len("sieve_"):]: float(sieved[c].sum()) for c in sieve_cols}
             observed = P.observed_common_class_ct({k: v for k, v in ct_by_sieve.items() if v > 0})
             result = P.compare_size_distribution(observed, expected_size, period=span,
+                                                 expected_share_sd=expected_size_sd,
                                                  thresholds=th)
             result.evidence["n_certificates"] = int(len(sieved))
             tests.append(result)

@@ -37,6 +37,9 @@ class FieldFootprint:
         ``capacity_ct_per_year`` for those years.
     synthetic
         True for footprints made up for a demonstration (the report says so loudly).
+    size_share_sd
+        the footprint's uncertainty of each class share (standard deviation, e.g. from
+        its P5-P95 band); the size test adds it to the sampling variance.
     """
 
     field_id: str
@@ -50,6 +53,7 @@ class FieldFootprint:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     capacity_by_year: Mapping[int, np.ndarray] | None = None
     synthetic: bool = False
+    size_share_sd: Mapping[str, float] | None = None
 
     @property
     def n_draws(self) -> int:

@@ -130,5 +130,7 @@ def test_report_as_json_html_and_pdf_from_stored_data(client, monitor, store, se
     assert job.status_code == 201
     done = wait_for_job(client, job.headers["Location"], timeout_s=120)
     assert done["status"] == "successful", done
-    results = client.get(job.headers["Location"] + "/results").json()
+    # a monitor's report is not readable through the job without a monitor key
+    assert client.get(job.headers["Location"] + "/results").status_code == 401
+    results = client.get(job.headers["Location"] + "/results", headers=monitor).json()
     assert results["report"]["participant"] == "GHA"

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
+from footprint.simulation import field_seed
 from _support import deposit_polygons, mined_areas, wait_for_job, write_vector
 from fastapi.testclient import TestClient
 
@@ -126,7 +128,8 @@ def test_sync_then_async_build_footprint_store_versions_with_provenance(
     sync = offline_client.post("/processes/build-footprint/execution", json=body, headers=surveyor)
     assert sync.status_code == 200, sync.text
     first = sync.json()["footprint"]
-    assert first["version"] == 1 and first["draws"] == DRAWS and first["seed"] == 11
+    assert first["version"] == 1 and first["draws"] == DRAWS
+    assert first["seed"] == field_seed(11, "gh-birim")  # 11 is the base seed
     assert deposits_sha in first["input_checksums"].values()
     resource = first["summaries"]["resource"]["resource_ct"]
     assert 0 < resource["p5"] <= resource["p50"] <= resource["p95"]
@@ -153,7 +156,8 @@ def test_sync_then_async_build_footprint_store_versions_with_provenance(
     for version in versions:
         draws_file = offline_settings.state_dir / version.draws_path
         assert pq.read_metadata(draws_file).num_rows == DRAWS
-        assert version.provenance["seed"] == 11
+        assert version.provenance["seed"] == field_seed(11, "gh-birim")
+        assert version.provenance["base_seed"] == 11
         assert version.provenance["code_version"]
         assert version.sheet_sha256 and len(version.sheet_sha256) == 64
     assert not list((offline_settings.state_dir / "footprints" / "gh-birim").glob(".partial-*"))

@@ -119,3 +119,19 @@ def test_bad_certificates_report_every_problem():
     assert {(5, "certificate_id"), (6, "date"), (7, "date"), (8, "carats"),
             (9, "declared_origin")} <= found
     assert any(p.line == 10 and "sieve" in p.column for p in _problems(excinfo))
+
+
+def test_certificates_before_the_kimberley_process_are_refused():
+    text = GOOD_CERTS + "GH-0010,1500-03-01,GHA,ARE,5,100,GHA,,\n"
+    with pytest.raises(InvalidDeclarationError) as excinfo:
+        parse_certificates(text, today=TODAY)
+    assert any(p.line == 5 and p.column == "date" and "Kimberley" in p.message
+               for p in _problems(excinfo))
+
+
+def test_a_sieve_class_no_scheme_knows_is_refused_at_upload():
+    # stored, it would break every later report's size test
+    text = GOOD_CERTS.replace("sieve_-9", "sieve_big")
+    with pytest.raises(InvalidDeclarationError) as excinfo:
+        parse_certificates(text, today=TODAY)
+    assert any(p.column == "sieve_big" for p in _problems(excinfo))

@@ -245,3 +245,43 @@ def test_thresholds_are_validated():
     with pytest.raises(ValidationError):
         P.VerdictThresholds(unknown=1)
     assert P.VerdictThresholds().band_anomalous_p == 0.10
+
+
+def test_size_test_with_zero_share_uncertainty_is_scipys_chisquare():
+    from scipy import stats
+
+    from footprint import protocols as P
+
+    weights = {"a": 0.02, "b": 0.1, "c": 0.5}
+    observed = {"a": 100.0, "b": 300.0, "c": 600.0}
+    expected = {"a": 0.15, "b": 0.35, "c": 0.5}
+    plain = P.compare_size_distribution(observed, expected, stone_weight_ct=weights)
+    zero_sd = P.compare_size_distribution(observed, expected, stone_weight_ct=weights,
+                                          expected_share_sd={"a": 0, "b": 0, "c": 0})
+    stones = np.array([100 / 0.02, 300 / 0.1, 600 / 0.5])
+    exp_stones = np.array([0.15 / 0.02, 0.35 / 0.1, 0.5 / 0.5])
+    reference = stats.chisquare(stones, exp_stones / exp_stones.sum() * stones.sum())
+    assert zero_sd.statistic == pytest.approx(reference.statistic)
+    assert zero_sd.p_value == pytest.approx(reference.pvalue)
+    assert plain.statistic == pytest.approx(reference.statistic)
+
+
+def test_a_parcel_within_the_footprints_share_band_is_not_anomalous():
+    """Thousands of stones must not turn a few-percent share difference into an anomaly
+    when the footprint itself only knows its shares to a few percent."""
+    from footprint import protocols as P
+
+    weights = {"a": 0.02, "b": 0.1, "c": 0.5}
+    expected = {"a": 0.15, "b": 0.35, "c": 0.5}
+    sd = {"a": 0.03, "b": 0.05, "c": 0.06}
+    # 3 percentage points off in two classes, 5,000 ct: well inside the footprint's band
+    observed = {"a": 0.18 * 5000, "b": 0.32 * 5000, "c": 0.5 * 5000}
+    naive = P.compare_size_distribution(observed, expected, stone_weight_ct=weights)
+    aware = P.compare_size_distribution(observed, expected, stone_weight_ct=weights,
+                                        expected_share_sd=sd)
+    assert naive.verdict == "anomalous"
+    assert aware.verdict == "consistent"
+    # and a parcel far outside the band is still caught
+    odd = {"a": 0.6 * 5000, "b": 0.3 * 5000, "c": 0.1 * 5000}
+    assert P.compare_size_distribution(odd, expected, stone_weight_ct=weights,
+                                       expected_share_sd=sd).verdict == "anomalous"
