@@ -50,6 +50,10 @@ class Process:
     execute: Callable[..., dict]
     roles: tuple[str, ...]
     keywords: tuple[str, ...] = field(default=())
+    #: results readable only by the roles that may run it (reports use uploaded,
+    #: possibly confidential declarations); otherwise results are a public read like
+    #: the footprints they describe
+    private_results: bool = False
 
     def summary(self) -> dict[str, Any]:
         """The process summary of ``/processes`` (without inputs and outputs)."""
@@ -320,7 +324,7 @@ def _processes(draws_default: int, seed_default: int) -> dict[str, Process]:
                                 "description": "Per test: statistic, p-value, verdict "
                                                "and evidence.",
                                 **outputs_json}},
-            execute=execute_anomaly_report, roles=("monitor",),
+            execute=execute_anomaly_report, roles=("monitor",), private_results=True,
             keywords=("protocols", "anomalies", "Kimberley Process")),
     ]
     return {p.id: p for p in processes}

@@ -135,12 +135,15 @@ def _check_role(principal: Principal, process: Process) -> None:
 def _check_job_access(principal: Principal, job: Any, settings: Settings, *,
                       owner_or_admin: bool = False) -> None:
     """A job's results and its dismissal follow the rules of its process: its owner and
-    admins always; for results also any key that may execute the process."""
+    admins always; private results (anomaly reports) also any key that may run the
+    process, other results anyone who may read."""
     if principal.role == "admin" or (not principal.is_anonymous
                                      and principal.name == _get(job, "owner")):
         return
     if not owner_or_admin:
-        _check_role(principal, get_process(_get(job, "process_id"), settings))
+        process = get_process(_get(job, "process_id"), settings)
+        if process.private_results:
+            _check_role(principal, process)
         return
     if principal.is_anonymous:
         raise AuthenticationError("an API key is required to dismiss a job")

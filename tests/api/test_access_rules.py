@@ -74,3 +74,8 @@ def test_report_negotiation(store, settings, api_keys, monkeypatch):
         upper = client.get("/participants/GHA/report", params={**params, "f": "JSON"},
                            headers=monitor)
         assert upper.status_code == 200
+
+
+def test_build_results_stay_a_public_read_like_the_footprints(client, store):
+    job = _job(store, "build-footprint", owner="test-surveyor", results={"footprint": {"v": 1}})
+    assert client.get(f"/jobs/{job.id}/results").json() == {"footprint": {"v": 1}}

@@ -55,7 +55,8 @@ class Gate:
 def gate(monkeypatch):
     gate = Gate()
     monkeypatch.setattr(build_module, "build_footprint", gate)
-    return gate
+    yield gate
+    gate.release.set()  # never leave a job thread waiting: the interpreter would not exit
 
 
 @pytest.fixture
@@ -78,14 +79,14 @@ def test_async_job_reports_progress_then_succeeds(client, gate, surveyor, store)
     assert running["started"] is not None and running["finished"] is None
     assert running["message"].startswith("gate:")
     assert info["jobID"] in [job["jobID"] for job in client.get("/jobs").json()["jobs"]]
-    not_ready = client.get(f"{location}/results")
+    not_ready = client.get(f"{location}/results", headers=surveyor)
     assert not_ready.status_code == 404 and "not ready" in not_ready.json()["detail"]
 
     gate.release.set()
     done = wait_for_job(client, location)
     assert done["status"] == "successful" and done["progress"] == 100
     assert done["created"] <= done["started"] <= done["finished"]
-    results = client.get(f"{location}/results").json()
+    results = client.get(f"{location}/results", headers=surveyor).json()
     assert results["footprint"]["version"] == 1
     assert results["footprint"]["summaries"] == {"gate": True}
     assert store.get_job(info["jobID"]).results == results  # kept in the database
@@ -103,7 +104,7 @@ def test_dismissing_a_running_job_stops_it_before_it_stores_anything(client, gat
     gate.release.set()
     assert store.get_job(info["jobID"]).status == "dismissed"
     assert store.list_footprints("gh-birim") == []
-    assert client.get(f"{location}/results").status_code == 404
+    assert client.get(f"{location}/results", headers=surveyor).status_code == 404
     assert client.delete(location, headers=surveyor).status_code == 404
     assert info["jobID"] not in [job["jobID"] for job in client.get("/jobs").json()["jobs"]]
     assert any(e.action == "dismiss" for e in store.list_audit())
@@ -122,7 +123,7 @@ def test_a_failing_job_ends_failed_with_the_reason(client, monkeypatch, surveyor
     done = wait_for_job(client, location)
     assert done["status"] == "failed"
     assert expected in done["message"]
-    results = client.get(f"{location}/results")
+    results = client.get(f"{location}/results", headers=surveyor)
     assert results.status_code == 409 and expected in results.json()["detail"]
 
 
