@@ -38,17 +38,20 @@ def with_deposits(store):
 def test_mined_area_by_year_counts_overlapping_ground_once():
     x0, y0 = 620_000.0, 665_000.0
     mined = gpd.GeoDataFrame(
-        {"year": [2006, 2007, 2007, None]},
-        geometry=[box(x0, y0, x0 + 100, y0 + 100),             # 10,000 m2 in 2006
+        {"year": [2006, 2007, 2007, None, 2008]},
+        geometry=[box(x0, y0, x0 + 100, y0 + 100),             # 2006: the baseline
                   box(x0 + 200, y0, x0 + 300, y0 + 100),       # 2007: two squares
                   box(x0 + 250, y0, x0 + 350, y0 + 100),       # overlapping by half
-                  box(x0 + 500, y0, x0 + 600, y0 + 100)],      # undated: not in the series
+                  box(x0 + 500, y0, x0 + 600, y0 + 100),       # undated: baseline too
+                  box(x0 + 500, y0, x0 + 700, y0 + 100)],      # 2008: half of it old ground
         crs=UTM30)
     series = mined_area_by_year(mined, UTM30)
-    assert series == pytest.approx({2006: 10_000.0, 2007: 15_000.0})
-    again = mined.assign(year=[2006, 2007, 2007, 2006])
-    # ground mined in 2006 and mapped again in 2007 is not new in 2007
-    assert mined_area_by_year(again, UTM30)[2007] == pytest.approx(15_000.0)
+    # the first dated year holds everything mined up to then: it is no year's production
+    assert series == pytest.approx({2007: 15_000.0, 2008: 10_000.0})
+    again = mined.assign(year=[2006, 2007, 2007, 2006, 2008])
+    # ground of the baseline mapped again later is not new
+    assert mined_area_by_year(again, UTM30)[2008] == pytest.approx(10_000.0)
+    assert mined_area_by_year(mined.iloc[[0, 3]], UTM30) == {}
 
 
 def test_build_stores_a_version_with_files_and_provenance(offline, store, with_deposits):

@@ -84,17 +84,24 @@ def mined_area_by_year(mined: gpd.GeoDataFrame, crs: Any) -> dict[int, float]:
 
     The ground mined by year ``y`` is the union of the polygons dated ``<= y``; the area
     new in ``y`` is the growth of that union, so ground mapped twice counts once.
-    Polygons without a year are ignored here (they still count as mined ground).
+    The first dated year is the **baseline**: what it shows was mined up to then, over
+    unknown years, so it is not one year's production and the series starts the year
+    after. Polygons without a year belong to that baseline too (they still count as
+    mined ground in the deposits).
     """
     if mined.empty or "year" not in mined:
         return {}
-    dated = mined[pd.to_numeric(mined["year"], errors="coerce").notna()].to_crs(crs)
+    mined = mined.to_crs(crs)
+    year_of = pd.to_numeric(mined["year"], errors="coerce")
+    dated = mined[year_of.notna()]
     if dated.empty:
         return {}
-    years = sorted(int(y) for y in pd.to_numeric(dated["year"]).unique())
-    series, cumulative, previous_m2 = {}, shapely.Polygon(), 0.0
-    for year in years:
-        ofyear = dated[pd.to_numeric(dated["year"]) == year].geometry.values
+    years = sorted(int(y) for y in year_of.dropna().unique())
+    baseline = mined[year_of.isna() | (year_of == years[0])].geometry.values
+    cumulative = shapely.union_all(shapely.make_valid(baseline))
+    series, previous_m2 = {}, float(cumulative.area)
+    for year in years[1:]:
+        ofyear = dated[year_of[year_of.notna()] == year].geometry.values
         cumulative = shapely.union_all([cumulative, *shapely.make_valid(ofyear)])
         area_m2 = float(cumulative.area)
         series[year] = area_m2 - previous_m2

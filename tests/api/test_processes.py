@@ -178,12 +178,15 @@ def test_mined_areas_are_subtracted_and_give_a_yearly_series(
     assert response.status_code == 200, response.text
     record = store.latest_footprint("gh-birim")
     by_year = record.provenance["mined_area_m2_by_year"]
-    assert set(by_year) == {"2006", "2007"}
+    # 2006 is the baseline (mined up to then); the series is the ground new in 2007
+    assert set(by_year) == {"2007"}
+    pits_utm = mined_areas().to_crs(32630).geometry
+    square_m2 = float(pits_utm.iloc[0].area)
     # 2007: two 0.002-degree squares overlapping by a quarter: 1.75 squares, not 2
-    assert 1.6 < by_year["2007"] / by_year["2006"] < 1.9
+    assert by_year["2007"] == pytest.approx(1.75 * square_m2, rel=0.02)
     classes = record.summaries["deposits"]["classes"]
     mined_total = sum(c["mined_area_m2"] for c in classes.values())
-    assert mined_total == pytest.approx(by_year["2006"] + by_year["2007"], rel=0.02)
+    assert mined_total == pytest.approx(2.75 * square_m2, rel=0.02)
 
 
 def test_sync_execution_error_is_reported_and_job_failed(offline_client, api_keys, store):
