@@ -188,14 +188,17 @@ def _declarations_csv(store: Any, kind: str, path: Path) -> Path | None:
     frame = store.declarations(kind)
     if frame.empty:
         return None
-    rows = pd.DataFrame(list(frame["row"]))
+    # upload order (row id): a later upload of the same record corrects the earlier one
+    rows = pd.DataFrame(list(frame.sort_values("id")["row"]))
     if kind == "exports":
         rows = rows[list(declarations.EXPORT_COLUMNS)]
+        rows = rows.drop_duplicates(subset=["participant", "period", "flow", "partner"],
+                                    keep="last")
     else:
         rows["date"] = pd.to_datetime(rows["date"]).dt.strftime("%Y-%m-%d")
         sieves = [c for c in rows.columns if c.startswith(declarations.SIEVE_PREFIX)]
         rows = rows[list(declarations.CERTIFICATE_COLUMNS) + sieves]
-        rows = rows.drop_duplicates(subset=["certificate_id"], keep="first")
+        rows = rows.drop_duplicates(subset=["certificate_id"], keep="last")
     rows.to_csv(path, index=False)
     return path
 

@@ -588,10 +588,10 @@ class Store:
         query = query.order_by(Declaration.participant_iso3, Declaration.year,
                                Declaration.period, Declaration.id)
         columns = ["participant_iso3", "period", "year", "partner", "flow", "carats",
-                   "value_usd", "source", "sha256", "row"]
+                   "value_usd", "source", "sha256", "row", "id"]
         with self._session() as session:
             records = [(r.participant_iso3, r.period, r.year, r.partner, r.flow, r.carats,
-                        r.value_usd, r.source, r.upload_sha256, r.row)
+                        r.value_usd, r.source, r.upload_sha256, r.row, r.id)
                        for r in session.scalars(query)]
         frame = pd.DataFrame.from_records(records, columns=columns)
         return frame.astype({"carats": "float64", "value_usd": "float64", "year": "int64"})

@@ -1,0 +1,30 @@
+"""Reports from stored declarations: a later upload of the same record corrects it."""
+
+import datetime as dt
+
+import pandas as pd
+
+from footprint.declarations import parse_certificates, parse_exports
+from footprint.pipeline.report import _declarations_csv
+
+TODAY = dt.date(2016, 1, 1)
+
+
+def test_a_corrected_upload_replaces_the_earlier_record(store, tmp_path):
+    header = "certificate_id,date,exporter,importer,carats,value_usd,declared_origin\n"
+    first = parse_certificates(header + "GH-1,2010-03-31,GHA,ARE,100,3000,GHA\n", today=TODAY)
+    fixed = parse_certificates(header + "GH-1,2010-03-31,GHA,ARE,120,3600,GHA\n", today=TODAY)
+    for frame, sha in ((first, "a"), (fixed, "b")):  # stored as the upload route stores them
+        stored = frame.assign(participant_iso3=frame["exporter"],
+                              period=frame["date"].dt.strftime("%Y-%m-%d"))
+        store.add_declarations("certificates", stored, source=sha, sha256=sha * 64, actor="t")
+    rows = pd.read_csv(_declarations_csv(store, "certificates", tmp_path / "c.csv"))
+    assert rows["carats"].tolist() == [120]
+
+    ex_header = "participant,period,flow,partner,carats,value_usd,source\n"
+    one = parse_exports(ex_header + "GHA,2010,export,ARE,500,15000,first\n", today=TODAY)
+    two = parse_exports(ex_header + "GHA,2010,export,ARE,650,19500,second\n", today=TODAY)
+    store.add_declarations("exports", one, source="a", sha256="c" * 64, actor="t")
+    store.add_declarations("exports", two, source="b", sha256="d" * 64, actor="t")
+    exports = pd.read_csv(_declarations_csv(store, "exports", tmp_path / "e.csv"))
+    assert exports["carats"].tolist() == [650]  # not 500 + 650
