@@ -372,12 +372,22 @@ def _breaking_pair(sheet: ParameterSheet, matrix: np.ndarray,
 def copula_factor(matrix: np.ndarray) -> np.ndarray | None:
     """A factor ``L`` with ``L @ L.T == matrix`` (None for the identity: no copula needed).
 
-    Uses the eigen-decomposition, so semi-definite matrices (rho = ±1) also work.
+    Cholesky when the matrix is positive definite: it is unique and lower-triangular, so
+    the draws do not depend on the LAPACK build (an eigen-decomposition with repeated
+    eigenvalues may rotate and flip its vectors from one build to another) and a
+    parameter correlated with nothing keeps its own normal column. Semi-definite
+    matrices (rho = ±1) fall back to the eigen-decomposition with signs fixed.
     """
     if np.array_equal(matrix, np.eye(len(matrix))):
         return None
-    values, vectors = np.linalg.eigh(matrix)
-    return vectors * np.sqrt(np.clip(values, 0.0, None))
+    try:
+        return np.linalg.cholesky(matrix)
+    except np.linalg.LinAlgError:
+        values, vectors = np.linalg.eigh(matrix)
+        # fix each vector's sign (largest component positive) so the factor is reproducible
+        signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(vectors.shape[1])])
+        signs[signs == 0] = 1.0
+        return (vectors * signs) * np.sqrt(np.clip(values, 0.0, None))
 
 
 def parse_sheet(data: dict) -> ParameterSheet:

@@ -120,3 +120,20 @@ def test_empirical_draws_only_observed_values_with_their_frequencies():
     x = sheet.parameters["e"].ppf(u)
     assert set(np.unique(x)) == {0.0, 1.0}
     assert x.mean() == pytest.approx(0.25, abs=0.01)
+
+
+def test_copula_factor_keeps_uncorrelated_parameters_on_their_own_normal():
+    import numpy as np
+
+    from footprint.params import copula_factor
+
+    matrix = np.eye(4)
+    matrix[0, 2] = matrix[2, 0] = -0.3
+    factor = copula_factor(matrix)
+    assert np.allclose(factor @ factor.T, matrix)
+    # parameters 1 and 3 correlate with nothing: each is driven by its own column only
+    assert np.allclose(factor[1], [0, 1, 0, 0]) and np.allclose(factor[3], [0, 0, 0, 1])
+    # semi-definite (rho = 1) still factors, reproducibly
+    singular = np.array([[1.0, 1.0], [1.0, 1.0]])
+    first, second = copula_factor(singular), copula_factor(singular)
+    assert np.allclose(first @ first.T, singular) and np.array_equal(first, second)
