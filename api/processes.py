@@ -54,6 +54,8 @@ class Process:
     #: possibly confidential declarations); otherwise results are a public read like
     #: the footprints they describe
     private_results: bool = False
+    #: checks beyond the JSON Schema (run before any job is created)
+    check: Callable[[dict], Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The process summary of ``/processes`` (without inputs and outputs)."""
@@ -97,6 +99,8 @@ class Process:
         if problems:
             raise InvalidParameterError(f"invalid inputs for process '{self.id}': "
                                         + "; ".join(problems))
+        if self.check is not None:
+            self.check(values)
         return values
 
 
@@ -233,18 +237,25 @@ def execute_delineate(inputs: dict, *, store: Any, settings: Settings,
                         "files": sorted(p.name for p in final.iterdir())}}
 
 
+def build_sheet(inputs: dict) -> Any:
+    """The custom parameter sheet of a build-footprint request, validated (or None)."""
+    if inputs.get("parameters") is None:
+        return None
+    from footprint.params import parse_sheet
+
+    sheet = parse_sheet(inputs["parameters"])
+    if sheet.field != inputs["field"]:
+        raise InvalidParameterError(
+            f"the parameter sheet is for {sheet.field!r}, not {inputs['field']!r}")
+    return sheet
+
+
 def execute_build_footprint(inputs: dict, *, store: Any, settings: Settings,
                             progress: Callable[[float, str], None], job_id: str) -> dict:
     """Build and store a new footprint version of the field."""
     from footprint.pipeline.build import build_footprint, footprint_summary
 
-    sheet = None
-    if inputs.get("parameters") is not None:
-        from footprint.params import parse_sheet
-        sheet = parse_sheet(inputs["parameters"])
-        if sheet.field != inputs["field"]:
-            raise InvalidParameterError(
-                f"the parameter sheet is for {sheet.field!r}, not {inputs['field']!r}")
+    sheet = build_sheet(inputs)
     record = build_footprint(inputs["field"], store=store, settings=settings,
                              seed=inputs.get("seed"), draws=inputs.get("draws"),
                              sheet=sheet, progress=progress)
@@ -312,7 +323,7 @@ def _processes(draws_default: int, seed_default: int) -> dict[str, Process]:
                                    "description": "Version id, summaries (P5, P50, P95, "
                                                   "mean) and provenance.",
                                    **outputs_json}},
-            execute=execute_build_footprint, roles=("surveyor",),
+            execute=execute_build_footprint, roles=("surveyor",), check=build_sheet,
             keywords=("footprint", "Monte Carlo", "resource", "capacity")),
         Process(
             id="anomaly-report", title="Anomaly report",

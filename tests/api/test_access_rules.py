@@ -79,3 +79,12 @@ def test_report_negotiation(store, settings, api_keys, monkeypatch):
 def test_build_results_stay_a_public_read_like_the_footprints(client, store):
     job = _job(store, "build-footprint", owner="test-surveyor", results={"footprint": {"v": 1}})
     assert client.get(f"/jobs/{job.id}/results").json() == {"footprint": {"v": 1}}
+
+
+def test_a_bad_parameter_sheet_is_refused_before_any_job_exists(client, store, api_keys):
+    body = {"inputs": {"field": "gh-birim", "parameters": {"bogus": 1}}}
+    for prefer in ({}, {"Prefer": "respond-async"}):
+        response = client.post("/processes/build-footprint/execution", json=body,
+                               headers={"X-API-Key": api_keys["surveyor"], **prefer})
+        assert response.status_code == 400, response.text
+    assert store.list_jobs(limit=10, offset=0) == []
