@@ -205,12 +205,8 @@ def parse_exports(source: str | Path | IO | pd.DataFrame, *,
         flow, malformed or future period, negative or non-numeric figures, duplicates).
     """
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    frame = _read_table(source)
-    problems = _missing_columns(frame, EXPORT_COLUMNS)
-    _raise_if_any(problems, "export statistics")
-    if frame.empty:
-        _raise_if_any([DeclarationProblem(None, None, "the file has no data rows")],
-                      "export statistics")
+    frame = _read_with_columns(source, EXPORT_COLUMNS, "export statistics")
+    problems: list[DeclarationProblem] = []
 
     years, halves, carats, values = [], [], [], []
     for i, rec in enumerate(frame.to_dict(orient="records")):
@@ -254,6 +250,15 @@ def parse_exports(source: str | Path | IO | pd.DataFrame, *,
     return out
 
 
+def _read_with_columns(source, columns: tuple[str, ...], what: str) -> pd.DataFrame:
+    """The table of ``source``, refused whole when a column is missing or no row holds data."""
+    frame = _read_table(source)
+    _raise_if_any(_missing_columns(frame, columns), what)
+    if frame.empty:
+        _raise_if_any([DeclarationProblem(None, None, "the file has no data rows")], what)
+    return frame
+
+
 def _sieve_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith(SIEVE_PREFIX) and len(c) > len(SIEVE_PREFIX)]
 
@@ -279,12 +284,8 @@ def parse_certificates(source: str | Path | IO | pd.DataFrame, *,
         duplicate certificate ids.
     """
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    frame = _read_table(source)
-    problems = _missing_columns(frame, CERTIFICATE_COLUMNS)
-    _raise_if_any(problems, "certificate records")
-    if frame.empty:
-        _raise_if_any([DeclarationProblem(None, None, "the file has no data rows")],
-                      "certificate records")
+    frame = _read_with_columns(source, CERTIFICATE_COLUMNS, "certificate records")
+    problems: list[DeclarationProblem] = []
     sieves = _sieve_columns(frame)
     from footprint.value import parse_sieve_class
 
