@@ -14,11 +14,7 @@ from pathlib import Path
 
 import typer
 
-from footprint.catalogue import get_field
-from footprint.services.layers import UPLOAD_KINDS, ingest_layer
-from footprint.services.store import open_store
-from footprint.services.uploads import Upload
-from footprint.settings import get_settings
+from footprint.concepts import UPLOAD_LAYER_KINDS
 
 ACTOR = "cli"
 
@@ -27,11 +23,18 @@ def add(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
         path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
                                     help="DEM GeoTIFF/.hgt, or GeoJSON, GeoPackage or "
                                          "zipped shapefile."),
-        kind: str = typer.Option(..., "--kind", "-k", help=", ".join(UPLOAD_KINDS)),
+        kind: str = typer.Option(..., "--kind", "-k", help=", ".join(UPLOAD_LAYER_KINDS)),
         name: str = typer.Option(None, help="Title of the layer (default: the file name)."),
         year: int = typer.Option(None, min=1900, max=2100,
                                  help="The year the layer shows (e.g. mined ground).")) -> None:
     """Validate and store a survey layer of FIELD; print its id and version."""
+    # imported here, as in every command: `footprint --help` must not load rasterio & co.
+    from footprint.catalogue import get_field
+    from footprint.services.layers import ingest_layer
+    from footprint.services.store import open_store
+    from footprint.services.uploads import Upload
+    from footprint.settings import get_settings
+
     get_field(field)  # an unknown id fails here, before any work
     settings = get_settings()
     upload = Upload.from_path(path, max_upload_mb=settings.max_upload_mb)
