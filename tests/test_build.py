@@ -54,6 +54,18 @@ def test_mined_area_by_year_counts_overlapping_ground_once():
     assert mined_area_by_year(mined.iloc[[0, 3]], UTM30) == {}
 
 
+def test_the_same_pit_mapped_for_two_years_adds_no_negative_area():
+    """Issue 11 row 2: the same polygon for 2010 and 2011 gave -1.2e-10 m2 and bricked builds."""
+    from shapely.geometry import Polygon as P
+    ring = [(-0.8213, 6.0194), (-0.8201, 6.0197), (-0.8198, 6.0211), (-0.8215, 6.0209)]
+    mined = gpd.GeoDataFrame({"year": [2009, 2010, 2011, 2011]},
+                             geometry=[box(-0.83, 6.00, -0.829, 6.001), P(ring), P(ring),
+                                       P(ring).buffer(1e-12)], crs=4326)
+    series = mined_area_by_year(mined, UTM30)
+    assert series[2011] == 0.0 and series[2010] > 10_000.0
+    assert all(v >= 0.0 for v in series.values())
+
+
 def test_build_stores_a_version_with_files_and_provenance(offline, store, with_deposits):
     record = build_footprint("gh-birim", store=store, settings=offline, seed=4, draws=2000)
     assert record.version == 1 and record.n_draws == 2000

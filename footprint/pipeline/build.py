@@ -79,11 +79,18 @@ def _layer_frame(store: Any, layer: Any) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame.from_features(features, crs=4326)
 
 
+#: Newly mined areas below this (m²) are float round-off of the polygon overlay, not ground.
+MINED_AREA_TOLERANCE_M2 = 1e-3
+
+
 def mined_area_by_year(mined: gpd.GeoDataFrame, crs: Any) -> dict[int, float]:
     """Newly mined area per year (m², in projected ``crs``) from dated mined-ground polygons.
 
     The ground mined by year ``y`` is the union of the polygons dated ``<= y``; the area
-    new in ``y`` is the growth of that union, so ground mapped twice counts once.
+    new in ``y`` is the area of that year's polygons minus (set difference) the ground
+    mined before, so ground mapped twice counts once. A set difference has no negative
+    area; what the overlay leaves below :data:`MINED_AREA_TOLERANCE_M2` (round-off of the
+    same polygon uploaded for two years, issue 11 row 2) counts as nothing new.
     The first dated year is the **baseline**: what it shows was mined up to then, over
     unknown years, so it is not one year's production and the series starts the year
     after. Polygons without a year belong to that baseline too (they still count as
@@ -99,13 +106,13 @@ def mined_area_by_year(mined: gpd.GeoDataFrame, crs: Any) -> dict[int, float]:
     years = sorted(int(y) for y in year_of.dropna().unique())
     baseline = mined[year_of.isna() | (year_of == years[0])].geometry.values
     cumulative = shapely.union_all(shapely.make_valid(baseline))
-    series, previous_m2 = {}, float(cumulative.area)
+    series = {}
     for year in years[1:]:
-        ofyear = dated[year_of[year_of.notna()] == year].geometry.values
-        cumulative = shapely.union_all([cumulative, *shapely.make_valid(ofyear)])
-        area_m2 = float(cumulative.area)
-        series[year] = area_m2 - previous_m2
-        previous_m2 = area_m2
+        ofyear = shapely.union_all(shapely.make_valid(
+            dated[year_of[year_of.notna()] == year].geometry.values))
+        new_m2 = float(shapely.difference(ofyear, cumulative).area)
+        series[year] = new_m2 if new_m2 > MINED_AREA_TOLERANCE_M2 else 0.0
+        cumulative = shapely.union_all([cumulative, ofyear])
     return series
 
 
