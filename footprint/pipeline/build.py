@@ -256,8 +256,8 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
                       "draws_path": str(relative / "draws.parquet"),
                       "directory": str(relative), "stored_layer_checksums": checksums}
         summaries = {key: document[key] for key in
-                     ("deposits", "resource", "capacity", "capacity_series", "value", "size",
-                      "tails_trusted", "warning")}
+                     ("deposits", "resource", "capacity", "capacity_series", "capacity_by_year",
+                      "value", "size", "tails_trusted", "warning")}
         progress(95, "storing the footprint version")
         record = store.add_footprint(
             field_id, deposits=deposits_4326, seed=seed, n_draws=draws,
