@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pytest
 from shapely.geometry import Polygon, box
 from typer.testing import CliRunner
@@ -129,3 +130,20 @@ def test_cli_build_on_a_fresh_state_directory_syncs_the_catalogue(offline, tmp_p
     assert "zw-marange v1" in result.output
     unknown = CliRunner().invoke(app, ["build", "zw-nowhere"])
     assert unknown.exit_code != 0 and not (fresh / "footprints" / "zw-nowhere").exists()
+
+
+def test_stored_footprint_gives_reports_a_capacity_for_every_year(offline, store, with_deposits):
+    import datetime as dt
+
+    from footprint.pipeline.report import as_field_footprint, stored_footprint_provider
+
+    build_footprint("gh-birim", store=store, settings=offline, seed=4, draws=2000)
+    record = store.latest_footprint("gh-birim")
+    this_year = dt.datetime.now(dt.timezone.utc).year
+    assert sorted(int(y) for y in record.summaries["capacity_by_year"]) == list(
+        range(2003, this_year + 1))
+    footprint = as_field_footprint(stored_footprint_provider(store, offline)("gh-birim"))
+    assert sorted(footprint.capacity_by_year) == list(range(2003, this_year + 1))
+    # the GCD plant stopped in September 2007: later years have the artisanal mode only
+    assert np.all(footprint.capacity_for_year(2010) <= footprint.capacity_for_year(2005))
+    assert np.median(footprint.capacity_for_year(2010)) < np.median(footprint.capacity_for_year(2005))
