@@ -267,15 +267,24 @@ def apply_evidence(sheet: ParameterSheet, evidence: Evidence) -> tuple[Parameter
     (ParameterSheet, dict)
         The updated sheet (validated by the same schema) and the evidence block for
         provenance: ``{"layers": [...], "updates": [prior/posterior P5/P50/P95 per
-        parameter]}``. Without evidence the sheet is returned unchanged.
+        parameter], "skipped": [evidence that could not inform a parameter, and why]}``.
+        Without evidence the sheet is returned unchanged.
     """
     if evidence.empty:
-        return sheet, {"layers": list(evidence.layers), "updates": []}
+        return sheet, {"layers": list(evidence.layers), "updates": [], "skipped": []}
     layer_ids = tuple(f"{entry.get('kind')}:{entry.get('id')}" for entry in evidence.layers)
     updates: list[Update] = []
 
-    def record(name: str, prior_name: str, result: tuple[np.ndarray, str, int]) -> None:
-        quantiles, model, n = result
+    skipped: list[dict[str, str]] = []
+
+    def record(name: str, prior_name: str, update, *args) -> None:
+        # evidence that cannot inform a parameter is set aside and said so, never a reason
+        # for every later build of the field to fail
+        try:
+            quantiles, model, n = update(sheet.parameters[prior_name], *args)
+        except InvalidLayerError as error:
+            skipped.append({"parameter": name, "reason": str(error)})
+            return
         prior = sheet.parameters[prior_name]
         updates.append(Update(name, prior_name, model, n, _prior_summary(prior.ppf),
                               _p5_50_95(quantiles), tuple(float(v) for v in quantiles),
@@ -289,15 +298,13 @@ def apply_evidence(sheet: ParameterSheet, evidence: Evidence) -> tuple[Parameter
             continue
         prior_name = sheet.resolve("grade_ct_m3", key)
         if prior_name is not None:
-            record(f"grade_ct_m3.{key}", prior_name, update_grade(sheet.parameters[prior_name],
-                                                                  samples))
+            record(f"grade_ct_m3.{key}", prior_name, update_grade, samples)
     if pooled and "grade_ct_m3" in sheet.parameters:
         has_stones = all(s.stones is not None for s in pooled)
         together = BulkSamples(np.concatenate([s.volume_m3 for s in pooled]),
                                np.concatenate([s.carats for s in pooled]),
                                np.concatenate([s.stones for s in pooled]) if has_stones else None)
-        record("grade_ct_m3", "grade_ct_m3", update_grade(sheet.parameters["grade_ct_m3"],
-                                                          together))
+        record("grade_ct_m3", "grade_ct_m3", update_grade, together)
 
     # thickness and overburden: per class and pooled
     for attribute in ("thickness_m", "overburden_m"):
@@ -309,11 +316,8 @@ def apply_evidence(sheet: ParameterSheet, evidence: Evidence) -> tuple[Parameter
             key = _class_key(cls)
             if key is not None:
                 prior_name = sheet.resolve(attribute, key)
-                record(f"{attribute}.{key}", prior_name,
-                       update_mean_lognormal(sheet.parameters[prior_name], values))
-        record(attribute, attribute,
-               update_mean_lognormal(sheet.parameters[attribute],
-                                     np.concatenate(list(logs.values()))))
+                record(f"{attribute}.{key}", prior_name, update_mean_lognormal, values)
+        record(attribute, attribute, update_mean_lognormal, np.concatenate(list(logs.values())))
 
     # workforce by year
     workforce_periods = []
@@ -321,7 +325,9 @@ def apply_evidence(sheet: ParameterSheet, evidence: Evidence) -> tuple[Parameter
         for year, counts in sorted(evidence.workforce.items()):
             prior_name = sheet.timeline.miners_parameter(int(year))
             name = f"miners.{int(year)}"
-            record(name, prior_name, update_workforce(sheet.parameters[prior_name], counts))
+            record(name, prior_name, update_workforce, counts)
+            if name not in {u.parameter for u in updates}:
+                continue
             workforce_periods.append(WorkforcePeriod(
                 start_year=int(year), end_year=int(year), parameter=name,
                 source=f"workforce census {int(year)} (evidence layers {', '.join(layer_ids)})"))
@@ -340,7 +346,8 @@ def apply_evidence(sheet: ParameterSheet, evidence: Evidence) -> tuple[Parameter
         timeline["workforce"] = ([w.model_dump(mode="json", exclude_none=True)
                                   for w in workforce_periods] + timeline.get("workforce", []))
     updated = parse_sheet(data)
-    return updated, {"layers": list(evidence.layers), "updates": [u.as_dict() for u in updates]}
+    return updated, {"layers": list(evidence.layers), "updates": [u.as_dict() for u in updates],
+                     "skipped": skipped}
 
 
 __all__ = ["BulkSamples", "Evidence", "apply_evidence", "update_grade", "update_mean_lognormal",

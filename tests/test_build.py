@@ -147,3 +147,33 @@ def test_stored_footprint_gives_reports_a_capacity_for_every_year(offline, store
     # the GCD plant stopped in September 2007: later years have the artisanal mode only
     assert np.all(footprint.capacity_for_year(2010) <= footprint.capacity_for_year(2005))
     assert np.median(footprint.capacity_for_year(2010)) < np.median(footprint.capacity_for_year(2005))
+
+
+def test_survey_evidence_updates_the_parameters_and_is_in_provenance(offline, store, with_deposits):
+    from footprint.evidence import SurveyTruth, synthetic_survey
+
+    before = build_footprint("gh-birim", store=store, settings=offline, seed=4, draws=2000)
+    ev = synthetic_survey(SurveyTruth(grade_ct_m3=1.8, thickness_m=0.6, miners=12_000), 40, 3)
+    samples = ev.bulk_samples["floodplain"]
+    inside = [box(-0.825 + i * 1e-5, 6.02, -0.825 + i * 1e-5 + 5e-6, 6.02001) for i in range(40)]
+    frame = gpd.GeoDataFrame({"volume_m3": samples.volume_m3, "carats": samples.carats,
+                              "stones": samples.stones.astype(int)}, geometry=inside, crs=4326)
+    layer, _ = store.add_layer("gh-birim", "bulk_samples", "pits", "e" * 64, crs="EPSG:4326",
+                               bounds_4326=None, features=frame)
+    census = gpd.GeoDataFrame({"count": [11_000], "year": [2012]},
+                              geometry=[box(-0.83, 6.01, -0.82, 6.02)], crs=4326)
+    store.add_layer("gh-birim", "workforce", "census", "f" * 64, crs="EPSG:4326",
+                    bounds_4326=None, features=census)
+    after = build_footprint("gh-birim", store=store, settings=offline, seed=4, draws=2000)
+    evidence = after.provenance["evidence"]
+    assert {(entry["kind"], entry["sha256"]) for entry in evidence["layers"]} == {
+        ("bulk_samples", "e" * 64), ("workforce", "f" * 64)}
+    updates = {u["parameter"]: u for u in evidence["updates"]}
+    assert {"grade_ct_m3", "grade_ct_m3.floodplain", "miners.2012"} <= set(updates)
+    assert after.provenance["draws_sha256"] != before.provenance["draws_sha256"]
+    assert after.summaries["evidence"]["updates"]
+    # the census year's capacity band narrows (workforce and grade both learnt)
+    def band(record, year):
+        q = record.summaries["capacity_by_year"][str(year)]
+        return q["p95"] / q["p5"]
+    assert band(after, 2012) < band(before, 2012)

@@ -120,3 +120,12 @@ def test_impossible_evidence_is_a_clear_error():
     with pytest.raises(InvalidLayerError):
         update_grade(SHEET.parameters["grade_ct_m3"],
                      BulkSamples(np.array([0.0]), np.array([1.0])))
+
+
+def test_evidence_that_cannot_inform_is_set_aside_not_fatal():
+    useless = Evidence(bulk_samples={"floodplain": BulkSamples(np.array([10.0]), np.array([0.0]))},
+                       workforce={2010: [3000.0]})
+    sheet, block = apply_evidence(SHEET, useless)
+    assert {s["parameter"] for s in block["skipped"]} == {"grade_ct_m3.floodplain", "grade_ct_m3"}
+    assert sheet.parameters["grade_ct_m3"] == SHEET.parameters["grade_ct_m3"]
+    assert "miners.2010" in sheet.parameters
