@@ -251,8 +251,8 @@ def update_workforce(prior, counts: Sequence[float]) -> tuple[np.ndarray, str, i
     """Posterior quantiles of a year's workforce (persons) from its census counts."""
     total = float(np.sum(np.asarray(counts, dtype=np.float64)))
     x, w = _grid_posterior(prior.ppf, lambda m: census_loglik(m, total))
-    return (posterior_quantiles(x, w), f"census total {total:g} with lognormal error "
-            f"sd {CENSUS_SIGMA} (assumption)", len(counts))
+    model = f"census total {total:g} with lognormal error sd {CENSUS_SIGMA} (assumption)"
+    return posterior_quantiles(x, w), model, len(counts)
 
 
 def _class_key(cls: str | None) -> str | None:
@@ -315,7 +315,7 @@ def apply_evidence(sheet: ParameterSheet, evidence: Evidence) -> tuple[Parameter
         for cls, values in sorted(logs.items(), key=lambda kv: str(kv[0])):
             key = _class_key(cls)
             if key is not None:
-                prior_name = sheet.resolve(attribute, key)
+                prior_name = sheet.resolve(attribute, key) or attribute
                 record(f"{attribute}.{key}", prior_name, update_mean_lognormal, values)
         record(attribute, attribute, update_mean_lognormal, np.concatenate(list(logs.values())))
 
@@ -336,7 +336,7 @@ def apply_evidence(sheet: ParameterSheet, evidence: Evidence) -> tuple[Parameter
     for u in updates:
         prior = sheet.parameters[u.prior_from]
         data["parameters"][u.parameter] = Empirical(
-            dist="empirical", samples=list(u.samples), unit=prior.unit,
+            dist="empirical", samples=list(u.samples), unit=prior.unit, assumption=None,
             source=(f"posterior from {u.n} evidence record(s) ({', '.join(u.layers)}): "
                     f"{u.model}; prior {u.prior_from}: "
                     f"{prior.source or 'assumption: ' + str(prior.assumption)}"),
@@ -350,10 +350,22 @@ def apply_evidence(sheet: ParameterSheet, evidence: Evidence) -> tuple[Parameter
                      "skipped": skipped}
 
 
-__all__ = ["BulkSamples", "Evidence", "apply_evidence", "update_grade", "update_mean_lognormal",
-           "update_workforce", "negbin_grade_loglik", "lognormal_mean_loglik", "census_loglik",
-           "posterior_quantiles", "POSTERIOR_POINTS", "CENSUS_SIGMA", "SurveyTruth",
-           "synthetic_survey"]
+__all__ = [
+    "CENSUS_SIGMA",
+    "POSTERIOR_POINTS",
+    "BulkSamples",
+    "Evidence",
+    "SurveyTruth",
+    "apply_evidence",
+    "census_loglik",
+    "lognormal_mean_loglik",
+    "negbin_grade_loglik",
+    "posterior_quantiles",
+    "synthetic_survey",
+    "update_grade",
+    "update_mean_lognormal",
+    "update_workforce",
+]
 
 
 # --------------------------------------------------------------------------- synthetic surveys

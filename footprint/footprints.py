@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -300,7 +300,7 @@ def compute_footprint(field_id: str, sheet: ParameterSheet, deposits=None,
     remaining, sheet_classes, deposit_summary = _deposit_inputs(sheet, deposits)
     mined_by_year = cap.clean_mined_area_by_year(mined_area_m2_by_year or {})
     if current_year is None:
-        current_year = datetime.now(timezone.utc).year
+        current_year = datetime.now(UTC).year
     years = tuple(sheet.timeline.years(int(current_year)))
     model = FieldModel(sheet, remaining, sheet_classes, stream_length_km, mined_by_year, years)
     result = simulate(sheet, model, draws=draws, seed=seed, block_size=block_size,
@@ -369,6 +369,6 @@ def compute_producer_capacity(producer: Producer, *, seed: int, draws: int,
     engine as fields: same seed and draws give the same table.
     """
     if current_year is None:
-        current_year = datetime.now(timezone.utc).year
+        current_year = datetime.now(UTC).year
     years = tuple(range(first_year, max(int(current_year), first_year) + 1))
     return simulate(producer.as_sheet(), ProducerModel(producer, years), draws=draws, seed=seed)

@@ -139,7 +139,7 @@ def test_stored_footprint_gives_reports_a_capacity_for_every_year(offline, store
 
     build_footprint("gh-birim", store=store, settings=offline, seed=4, draws=2000)
     record = store.latest_footprint("gh-birim")
-    this_year = dt.datetime.now(dt.timezone.utc).year
+    this_year = dt.datetime.now(dt.UTC).year
     assert sorted(int(y) for y in record.summaries["capacity_by_year"]) == list(
         range(2003, this_year + 1))
     footprint = as_field_footprint(stored_footprint_provider(store, offline)("gh-birim"))
@@ -158,8 +158,8 @@ def test_survey_evidence_updates_the_parameters_and_is_in_provenance(offline, st
     inside = [box(-0.825 + i * 1e-5, 6.02, -0.825 + i * 1e-5 + 5e-6, 6.02001) for i in range(40)]
     frame = gpd.GeoDataFrame({"volume_m3": samples.volume_m3, "carats": samples.carats,
                               "stones": samples.stones.astype(int)}, geometry=inside, crs=4326)
-    layer, _ = store.add_layer("gh-birim", "bulk_samples", "pits", "e" * 64, crs="EPSG:4326",
-                               bounds_4326=None, features=frame)
+    store.add_layer("gh-birim", "bulk_samples", "pits", "e" * 64, crs="EPSG:4326",
+                    bounds_4326=None, features=frame)
     census = gpd.GeoDataFrame({"count": [11_000], "year": [2012]},
                               geometry=[box(-0.83, 6.01, -0.82, 6.02)], crs=4326)
     store.add_layer("gh-birim", "workforce", "census", "f" * 64, crs="EPSG:4326",

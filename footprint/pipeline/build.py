@@ -201,7 +201,7 @@ def evidence_inputs(store: Any, layers: list[Any], deposits: gpd.GeoDataFrame | 
         if frame.empty:
             continue
         used.append({"kind": layer.kind, "id": layer.id, "sha256": layer.sha256,
-                     "n_features": int(len(frame))})
+                     "n_features": len(frame)})
         checksums[f"layer:{layer.kind}:{layer.id}"] = layer.sha256
         if layer.kind == "workforce":
             for year, count in zip(pd.to_numeric(frame["year"], errors="coerce"),
@@ -270,10 +270,10 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
     size); deposits are held as one GeoDataFrame.
     """
     from datasets.catalogue import get_field
+    from footprint.evidence import apply_evidence
     from footprint.footprints import compute_footprint
     from footprint.params import load_sheet
     from footprint.pipeline.delineate import delineate_field
-    from footprint.evidence import apply_evidence
     from footprint.provenance import sha256_file, sha256_json
     from footprint.simulation import field_seed
 

@@ -93,7 +93,7 @@ def test_round_off_below_zero_is_cleaned_and_a_real_negative_area_refused():
 
 def test_capacity_by_year_is_block_invariant_and_seeded():
     sheet = load_sheet("gh-birim")
-    kw = dict(stream_length_km=None, seed=11, draws=5000, current_year=2012)
+    kw = {"stream_length_km": None, "seed": 11, "draws": 5000, "current_year": 2012}
     one = compute_footprint("gh-birim", sheet, {"floodplain": 5.0e7}, block_size=1000, **kw)
     two = compute_footprint("gh-birim", sheet, {"floodplain": 5.0e7}, block_size=5000, **kw)
     other = compute_footprint("gh-birim", sheet, {"floodplain": 5.0e7}, **{**kw, "seed": 12})
