@@ -177,3 +177,8 @@ def test_survey_evidence_updates_the_parameters_and_is_in_provenance(offline, st
         q = record.summaries["capacity_by_year"][str(year)]
         return q["p95"] / q["p5"]
     assert band(after, 2012) < band(before, 2012)
+    # reports show an evidence posterior by its size and quantiles, not 1,000 numbers
+    from footprint.pipeline.report import as_field_footprint, stored_footprint_provider
+
+    shown = as_field_footprint(stored_footprint_provider(store, offline)("gh-birim"))
+    assert shown.parameters["grade_ct_m3"]["samples"]["n"] == 1000

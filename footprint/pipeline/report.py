@@ -28,6 +28,18 @@ from footprint.settings import Settings, get_settings
 FootprintProvider = Callable[[str], Any]
 
 
+def _parameter_summary(spec: dict) -> dict:
+    """A parameter as the report shows it: no source text, and an empirical distribution
+    (e.g. an evidence posterior of 1,000 quantiles) as its size and P5/P50/P95."""
+    out = {k: v for k, v in spec.items() if k != "source"}
+    samples = out.get("samples")
+    if isinstance(samples, list) and len(samples) > 20:
+        p5, p50, p95 = np.percentile(np.asarray(samples, dtype="float64"), [5, 50, 95])
+        out["samples"] = {"n": len(samples), "p5": float(p5), "p50": float(p50),
+                          "p95": float(p95)}
+    return out
+
+
 def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootprint:
     """Adapt a :class:`footprint.footprints.FootprintResult` (or a FieldFootprint) for reports.
 
@@ -56,7 +68,7 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
         str(k): float(hi - lo) / 3.29
         for k, lo, hi in zip(result.size.index, result.size["p5"], result.size["p95"])}
     sheet = prov.get("sheet") or {}
-    params = {name: {k: v for k, v in spec.items() if k != "source"}
+    params = {name: _parameter_summary(spec)
               for name, spec in (sheet.get("parameters") or {}).items()
               if isinstance(spec, dict)}
     label = version or prov.get("version") or f"draws:{str(prov.get('draws_sha256', ''))[:12]}"
