@@ -21,6 +21,8 @@ import datetime as dt
 import itertools
 import math
 import re
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -31,7 +33,9 @@ from scipy import special
 
 from footprint.errors import InvalidParameterError, NotFoundError
 
-PARAMETERS_DIR = Path(__file__).resolve().parent.parent / "datasets" / "parameters"
+#: The bundled sheets, a resource of the ``datasets`` package (a directory when installed
+#: from a source tree or a wheel).
+PARAMETERS_DIR = resources.files("datasets") / "parameters"
 
 #: Tolerance on the smallest eigenvalue of a correlation matrix (numerical noise).
 PSD_TOLERANCE = 1e-10
@@ -544,11 +548,11 @@ def load_sheet(path_or_field_id: str | Path) -> ParameterSheet:
     InvalidParameterError
         If the YAML or the sheet is invalid.
     """
-    candidate = Path(path_or_field_id)
+    candidate: Path | Traversable = Path(path_or_field_id)
     if candidate.suffix not in (".yaml", ".yml"):
         candidate = PARAMETERS_DIR / f"{path_or_field_id}.yaml"
-    if not candidate.is_file():
-        raise NotFoundError(f"no parameter sheet at {candidate}")
+    if not candidate.is_file():  # the name only: error bodies carry no server paths
+        raise NotFoundError(f"no parameter sheet {candidate.name!r}")
     try:
         data = yaml.safe_load(candidate.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
@@ -561,7 +565,7 @@ def load_sheet(path_or_field_id: str | Path) -> ParameterSheet:
 # --------------------------------------------------------------------------------------
 # other producers: a participant's producers outside the modelled alluvial fields
 # --------------------------------------------------------------------------------------
-PRODUCERS_FILE = PARAMETERS_DIR.parent / "producers.yaml"
+PRODUCERS_FILE = resources.files("datasets") / "producers.yaml"
 
 
 class ProducerPeriod(Period):
@@ -621,9 +625,9 @@ class ProducerSheet(BaseModel):
 
 def load_producers(path: str | Path | None = None) -> ProducerSheet:
     """Read and validate the other-producers file (default ``datasets/producers.yaml``)."""
-    candidate = Path(path) if path is not None else PRODUCERS_FILE
+    candidate: Path | Traversable = Path(path) if path is not None else PRODUCERS_FILE
     if not candidate.is_file():
-        raise NotFoundError(f"no producers file at {candidate}")
+        raise NotFoundError(f"no producers file {candidate.name}")
     try:
         data = yaml.safe_load(candidate.read_text(encoding="utf-8"))
         return ProducerSheet.model_validate(data or {})
