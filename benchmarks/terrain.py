@@ -38,10 +38,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-import pyproj
 import rasterio
-import shapely
-from rasterio.features import geometry_mask
 from scipy import ndimage
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,10 +46,14 @@ sys.path.insert(0, str(REPO))
 
 from datasets.catalogue import get_field  # noqa: E402
 from footprint import terrain  # noqa: E402
-from footprint.io.dem import load_dem  # noqa: E402
-from footprint.pipeline.delineate import (DelineationParameters, TerrainParameters,  # noqa: E402
-                                          _coverage_4326, _dem_paths, _grow_aoi_4326,
-                                          delineate_field)
+from footprint.io.dem import DemSource  # noqa: E402
+from footprint.pipeline.delineate import (  # noqa: E402
+    DelineationParameters,
+    TerrainParameters,
+    _dem_paths,
+    delineate_field,
+    prepare_dem,
+)
 from footprint.settings import get_settings  # noqa: E402
 
 GRASS_SCRIPT = r'''
@@ -103,17 +104,8 @@ def routing_input(field_id: str, params: TerrainParameters):
     settings = get_settings()
     field = get_field(field_id)
     paths = _dem_paths(field, None, settings, params.margin_m)
-    grown_4326 = _grow_aoi_4326(field, params.margin_m).intersection(_coverage_4326(paths))
-    grown_4326 = grown_4326.union(field.aoi_4326)
-    grid = load_dem(grown_4326, field.crs_epsg, paths, res_m=params.res_m)
-    to_utm = pyproj.Transformer.from_crs(4326, field.crs_epsg, always_xy=True)
-    grown_utm = shapely.transform(
-        grown_4326, lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1])))
-    grown = geometry_mask([grown_utm], out_shape=grid.shape, transform=grid.transform, invert=True)
-    elevation = terrain.fill_voids(grid.data, max_search_cells=params.max_void_search_cells,
-                                   fill_mask=grown)
-    in_aoi = geometry_mask([field.aoi_projected()], out_shape=grid.shape,
-                           transform=grid.transform, invert=True)
+    prepared = prepare_dem(field, [DemSource(tuple(paths))], params)
+    grid, elevation, in_aoi = prepared.grid, prepared.elevation_m, prepared.in_aoi
     return grid, elevation, in_aoi
 
 

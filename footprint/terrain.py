@@ -54,6 +54,7 @@ __all__ = [
     "ValleyClassParameters",
     "classify_valley_bottoms",
     "elevation_percentile",
+    "enclosed_voids",
     "extract_streams",
     "fill_voids",
     "height_above_drainage",
@@ -125,6 +126,36 @@ def fill_voids(elevation_m: np.ndarray, *, max_search_cells: int = 100,
     if fill_mask is not None:
         filled[voids & ~np.asarray(fill_mask, dtype=bool)] = np.nan
     return filled
+
+
+def enclosed_voids(elevation_m: np.ndarray, within: np.ndarray | None = None) -> np.ndarray:
+    """Nodata cells enclosed by data: the voids that may be filled.
+
+    A connected (8-neighbour) region of NaN cells is a void only if it neither touches
+    the grid's edge nor reaches outside ``within``: the nodata beyond a DEM's coverage
+    (an uploaded tile's edge, the end of the bundled tiles) is not a void, and filling
+    it would extrapolate terrain (issue 13 item 4: 9 km of false terrain past a tile).
+
+    Parameters
+    ----------
+    elevation_m : float array (m), NaN = nodata.
+    within : optional bool array (e.g. the AOI grown by the hydrological margin).
+
+    Returns
+    -------
+    bool array, True on void cells to fill.
+    """
+    nodata = np.isnan(np.asarray(elevation_m))
+    labels, count = ndimage.label(nodata, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return nodata
+    open_to_outside = np.zeros(count + 1, dtype=bool)
+    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        open_to_outside[edge] = True
+    if within is not None:
+        open_to_outside[labels[~np.asarray(within, dtype=bool)]] = True
+    open_to_outside[0] = True
+    return ~open_to_outside[labels]
 
 
 # --------------------------------------------------------------------------- routing

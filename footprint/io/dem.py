@@ -19,9 +19,9 @@ output cell, never at full resolution) plus the reprojected grid: for gh-birim
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import rasterio
@@ -169,7 +169,7 @@ def load_dem(aoi_4326: Polygon, dst_crs: CRS | str | int, paths: Iterable[Path] 
     left, bottom, right, top = aoi_dst.bounds
     left, bottom = math.floor(left / res_m) * res_m, math.floor(bottom / res_m) * res_m
     right, top = math.ceil(right / res_m) * res_m, math.ceil(top / res_m) * res_m
-    width, height = int(round((right - left) / res_m)), int(round((top - bottom) / res_m))
+    width, height = round((right - left) / res_m), round((top - bottom) / res_m)
     dst_transform = Affine(res_m, 0.0, left, 0.0, -res_m, top)
     out = np.full((height, width), np.nan, dtype="float32")
     owner = np.full((height, width), -1, dtype=np.int16)

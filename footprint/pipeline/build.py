@@ -129,7 +129,8 @@ def delineation_inputs(field: Any, store: Any,
     """Keyword arguments of :func:`delineate_field` from the field's stored layers, and
     the sha256 of each layer used (``layer:<kind>:<id>``).
 
-    Uploaded DEMs replace the field's tiles (terrain mode); the newest uploaded
+    Uploaded DEMs are stacked over the field's tiles, each winning where it has data
+    (terrain mode; coverage per source in the delineation summary); the newest uploaded
     ``deposits`` layer selects the deposit-polygon mode; every ``mined_areas`` layer is
     subtracted.
     """
@@ -147,7 +148,8 @@ def delineation_inputs(field: Any, store: Any,
         checksums[f"layer:deposits:{polygons.id}"] = polygons.sha256
     dems = [layer for layer in layers if layer.kind == "dem" and layer.path]
     if dems and polygons is None:
-        kwargs["dem_paths"] = [settings.state_dir / layer.path for layer in dems]
+        kwargs["dem_uploads"] = [(f"upload:{layer.id}", settings.state_dir / layer.path)
+                                 for layer in dems]
         checksums.update({f"layer:dem:{layer.id}": layer.sha256 for layer in dems})
     return kwargs, checksums
 

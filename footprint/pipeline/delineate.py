@@ -27,7 +27,8 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from rasterio.transform import xy
 from footprint import deposits as dep
 from footprint import terrain
 from footprint.errors import DataMissingError, InvalidLayerError, InvalidParameterError
+from footprint.io.dem import DemSource
 from footprint.io.raster import Grid, write_cog
 from footprint.provenance import code_version, sha256_bytes, sha256_file
 
@@ -192,20 +194,6 @@ def _dem_paths(field, dem_paths, settings, margin_m: float) -> list[Path] | None
     return [p for p in [*found.values(), *extra.values()] if p is not None]
 
 
-def _coverage_4326(paths: list[Path]):
-    """Union of the DEM files' footprints (lon/lat boxes)."""
-    import rasterio
-    from rasterio.warp import transform_bounds
-
-    boxes = []
-    for path in paths:
-        with rasterio.open(path) as src:
-            bounds = src.bounds if src.crs is None or src.crs.to_epsg() == 4326 else \
-                transform_bounds(src.crs, "EPSG:4326", *src.bounds)
-            boxes.append(shapely.box(*bounds))
-    return shapely.union_all(boxes)
-
-
 def _river_lines(field, settings, params: DelineationParameters, inputs: list[dict]):
     from footprint.io import vectors
 
@@ -274,33 +262,60 @@ def _crop_window(mask: np.ndarray) -> tuple[slice, slice]:
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
-def _run_terrain(field, paths: list[Path], params: TerrainParameters, clock: _Clock,
-                 inputs: list[dict]):
+@dataclass
+class PreparedDem:
+    """The void-filled DEM of a field and its masks (what routing sees)."""
+
+    grid: Grid
+    elevation_m: np.ndarray
+    in_aoi: np.ndarray
+    in_aoi_with_data: np.ndarray
+    coverage: dict[str, float]
+    void_cells: int
+
+
+def prepare_dem(field, sources, params: TerrainParameters,
+                clock: _Clock | None = None) -> PreparedDem:
+    """Load the field's DEM sources over the AOI grown by the margin and fill the voids
+    enclosed by data (never the no-data beyond the sources: that stays NaN, masked)."""
     from footprint.io.dem import load_dem
 
-    clock.step("load DEM")
-    for path in paths:
-        inputs.append({"role": "dem", "path": str(path), "sha256": sha256_file(path)})
-    # the margin only reaches as far as the tiles do: beyond them is no data, not a void
-    grown_4326 = _grow_aoi_4326(field, params.margin_m).intersection(_coverage_4326(paths))
-    grown_4326 = grown_4326.union(field.aoi_4326)
-    grid = load_dem(grown_4326, field.crs_epsg, paths, res_m=params.res_m)
+    grown_4326 = _grow_aoi_4326(field, params.margin_m).union(field.aoi_4326)
+    coverage: dict[str, float] = {}
+    grid = load_dem(grown_4326, field.crs_epsg, res_m=params.res_m, sources=sources,
+                    coverage=coverage)
     aoi = field.aoi_projected()
     in_aoi = geometry_mask([aoi], out_shape=grid.shape, transform=grid.transform, invert=True)
     if not in_aoi.any():
         raise InvalidLayerError(f"{field.id}: the DEM does not reach the area of interest")
-    loaded = ~np.isnan(grid.data)
-    # voids are the NaN cells enclosed by data: the grown AOI's interior, not its outside
     to_utm = pyproj.Transformer.from_crs(4326, field.crs_epsg, always_xy=True)
     grown_utm = shapely.transform(
         grown_4326, lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1])))
     grown = geometry_mask([grown_utm], out_shape=grid.shape, transform=grid.transform,
                           invert=True)
-    void_cells = int((grown & ~loaded).sum())
-
-    clock.step("fill voids")
+    voids = terrain.enclosed_voids(grid.data, within=grown)
+    if clock is not None:
+        clock.step("fill voids")
     elevation = terrain.fill_voids(grid.data, max_search_cells=params.max_void_search_cells,
-                                   fill_mask=grown)
+                                   fill_mask=voids)
+    in_aoi_with_data = in_aoi & ~np.isnan(elevation)
+    if not in_aoi_with_data.any():
+        raise InvalidLayerError(f"{field.id}: the DEM holds no height inside the area of interest")
+    return PreparedDem(grid, elevation, in_aoi, in_aoi_with_data, coverage, int(voids.sum()))
+
+
+def _run_terrain(field, sources, params: TerrainParameters, clock: _Clock,
+                 inputs: list[dict]):
+    clock.step("load DEM")
+    for source in sources:
+        for path in source.paths:
+            inputs.append({"role": "dem", "source": source.label, "path": str(path),
+                           "sha256": sha256_file(path)})
+    prepared = prepare_dem(field, sources, params, clock)
+    grid, elevation, in_aoi = prepared.grid, prepared.elevation_m, prepared.in_aoi
+    in_aoi_with_data, coverage, void_cells = (prepared.in_aoi_with_data, prepared.coverage,
+                                              prepared.void_cells)
+    no_data_in_aoi = in_aoi & ~in_aoi_with_data
 
     clock.step("route flow")
     routing = terrain.route_flow(elevation, grid.res_m, transform=grid.transform)
@@ -315,7 +330,7 @@ def _run_terrain(field, paths: list[Path], params: TerrainParameters, clock: _Cl
 
     clock.step("classify and polygonise")
     classes = terrain.classify_valley_bottoms(mrvbf_index, hand_m, streams, params.classes,
-                                              mask=in_aoi)
+                                              mask=in_aoi_with_data)
     window = _crop_window(in_aoi)
     transform = grid.transform @ Affine.translation(window[1].start, window[0].start)
     # classes are already 0 outside the AOI (cell centres), so no polygon clip is needed
@@ -337,6 +352,9 @@ def _run_terrain(field, paths: list[Path], params: TerrainParameters, clock: _Cl
     extra = {"grid": {"res_m": grid.res_m, "rows": grid.shape[0], "cols": grid.shape[1],
                       "cells": int(grid.data.size), "cells_in_aoi": int(in_aoi.sum()),
                       "void_cells_filled": void_cells, "crs": grid.crs.to_string()},
+             "dem_coverage": {"share_of_aoi_by_source": coverage,
+                              "share_of_aoi_without_data": round(
+                                  float(no_data_in_aoi.sum()) / max(int(in_aoi.sum()), 1), 4)},
              "stream_cells_in_aoi": int((streams & in_aoi).sum())}
     return deposits, length_km, rasters, extra
 
@@ -352,7 +370,8 @@ def _line_length_km(rivers: gpd.GeoDataFrame, aoi, crs_epsg: int) -> float:
 
 
 def delineate_field(field_id: str, out_dir: Path | None = None, *, mode: str | None = None,
-                    dem_paths: list[Path] | None = None, deposit_polygons=None,
+                    dem_paths: list[Path] | None = None,
+                    dem_uploads: list[tuple[str, Path]] | None = None, deposit_polygons=None,
                     mined_polygons=None, settings=None, progress: ProgressCallback | None = None,
                     parameters: DelineationParameters | None = None) -> DelineationResult:
     """Delineate the deposits of a catalogue field.
@@ -364,6 +383,9 @@ def delineate_field(field_id: str, out_dir: Path | None = None, *, mode: str | N
     mode : ``terrain``, ``rivers`` or ``polygons``; default the best the data allow, in
         the field's catalogue order.
     dem_paths : DEM files to use instead of the field's tiles in the data directory.
+    dem_uploads : uploaded DEMs as ``(label, path)``, oldest first, stacked over the
+        field's tiles (or ``dem_paths``): each wins where it has data, the tiles fill the
+        rest, and ``summary["dem_coverage"]`` gives each source's share of the AOI.
     deposit_polygons : expert deposit polygons (GeoDataFrame or vector file) for the
         polygon mode; default the catalogue's bundled polygon where there is one.
     mined_polygons : mined pits/tailings (GeoDataFrame or vector file), subtracted.
@@ -388,10 +410,15 @@ def delineate_field(field_id: str, out_dir: Path | None = None, *, mode: str | N
         polygons = _bundled_polygons(field)
     mined = _as_frame(mined_polygons, "mined_polygons", inputs)
     paths = _dem_paths(field, dem_paths, settings, params.terrain.margin_m)
+    sources = [DemSource(tuple(paths), "given" if dem_paths else "bundled")] if paths else []
+    for label, path in dem_uploads or ():
+        if not Path(path).is_file():
+            raise DataMissingError(f"uploaded DEM {label} is missing from the state directory")
+        sources.append(DemSource((Path(path),), str(label)))
     has_rivers = _rivers_present(field, settings, params)
-    chosen = choose_mode(field, has_dem=paths is not None, has_rivers=has_rivers,
+    chosen = choose_mode(field, has_dem=bool(sources), has_rivers=has_rivers,
                          has_polygons=polygons is not None, requested=mode,
-                         dem_uploaded=bool(dem_paths))
+                         dem_uploaded=bool(dem_paths) or bool(dem_uploads))
 
     steps = _TERRAIN_STEPS if chosen == "terrain" else _VECTOR_STEPS
     clock = _Clock(steps, progress)
@@ -400,7 +427,7 @@ def delineate_field(field_id: str, out_dir: Path | None = None, *, mode: str | N
     rasters: dict[str, Grid] = {}
     extra: dict[str, Any] = {}
     if chosen == "terrain":
-        deposits, length_km, rasters, extra = _run_terrain(field, paths, params.terrain,
+        deposits, length_km, rasters, extra = _run_terrain(field, sources, params.terrain,
                                                            clock, inputs)
     else:
         clock.step("load layers")

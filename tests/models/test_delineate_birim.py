@@ -85,3 +85,27 @@ def test_outputs_are_valid_and_consistent(birim):
     for entry in (i for i in summary["inputs"] if i["role"] == "dem"):
         assert entry["sha256"] == sha256_file(entry["path"])
     assert result.stream_length_km > 100  # a real network over ~4,300 km²
+
+
+def test_an_uploaded_tile_merges_with_the_bundled_tiles(birim, tmp_path):
+    """Issue 13 item 4: one SRTM tile uploaded as a GeoTIFF no longer replaces the four
+    bundled tiles; it wins where it covers, coverage is reported per source, and the
+    envelope stays that of the bundled delineation (it was -67 % of the deposits)."""
+    from footprint.pipeline.delineate import delineate_field
+
+    result, _ = birim
+    tile = get_settings().data_dir / "dem" / "srtm3" / "N06W001.hgt"
+    upload = tmp_path / "upload.tif"
+    with rasterio.open(tile) as src:
+        profile = src.profile | {"driver": "GTiff", "tiled": True, "blockxsize": 256,
+                                 "blockysize": 256, "compress": "deflate"}
+        with rasterio.open(upload, "w", **profile) as dst:
+            dst.write(src.read(1), 1)
+    merged = delineate_field("gh-birim", None, dem_uploads=[("upload:7", upload)])
+    coverage = merged.summary["dem_coverage"]["share_of_aoi_by_source"]
+    assert 0.3 < coverage["upload:7"] < 0.6  # N06W001 holds the AOI's north-east part
+    assert coverage["upload:7"] + coverage["bundled"] == pytest.approx(1.0, abs=0.01)
+    assert merged.summary["dem_coverage"]["share_of_aoi_without_data"] < 0.001
+    before, after = result.summary["total_area_m2"], merged.summary["total_area_m2"]
+    assert after == pytest.approx(before, rel=0.02)
+    assert any(i.get("source") == "upload:7" for i in merged.summary["inputs"])

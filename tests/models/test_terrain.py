@@ -224,3 +224,15 @@ def test_whole_chain_on_a_v_valley_puts_deposits_on_the_floor_only():
     floor[:10], floor[-10:] = False, False
     assert (classes[floor] > 0).all()
     assert (classes[streams] == DepositClass.ACTIVE_CHANNEL).all()
+
+
+def test_enclosed_voids_are_holes_in_the_data_not_the_land_beyond_it():
+    z = np.full((20, 20), 100.0, dtype=np.float32)
+    z[5:8, 5:8] = np.nan        # a void enclosed by data
+    z[:, 15:] = np.nan          # beyond the tile: open to the grid's edge
+    z[12:14, 10:12] = np.nan    # enclosed, but reaching outside ``within``
+    within = np.ones_like(z, dtype=bool)
+    within[12:14, 11] = False
+    voids = terrain.enclosed_voids(z, within=within)
+    assert voids[5:8, 5:8].all() and voids.sum() == 9
+    assert terrain.enclosed_voids(z).sum() == 9 + 4
