@@ -34,6 +34,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyproj
 import shapely
 from affine import Affine
@@ -74,6 +75,7 @@ class TerrainParameters(BaseModel):
     max_void_search_cells: int = Field(100, ge=1, le=10_000)
     mrvbf: terrain.MrvbfParameters = Field(default_factory=terrain.MrvbfParameters)
     classes: terrain.ValleyClassParameters = Field(default_factory=terrain.ValleyClassParameters)
+    placers: terrain.PlacerParameters = Field(default_factory=terrain.PlacerParameters)
 
 
 class DelineationParameters(BaseModel):
@@ -194,6 +196,50 @@ def _dem_paths(field, dem_paths, settings, margin_m: float) -> list[Path] | None
     return [p for p in [*found.values(), *extra.values()] if p is not None]
 
 
+def known_sources(field, settings, *, deposit_polygons: gpd.GeoDataFrame | None = None,
+                  mined_polygons: gpd.GeoDataFrame | None = None,
+                  bulk_samples: gpd.GeoDataFrame | None = None,
+                  margin_m: float = 0.0) -> gpd.GeoDataFrame:
+    """Known diamond sources of a field (EPSG:4326; columns ``kind``, ``name``, geometry).
+
+    The USGS diamond deposit and facility points of the catalogue and of the data
+    directory (doi:10.5066/P97EQWXP) within the AOI grown by ``margin_m``, uploaded
+    deposits, mined areas, and bulk samples with carats > 0 (DOMAIN.md 3.1).
+    """
+    rows: list[dict[str, Any]] = []
+    for point in field.usgs_points:
+        rows.append({"kind": f"usgs_{point.layer}", "name": point.name,
+                     "geometry": shapely.Point(point.lon, point.lat)})
+    grown = _grow_aoi_4326(field, margin_m)
+    try:
+        from footprint.io.vectors import load_usgs_points
+
+        usgs = load_usgs_points(Path(settings.data_dir), grown.bounds,
+                                layers=("deposits", "facilities"), diamond_only=True)
+    except DataMissingError:
+        usgs = None
+    if usgs is not None:
+        known_names = {row["name"] for row in rows}
+        for _, point in usgs.iterrows():
+            if point["name"] not in known_names and grown.intersects(point.geometry):
+                rows.append({"kind": f"usgs_{point['layer']}", "name": str(point["name"]),
+                             "geometry": point.geometry})
+    for kind, frame in (("uploaded_deposit", deposit_polygons), ("mined_area", mined_polygons),
+                        ("bulk_sample", bulk_samples)):
+        if frame is None or frame.empty:
+            continue
+        frame = frame.to_crs(4326)
+        if kind == "bulk_sample":
+            carats = pd.to_numeric(frame.get("carats"), errors="coerce")
+            frame = frame[carats.fillna(0).to_numpy() > 0]
+        for number, geometry in enumerate(frame.geometry.values):
+            if geometry is not None and not geometry.is_empty:
+                rows.append({"kind": kind, "name": f"{kind} {number + 1}", "geometry": geometry})
+    if not rows:
+        return gpd.GeoDataFrame({"kind": [], "name": []}, geometry=[], crs=4326)
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
+
+
 def _river_lines(field, settings, params: DelineationParameters, inputs: list[dict]):
     from footprint.io import vectors
 
@@ -305,7 +351,7 @@ def prepare_dem(field, sources, params: TerrainParameters,
 
 
 def _run_terrain(field, sources, params: TerrainParameters, clock: _Clock,
-                 inputs: list[dict]):
+                 inputs: list[dict], known_sources: gpd.GeoDataFrame | None = None):
     clock.step("load DEM")
     for source in sources:
         for path in source.paths:
@@ -323,18 +369,34 @@ def _run_terrain(field, sources, params: TerrainParameters, clock: _Clock,
     clock.step("streams and HAND")
     streams = terrain.extract_streams(routing.upstream_area_km2, params.stream_threshold_km2)
     hand_m = terrain.height_above_drainage(routing, streams)
-    length_km = terrain.stream_length_km(routing, streams, mask=in_aoi)
+    all_length_km = terrain.stream_length_km(routing, streams, mask=in_aoi)
+    placers = params.placers
+    source_cells = _rasterise_sources(known_sources, grid)
+    restricted = placers.source_connected and bool(source_cells.any())
+    if restricted:
+        placer_streams = terrain.source_connected_streams(routing, streams, source_cells, placers)
+        eligible = terrain.drains_to(routing, streams, placer_streams)
+    else:  # no known source: every drainage is permissive (DOMAIN.md 3.1)
+        area = np.nan_to_num(routing.upstream_area_km2, nan=0.0)
+        placer_streams = streams & (area >= placers.min_placer_area_km2 * (1 - 1e-6))
+        eligible = np.ones_like(streams)
+    placer_streams &= in_aoi_with_data
+    length_km = terrain.stream_length_km(routing, placer_streams, mask=in_aoi)
 
     clock.step("MRVBF")
     mrvbf_index = terrain.mrvbf(elevation, grid.res_m, params.mrvbf)
 
     clock.step("classify and polygonise")
-    classes = terrain.classify_valley_bottoms(mrvbf_index, hand_m, streams, params.classes,
-                                              mask=in_aoi_with_data)
+    # channel cells are drawn as belts of their own width below, not as whole cells
+    classes = terrain.classify_valley_bottoms(mrvbf_index, hand_m, np.zeros_like(streams),
+                                              params.classes, mask=in_aoi_with_data & eligible)
     window = _crop_window(in_aoi)
     transform = grid.transform @ Affine.translation(window[1].start, window[0].start)
     # classes are already 0 outside the AOI (cell centres), so no polygon clip is needed
-    deposits = dep.polygonize_classes(classes[window], transform, grid.crs)
+    valley = dep.polygonize_classes(classes[window], transform, grid.crs)
+    channel = _channel_belts(routing, placer_streams, grid, placers, field.aoi_projected())
+    deposits = dep.with_channel(channel, valley)
+    classes[placer_streams] = terrain.DepositClass.ACTIVE_CHANNEL
 
     def cropped(array: np.ndarray) -> np.ndarray:
         out = array[window].astype(np.float32)
@@ -346,6 +408,7 @@ def _run_terrain(field, sources, params: TerrainParameters, clock: _Clock,
         "mrvbf": Grid(cropped(mrvbf_index), transform, grid.crs),
         "hand": Grid(cropped(hand_m), transform, grid.crs),
         "streams": Grid(cropped(streams.astype(np.float32)), transform, grid.crs),
+        "placer_streams": Grid(cropped(placer_streams.astype(np.float32)), transform, grid.crs),
         "classes": Grid(cropped(classes.astype(np.float32)), transform, grid.crs),
         "upstream_area_km2": Grid(cropped(routing.upstream_area_km2), transform, grid.crs),
     }
@@ -355,8 +418,61 @@ def _run_terrain(field, sources, params: TerrainParameters, clock: _Clock,
              "dem_coverage": {"share_of_aoi_by_source": coverage,
                               "share_of_aoi_without_data": round(
                                   float(no_data_in_aoi.sum()) / max(int(in_aoi.sum()), 1), 4)},
-             "stream_cells_in_aoi": int((streams & in_aoi).sum())}
+             "stream_cells_in_aoi": int((streams & in_aoi).sum()),
+             "placer_network": {
+                 "rule": ("source-connected: drainages within source_radius_km of a known "
+                          "source and downstream of it up to max_transport_km; valley "
+                          "bottoms only where their first stream is one of them"
+                          if restricted else "no known source in reach: every drainage "
+                          "with at least min_placer_area_km2 is permissive"),
+                 "source_connected": restricted,
+                 "sources": _describe_sources(known_sources),
+                 "placer_stream_length_km": round(length_km, 3),
+                 "all_stream_length_km": round(all_length_km, 3),
+                 "channel_width_m": _width_summary(routing, placer_streams, placers)}}
     return deposits, length_km, rasters, extra
+
+
+def _rasterise_sources(known: gpd.GeoDataFrame | None, grid: Grid) -> np.ndarray:
+    """Cells touched by the known sources (points and polygons, in the grid's CRS)."""
+    from rasterio.features import rasterize
+
+    if known is None or known.empty:
+        return np.zeros(grid.shape, dtype=bool)
+    geoms = [g for g in known.to_crs(grid.crs).geometry.values if g is not None and not g.is_empty]
+    if not geoms:
+        return np.zeros(grid.shape, dtype=bool)
+    return rasterize(geoms, out_shape=grid.shape, transform=grid.transform, fill=0,
+                     default_value=1, all_touched=True, dtype="uint8").astype(bool)
+
+
+def _describe_sources(known: gpd.GeoDataFrame | None) -> list[dict[str, Any]]:
+    if known is None or known.empty:
+        return []
+    return [{"kind": str(row["kind"]), "name": str(row["name"])}
+            for _, row in known.iterrows()][:200]
+
+
+def _width_summary(routing, placer_streams: np.ndarray, placers) -> dict[str, float] | None:
+    widths = placers.channel_width_m(routing.upstream_area_km2[placer_streams])
+    if widths.size == 0:
+        return None
+    return {"min": round(float(widths.min()), 1), "median": round(float(np.median(widths)), 1),
+            "max": round(float(widths.max()), 1)}
+
+
+def _channel_belts(routing, placer_streams: np.ndarray, grid: Grid, placers, aoi):
+    """Belts of hydraulic-geometry width along each D8 step of the placer streams."""
+    idxs = np.flatnonzero(placer_streams.ravel())
+    if idxs.size == 0:
+        return dep.empty_deposits(grid.crs)
+    cols = grid.shape[1]
+    down = routing.flwdir.idxs_ds[idxs]
+    x0, y0 = xy(grid.transform, idxs // cols, idxs % cols)
+    x1, y1 = xy(grid.transform, down // cols, down % cols)
+    width = placers.channel_width_m(routing.upstream_area_km2.ravel()[idxs])
+    return dep.channel_belts(np.asarray(x0), np.asarray(y0), np.asarray(x1), np.asarray(y1),
+                             width, grid.crs, aoi=aoi)
 
 
 def _line_length_km(rivers: gpd.GeoDataFrame, aoi, crs_epsg: int) -> float:
@@ -372,7 +488,8 @@ def _line_length_km(rivers: gpd.GeoDataFrame, aoi, crs_epsg: int) -> float:
 def delineate_field(field_id: str, out_dir: Path | None = None, *, mode: str | None = None,
                     dem_paths: list[Path] | None = None,
                     dem_uploads: list[tuple[str, Path]] | None = None, deposit_polygons=None,
-                    mined_polygons=None, settings=None, progress: ProgressCallback | None = None,
+                    mined_polygons=None, bulk_samples=None, settings=None,
+                    progress: ProgressCallback | None = None,
                     parameters: DelineationParameters | None = None) -> DelineationResult:
     """Delineate the deposits of a catalogue field.
 
@@ -388,7 +505,10 @@ def delineate_field(field_id: str, out_dir: Path | None = None, *, mode: str | N
         rest, and ``summary["dem_coverage"]`` gives each source's share of the AOI.
     deposit_polygons : expert deposit polygons (GeoDataFrame or vector file) for the
         polygon mode; default the catalogue's bundled polygon where there is one.
-    mined_polygons : mined pits/tailings (GeoDataFrame or vector file), subtracted.
+    mined_polygons : mined pits/tailings (GeoDataFrame or vector file), subtracted; in
+        terrain mode also known sources.
+    bulk_samples : bulk samples (GeoDataFrame or vector file, ``carats``); those with
+        carats > 0 are known sources in terrain mode.
     settings : footprint settings (data_dir, cache_dir); default ``get_settings()``.
     progress : ``progress(step, done, total)`` called at each step.
     parameters : DelineationParameters; default values documented there.
@@ -409,6 +529,7 @@ def delineate_field(field_id: str, out_dir: Path | None = None, *, mode: str | N
     if bundled:
         polygons = _bundled_polygons(field)
     mined = _as_frame(mined_polygons, "mined_polygons", inputs)
+    samples = _as_frame(bulk_samples, "bulk_samples", inputs)
     paths = _dem_paths(field, dem_paths, settings, params.terrain.margin_m)
     sources = [DemSource(tuple(paths), "given" if dem_paths else "bundled")] if paths else []
     for label, path in dem_uploads or ():
@@ -427,8 +548,11 @@ def delineate_field(field_id: str, out_dir: Path | None = None, *, mode: str | N
     rasters: dict[str, Grid] = {}
     extra: dict[str, Any] = {}
     if chosen == "terrain":
+        found = known_sources(field, settings, deposit_polygons=None if bundled else polygons,
+                              mined_polygons=mined, bulk_samples=samples,
+                              margin_m=params.terrain.margin_m)
         deposits, length_km, rasters, extra = _run_terrain(field, sources, params.terrain,
-                                                           clock, inputs)
+                                                           clock, inputs, found)
     else:
         clock.step("load layers")
         rivers = _river_lines(field, settings, params, inputs) if has_rivers else None

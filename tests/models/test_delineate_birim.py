@@ -76,7 +76,8 @@ def test_outputs_are_valid_and_consistent(birim):
         assert hand.min() >= 0
     layer = gpd.read_file(out / "deposits.gpkg", layer="deposits")
     assert {"deposit_class", "area_m2", "mined_area_m2", "mode"} <= set(layer.columns)
-    assert set(layer["deposit_class"]) == {"active_channel", "floodplain", "low_terrace", "high_terrace"}
+    # no mapped terrace gravel or sample: the high terrace is off (issue 12)
+    assert set(layer["deposit_class"]) == {"active_channel", "floodplain", "low_terrace"}
     assert np.allclose(layer["area_m2"], layer.geometry.area, rtol=1e-6)
     summary = json.loads((out / "summary.json").read_text())
     total = sum(row["area_m2"] for row in summary["areas_by_class"].values())
@@ -109,3 +110,24 @@ def test_an_uploaded_tile_merges_with_the_bundled_tiles(birim, tmp_path):
     before, after = result.summary["total_area_m2"], merged.summary["total_area_m2"]
     assert after == pytest.approx(before, rel=0.02)
     assert any(i.get("source") == "upload:7" for i in merged.summary["inputs"])
+
+
+def test_envelope_is_source_connected_and_sized_like_the_placers(birim):
+    """Issue 12 "must show": with default parameters the gh-birim envelope is 150-700 km²
+    (it was 1,752.7 km²), every USGS diamond point of the field is within 1 km of a
+    deposit, and the placer network is a small part of the whole drainage."""
+    result, _ = birim
+    summary = result.summary
+    assert 150e6 <= summary["total_area_m2"] <= 700e6
+    for point in summary["usgs_points"]:
+        assert point["distance_to_deposit_m"] < 1_000.0, point
+    network = summary["placer_network"]
+    assert network["source_connected"] and len(network["sources"]) >= 3
+    assert network["placer_stream_length_km"] < 0.5 * network["all_stream_length_km"]
+    assert result.stream_length_km == pytest.approx(network["placer_stream_length_km"], rel=1e-3)
+    widths = network["channel_width_m"]
+    assert 10.0 <= widths["min"] <= widths["median"] <= widths["max"] <= 120.0
+    channel = summary["areas_by_class"]["active_channel"]["area_m2"]
+    # the channel belt is the published placer width along the placer network
+    assert 10.0 * network["placer_stream_length_km"] * 1e3 * 0.8 < channel \
+        < 120.0 * network["placer_stream_length_km"] * 1e3
