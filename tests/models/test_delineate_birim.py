@@ -131,3 +131,22 @@ def test_envelope_is_source_connected_and_sized_like_the_placers(birim):
     # the channel belt is the published placer width along the placer network
     assert 10.0 * network["placer_stream_length_km"] * 1e3 * 0.8 < channel \
         < 120.0 * network["placer_stream_length_km"] * 1e3
+
+
+def test_resource_on_the_envelope_rests_on_the_sheet_and_has_its_cross_check(birim):
+    """Volume-grade on the source-connected envelope, with content-per-km beside it as
+    an independent cross-check; the P50 lies between GCD's proven 14 Mct and USGS's
+    91.6 Mct remaining in the Birim and Bonsa fields (comparators, not inputs)."""
+    from footprint.footprints import compute_footprint
+    from footprint.params import load_sheet
+
+    result, _ = birim
+    footprint = compute_footprint("gh-birim", load_sheet("gh-birim"), result.deposits,
+                                  result.stream_length_km, seed=3, draws=20_000)
+    volume = footprint.resource["resource_volume_grade_ct"]
+    per_km = footprint.resource["resource_per_km_ct"]
+    assert 14e6 < volume.p50 < 91.6e6
+    assert volume.p5 < volume.p50 < volume.p95 < 3 * 91.6e6
+    # the channel alone and the per-km ribbon are the same placer seen two ways
+    channel = footprint.resource["resource_ct.active_channel"]
+    assert per_km.p5 < channel.p50 < per_km.p95
