@@ -19,8 +19,8 @@ What it does
 3. Compares the two stream networks inside the AOI: the share of our stream cells
    within one cell (3x3) of a GRASS stream cell, and the reverse.
 
-Needs Debian ``grass-core`` (``apt-get install -y grass-core``) and the SRTM3 tiles in
-the data directory. Prints figures; asserts nothing (timings belong here, not in tests).
+Needs Debian ``grass-core`` (installed by the script with apt-get when it is missing and
+it runs as root) and the SRTM3 tiles in the data directory. Prints figures; asserts nothing (timings belong here, not in tests).
 """
 
 from __future__ import annotations
@@ -109,9 +109,22 @@ def routing_input(field_id: str, params: TerrainParameters):
     return grid, elevation, in_aoi
 
 
+def install_debian(package: str) -> None:
+    """Install a Debian package the comparison needs (root only), else say how."""
+    import os
+
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise SystemExit(f"{package} not installed: apt-get update && apt-get install -y {package}")
+    print(f"installing Debian {package} for the comparison ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+
+
 def run_grass(dem_path: Path, work: Path, threshold_cells: int) -> dict:
     if shutil.which("grass") is None:
-        raise SystemExit("GRASS GIS not found: apt-get update && apt-get install -y grass-core")
+        install_debian("grass-core")
     script = work / "grass_watershed.py"
     script.write_text(GRASS_SCRIPT)
     done = subprocess.run(["grass", "--tmp-location", "EPSG:32630", "--exec", "python3", str(script),
@@ -188,7 +201,7 @@ def main() -> None:
     print(f"accumulation on our stream cells: median relative difference {np.median(rel_err):.2%}, "
           f"{(rel_err < 0.05).mean():.1%} within 5%")
     print("areas per class (km2): " + ", ".join(f"{k} {v['area_m2'] / 1e6:.1f}" for k, v in ours["areas"].items()))
-    print(f"stream length in AOI: {ours['stream_length_km']:.1f} km")
+    print(f"placer (source-connected) stream length in AOI: {ours['stream_length_km']:.1f} km")
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -146,6 +146,11 @@ def delineation_inputs(field: Any, store: Any,
         kwargs["deposit_polygons"] = _layer_frame(store, polygons)
         kwargs["mode"] = "polygons"
         checksums[f"layer:deposits:{polygons.id}"] = polygons.sha256
+    samples = [layer for layer in layers if layer.kind == "bulk_samples"]
+    if samples and polygons is None:  # known sources of the terrain mode (carats > 0)
+        frames = [_layer_frame(store, layer) for layer in samples]
+        kwargs["bulk_samples"] = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
+        checksums.update({f"layer:bulk_samples:{layer.id}": layer.sha256 for layer in samples})
     dems = [layer for layer in layers if layer.kind == "dem" and layer.path]
     if dems and polygons is None:
         kwargs["dem_uploads"] = [(f"upload:{layer.id}", settings.state_dir / layer.path)

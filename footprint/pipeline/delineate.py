@@ -387,9 +387,11 @@ def _run_terrain(field, sources, params: TerrainParameters, clock: _Clock,
     mrvbf_index = terrain.mrvbf(elevation, grid.res_m, params.mrvbf)
 
     clock.step("classify and polygonise")
+    class_params, terrace_evidence = _with_terrace_evidence(params.classes, known_sources, grid,
+                                                            hand_m, mrvbf_index)
     # channel cells are drawn as belts of their own width below, not as whole cells
     classes = terrain.classify_valley_bottoms(mrvbf_index, hand_m, np.zeros_like(streams),
-                                              params.classes, mask=in_aoi_with_data & eligible)
+                                              class_params, mask=in_aoi_with_data & eligible)
     window = _crop_window(in_aoi)
     transform = grid.transform @ Affine.translation(window[1].start, window[0].start)
     # classes are already 0 outside the AOI (cell centres), so no polygon clip is needed
@@ -429,8 +431,28 @@ def _run_terrain(field, sources, params: TerrainParameters, clock: _Clock,
                  "sources": _describe_sources(known_sources),
                  "placer_stream_length_km": round(length_km, 3),
                  "all_stream_length_km": round(all_length_km, 3),
-                 "channel_width_m": _width_summary(routing, placer_streams, placers)}}
+                 "channel_width_m": _width_summary(routing, placer_streams, placers),
+                 "high_terrace": {"included": class_params.include_high_terrace,
+                                  "evidence_cells": terrace_evidence}}}
     return deposits, length_km, rasters, extra
+
+
+def _with_terrace_evidence(params, known: gpd.GeoDataFrame | None, grid: Grid,
+                           hand_m: np.ndarray, mrvbf_index: np.ndarray):
+    """Turn the high-terrace class on where evidence lies in it: uploaded deposits or
+    bulk samples with carats > 0 on valley-bottom cells whose HAND is above the low
+    terrace and at most ``high_terrace_max_m``. Returns (parameters, evidence cells)."""
+    if known is None or known.empty:
+        return params, 0
+    evidence = known[known["kind"].isin(["uploaded_deposit", "bulk_sample"])]
+    cells = _rasterise_sources(evidence, grid)
+    with np.errstate(invalid="ignore"):
+        in_band = ((hand_m > params.low_terrace_max_m) & (hand_m <= params.high_terrace_max_m)
+                   & (np.nan_to_num(mrvbf_index, nan=-1.0) >= params.min_mrvbf))
+    count = int((cells & in_band).sum())
+    if count and not params.include_high_terrace:
+        params = params.model_copy(update={"include_high_terrace": True})
+    return params, count
 
 
 def _rasterise_sources(known: gpd.GeoDataFrame | None, grid: Grid) -> np.ndarray:

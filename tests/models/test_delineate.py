@@ -124,3 +124,29 @@ def test_an_uploaded_tile_alone_gives_no_terrain_beyond_its_edge(tmp_path, empty
     assert len(result.deposits) and outside.area.sum() == pytest.approx(0, abs=1.0)
     elevation = result.rasters["elevation"].data
     assert np.isnan(elevation).mean() > 0.6
+
+
+def test_high_terrace_is_enabled_only_by_evidence_lying_in_it():
+    import numpy as np
+    from affine import Affine
+    from shapely.geometry import Point
+
+    from footprint import terrain
+    from footprint.io.raster import Grid
+    from footprint.pipeline.delineate import _with_terrace_evidence
+
+    grid = Grid(np.zeros((10, 10), np.float32), Affine(90, 0, 0, 0, -90, 900), "EPSG:32630")
+    hand = np.tile(np.arange(10, dtype=np.float32) * 4.0, (10, 1))  # 0..36 m across columns
+    mrvbf = np.ones_like(hand)
+    params = terrain.ValleyClassParameters()
+
+    def sample(x_m, kind="bulk_sample"):
+        return gpd.GeoDataFrame({"kind": [kind], "name": ["s"]},
+                                geometry=[Point(x_m, 450)], crs=32630)
+
+    on, cells = _with_terrace_evidence(params, sample(5 * 90 + 45), grid, hand, mrvbf)  # 20 m
+    assert on.include_high_terrace and cells == 1
+    low, _ = _with_terrace_evidence(params, sample(1 * 90 + 45), grid, hand, mrvbf)  # 4 m
+    assert not low.include_high_terrace
+    usgs, _ = _with_terrace_evidence(params, sample(5 * 90 + 45, "usgs_deposits"), grid, hand, mrvbf)
+    assert not usgs.include_high_terrace  # a mine point is a source, not terrace evidence
