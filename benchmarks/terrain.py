@@ -83,7 +83,7 @@ def _mb(n_bytes: float) -> float:
     return n_bytes / 2 ** 20
 
 
-def run_ours(field_id: str, params: DelineationParameters, out_dir: Path) -> dict:
+def run_ours(field_id, params: DelineationParameters, out_dir: Path) -> dict:
     delineate_field(field_id, None, parameters=params)  # warm the numba disk cache
     start, cpu_start = time.perf_counter(), time.process_time()
     result = delineate_field(field_id, out_dir, parameters=params)
@@ -99,10 +99,10 @@ def run_ours(field_id: str, params: DelineationParameters, out_dir: Path) -> dic
             "stream_length_km": result.stream_length_km}
 
 
-def routing_input(field_id: str, params: TerrainParameters):
+def routing_input(field_id, params: TerrainParameters):
     """The void-filled DEM our routing sees, with its AOI mask (same calls as the pipeline)."""
     settings = get_settings()
-    field = get_field(field_id)
+    field = field_id if not isinstance(field_id, str) else get_field(field_id)
     paths = _dem_paths(field, None, settings, params.margin_m)
     prepared = prepare_dem(field, [DemSource(tuple(paths))], params)
     grid, elevation, in_aoi = prepared.grid, prepared.elevation_m, prepared.in_aoi
@@ -150,6 +150,9 @@ def agreement(ours: np.ndarray, theirs: np.ndarray, mask: np.ndarray) -> tuple[f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--field", default="gh-birim")
+    parser.add_argument("--aoi", type=Path, default=None,
+                        help="GeoJSON AOI instead of --field (e.g. the four Birim tiles, "
+                             "lon -2..0, lat 5..7: the 6.1 M-cell mosaic of issue 12)")
     parser.add_argument("--threshold-km2", type=float, default=5.0)
     parser.add_argument("--keep", type=Path, default=None, help="keep outputs in this directory")
     args = parser.parse_args()
@@ -157,9 +160,15 @@ def main() -> None:
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="footprint-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    ours = run_ours(args.field, params, work / "ours")
+    target = args.field
+    if args.aoi is not None:
+        from footprint.pipeline.delineate import field_from_aoi
 
-    grid, elevation, in_aoi = routing_input(args.field, params.terrain)
+        target = field_from_aoi(args.aoi)
+        args.field = target.id
+    ours = run_ours(target, params, work / "ours")
+
+    grid, elevation, in_aoi = routing_input(target, params.terrain)
     dem_path = work / "dem_filled.tif"
     with rasterio.open(dem_path, "w", driver="GTiff", height=grid.shape[0], width=grid.shape[1],
                        count=1, dtype="float32", crs=grid.crs, transform=grid.transform,

@@ -263,6 +263,58 @@ def _bundled_polygons(field) -> gpd.GeoDataFrame | None:
     return frame
 
 
+#: Largest area of interest ``--aoi`` accepts (km²): about 30 SRTM3 tiles at the equator;
+#: beyond it delineate by basin or tiles (not yet built, issue 12 item 4).
+MAX_AOI_KM2 = 250_000.0
+
+
+def field_from_aoi(path: Path | str, name: str | None = None):
+    """A field definition for any area of interest (a GeoJSON Polygon/MultiPolygon file
+    in lon/lat, RFC 7946), so a new region can be assessed with the catalogue's rules.
+
+    Its CRS is the UTM zone of the AOI's centroid, its DEM tiles the SRTM3 tiles of its
+    bounding box; it has no catalogue points: known sources come from the USGS layers of
+    the data directory. The id is ``aoi-`` and the first 8 hex digits of the file's
+    sha256, so the same file always names the same field.
+
+    Raises
+    ------
+    InvalidLayerError
+        not a readable GeoJSON polygon in lon/lat, or larger than :data:`MAX_AOI_KM2`.
+    """
+    from datasets.catalogue import FieldDefinition, srtm_tile_names
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataMissingError(f"AOI file not found: {path.name}")
+    try:
+        frame = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InvalidLayerError(f"cannot read the AOI {path.name}: not a GeoJSON file") from exc
+    if frame.empty or not frame.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+        raise InvalidLayerError("the AOI must hold Polygon or MultiPolygon features")
+    if frame.crs is not None and not frame.crs.is_geographic:
+        frame = frame.to_crs(4326)
+    aoi = shapely.union_all(shapely.make_valid(frame.geometry.values))
+    west, south, east, north = aoi.bounds
+    if not (-180 <= west < east <= 180 and -60 <= south < north <= 60):
+        raise InvalidLayerError("the AOI must be in lon/lat within SRTM's 60 S - 60 N")
+    if aoi.geom_type == "MultiPolygon":
+        aoi = aoi.convex_hull if len(aoi.geoms) > 1 else aoi.geoms[0]
+    centre = aoi.centroid
+    zone = int((centre.x + 180) // 6) + 1
+    epsg = (32600 if centre.y >= 0 else 32700) + zone
+    field = FieldDefinition(
+        id=f"aoi-{sha256_file(path)[:8]}", name=name or path.stem, country="",
+        participant_iso3="XXX", crs_epsg=epsg, aoi_4326=aoi,
+        aoi_method=f"user AOI from {path.name}", aoi_approximate="as given",
+        delineation_modes=("terrain", "rivers"), dem_tiles=srtm_tile_names(aoi.bounds))
+    if field.aoi_area_km2 > MAX_AOI_KM2:
+        raise InvalidLayerError(f"the AOI is {field.aoi_area_km2:,.0f} km²; at most "
+                                f"{MAX_AOI_KM2:,.0f} km² are delineated in memory")
+    return field
+
+
 def choose_mode(field, *, has_dem: bool, has_rivers: bool, has_polygons: bool,
                 requested: str | None = None, dem_uploaded: bool = False) -> str:
     """The delineation mode: ``requested`` if the data allow it, else the first the data
@@ -507,7 +559,7 @@ def _line_length_km(rivers: gpd.GeoDataFrame, aoi, crs_epsg: int) -> float:
 # --------------------------------------------------------------------------- entry point
 
 
-def delineate_field(field_id: str, out_dir: Path | None = None, *, mode: str | None = None,
+def delineate_field(field_id, out_dir: Path | None = None, *, mode: str | None = None,
                     dem_paths: list[Path] | None = None,
                     dem_uploads: list[tuple[str, Path]] | None = None, deposit_polygons=None,
                     mined_polygons=None, bulk_samples=None, settings=None,
@@ -517,7 +569,8 @@ def delineate_field(field_id: str, out_dir: Path | None = None, *, mode: str | N
 
     Parameters
     ----------
-    field_id : catalogue id (``gh-birim`` ...).
+    field_id : catalogue id (``gh-birim`` ...), or a field definition such as
+        :func:`field_from_aoi` makes for any area of interest.
     out_dir : where to write the outputs (see module docstring); None writes nothing.
     mode : ``terrain``, ``rivers`` or ``polygons``; default the best the data allow, in
         the field's catalogue order.
@@ -539,9 +592,9 @@ def delineate_field(field_id: str, out_dir: Path | None = None, *, mode: str | N
     ------
     UnknownFieldError, DataMissingError, InvalidLayerError, InvalidParameterError
     """
-    from datasets.catalogue import get_field
+    from datasets.catalogue import FieldDefinition, get_field
 
-    field = get_field(field_id)
+    field = field_id if isinstance(field_id, FieldDefinition) else get_field(field_id)
     settings = _settings(settings)
     params = parameters or DelineationParameters()
     inputs: list[dict] = []
@@ -610,7 +663,7 @@ def _rivers_present(field, settings, params: DelineationParameters) -> bool:
     try:
         region = vectors.region_for_bbox(field.bbox_4326)
         vectors.vector_path(layer, Path(settings.data_dir), region)
-    except DataMissingError:
+    except (DataMissingError, InvalidParameterError):
         return False
     return True
 
