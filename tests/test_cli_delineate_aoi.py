@@ -15,7 +15,7 @@ from footprint.settings import get_settings
 
 def run(*args):
     return subprocess.run([sys.executable, "-c", "from footprint.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def _aoi(path, ring, kind="Polygon"):

@@ -30,8 +30,12 @@ def delineate(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from footprint.errors import InvalidParameterError
-    from footprint.pipeline.delineate import (DelineationParameters, TerrainParameters,
-                                              delineate_field, field_from_aoi)
+    from footprint.pipeline.delineate import (
+        DelineationParameters,
+        TerrainParameters,
+        delineate_field,
+        field_from_aoi,
+    )
 
     if (field is None) == (aoi is None):
         raise InvalidParameterError("give a field id or --aoi FILE.geojson (one of the two)")

@@ -16,6 +16,15 @@ enter the AOI carry the area upstream of its edge; everything reported is then r
 to the AOI: terrain-mode polygons are made of the 90 m cells whose centre lies in it
 (cell-exact areas, no sliver clipping), river belts and mapped polygons are clipped to it.
 
+Terrain mode keeps only source-connected ground (:class:`footprint.terrain.PlacerParameters`):
+drainages near and downstream of the known sources of :func:`known_sources`, their
+valley bottoms, and channel belts of hydraulic-geometry width; ``summary["placer_network"]``
+gives the rule, the sources, the placer and total stream lengths and the channel widths.
+DEM sources (bundled tiles, ``dem_paths``, ``dem_uploads``) stack in priority order
+(:func:`footprint.io.dem.load_dem`); ``summary["dem_coverage"]`` gives each one's share of
+the AOI and the share without data, which stays masked (only voids enclosed by data are
+filled). ``placer_streams`` joins the rasters (in memory, not written).
+
 Memory: the terrain mode peaks at about 100 MB per million DEM cells (tracemalloc, see
 :mod:`footprint.terrain`); gh-birim at 90 m (0.71 M cells with the margin) peaks at about
 71 MB, processed whole (no windows needed at this size).

@@ -7,7 +7,7 @@ import rasterio
 from affine import Affine
 
 from datasets.catalogue import get_field
-from footprint.errors import DataMissingError, InvalidLayerError
+from footprint.errors import DataMissingError
 from footprint.io.dem import find_tiles, load_dem, load_field_dem
 from footprint.io.raster import read_grid, sample_lonlat, write_cog
 from footprint.settings import get_settings

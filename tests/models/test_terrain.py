@@ -245,7 +245,7 @@ def test_enclosed_voids_are_holes_in_the_data_not_the_land_beyond_it():
 def test_placer_network_runs_downstream_of_a_source_only():
     """Source-connected streams: within the radius of a source and downstream of it,
     never upstream beyond the radius; valley cells follow the stream they drain to."""
-    z, xx = v_valley()
+    z, _ = v_valley()
     routing = terrain.route_flow(z, RES_M)
     streams = terrain.extract_streams(routing.upstream_area_km2, 1.0)
     rows = np.nonzero(streams.any(axis=1))[0]
