@@ -23,10 +23,11 @@ Memory
 ------
 Every step works on whole grids: about a dozen float32/int32/uint8 grids of the input's
 shape, pyflwdir's int64 network arrays and the priority-flood heap (24 bytes a cell).
-Measured with ``benchmarks/terrain.py`` (tracemalloc peak of the whole gh-birim
-delineation, 0.71 M cells at 90 m, polygons and COGs included): **about 100 MB per
-million cells** (GRASS ``r.watershed`` alone: about 80 MB per million cells of resident
-memory). A field at 90 m (0.5-1 M cells) is processed whole; a DEM beyond ~20 M cells
+Measured with ``benchmarks/terrain.py`` (tracemalloc peak of the whole delineation,
+polygons and COGs included): about 77 MB per million cells, on gh-birim (0.71 M cells
+at 90 m, 54.5 MB) and on the four-tile mosaic (6.66 M cells, 511 MB; GRASS
+``r.watershed -s`` alone: 183 MB resident, 2.8x less, on 2026-12-01). A field at 90 m
+(0.5-1 M cells) is processed whole; a DEM beyond ~20 M cells
 should be split by basin (``FlowRouting.flwdir.basins()``) before MRVBF and HAND.
 """
 

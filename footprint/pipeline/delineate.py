@@ -25,9 +25,9 @@ DEM sources (bundled tiles, ``dem_paths``, ``dem_uploads``) stack in priority or
 the AOI and the share without data, which stays masked (only voids enclosed by data are
 filled). ``placer_streams`` joins the rasters (in memory, not written).
 
-Memory: the terrain mode peaks at about 100 MB per million DEM cells (tracemalloc, see
+Memory: the terrain mode peaks at about 77 MB per million DEM cells (tracemalloc, see
 :mod:`footprint.terrain`); gh-birim at 90 m (0.71 M cells with the margin) peaks at about
-71 MB, processed whole (no windows needed at this size).
+55 MB, processed whole (no windows: delineation by basin or tile is not built yet).
 """
 
 from __future__ import annotations
