@@ -258,6 +258,10 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
         summaries = {key: document[key] for key in
                      ("deposits", "resource", "capacity", "capacity_series", "value", "size",
                       "tails_trusted", "warning")}
+        # which terrain the deposits stand on: DEM coverage per source, the placer rule
+        summaries["delineation"] = {key: delineation.summary[key] for key in
+                                    ("mode", "dem_coverage", "placer_network")
+                                    if key in delineation.summary}
         progress(95, "storing the footprint version")
         record = store.add_footprint(
             field_id, deposits=deposits_4326, seed=seed, n_draws=draws,
