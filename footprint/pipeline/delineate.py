@@ -53,6 +53,7 @@ from rasterio.transform import xy
 
 from footprint import deposits as dep
 from footprint import terrain
+from footprint.concepts import DELINEATION_MODES
 from footprint.errors import DataMissingError, InvalidLayerError, InvalidParameterError
 from footprint.io.dem import DemSource
 from footprint.io.raster import Grid, write_cog
@@ -60,7 +61,7 @@ from footprint.provenance import code_version, sha256_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
-MODES = ("terrain", "rivers", "polygons")
+MODES = DELINEATION_MODES
 
 #: progress(step, done, total): called before each step of the run.
 ProgressCallback = Callable[[str, int, int], None]
@@ -193,7 +194,7 @@ def _dem_paths(field, dem_paths, settings, margin_m: float) -> list[Path] | None
         if missing:
             raise DataMissingError(f"DEM file not found: {', '.join(missing)}")
         return [Path(p) for p in dem_paths]
-    from datasets.catalogue import srtm_tile_names
+    from footprint.catalogue import srtm_tile_names
     from footprint.io.dem import find_tiles
 
     found = find_tiles(field.dem_tiles, Path(settings.data_dir), Path(settings.cache_dir))
@@ -291,7 +292,7 @@ def field_from_aoi(path: Path | str, name: str | None = None):
     InvalidLayerError
         not a readable GeoJSON polygon in lon/lat, or larger than :data:`MAX_AOI_KM2`.
     """
-    from datasets.catalogue import FieldDefinition, srtm_tile_names
+    from footprint.catalogue import FieldDefinition, srtm_tile_names
 
     path = Path(path)
     if not path.is_file():
@@ -601,7 +602,7 @@ def delineate_field(field_id, out_dir: Path | None = None, *, mode: str | None =
     ------
     UnknownFieldError, DataMissingError, InvalidLayerError, InvalidParameterError
     """
-    from datasets.catalogue import FieldDefinition, get_field
+    from footprint.catalogue import FieldDefinition, get_field
 
     field = field_id if isinstance(field_id, FieldDefinition) else get_field(field_id)
     settings = _settings(settings)
