@@ -17,8 +17,12 @@ from shapely.geometry import Point, Polygon, mapping
 
 from footprint.catalogue import get_field
 from footprint.errors import InvalidLayerError
-from footprint.io.layers import (dem_to_cog, safe_extract_zip, validate_dem_upload,
-                                 validate_vector_layer)
+from footprint.io.layers import (
+    dem_to_cog,
+    safe_extract_zip,
+    validate_dem_upload,
+    validate_vector_layer,
+)
 
 AKWATIA = (-0.8211, 6.0194)
 
