@@ -23,9 +23,10 @@ import os
 import stat
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -86,7 +87,7 @@ def _safe_member_path(name: str) -> PurePosixPath:
     return path
 
 
-def safe_extract_zip(source: Path | bytes, dest: Path, *, max_members: int = MAX_ZIP_MEMBERS,
+def safe_extract_zip(source: Path | bytes, dest: Path, *, max_members: int = MAX_ZIP_MEMBERS,  # noqa: C901
                      max_expanded_bytes: int = MAX_EXPANDED_BYTES) -> list[Path]:
     """Extract a zip upload into ``dest`` refusing anything unsafe; returns the files.
 
@@ -254,7 +255,7 @@ def _check_extent(frame: gpd.GeoDataFrame, field: Any, max_distance_m: float) ->
             f"{distance_m.max() / 1000:,.0f} km): check the CRS and the lon/lat order")
 
 
-def _coerce_attributes(frame: gpd.GeoDataFrame, kind: str) -> gpd.GeoDataFrame:
+def _coerce_attributes(frame: gpd.GeoDataFrame, kind: str) -> gpd.GeoDataFrame:  # noqa: C901
     by_lower = {str(c).lower(): c for c in frame.columns if c != frame.geometry.name}
     frame = frame.copy()
     for attr in KIND_SCHEMAS[kind][1]:
@@ -400,7 +401,7 @@ def _check_dem_size(src) -> None:
             "(e.g. gdal_translate -co TILED=YES)")
 
 
-def _describe_dem(src, field: Any) -> dict[str, Any]:
+def _describe_dem(src, field: Any) -> dict[str, Any]:  # noqa: C901
     if src.count < 1:
         raise InvalidLayerError("the DEM has no band")
     if src.width * src.height > MAX_DEM_PIXELS:
