@@ -9,7 +9,8 @@ job (see :func:`footprint.executors.run_job`)::
 ``delineate``
     where the gravels are: :func:`footprint.pipeline.delineate.delineate_field`.
 ``build-footprint``
-    a new footprint version: :func:`footprint.pipeline.build.build_footprint`. Its
+    a new footprint version when the inputs changed (else the latest one, ``created``
+    false): :func:`footprint.pipeline.build.build_footprint_version`. Its
     ``parameters`` input is described by :class:`footprint.params.ParameterSheet`'s own
     JSON Schema, so the API and the sheets in ``datasets/parameters`` cannot drift apart.
 ``anomaly-report``
@@ -252,14 +253,16 @@ def build_sheet(inputs: dict) -> Any:
 
 def execute_build_footprint(inputs: dict, *, store: Any, settings: Settings,
                             progress: Callable[[float, str], None], job_id: str) -> dict:
-    """Build and store a new footprint version of the field."""
-    from footprint.pipeline.build import build_footprint, footprint_summary
+    """Build and store a new footprint version of the field, unless its inputs did not
+    change since the latest one: then that one is returned (``created: false``)."""
+    from footprint.pipeline import build
 
     sheet = build_sheet(inputs)
-    record = build_footprint(inputs["field"], store=store, settings=settings,
-                             seed=inputs.get("seed"), draws=inputs.get("draws"),
-                             sheet=sheet, progress=progress)
-    return {"footprint": footprint_summary(record)}
+    outcome = build.build_footprint_version(inputs["field"], store=store, settings=settings,
+                                            seed=inputs.get("seed"), draws=inputs.get("draws"),
+                                            sheet=sheet, progress=progress)
+    return {"footprint": build.footprint_summary(outcome.record), "created": outcome.created,
+            "same_inputs_as": list(outcome.same_inputs_as), "message": outcome.message}
 
 
 def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,

@@ -172,6 +172,8 @@ class FootprintResult:
     size: pd.DataFrame | None
     provenance: dict[str, Any]
     simulation: SimulationResult
+    #: the vectorised model the draws ran through (for Sobol indices); not serialised
+    model: FieldModel | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def block(summaries: Mapping) -> dict:
@@ -275,4 +277,4 @@ def compute_footprint(field_id: str, sheet: ParameterSheet, deposits=None,
         "computed_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return FootprintResult(field_id, deposit_summary, resource, capacity, value, series,
-                           _size_footprint(result), provenance, result)
+                           _size_footprint(result), provenance, result, model=model)

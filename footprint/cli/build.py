@@ -1,4 +1,5 @@
-"""``footprint build FIELD``: compute and store a new footprint version, print its id."""
+"""``footprint build FIELD``: compute and store a new footprint version, print its id
+(when the inputs did not change: the latest version, marked ``unchanged``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
                                            "datasets/parameters/FIELD.yaml).")) -> None:
     """Build a footprint version of FIELD from its stored layers and print the version id."""
     from datasets.catalogue import get_field, load_catalogue
-    from footprint.pipeline.build import build_footprint
+    from footprint.pipeline.build import build_footprint_version
     from footprint.settings import get_settings
     from footprint.storage.store import Store
 
@@ -31,6 +32,10 @@ def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
     def progress(pct: float, message: str = "") -> None:
         typer.echo(f"[{pct:5.1f}%] {message}", err=True)
 
-    record = build_footprint(field, store=store, settings=settings, seed=seed, draws=draws,
-                             sheet_path=params, progress=progress)
-    typer.echo(f"{record.field_id} v{record.version} (id {record.id})")
+    outcome = build_footprint_version(field, store=store, settings=settings, seed=seed,
+                                      draws=draws, sheet_path=params, progress=progress)
+    record = outcome.record
+    if not outcome.created:
+        typer.echo(f"footprint: {outcome.message}", err=True)
+    typer.echo(f"{record.field_id} v{record.version} (id {record.id})"
+               + ("" if outcome.created else " unchanged"))

@@ -274,7 +274,9 @@ class Store:
         ----------
         sha256 : str
             Checksum of the uploaded file; with ``field_id`` and ``kind`` it identifies
-            the layer: an identical re-upload returns the stored record and ``False``.
+            the layer: an identical re-upload returns the stored record and ``False``
+            (a retired layer uploaded again is made active again and returned with
+            ``True``: the upload is what brings it back into the builds).
         crs : str
             CRS of the original data (as uploaded), for the record only.
         bounds_4326 : (minx, miny, maxx, maxy) in degrees, or None
@@ -307,6 +309,9 @@ class Store:
                     _require_field(session, field_id, lock=True)
                     existing = session.scalar(select(Layer).where(
                         Layer.field_id == field_id, Layer.kind == kind, Layer.sha256 == sha256))
+                    if existing is not None and existing.retired_at is not None:
+                        existing.retired_at, existing.retired_by = None, None
+                        return _layer_record(existing), True
                     if existing is not None:
                         return _layer_record(existing), False
                     version = 1 + (session.scalar(select(func.max(Layer.version)).where(
@@ -327,13 +332,17 @@ class Store:
                 continue
         raise ConflictError("too many concurrent uploads of this layer kind; try again")
 
-    def list_layers(self, field_id: str | None = None, kind: str | None = None) -> list[LayerRecord]:
-        """Layers, oldest first, optionally of one field and/or kind."""
+    def list_layers(self, field_id: str | None = None, kind: str | None = None, *,
+                    active_only: bool = False) -> list[LayerRecord]:
+        """Layers, oldest first, optionally of one field and/or kind; ``active_only``
+        leaves out the retired ones (what a build reads)."""
         query = select(Layer).order_by(Layer.field_id, Layer.kind, Layer.version)
         if field_id is not None:
             query = query.where(Layer.field_id == field_id)
         if kind is not None:
             query = query.where(Layer.kind == kind)
+        if active_only:
+            query = query.where(Layer.retired_at.is_(None))
         with self._session() as session:
             return [_layer_record(r) for r in session.scalars(query)]
 
@@ -350,6 +359,39 @@ class Store:
             session.execute(delete(LayerFeature).where(LayerFeature.layer_id == layer_id))
             session.delete(layer)
             return record
+
+    def retire_layer(self, layer_id: int, *, actor: str, field_id: str | None = None,
+                     reason: str | None = None) -> tuple[LayerRecord, bool]:
+        """Retire (supersede) a layer: it stays stored, with its features and file, for the
+        provenance of the versions built from it, but builds no longer read it.
+
+        The audit entry (action ``retire_layer``) is written in the same transaction.
+
+        Parameters
+        ----------
+        field_id : str, optional
+            When given, the layer must belong to that field (else :class:`NotFoundError`).
+
+        Returns
+        -------
+        (LayerRecord, retired)
+            ``retired`` is False when the layer was already retired (nothing changes and
+            no second audit entry is written).
+        """
+        with self._session(write=True) as session:
+            layer = _require_layer(session, layer_id)
+            if field_id is not None and layer.field_id != field_id:
+                raise NotFoundError(f"field {field_id!r} has no layer {layer_id}")
+            if layer.retired_at is not None:
+                return _layer_record(layer), False
+            layer.retired_at, layer.retired_by = utcnow(), actor
+            session.add(AuditEntry(
+                at=layer.retired_at, actor=actor, action="retire_layer",
+                target=f"fields/{layer.field_id}/layers/{layer.id}", sha256=layer.sha256,
+                detail=_json_safe({"kind": layer.kind, "name": layer.name,
+                                   "version": layer.version, "reason": reason})))
+            session.flush()
+            return _layer_record(layer), True
 
     def layer_features(
         self,
@@ -419,6 +461,7 @@ class Store:
         draws_path: str | None,
         rasters: Mapping[str, str],
         status: str = "complete",
+        inputs_sha256: str | None = None,
     ) -> FootprintRecord:
         """Store a new footprint version of a field with its deposit polygons.
 
@@ -434,6 +477,8 @@ class Store:
             Without ``area_m2``, the area is computed in the field's UTM CRS (m²).
         draws_path, rasters : str, mapping of name -> str
             Files of the version; stored relative to the state directory when inside it.
+        inputs_sha256 : str, optional
+            Canonical checksum of the build's inputs (see :meth:`footprints_with_inputs`).
         """
         field = self.get_field(field_id)
         if "area_m2" not in deposits.columns and len(deposits):
@@ -445,6 +490,8 @@ class Store:
         rasters = {str(name): self._state_path(value) for name, value in rasters.items()}
         if sheet_sha256 is not None:
             sheet_sha256 = _check_sha256(sheet_sha256)
+        if inputs_sha256 is not None:
+            inputs_sha256 = _check_sha256(inputs_sha256)
         for _attempt in range(_VERSION_RETRIES):
             try:
                 with self._session(write=True) as session:
@@ -457,7 +504,8 @@ class Store:
                         sheet_sha256=sheet_sha256, parameters=_json_safe(dict(parameters)),
                         summaries=_json_safe(dict(summaries)),
                         provenance=_json_safe(dict(provenance)), draws_path=draws_path,
-                        rasters=_json_safe(dict(rasters)), status=status, n_deposits=len(rows))
+                        rasters=_json_safe(dict(rasters)), status=status, n_deposits=len(rows),
+                        inputs_sha256=inputs_sha256)
                     session.add(footprint)
                     _flush_or_race(session)
                     _insert_chunks(session, Deposit,
@@ -473,6 +521,14 @@ class Store:
             row = session.scalar(select(Footprint).where(Footprint.field_id == field_id)
                                  .order_by(Footprint.version.desc()).limit(1))
             return None if row is None else _footprint_record(row)
+
+    def footprints_with_inputs(self, field_id: str, inputs_sha256: str) -> list[FootprintRecord]:
+        """The field's versions built from exactly these inputs (oldest first)."""
+        query = (select(Footprint).where(Footprint.field_id == field_id,
+                                         Footprint.inputs_sha256 == _check_sha256(inputs_sha256))
+                 .order_by(Footprint.version))
+        with self._session() as session:
+            return [_footprint_record(r) for r in session.scalars(query)]
 
     def get_footprint(self, field_id: str, version: int) -> FootprintRecord:
         with self._session() as session:
