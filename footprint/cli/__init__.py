@@ -20,7 +20,9 @@ app = typer.Typer(name="footprint", no_args_is_help=True, add_completion=False,
 data_app = typer.Typer(no_args_is_help=True, help="Input data: what is present, what is missing.")
 db_app = typer.Typer(no_args_is_help=True, help="The database: migrations.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys and their roles.")
+layers_app = typer.Typer(no_args_is_help=True, help="A field's survey layers: list, retire.")
 app.add_typer(data_app, name="data")
+app.add_typer(layers_app, name="layers")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 
@@ -53,6 +55,9 @@ _COMMANDS = [
     (app, "delineate", "delineate", "delineate"),
     (app, "capacity", "capacity", "capacity"),
     (app, "build", "build", "build"),
+    (app, "compare", "compare", "compare"),
+    (layers_app, "list", "layers", "list_"),
+    (layers_app, "retire", "layers", "retire"),
     (app, "report", "report", "report"),
     (app, "serve", "serve", "serve"),
     (app, "demo", "demo", "demo"),

@@ -150,7 +150,7 @@ def delineation_inputs(field: Any, store: Any,
     ``deposits`` layer selects the deposit-polygon mode; every ``mined_areas`` layer is
     subtracted.
     """
-    layers = list(store.list_layers(field.id, active_only=True))
+    layers = list(store.list_layers(field.id))
     kwargs: dict[str, Any] = {}
     checksums: dict[str, str] = {}
     mined, mined_checksums = _mined_frame(store, layers)
@@ -345,7 +345,7 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
                    if str(path).endswith(".tif")}
         if sheet_path is not None:
             checksums["sheet_file"] = sha256_file(sheet_path)
-        inputs = build_inputs(field, sheet, store.list_layers(field_id, active_only=True),
+        inputs = build_inputs(field, sheet, store.list_layers(field_id),
                               checksums, seed=seed, draws=draws)
         inputs_sha256 = sha256_json(inputs)
         latest = store.latest_footprint(field_id)

@@ -333,15 +333,18 @@ class Store:
         raise ConflictError("too many concurrent uploads of this layer kind; try again")
 
     def list_layers(self, field_id: str | None = None, kind: str | None = None, *,
-                    active_only: bool = False) -> list[LayerRecord]:
-        """Layers, oldest first, optionally of one field and/or kind; ``active_only``
-        leaves out the retired ones (what a build reads)."""
+                    include_retired: bool = False) -> list[LayerRecord]:
+        """Layers, oldest first, optionally of one field and/or kind.
+
+        Retired layers (:meth:`retire_layer`) are left out unless ``include_retired``:
+        what a build reads is the active ones.
+        """
         query = select(Layer).order_by(Layer.field_id, Layer.kind, Layer.version)
         if field_id is not None:
             query = query.where(Layer.field_id == field_id)
         if kind is not None:
             query = query.where(Layer.kind == kind)
-        if active_only:
+        if not include_retired:
             query = query.where(Layer.retired_at.is_(None))
         with self._session() as session:
             return [_layer_record(r) for r in session.scalars(query)]
@@ -361,7 +364,8 @@ class Store:
             return record
 
     def retire_layer(self, layer_id: int, *, actor: str, field_id: str | None = None,
-                     reason: str | None = None) -> tuple[LayerRecord, bool]:
+                     reason: str | None = None,
+                     detail: Mapping[str, Any] | None = None) -> tuple[LayerRecord, bool]:
         """Retire (supersede) a layer: it stays stored, with its features and file, for the
         provenance of the versions built from it, but builds no longer read it.
 
@@ -371,6 +375,8 @@ class Store:
         ----------
         field_id : str, optional
             When given, the layer must belong to that field (else :class:`NotFoundError`).
+        reason, detail
+            Recorded in the audit entry (``detail``: e.g. the caller's role, request id).
 
         Returns
         -------
@@ -388,8 +394,9 @@ class Store:
             session.add(AuditEntry(
                 at=layer.retired_at, actor=actor, action="retire_layer",
                 target=f"fields/{layer.field_id}/layers/{layer.id}", sha256=layer.sha256,
-                detail=_json_safe({"kind": layer.kind, "name": layer.name,
-                                   "version": layer.version, "reason": reason})))
+                detail=_json_safe({**dict(detail or {}), "kind": layer.kind,
+                                   "name": layer.name, "version": layer.version,
+                                   "reason": reason})))
             session.flush()
             return _layer_record(layer), True
 
@@ -416,6 +423,8 @@ class Store:
         year : int, optional
             Only layers of that year (e.g. a mined-area layer per year).
 
+        Retired layers are left out, except when asked for by ``layer_id``.
+
         Returns
         -------
         (features, number_matched)
@@ -435,6 +444,8 @@ class Store:
                 layers = layers.where(Layer.kind == kind)
             if year is not None:
                 layers = layers.where(Layer.year == int(year))
+            if layer_id is None:
+                layers = layers.where(Layer.retired_at.is_(None))
             layer_ids = list(session.scalars(layers))
             if not layer_ids:
                 return [], 0
