@@ -188,7 +188,7 @@ def list_field_footprints(field_id: FieldId, request: Request, _: ReadAccess,
                      "band_width_change_pct": -52.1}],
         "deposits": {"added": 0, "removed": 0},
         "sensitivity": {"capacity_ct_per_year": [
-            {"parameter": "grade_ct_m3", "ST_from": 0.86, "ST_to": 0.41}]}}}}}}})
+            {"parameter": "grade_ct_m3", "ST_from": 0.86, "ST_to": 0.41}]}}}}}})
 def compare_field_footprints(
     field_id: FieldId, _: ReadAccess, store: StoreDep,
     version_from: Annotated[int, Query(alias="from", ge=1, le=2**31 - 1,
