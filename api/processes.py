@@ -199,6 +199,11 @@ def _report_inputs() -> dict:
         "to": {"title": "Last year",
                "schema": {"type": "integer", "minimum": 2003, "maximum": 2100},
                "minOccurs": 1, "maxOccurs": 1},
+        "version": {"title": "Footprint versions",
+                    "description": "Pin footprint versions: N (a participant with one field) "
+                                   "or FIELD:N[,FIELD:N]; default the latest stored.",
+                    "schema": {"type": "string", "maxLength": 500},
+                    "minOccurs": 0, "maxOccurs": 1},
     }
 
 
@@ -268,10 +273,12 @@ def execute_build_footprint(inputs: dict, *, store: Any, settings: Settings,
 def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
                            progress: Callable[[float, str], None], job_id: str) -> dict:
     """Run the statistical protocols for a participant and period; results as JSON."""
-    from footprint.pipeline.report import stored_report
+    from footprint.pipeline.report import parse_version_pins, stored_report
 
     progress(5, "running the statistical protocols on the stored footprints")
-    report = stored_report(store, settings, inputs["participant"], inputs["from"], inputs["to"])
+    pins = parse_version_pins(inputs["participant"], inputs.get("version"))
+    report = stored_report(store, settings, inputs["participant"], inputs["from"], inputs["to"],
+                           versions=pins)
     progress(95, "report computed")
     return {"report": _jsonable(report)}
 

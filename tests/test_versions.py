@@ -149,3 +149,52 @@ def test_cli_compare_and_layers_retire(offline, store, monkeypatch):
     assert f"+ layer {bulk.id} bulk_samples 'bulk 2009'" in shown.output
     as_json = runner.invoke(app, ["compare", "gh-birim", "1", "2", "--json"])
     assert json.loads(as_json.output)["to"]["version"] == 2
+
+
+def test_reports_pin_a_version_in_the_library_the_cli_and_the_service(settings, store,
+                                                                       monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from footprint.cli import app
+    from footprint.errors import InvalidParameterError
+    from footprint.io.kpstats import KP_HALFYEAR_RELPATH
+    from footprint.pipeline.report import parse_version_pins, stored_report
+
+    if not (settings.data_dir / KP_HALFYEAR_RELPATH).is_file():
+        pytest.skip("KP statistics not in the data directory")
+    _deposits_layer(store, "c", [(-0.83, 6.01, -0.81, 6.03)])
+    _build(store, settings, seed=4)
+    _build(store, settings, seed=5)
+    assert parse_version_pins("GHA", "1") == {"gh-birim": 1}
+    assert parse_version_pins("civ", "ci-seguela:2,ci-tortiya:3") == {"ci-seguela": 2,
+                                                                      "ci-tortiya": 3}
+    for bad in ("2", "ci-seguela:x", "gh-birim:1"):
+        with pytest.raises(InvalidParameterError):
+            parse_version_pins("CIV", bad)
+
+    def used(report):
+        return [(f["field_id"], f["version"]) for f in report["footprints"]]
+
+    latest = stored_report(store, settings, "GHA", 2005, 2008)
+    pinned = stored_report(store, settings, "GHA", 2005, 2008, versions={"gh-birim": 1})
+    assert used(latest) == [("gh-birim", "v2")] and used(pinned) == [("gh-birim", "v1")]
+    assert pinned["footprints"][0]["sensitivity"]["outputs"]["resource_ct"]
+
+    monitor = {"X-API-Key": store.create_api_key("m", "monitor")[1]}
+    with TestClient(create_app(settings)) as client:
+        url = "/participants/GHA/report?from=2005&to=2008"
+        served = client.get(f"{url}&version=1", headers=monitor)
+        assert served.status_code == 200, served.text
+        assert used(served.json()) == [("gh-birim", "v1")]
+        # the service and the library give the same verdicts from the same store
+        assert served.json()["tests"] == pinned["tests"]
+        assert client.get(f"{url}&version=9", headers=monitor).status_code == 404
+        assert client.get(f"{url}&version=zw-marange:1", headers=monitor).status_code == 400
+        html = client.get(f"{url}&version=1&f=html", headers=monitor).text
+        assert "What drives the spread" in html
+    out = settings.state_dir / "gha.json"
+    result = CliRunner().invoke(app, ["report", "GHA", "--from", "2005", "--to", "2008",
+                                      "--version", "1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["tests"] == pinned["tests"]

@@ -504,10 +504,13 @@ def participant_report(
     year_from: Annotated[int, Query(alias="from", ge=2003, le=2100)],
     year_to: Annotated[int, Query(alias="to", ge=2003, le=2100)],
     f: Annotated[str | None, Query(description="json, html or pdf (else from Accept).")] = None,
+    version: Annotated[str | None, Query(
+        max_length=500, description="Pin footprint versions: N (a participant with one "
+                                    "field) or FIELD:N[,FIELD:N]; default the latest.")] = None,
 ) -> Response:
     """The anomaly report of a participant over a period: JSON, HTML or PDF (`f` or `Accept`)."""
     from api.processes import _jsonable
-    from footprint.pipeline.report import stored_report
+    from footprint.pipeline.report import parse_version_pins, stored_report
     from footprint import reports
 
     if not re.fullmatch(r"[A-Za-z]{3}", iso3):
@@ -515,7 +518,8 @@ def participant_report(
     if year_from > year_to:
         raise InvalidParameterError("'from' must not be after 'to'")
     fmt = _report_format(f, request.headers.get("accept"))
-    report = stored_report(store, settings, iso3, year_from, year_to)
+    pins = parse_version_pins(iso3, version)
+    report = stored_report(store, settings, iso3, year_from, year_to, versions=pins)
     vary = {"Vary": "Accept"}
     if fmt == "html":
         return HTMLResponse(reports.render_html(report), headers=vary)

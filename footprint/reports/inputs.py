@@ -40,6 +40,9 @@ class FieldFootprint:
     size_share_sd
         the footprint's uncertainty of each class share (standard deviation, e.g. from
         its P5-P95 band); the size test adds it to the sampling variance.
+    sensitivity
+        the version's stored Sobol table (``summaries["sensitivity"]``,
+        :func:`footprint.sensitivity.sensitivity_summary`), shown in the report; or None.
     """
 
     field_id: str
@@ -54,6 +57,7 @@ class FieldFootprint:
     capacity_by_year: Mapping[int, np.ndarray] | None = None
     synthetic: bool = False
     size_share_sd: Mapping[str, float] | None = None
+    sensitivity: Mapping[str, Any] | None = None
 
     @property
     def n_draws(self) -> int:
@@ -70,7 +74,8 @@ class FieldFootprint:
                 "n_draws": self.n_draws, "sheet_sha256": self.sheet_sha256,
                 "code_version": self.code_version, "parameters": dict(self.parameters),
                 "capacity_by_year": sorted(int(y) for y in (self.capacity_by_year or {})),
-                "synthetic": bool(self.synthetic)}
+                "synthetic": bool(self.synthetic),
+                "sensitivity": dict(self.sensitivity) if self.sensitivity else None}
 
 
 @dataclass(frozen=True)
