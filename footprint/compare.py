@@ -247,4 +247,4 @@ def compare_footprints(a: Any, b: Any, deposits_a: DepositSet,
     }
 
 
-__all__ = ["compare_footprints", "DepositSet", "OUTPUT_KEYS"]
+__all__ = ["OUTPUT_KEYS", "DepositSet", "compare_footprints"]

@@ -141,7 +141,8 @@ def test_cli_compare_and_layers_retire(offline, store, monkeypatch):
                                   "--reason", "duplicate"])
     assert retired.exit_code == 0, retired.output
     assert "retired" in retired.output and store.get_layer(bulk.id).retired_at is not None
-    assert [e.actor for e in store.list_audit() if e.action == "retire_layer"][0].startswith("cli:")
+    assert next(e.actor for e in store.list_audit()
+                if e.action == "retire_layer").startswith("cli:")
     active = runner.invoke(app, ["layers", "list", "gh-birim", "--active-only"])
     assert f"{bulk.id}\t" not in active.output and f"{layer.id}\t" in active.output
     shown = runner.invoke(app, ["compare", "gh-birim", "1", "2"])

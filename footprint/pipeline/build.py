@@ -425,6 +425,14 @@ def footprint_summary(record: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["build_footprint", "build_footprint_version", "BuildOutcome", "build_inputs",
-           "footprint_summary", "remove_partial_builds",
-           "mined_area_by_year", "delineation_inputs", "delineation_progress"]
+__all__ = [
+    "BuildOutcome",
+    "build_footprint",
+    "build_footprint_version",
+    "build_inputs",
+    "delineation_inputs",
+    "delineation_progress",
+    "footprint_summary",
+    "mined_area_by_year",
+    "remove_partial_builds",
+]

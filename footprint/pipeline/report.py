@@ -10,9 +10,9 @@ statistics.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 import re
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
