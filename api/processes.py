@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from footprint.errors import InvalidParameterError, NotFoundError
+from footprint.serialise import to_jsonable
+from footprint.services import footprints as footprint_service
+from footprint.services import reports as report_service
 from footprint.settings import Settings
 
 PROCESS_VERSION = "1.0.0"
@@ -212,35 +211,10 @@ def _report_inputs() -> dict:
 # --------------------------------------------------------------------------------------
 def execute_delineate(inputs: dict, *, store: Any, settings: Settings,
                       progress: Callable[[float, str], None], job_id: str) -> dict:
-    """Delineate the field's deposits into ``state_dir/delineations/<job_id>/``.
-
-    Uses the field's stored layers (uploaded DEM, deposit polygons, mined ground). The
-    outputs are written to a hidden directory beside the target and renamed into place
-    when complete, so a crash leaves no half-written result.
-    """
-    from datasets.catalogue import get_field
-    from footprint.pipeline.build import delineation_inputs, delineation_progress
-    from footprint.pipeline.delineate import delineate_field
-
-    progress(1, "collecting the field's layers")
-    kwargs, checksums = delineation_inputs(get_field(inputs["field"]), store, settings)
-    if inputs.get("mode"):
-        kwargs["mode"] = inputs["mode"]
-    root = settings.state_dir / "delineations"
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / job_id
-    tmp = Path(tempfile.mkdtemp(prefix=f".partial-{job_id}-", dir=root))
-    try:
-        result = delineate_field(inputs["field"], tmp, settings=settings,
-                                 progress=delineation_progress(progress, 2, 98), **kwargs)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return {"summary": {**_jsonable(result.summary), "mode": result.mode,
-                        "stored_layer_checksums": checksums,
-                        "directory": str(final.relative_to(settings.state_dir)),
-                        "files": sorted(p.name for p in final.iterdir())}}
+    """Delineate the field's deposits (:func:`footprint.services.footprints.delineate`)."""
+    return {"summary": footprint_service.delineate(store, settings, inputs["field"],
+                                                   job_id=job_id, mode=inputs.get("mode"),
+                                                   progress=progress)}
 
 
 def build_sheet(inputs: dict) -> Any:
@@ -260,25 +234,19 @@ def execute_build_footprint(inputs: dict, *, store: Any, settings: Settings,
                             progress: Callable[[float, str], None], job_id: str) -> dict:
     """Build and store a new footprint version of the field, unless its inputs did not
     change since the latest one: then that one is returned (``created: false``)."""
-    from footprint.pipeline import build
-
-    sheet = build_sheet(inputs)
-    outcome = build.build_footprint_version(inputs["field"], store=store, settings=settings,
-                                            seed=inputs.get("seed"), draws=inputs.get("draws"),
-                                            sheet=sheet, progress=progress)
-    return {"footprint": build.footprint_summary(outcome.record), "created": outcome.created,
-            "same_inputs_as": list(outcome.same_inputs_as), "message": outcome.message}
+    built = footprint_service.build_footprint(
+        store, settings, inputs["field"], seed=inputs.get("seed"), draws=inputs.get("draws"),
+        sheet=build_sheet(inputs), progress=progress)
+    return {"footprint": built.summary(), "created": built.created,
+            "same_inputs_as": list(built.same_inputs_as), "message": built.message}
 
 
 def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
                            progress: Callable[[float, str], None], job_id: str) -> dict:
     """Run the statistical protocols for a participant and period; results as JSON."""
-    from footprint.pipeline.report import parse_version_pins, stored_report
-
     progress(5, "running the statistical protocols on the stored footprints")
-    pins = parse_version_pins(inputs["participant"], inputs.get("version"))
-    report = stored_report(store, settings, inputs["participant"], inputs["from"], inputs["to"],
-                           versions=pins)
+    report = report_service.make_report(store, settings, inputs["participant"], inputs["from"],
+                                        inputs["to"], version=inputs.get("version"))
     progress(95, "report computed")
     return {"report": _jsonable(report)}
 
@@ -286,18 +254,7 @@ def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
 # --------------------------------------------------------------------------------------
 # reports from what the store holds
 # --------------------------------------------------------------------------------------
-def _jsonable(obj: Any) -> Any:
-    """A JSON-able view of a result object (pydantic model, dataclass, mapping)."""
-    import dataclasses
-    import json
-
-    if hasattr(obj, "model_dump"):
-        obj = obj.model_dump(mode="json")
-    elif hasattr(obj, "to_dict"):
-        obj = obj.to_dict()
-    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        obj = dataclasses.asdict(obj)
-    return json.loads(json.dumps(obj, default=str))
+_jsonable = to_jsonable
 
 
 # --------------------------------------------------------------------------------------

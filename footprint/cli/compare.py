@@ -21,11 +21,11 @@ def compare(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
     removed, and the Sobol total indices of both versions."""
     from datasets.catalogue import get_field
     from footprint.pipeline.compare import compare_versions, comparison_lines
-    from footprint.storage.store import Store
+    from footprint.services.store import open_store
+    from footprint.settings import get_settings
 
     get_field(field)
-    with Store.from_settings() as store:
-        store.upgrade()
+    with open_store(get_settings()) as store:
         result = compare_versions(store, field, version_from, version_to)
     if as_json:
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False))

@@ -1,7 +1,7 @@
 """``footprint report``: the anomaly report of a participant and period (JSON, HTML or PDF).
 
 The report is made from the stored footprint versions and the uploaded declarations by
-the same function the service uses (:func:`footprint.pipeline.report.stored_report`), so
+the same function the service uses (:func:`footprint.services.reports.make_report`), so
 the CLI and ``GET /participants/{iso3}/report`` give the same answer.
 """
 
@@ -41,20 +41,18 @@ def report(participant: str = typer.Argument(..., help="KP participant, ISO3 (GH
            output: Path = typer.Option(..., "-o", "--output", dir_okay=False,
                                        help="File to write ('-' prints JSON or HTML).")) -> None:
     """Compare a participant's declared statistics with its fields' stored footprints."""
-    from footprint.pipeline.report import parse_version_pins, stored_report
     from footprint.reports import render_html, render_pdf
+    from footprint.services.reports import make_report
+    from footprint.services.store import open_store
     from footprint.settings import get_settings
-    from footprint.storage.store import Store
 
     if format is ReportFormat.pdf and str(output) == "-":
         raise typer.BadParameter("a PDF needs a file: -o report.pdf", param_hint="-o")
-    pins = parse_version_pins(participant, version)
     settings = get_settings()
-    with Store.from_settings(settings) as store:
-        store.upgrade()
-        result = stored_report(store, settings, participant, year_from, year_to,
-                               versions=pins, exports_csv=exports,
-                               certificates_csv=certificates)
+    with open_store(settings) as store:
+        result = make_report(store, settings, participant, year_from, year_to,
+                             version=version, exports_csv=exports,
+                             certificates_csv=certificates)
     if format is ReportFormat.pdf:
         render_pdf(result, output)
     else:

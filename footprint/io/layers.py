@@ -174,7 +174,8 @@ def safe_extract_zip(source: Path | bytes, dest: Path, *, max_members: int = MAX
 
 
 @contextmanager
-def _materialised(path_or_bytes: Path | str | bytes) -> Iterator[Path]:
+def _materialised(path_or_bytes: Path | str | bytes, *,
+                  max_expanded_bytes: int = MAX_EXPANDED_BYTES) -> Iterator[Path]:
     """A readable vector dataset path for the upload (extracting zips to a temp dir)."""
     with tempfile.TemporaryDirectory(prefix="footprint-upload-") as tmp:
         tmpdir = Path(tmp)
@@ -208,7 +209,8 @@ def _materialised(path_or_bytes: Path | str | bytes) -> Iterator[Path]:
                 yield path
                 return
             source = path
-        extracted = safe_extract_zip(source, tmpdir / "zip")
+        extracted = safe_extract_zip(source, tmpdir / "zip",
+                                     max_expanded_bytes=max_expanded_bytes)
         shapefiles = [p for p in extracted if p.suffix.lower() == ".shp"
                       and not any(part.startswith("__MACOSX") for part in p.parts)]
         if len(shapefiles) != 1:
@@ -330,7 +332,8 @@ def _coerce_attributes(frame: gpd.GeoDataFrame, kind: str) -> gpd.GeoDataFrame:
 
 
 def validate_vector_layer(path_or_bytes: Path | str | bytes, kind: str, field: Any, *,
-                          max_distance_m: float = MAX_DISTANCE_M) -> gpd.GeoDataFrame:
+                          max_distance_m: float = MAX_DISTANCE_M,
+                          max_expanded_bytes: int = MAX_EXPANDED_BYTES) -> gpd.GeoDataFrame:
     """Read and validate an uploaded vector layer of ``kind`` for ``field``.
 
     Parameters
@@ -345,6 +348,8 @@ def validate_vector_layer(path_or_bytes: Path | str | bytes, kind: str, field: A
         ``aoi_projected()``).
     max_distance_m
         farthest a feature may lie from the field's AOI.
+    max_expanded_bytes
+        most bytes a zipped shapefile may expand to (counted as it is extracted, once).
 
     Returns
     -------
@@ -359,7 +364,7 @@ def validate_vector_layer(path_or_bytes: Path | str | bytes, kind: str, field: A
     if kind not in KIND_SCHEMAS:
         raise InvalidLayerError(f"unknown layer kind {kind!r}",
                                 hint=f"one of {', '.join(KIND_SCHEMAS)}")
-    with _materialised(path_or_bytes) as path:
+    with _materialised(path_or_bytes, max_expanded_bytes=max_expanded_bytes) as path:
         frame = _read_vector(path, kind)
     _check_geometries(frame, kind)
     _check_extent(frame, field, max_distance_m)

@@ -90,10 +90,7 @@ def _newest(layers: list[Any], kind: str) -> Any | None:
 
 def _layer_frame(store: Any, layer: Any) -> gpd.GeoDataFrame:
     """A stored vector layer's features as a GeoDataFrame in EPSG:4326 (all of them)."""
-    features, _ = store.layer_features(layer.id, limit=max(layer.n_features, 1))
-    if not features:
-        return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=4326), crs=4326)
-    return gpd.GeoDataFrame.from_features(features, crs=4326)
+    return store.layer_frame(layer.id)
 
 
 def mined_area_by_year(mined: gpd.GeoDataFrame, crs: Any) -> dict[int, float]:

@@ -10,7 +10,7 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, Polygon, box, shape
 
-import footprint.storage.store as store_module
+import footprint.storage.layers as layers_module
 from footprint.errors import InvalidLayerError, NotFoundError, UnknownFieldError
 
 FIELD = "gh-birim"  # synchronised by the store fixture; AOI about 1.2-0.5 W, 5.8-6.3 N
@@ -135,14 +135,14 @@ def test_invalid_geometry_is_repaired_and_collapsed_one_refused(store):
 
 
 def test_failure_midway_leaves_nothing_behind(store, monkeypatch):
-    real_insert = store_module._insert_chunks
+    real_insert = layers_module._insert_chunks
 
     def insert_two_then_fail(session, model, rows):
         rows = list(rows)
         real_insert(session, model, rows[:2])  # the layer row and two features are written
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store_module, "_insert_chunks", insert_two_then_fail)
+    monkeypatch.setattr(layers_module, "_insert_chunks", insert_two_then_fail)
     with pytest.raises(RuntimeError, match="disk full"):
         add(store, digest=sha("upload"))
     monkeypatch.undo()
