@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from footprint.concepts import DELINEATION_MODES
 from footprint.errors import InvalidParameterError, NotFoundError
 from footprint.serialise import to_jsonable
 from footprint.services import footprints as footprint_service
@@ -134,7 +135,7 @@ def _check_value(name: str, value: Any, schema: dict) -> str | None:
 # input schemas
 # --------------------------------------------------------------------------------------
 def _field_ids() -> list[str]:
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
     return list(load_catalogue())
 
 
@@ -160,7 +161,7 @@ def _delineate_inputs() -> dict:
                  "description": "terrain (DEM valley bottoms), rivers (river buffers) or polygons "
                                 "(uploaded deposit polygons); default: the best the field's "
                                 "layers allow.",
-                 "schema": {"type": "string", "enum": ["terrain", "rivers", "polygons"]},
+                 "schema": {"type": "string", "enum": list(DELINEATION_MODES)},
                  "minOccurs": 0, "maxOccurs": 1},
     }
 

@@ -33,7 +33,7 @@ from api.deps import Principal, ReadAccess, SettingsDep, StoreDep, require_role
 from api.errors import ERROR_RESPONSES
 from api.jobs import audit, status_info, submit_job
 from api.processes import _jsonable, get_process
-from datasets.catalogue import get_field
+from footprint.catalogue import get_field
 from footprint.errors import (
     InvalidLayerError,
     InvalidParameterError,

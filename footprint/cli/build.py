@@ -15,7 +15,7 @@ def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
                                       help="Parameter sheet (default "
                                            "datasets/parameters/FIELD.yaml).")) -> None:
     """Build a footprint version of FIELD from its stored layers and print the version id."""
-    from datasets.catalogue import get_field
+    from footprint.catalogue import get_field
     from footprint.services.footprints import build_footprint
     from footprint.services.store import open_store
     from footprint.settings import get_settings

@@ -17,7 +17,7 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the 
     """Build every field's footprint and the participants' reports, then serve them."""
     from rich.console import Console
 
-    from datasets.catalogue import fields_of, load_catalogue
+    from footprint.catalogue import fields_of, load_catalogue
     from footprint.errors import FootprintError
     from footprint.services.footprints import build_footprint
     from footprint.services.store import open_store

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import typer
 
-from datasets.catalogue import get_field
+from footprint.catalogue import get_field
 from footprint.services.layers import UPLOAD_KINDS, ingest_layer
 from footprint.services.store import open_store
 from footprint.services.uploads import Upload

@@ -306,7 +306,7 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
     Memory: the draws are streamed to Parquet in blocks (bounded by the engine's block
     size); deposits are held as one GeoDataFrame.
     """
-    from datasets.catalogue import get_field
+    from footprint.catalogue import get_field
     from footprint.footprints import compute_footprint
     from footprint.params import load_sheet
     from footprint.pipeline.delineate import delineate_field

@@ -96,7 +96,7 @@ def default_footprint_provider(settings: Settings | None = None) -> FootprintPro
 
 def fields_of(participant: str) -> list[str]:
     """Catalogue field ids whose KP participant is ``participant`` (sorted)."""
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
 
     ids = sorted(fid for fid, f in load_catalogue().items() if f.participant_iso3 == participant)
     if not ids:

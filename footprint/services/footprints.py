@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datasets.catalogue import get_field
+from footprint.catalogue import get_field
 from footprint.pipeline import build as build_pipeline
 from footprint.pipeline.delineate import delineate_field
 from footprint.serialise import to_jsonable

@@ -17,14 +17,15 @@ from typing import Any
 import rasterio
 from rasterio.warp import transform_bounds
 
-from datasets.catalogue import get_field
+from footprint.catalogue import get_field
+from footprint.concepts import UPLOAD_LAYER_KINDS
 from footprint.errors import InvalidParameterError
 from footprint.io import layers as layer_io
 from footprint.services.uploads import Upload
 from footprint.state import StateLayout
 
 #: The layer kinds a user uploads (the models read them; see :mod:`footprint.io.layers`).
-UPLOAD_KINDS = ("dem", "deposits", "mined_areas", "bulk_samples", "pit_logs", "workforce")
+UPLOAD_KINDS = UPLOAD_LAYER_KINDS
 #: A zipped upload may expand to at most this many times the upload size limit.
 ZIP_EXPANSION_FACTOR = 8
 

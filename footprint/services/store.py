@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datasets.catalogue import load_catalogue
+from footprint.catalogue import load_catalogue
 from footprint.settings import Settings
 from footprint.storage.store import Store
 

@@ -8,7 +8,6 @@ is all of them on one engine. Shared row helpers live here too.
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from footprint.concepts import BBox4326
 from footprint.errors import (
     ConflictError,
     FootprintError,
@@ -262,15 +262,7 @@ def _check_sha256(value: str) -> str:
 
 
 def _check_bounds(bounds: Sequence[float]) -> Bounds:
-    try:
-        minx, miny, maxx, maxy = (float(v) for v in bounds)
-    except (TypeError, ValueError):
-        raise InvalidParameterError("a bbox is four numbers: minx, miny, maxx, maxy") from None
-    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)) or minx > maxx or miny > maxy \
-            or not (-180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90):
-        raise InvalidParameterError(
-            "a bbox must be minx <= maxx, miny <= maxy in degrees (lon -180..180, lat -90..90)")
-    return minx, miny, maxx, maxy
+    return tuple(BBox4326.check(bounds))  # type: ignore[return-value]
 
 
 def _check_page(limit: int, offset: int) -> None:

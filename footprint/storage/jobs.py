@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from footprint.concepts import JOB_STATUSES, JOB_TERMINAL_STATUSES
 from footprint.errors import (
     ConflictError,
     InvalidParameterError,
@@ -24,8 +25,6 @@ from footprint.storage.base import (
     _copy,
 )
 from footprint.storage.models import (
-    JOB_STATUSES,
-    JOB_TERMINAL_STATUSES,
     Job,
 )
 from footprint.storage.records import (

@@ -12,6 +12,7 @@ import pandas as pd
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from footprint.concepts import LAYER_KINDS
 from footprint.errors import (
     ConflictError,
     InvalidParameterError,
@@ -49,9 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Layer kinds the models read; others are accepted if they match :data:`LAYER_KIND_PATTERN`.
-LAYER_KINDS = ("dem", "deposits", "mined_areas", "bulk_samples", "pit_logs", "workforce",
-               "rivers", "usgs_points")
+#: Layer kinds other than :data:`~footprint.concepts.LAYER_KINDS` are accepted if they match.
 LAYER_KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 
 

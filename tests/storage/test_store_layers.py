@@ -187,7 +187,7 @@ def test_raster_layer_path_year_filter_and_delete(store, settings):
 
 
 def test_fields_are_upserted(store):
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
 
     before = store.get_field(FIELD)
     assert before.participant_iso3 == "GHA" and before.crs_epsg == 32630
@@ -204,7 +204,7 @@ def test_concurrent_field_synchronisation_does_not_conflict(store):
     """Several server processes start at once and each synchronises the catalogue."""
     import threading
 
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
 
     definitions = list(load_catalogue().values())
     store.downgrade("base")
