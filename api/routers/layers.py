@@ -280,7 +280,7 @@ def retire_layer(
                                         description="Why the layer is retired (audited).")] = None,
 ) -> dict:
     """Retire a layer: kept for the provenance of old versions, left out of new builds."""
-    from datasets.catalogue import get_field
+    from footprint.catalogue import get_field
 
     get_field(field_id)
     layer, retired = store.retire_layer(

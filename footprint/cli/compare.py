@@ -19,7 +19,7 @@ def compare(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
                                                      "shifted ones.")) -> None:
     """Evidence changed, parameter shifts, resource and capacity bands, deposits added and
     removed, and the Sobol total indices of both versions."""
-    from datasets.catalogue import get_field
+    from footprint.catalogue import get_field
     from footprint.pipeline.compare import compare_versions, comparison_lines
     from footprint.services.store import open_store
     from footprint.settings import get_settings

@@ -221,7 +221,7 @@ def build_inputs(field: Any, sheet: Any, layers: list[Any], checksums: Mapping[s
     Parameters
     ----------
     field
-        The catalogue's :class:`~datasets.catalogue.FieldDefinition`.
+        The catalogue's :class:`~footprint.catalogue.FieldDefinition`.
     sheet
         The validated :class:`~footprint.params.ParameterSheet` (hashed by content).
     layers

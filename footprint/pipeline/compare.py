@@ -36,7 +36,7 @@ def compare_versions(store: Any, field_id: str, version_from: int,
     UnknownFieldError, NotFoundError
         No such field or version.
     """
-    from datasets.catalogue import get_field
+    from footprint.catalogue import get_field
 
     get_field(field_id)
     if version_to is None:
