@@ -67,6 +67,9 @@ def footprint_document(record: Any, base: str) -> dict[str, Any]:
         "parameters": record.parameters,
         "provenance": record.provenance,
         "rasters": _raster_names(record.rasters),
+        # the Sobol table of the version (also in summaries), for readers looking for it
+        "sensitivity": (record.summaries or {}).get("sensitivity"),
+        "inputs_sha256": getattr(record, "inputs_sha256", None),
     })
     version = f"?version={record.version}"
     links = doc["links"]

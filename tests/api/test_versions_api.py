@@ -51,6 +51,10 @@ def test_upload_compare_reupload_and_retire_through_the_service(offline_client, 
     before = _build(offline_client, surveyor)
     assert before["created"] and before["footprint"]["version"] == 1
     assert "sensitivity" in before["footprint"]["summaries"]
+    read = offline_client.get("/fields/gh-birim/footprint", headers=reader).json()
+    table = read["sensitivity"]["outputs"]["capacity_ct_per_year"]
+    assert table and all(0 <= row["ST"] <= 1.5 for row in table)
+    assert [r["ST"] for r in table] == sorted((r["ST"] for r in table), reverse=True)
 
     samples = _bulk_samples(tmp_path / "bulk.geojson")
     uploaded = _upload(offline_client, surveyor, samples, "bulk_samples")
