@@ -92,7 +92,7 @@ class FootprintRepository(StoreBase):
             deposits = deposits.assign(area_m2=deposits.to_crs(crs_epsg).area)
         rows = _feature_rows(deposits, what="deposit", columns=DEPOSIT_COLUMNS)
         draws_path = self._state_path(draws_path)
-        rasters = {str(name): self._state_path(value) for name, value in rasters.items()}
+        stored_rasters = {str(name): self._state_path(value) for name, value in rasters.items()}
         if sheet_sha256 is not None:
             sheet_sha256 = _check_sha256(sheet_sha256)
         if inputs_sha256 is not None:
@@ -109,7 +109,7 @@ class FootprintRepository(StoreBase):
                         sheet_sha256=sheet_sha256, parameters=json_safe(dict(parameters)),
                         summaries=json_safe(dict(summaries)),
                         provenance=json_safe(dict(provenance)), draws_path=draws_path,
-                        rasters=json_safe(dict(rasters)), status=status, n_deposits=len(rows),
+                        rasters=json_safe(stored_rasters), status=status, n_deposits=len(rows),
                         inputs_sha256=inputs_sha256)
                     session.add(footprint)
                     _flush_or_race(session)
@@ -136,6 +136,7 @@ class FootprintRepository(StoreBase):
             return [_footprint_record(r) for r in session.scalars(query)]
 
     def get_footprint(self, field_id: str, version: int) -> FootprintRecord:
+        """One footprint version; :class:`NotFoundError` if there is none."""
         with self._session() as session:
             return _footprint_record(_require_footprint(session, field_id, version))
 
