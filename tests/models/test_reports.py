@@ -102,16 +102,17 @@ def test_report_adjusts_every_p_value_once_with_benjamini_hochberg(report):
     from statsmodels.stats.multitest import multipletests
     expected = multipletests([t["p_value"] for t in with_p], method="fdr_bh")[1]
     assert [t["p_adjusted"] for t in with_p] == pytest.approx(list(expected))
-    for t in with_p:  # verdicts read the adjusted value
-        th = t["thresholds"]
-        assert t["verdict"] == P.verdict_from_p(t["p_adjusted"], th["anomalous_p"], th["watch_p"])
+    alpha, watch = report["fdr"]["alpha"], report["fdr"]["watch_alpha"]
+    for t in with_p:  # verdicts are the BH decisions at the one stated alpha
+        assert t["verdict"] == P.verdict_from_p(t["p_adjusted"], alpha, watch)
+    assert report["fdr"]["n_rejected"] == sum(t["verdict"] == "anomalous" for t in with_p)
 
 
 def test_report_verdicts_follow_the_declared_figures(report):
     volume = {t["period"]: t for t in report["tests"] if t["name"] == "volume_vs_capacity"}
     assert volume["2009"]["verdict"] == "anomalous"  # 0 ct against ~240,000 ct/yr capacity
     assert volume["2009"]["evidence"]["tail"] == "below"
-    assert volume["2010"]["evidence"]["declared_status"] == "absent"
+    assert volume["2010"]["evidence"]["declared_status"] == "no_record"
     assert volume["2005"]["verdict"] == "consistent"
     mirror = next(t for t in report["tests"] if t["name"] == "mirror")
     assert mirror["statistic"] == pytest.approx(0.4)  # 200,000 vs 120,000 ct
@@ -159,7 +160,8 @@ def test_report_without_uploads_says_which_tests_did_not_run():
                           fields=[_field("ci-seguela", 150_000, 45, 1)])
     report = build_report(inputs)
     assert {n["name"] for n in report["not_run"]} == {
-        "shipment_values", "size_distribution", "mass_balance", "mirror", "break_value"}
+        "shipment_values", "size_distribution", "mass_balance", "mirror", "break_value",
+        "break_volume"}
     jsonschema.validate(report, REPORT_JSON_SCHEMA)
     assert render_html(report).count("data:image/png;base64,") >= 2
 
