@@ -55,24 +55,39 @@ class Alternatives(BaseModel):
                                  "as a multiple of that year's capacity P95.")
     production_hidden: float = Field(0.95, gt=0, lt=1, description="Share of one year's "
                                      "honest production left undeclared.")
-    other_field_value: float = Field(2.0, gt=0, description="US$/ct of every year and parcel "
-                                     "multiplied by this (goods priced like another field's).")
+    other_field_value: float = Field(3.0, gt=0, description="US$/ct of every year and parcel "
+                                     "shifted by this many predictive sd in ln (sd of the "
+                                     "value footprint and the annual scatter together): "
+                                     "goods priced like another field's.")
     other_field_size: float = Field(1.0, description="Size tilt theta: stone shares times "
                                     "(w_k / w_ref)^theta (another field's coarser stones).")
-    volume_break: float = Field(3.0, gt=0, description="Declared carats multiplied by this "
+    volume_break: float = Field(8.0, gt=0, description="Declared carats multiplied by this "
                                 "from the middle year on, capacity unchanged.")
-    value_break: float = Field(2.0, gt=0, description="US$/ct multiplied by this from the "
-                               "middle year on.")
+    value_break: float = Field(4.0, gt=0, description="US$/ct shifted from the middle year "
+                               "on by this many sd of the annual scatter (in ln).")
 
-    def describe(self) -> dict[str, str]:
+    def value_factor(self, setup: CalibrationSetup) -> float:
+        """The US$/ct multiplier of ``other_field_value`` for this footprint."""
+        logs = np.log(np.asarray(setup.value_draws_usd_per_ct, dtype="float64"))
+        sd = math.sqrt(float(logs.var()) + setup.market.annual_sd_ln ** 2)
+        return float(math.exp(self.other_field_value * sd))
+
+    def value_break_factor(self, setup: CalibrationSetup) -> float:
+        """The US$/ct multiplier of ``value_break`` for this market."""
+        return float(math.exp(self.value_break * setup.market.annual_sd_ln))
+
+    def describe(self, setup: CalibrationSetup | None = None) -> dict[str, str]:
+        vf = f" = x {self.value_factor(setup):.2f}" if setup is not None else ""
+        bf = f" = x {self.value_break_factor(setup):.2f}" if setup is not None else ""
         return {
             "foreign_goods": f"{self.foreign_goods:g} x capacity P95 added in one year",
             "production_hidden": f"{self.production_hidden:.0%} of one year's production hidden",
-            "other_field_value": f"US$/ct x {self.other_field_value:g} (another field's value)",
+            "other_field_value": f"US$/ct shifted {self.other_field_value:g} predictive sd{vf} "
+                                 "(another field's value)",
             "other_field_size": f"stone sizes tilted by theta = {self.other_field_size:g} "
                                 "(another field's size distribution)",
             "volume_break": f"carats x {self.volume_break:g} from mid-period, capacity unchanged",
-            "value_break": f"US$/ct x {self.value_break:g} from mid-period",
+            "value_break": f"US$/ct shifted {self.value_break:g} annual sd{bf} from mid-period",
         }
 
 
@@ -231,9 +246,10 @@ def _alternative_tests(name: str, setup: CalibrationSetup, rep: _Replicate,
     years = list(setup.years)
     caps = setup.capacity_by_year
     if name in ("foreign_goods", "production_hidden"):
-        active = [t for t, c in enumerate(caps) if np.median(c) > 0 and rep.declared_ct[t] > 0]
-        if name == "production_hidden":
-            active = [t for t in active if np.median(caps[t]) >= thresholds.real_capacity_ct]
+        active = list(range(len(years)))  # foreign goods can be added in any year
+        if name == "production_hidden":  # hiding needs production and a testable lower tail
+            active = [t for t in active if rep.declared_ct[t] > 0
+                      and np.median(caps[t]) >= thresholds.real_capacity_ct]
         if not active:
             return []
         t = int(rng.choice(active))
@@ -243,8 +259,9 @@ def _alternative_tests(name: str, setup: CalibrationSetup, rep: _Replicate,
         return [P.compare_volume(x, caps[t], period=str(years[t]),
                                  utilisation=setup.utilisation, thresholds=thresholds)]
     if name == "other_field_value":
-        data = _data(setup, replace(rep, declared_usd=rep.declared_usd * alts.other_field_value,
-                                    cert_usd=rep.cert_usd * alts.other_field_value))
+        f = alts.value_factor(setup)
+        data = _data(setup, replace(rep, declared_usd=rep.declared_usd * f,
+                                    cert_usd=rep.cert_usd * f))
         out = []
         for t, year in enumerate(years):
             if data.declared_ct[t] > 0:
@@ -277,7 +294,8 @@ def _alternative_tests(name: str, setup: CalibrationSetup, rep: _Replicate,
     if name in ("volume_break", "value_break"):
         mid = len(years) // 2
         factor = np.where(np.arange(len(years)) >= mid,
-                          alts.volume_break if name == "volume_break" else alts.value_break, 1.0)
+                          alts.volume_break if name == "volume_break"
+                          else alts.value_break_factor(setup), 1.0)
         if name == "volume_break":
             altered = replace(rep, declared_ct=rep.declared_ct * factor,
                               declared_usd=rep.declared_usd * factor)
@@ -368,7 +386,7 @@ def calibrate(setup: CalibrationSetup, *, reps: int = 1000, seed: int = 0,
     return CalibrationResult(
         table=pd.DataFrame(rows), report_any_anomalous=float(any_anom.mean()),
         report_any_anomalous_se=se, report_any_watch=float(any_watch.mean()), reps=reps,
-        seed=seed, alpha=alpha, alternatives=alts.describe(),
+        seed=seed, alpha=alpha, alternatives=alts.describe(setup),
         parameters={"honest": honest.model_dump(), "alternatives": alts.model_dump(),
                     "utilisation": setup.utilisation.model_dump(),
                     "volume_series": setup.volume_series.model_dump(),
@@ -381,13 +399,16 @@ def calibrate(setup: CalibrationSetup, *, reps: int = 1000, seed: int = 0,
 def setup_from_footprints(fields: Sequence[Any], years: Sequence[int], market: P.MarketModel,
                           *, volume_series: P.SeriesModel = P.DEFAULT_VOLUME_SERIES,
                           utilisation: P.UtilisationModel = P.DEFAULT_UTILISATION,
-                          size_null: P.SizeNullModel = P.DEFAULT_SIZE_NULL
-                          ) -> CalibrationSetup:
+                          size_null: P.SizeNullModel = P.DEFAULT_SIZE_NULL,
+                          max_draws: int | None = 2000) -> CalibrationSetup:
     """A :class:`CalibrationSetup` from a participant's field footprints.
 
     ``fields``: :class:`footprint.reports.inputs.FieldFootprint` objects (capacity read
     with ``capacity_for_year``); capacity summed draw by draw, value carat-weighted draw
-    by draw, size shares weighted by capacity P50 (as a report does).
+    by draw, size shares weighted by capacity P50 (as a report does). ``max_draws``
+    thins the draws evenly (the same draw indices in every year and field) for speed:
+    honest data are simulated from and tested against the same thinned draws, so the
+    size stays exact; the p-value floor becomes ``1 / (max_draws + 1)``.
     """
     from footprint.reports.inputs import size_inputs
 
@@ -395,6 +416,11 @@ def setup_from_footprints(fields: Sequence[Any], years: Sequence[int], market: P
     caps = [P.sum_capacity_draws([f.capacity_for_year(y) for f in fields]) for y in years]
     value = P.combine_value_draws([f.capacity_ct_per_year for f in fields],
                                   [f.value_usd_per_ct for f in fields])
+    n = caps[0].size if caps else 0
+    if max_draws and n > max_draws:
+        keep = np.linspace(0, n - 1, max_draws).astype(int)
+        caps = [c[keep] for c in caps]
+        value = value[keep]
     classes, share, kappa = size_inputs(fields, size_null)
     return CalibrationSetup(years=years, capacity_by_year=caps, value_draws_usd_per_ct=value,
                             market=market, size_classes=classes, stone_share=share,

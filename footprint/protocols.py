@@ -512,7 +512,9 @@ def compare_shipment_values(shipment_usd_per_ct: np.ndarray, value_draws_usd_per
     Null: each parcel ``ln x_j = ln V + ln I_t + eta_t + eps_j``: the field's value ``V``
     (footprint draws), the year's index and scatter ``eta_t`` (AR(1), sd ``annual_sd_ln``,
     lag-1 ``annual_ar1``, as in :func:`compare_value_band`) and the parcel scatter
-    ``eps_j ~ N(0, tau^2)``, ``tau`` estimated from the parcels themselves by ``s``.
+    ``eps_j ~ N(0, tau^2)``, ``tau`` estimated from the parcels themselves by ``s``, the
+    pooled sd of the parcels within their years (``n - n_years`` degrees of freedom,
+    carried to the t reference by Satterthwaite's approximation).
     Parcels scatter; the question is whether their *field-level* value is the field's:
     ``P(xbar <= observed) = mean_i T_{n-1}((xbar - ln V_i) / sqrt(var_eta + s^2/n))``.
     Detects: a period's goods priced like another field's, not one odd parcel.
@@ -530,20 +532,31 @@ def compare_shipment_values(shipment_usd_per_ct: np.ndarray, value_draws_usd_per
         raise InvalidParameterError("value draws must be finite and > 0")
     x = np.log(ships) - np.log(idx)
     n = x.size
-    xbar, s = float(x.mean()), float(x.std(ddof=1))
+    xbar = float(x.mean())
+    df = n - 1
     if shipment_years is None:
         w_var = 1.0
         n_years = 1
+        s = float(x.std(ddof=1))
     else:
         yrs = np.asarray(shipment_years)[ok].astype(int)
-        uniq, counts = np.unique(yrs, return_counts=True)
+        uniq, inverse, counts = np.unique(yrs, return_inverse=True, return_counts=True)
         w = counts / counts.sum()
         lag = np.abs(uniq[:, None] - uniq[None, :])
         w_var = float(w @ (annual_ar1 ** lag) @ w)
         n_years = int(uniq.size)
-    scale = math.sqrt(annual_sd_ln ** 2 * w_var + s ** 2 / n)
+        # parcel scatter within years: the year's own scatter is in w_var already
+        means = np.bincount(inverse, weights=x) / counts
+        within = float(np.sum((x - means[inverse]) ** 2))
+        df = n - n_years
+        s = math.sqrt(within / df) if df >= 1 else float(x.std(ddof=1))
+        df = max(df, 1)
+    known, estimated = annual_sd_ln ** 2 * w_var, s ** 2 / n
+    scale = math.sqrt(known + estimated)
+    # Satterthwaite: only the parcel part is estimated, with df degrees of freedom
+    df = float(min(1e6, (known + estimated) ** 2 / max(estimated ** 2 / df, 1e-300)))
     logs = np.log(values)
-    cdf = float(stats.t.cdf((xbar - logs) / scale, df=n - 1).mean())
+    cdf = float(special.stdtr(df, (xbar - logs) / scale).mean())
     m = values.size
     p = _two_sided(_mc_floor(1.0 - cdf, m), _mc_floor(cdf, m))
     t_stat = (xbar - float(logs.mean())) / math.sqrt(scale ** 2 + float(logs.var()))
@@ -880,11 +893,13 @@ class VolumePredictive:
     log_grid: np.ndarray          # (years, G)
     cdf_grid: np.ndarray          # (years, G)
     zero: np.ndarray              # (years,)
+    capacity_p50: np.ndarray      # (years,) ct/yr
 
     @classmethod
     def build(cls, capacity_by_year: Sequence[np.ndarray],
               utilisation: UtilisationModel) -> VolumePredictive:
         grids, cdfs, zeros = [], [], []
+        p50 = np.array([float(np.median(c)) for c in capacity_by_year])
         for cap in capacity_by_year:
             c = np.maximum(np.asarray(cap, dtype="float64"), 0.0)
             pos = c[c > 0]
@@ -899,7 +914,7 @@ class VolumePredictive:
             f = utilisation.cdf(np.exp(g)[:, None] / sub[None, :]).mean(axis=1)
             grids.append(g)
             cdfs.append(zeros[-1] + (1 - zeros[-1]) * f)
-        return cls(np.array(grids), np.array(cdfs), np.array(zeros))
+        return cls(np.array(grids), np.array(cdfs), np.array(zeros), p50)
 
     def cdf(self, declared_ct: np.ndarray) -> np.ndarray:
         """Mid-point predictive CDF of ``declared_ct`` ``(..., years)``."""
@@ -1187,6 +1202,24 @@ class ProtocolData:
                 self.value_draws_usd_per_ct, self.market.annual_sd_ln))
 
 
+_NULL_CACHE: dict[tuple, tuple[Any, np.ndarray]] = {}
+
+
+def _cached_null(kind: str, owner: Any, seed: int, n_sim: int, n_years: int, make: Any
+                 ) -> np.ndarray:
+    """Null latents depend on the footprint, seed, size and length only, not on the data:
+    reuse them (the calibration harness tests many data sets with one seed)."""
+    key = (kind, id(owner), seed, n_sim, n_years)
+    hit = _NULL_CACHE.get(key)
+    if hit is not None and hit[0] is owner:
+        return hit[1]
+    if len(_NULL_CACHE) > 16:
+        _NULL_CACHE.clear()
+    null = make()
+    _NULL_CACHE[key] = (owner, null)
+    return null
+
+
 def break_volume_test(data: ProtocolData, *, seed: int, n_sim: int = 999,
                       thresholds: VerdictThresholds = DEFAULT_THRESHOLDS) -> TestResult:
     """:func:`detect_break` on the volume series, against each year's capacity."""
@@ -1196,12 +1229,12 @@ def break_volume_test(data: ProtocolData, *, seed: int, n_sim: int = 999,
     declared = np.asarray(data.declared_ct, dtype="float64")
     n_draws = int(np.asarray(data.capacity_by_year[0]).size)
     z = latent_scores(data.predictive.cdf(declared[None, :])[0], n_draws)
-    rng = np.random.default_rng(seed)
-    null = volume_null_latents(data.capacity_by_year, data.predictive, data.utilisation,
-                               data.volume_series, n_sim, rng)
-    p50 = np.array([np.median(c) for c in data.capacity_by_year])
+    null = _cached_null("volume", data.predictive, seed, n_sim, len(years), lambda: (
+        volume_null_latents(data.capacity_by_year, data.predictive, data.utilisation,
+                            data.volume_series, n_sim, np.random.default_rng(seed))))
     return detect_break(years, z, quantity="volume", null_latent=null, seed=seed,
-                        series=data.volume_series, declared=declared, reference=p50,
+                        series=data.volume_series, declared=declared,
+                        reference=data.predictive.capacity_p50,
                         thresholds=thresholds)
 
 
@@ -1223,9 +1256,10 @@ def break_value_test(data: ProtocolData, *, seed: int, n_sim: int = 999,
     values = np.asarray(data.value_draws_usd_per_ct, dtype="float64")
     real = price[keep] / index
     z = latent_scores(data.value_predictive.cdf(real), values.size)
-    rng = np.random.default_rng(seed)
-    null = value_null_latents(values, data.value_predictive, len(years), data.market.annual_sd_ln,
-                              data.market.annual_ar1, n_sim, rng)
+    null = _cached_null("value", data.value_predictive, seed, n_sim, len(years), lambda: (
+        value_null_latents(values, data.value_predictive, len(years),
+                           data.market.annual_sd_ln, data.market.annual_ar1, n_sim,
+                           np.random.default_rng(seed))))
     return detect_break(years, z, quantity="value", weights=declared[keep], null_latent=null,
                         seed=seed, declared=price[keep], reference=index,
                         thresholds=thresholds)

@@ -20,9 +20,11 @@ app = typer.Typer(name="footprint", no_args_is_help=True, add_completion=False,
 data_app = typer.Typer(no_args_is_help=True, help="Input data: what is present, what is missing.")
 db_app = typer.Typer(no_args_is_help=True, help="The database: migrations.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys and their roles.")
+protocols_app = typer.Typer(no_args_is_help=True, help="The statistical protocols: calibration.")
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(protocols_app, name="protocols")
 
 
 def _version(value: bool) -> None:
@@ -54,6 +56,7 @@ _COMMANDS = [
     (app, "capacity", "capacity", "capacity"),
     (app, "build", "build", "build"),
     (app, "report", "report", "report"),
+    (protocols_app, "calibrate", "protocols", "calibrate"),
     (app, "serve", "serve", "serve"),
     (app, "demo", "demo", "demo"),
 ]

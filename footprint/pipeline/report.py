@@ -57,6 +57,10 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
               for name, spec in (sheet.get("parameters") or {}).items()
               if isinstance(spec, dict)}
     label = version or prov.get("version") or f"draws:{str(prov.get('draws_sha256', ''))[:12]}"
+    from footprint.pipeline.calibrate import value_reference_years
+
+    value_spec = (sheet.get("parameters") or {}).get("usd_per_ct") or {}
+    ref_years = value_reference_years(str(value_spec.get("source", "")))
     return FieldFootprint(
         field_id=result.field_id,
         capacity_ct_per_year=np.asarray(sim.column("capacity_ct_per_year"), dtype="float64"),
@@ -65,7 +69,7 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
         seed=int(prov.get("seed", -1)),
         sheet_sha256=str(prov.get("sheet_sha256", "")),
         code_version=str(prov.get("code_version", "")), parameters=params,
-        capacity_by_year=by_year or None)
+        capacity_by_year=by_year or None, value_reference_years=ref_years)
 
 
 def default_footprint_provider(settings: Settings | None = None) -> FootprintProvider:
@@ -151,9 +155,16 @@ def make_report(participant: str, year_from: int, year_to: int,
         and year_from <= q["year"] <= year_to]
     provider = footprints or default_footprint_provider(settings)
     fields = [as_field_footprint(provider(fid)) for fid in fields_of(participant)]
+    from footprint.pipeline.calibrate import market_and_series
+
+    market, series = market_and_series(kp.annual(), participant, fields)
+    provenance["market"] = ("rough-diamond price index of every KP participant but "
+                            f"{participant} (time-dummy fit), rebased on the value "
+                            "footprints' fit years")
     inputs = ReportInputs(participant=participant, year_from=year_from, year_to=year_to,
                           production=kp.halfyear, fields=fields, exports=exports,
-                          certificates=certificates, provenance=provenance)
+                          certificates=certificates, provenance=provenance, market=market,
+                          volume_series=series)
     return build_report(inputs)
 
 

@@ -223,7 +223,8 @@ def build_report(inputs: ReportInputs, *,
         status=list(declared["status"]), capacity_by_year=capacity_by_year,
         value_draws_usd_per_ct=value, market=market,
         certificates=None if certs is None else _certificates(certs, classes),
-        size_classes=classes, stone_share=stone_share, size_concentration=kappa)
+        size_classes=classes, stone_share=stone_share, size_concentration=kappa,
+        volume_series=inputs.volume_series)
     seed = int(sum(int(f.seed) for f in fields) % (2 ** 32))
     tests, not_run = P.run_protocols(data, seed=seed, thresholds=th)
 

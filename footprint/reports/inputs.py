@@ -113,6 +113,11 @@ class ReportInputs:
     market
         the price index and annual scatter the US$/ct tests read
         (:class:`footprint.protocols.MarketModel`); None: index 1, default scatter.
+    volume_series
+        the honest series model of the break test (KP-like AR(1) and trend).
+    characteristics
+        size and power per test from the calibration harness
+        (:meth:`footprint.calibration.CalibrationResult.to_dict`), shown per test row.
     """
 
     participant: str
@@ -126,6 +131,8 @@ class ReportInputs:
     provenance: Mapping[str, Any] = field(default_factory=dict)
     absent_years_as_zero: bool = True
     market: P.MarketModel | None = None
+    volume_series: P.SeriesModel = P.DEFAULT_VOLUME_SERIES
+    characteristics: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.fields:
