@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy import special, stats
+from scipy import special
 
 from footprint.errors import InvalidParameterError
 from footprint.value import COMMON_CLASSES, map_sieve_shares

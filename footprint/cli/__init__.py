@@ -57,6 +57,7 @@ _COMMANDS = [
     (app, "build", "build", "build"),
     (app, "report", "report", "report"),
     (protocols_app, "calibrate", "protocols", "calibrate"),
+    (protocols_app, "cases", "protocols", "cases"),
     (app, "serve", "serve", "serve"),
     (app, "demo", "demo", "demo"),
 ]

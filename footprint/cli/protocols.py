@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -24,3 +25,21 @@ def calibrate(participant: str = typer.Argument(..., help="KP participant, ISO3 
     else:
         typer.echo(f"{participant.upper()} {year_from}-{year_to}")
         typer.echo(result.format())
+
+
+def cases(readme: Path | None = typer.Option(None, "--write", dir_okay=False,
+                                             help="Write the table into this README between "
+                                                  "the case markers.")) -> None:
+    """Compute the real-data case table (Togo 2003-04, Côte d'Ivoire 2006-13) from the
+    KP statistics and the default footprints, and print it (or write it into a README)."""
+    from footprint.pipeline.calibrate import CASES, case_table, write_case_table
+    from footprint.pipeline.report import make_report
+
+    reports = {code: make_report(code, 2003, 2015) for code in dict.fromkeys(c[0] for c in CASES)}
+    table = case_table(reports)
+    if readme is None:
+        typer.echo(table)
+    else:
+        readme.write_text(write_case_table(readme.read_text(encoding="utf-8"), table),
+                          encoding="utf-8")
+        typer.echo(f"case table written to {readme}", err=True)

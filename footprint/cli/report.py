@@ -28,13 +28,17 @@ def report(participant: str = typer.Argument(..., help="KP participant, ISO3 (GH
            format: ReportFormat = typer.Option(ReportFormat.json, "--format",
                                                help="json, html or pdf."),
            output: Path = typer.Option(..., "-o", "--output", dir_okay=False,
-                                       help="File to write ('-' prints JSON or HTML).")) -> None:
+                                       help="File to write ('-' prints JSON or HTML)."),
+           calibrate_reps: int = typer.Option(0, "--calibrate-reps", min=0, max=100_000,
+                                              help="Replicates of the calibration harness "
+                                                   "for each test's size and power (0: a "
+                                                   "cached calibration, if any).")) -> None:
     """Compare a participant's declared statistics with its fields' footprints."""
     from footprint.pipeline.report import make_report
     from footprint.reports import render_html, render_pdf
 
     result = make_report(participant, year_from, year_to, exports_csv=exports,
-                         certificates_csv=certificates)
+                         certificates_csv=certificates, calibrate_reps=calibrate_reps)
     if format is ReportFormat.pdf:
         if str(output) == "-":
             raise typer.BadParameter("a PDF needs a file: -o report.pdf", param_hint="-o")

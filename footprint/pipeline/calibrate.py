@@ -85,3 +85,38 @@ def cached_characteristics(participant: str, versions: Sequence[str], year_from:
         if key[:4] == (participant, tuple(versions), year_from, year_to):
             return result
     return None
+
+
+#: The README's real-data cases: (participant, first year, last year, what must be caught).
+CASES: tuple[tuple[str, int, int, str], ...] = (
+    ("TGO", 2003, 2004, "above capacity (more carats than Togo's fields can give)"),
+    ("CIV", 2006, 2013, "no declared production under the UN embargo"),
+)
+README_START, README_END = "<!-- cases:start -->", "<!-- cases:end -->"
+
+
+def case_table(reports: dict[str, dict]) -> str:
+    """A markdown table of the volume verdicts of :data:`CASES`, read from computed
+    reports (``participant -> report``); nothing in it is typed by hand."""
+    lines = [("| participant | year | declared (ct) | KP record | capacity P50 (ct/yr) | "
+              "p (BH) | verdict | tail | expected |"), "|---|---|---|---|---|---|---|---|---|"]
+    for code, first, last, expected in CASES:
+        report = reports[code]
+        volume = {t["period"]: t for t in report["tests"] if t["name"] == "volume_vs_capacity"}
+        for year in range(first, last + 1):
+            t = volume[str(year)]
+            ev = t["evidence"]
+            lines.append(f"| {code} | {year} | {ev['declared_ct']:,.0f} | "
+                         f"{ev['declared_status'].replace('_', ' ')} | "
+                         f"{ev['capacity_ct']['p50']:,.0f} | {t['p_adjusted']:.2g} | "
+                         f"{t['verdict']} | {ev['tail']} | {expected} |")
+    return "\n".join(lines)
+
+
+def write_case_table(readme_text: str, table: str) -> str:
+    """``readme_text`` with the text between the case markers replaced by ``table``."""
+    if README_START not in readme_text or README_END not in readme_text:
+        return readme_text.rstrip() + f"\n\n{README_START}\n{table}\n{README_END}\n"
+    head, rest = readme_text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_START}\n{table}\n{README_END}{tail}"

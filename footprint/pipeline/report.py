@@ -111,8 +111,12 @@ def fields_of(participant: str) -> list[str]:
 def make_report(participant: str, year_from: int, year_to: int,
                 exports_csv: str | Path | None = None, certificates_csv: str | Path | None = None,
                 footprints: FootprintProvider | None = None,
-                settings: Settings | None = None) -> dict[str, Any]:
+                settings: Settings | None = None, calibrate_reps: int = 0) -> dict[str, Any]:
     """The anomaly report of ``participant`` over ``year_from``-``year_to`` (inclusive).
+
+    ``calibrate_reps`` > 0 runs the calibration harness (cached per footprint version and
+    period) so each test row shows its size and power; 0 shows a cached calibration if
+    one exists for these footprint versions.
 
     Parameters
     ----------
@@ -155,16 +159,26 @@ def make_report(participant: str, year_from: int, year_to: int,
         and year_from <= q["year"] <= year_to]
     provider = footprints or default_footprint_provider(settings)
     fields = [as_field_footprint(provider(fid)) for fid in fields_of(participant)]
-    from footprint.pipeline.calibrate import market_and_series
+    from footprint.pipeline.calibrate import (cached_characteristics, calibrate_participant,
+                                              market_and_series)
 
     market, series = market_and_series(kp.annual(), participant, fields)
+    if calibrate_reps > 0:
+        oc = calibrate_participant(participant, year_from, year_to, reps=calibrate_reps,
+                                   footprints=lambda fid: next(f for f in fields
+                                                               if f.field_id == fid),
+                                   settings=settings)
+    else:
+        oc = cached_characteristics(participant, [f.version for f in fields], year_from,
+                                    year_to)
     provenance["market"] = ("rough-diamond price index of every KP participant but "
                             f"{participant} (time-dummy fit), rebased on the value "
                             "footprints' fit years")
     inputs = ReportInputs(participant=participant, year_from=year_from, year_to=year_to,
                           production=kp.halfyear, fields=fields, exports=exports,
                           certificates=certificates, provenance=provenance, market=market,
-                          volume_series=series)
+                          volume_series=series,
+                          characteristics=None if oc is None else oc.to_dict())
     return build_report(inputs)
 
 

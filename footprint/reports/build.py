@@ -187,6 +187,91 @@ def _certificates(certs: pd.DataFrame, classes: list[str] | None) -> P.Certifica
                           year=certs["date"].dt.year.to_numpy(int), stones=stones)
 
 
+#: Known context of a participant's years (shown beside the verdicts; sources named).
+CONTEXT_PERIODS: dict[str, list[tuple[int, int, str]]] = {
+    "CIV": [(2005, 2013, ("UN embargo on Ivorian rough diamonds (UNSC resolution 1643, "
+                          "Dec 2005; lifted by resolution 2153, April 2014): no KP exports"))],
+    "ZWE": [(2009, 2011, ("Marange exports restricted under the KP joint work plan "
+                          "(Swakopmund 2009) until the KP allowed them in Nov 2011"))],
+}
+
+
+def _context(inputs: ReportInputs, years: list[int],
+             capacity_by_year: list[np.ndarray]) -> dict[str, list[str]]:
+    """``year -> context flags``: embargo or suspension periods, field start years."""
+    flags: dict[str, list[str]] = {}
+    for start, end, text in CONTEXT_PERIODS.get(inputs.participant, []):
+        for y in years:
+            if start <= y <= end:
+                flags.setdefault(str(y), []).append(text)
+    for f in inputs.fields:
+        active = [y for y in years if float(np.median(f.capacity_for_year(y))) > 0]
+        if active and active[0] > years[0]:
+            flags.setdefault(str(active[0]), []).append(f"{f.field_id} starts producing")
+    return flags
+
+
+def _characteristics_by_test(characteristics: Any) -> dict[str, dict[str, Any]]:
+    if not characteristics:
+        return {}
+    out = {}
+    for row in characteristics.get("tests", []):
+        power = {k[len("power_"):]: v for k, v in row.items()
+                 if k.startswith("power_") and v is not None}
+        out[row["test"]] = {"size": row.get("size"), "size_se": row.get("size_se"),
+                            "power": power}
+    return out
+
+
+def narrative(report: dict[str, Any]) -> str:
+    """One paragraph: what is anomalous, in which direction, how sure (opens the report)."""
+    tests = report["tests"]
+    anomalous = [t for t in tests if t["verdict"] == "anomalous"]
+    watch = [t for t in tests if t["verdict"] == "watch"]
+    who = f"{report['participant']} {report['period']['year_from']}–{report['period']['year_to']}"
+    fdr = report["fdr"]
+    if not anomalous and not watch:
+        text = (f"{who}: every test is consistent with the footprints "
+                f"({fdr['n_tests']} p-values, Benjamini-Hochberg at α = {fdr['alpha']}).")
+    else:
+        parts = []
+        vol = [t for t in anomalous if t["name"] == "volume_vs_capacity"]
+        for tail, words in (("above", "above what the fields can give"),
+                            ("below", "below what even low utilisation gives")):
+            yrs = [t["period"] for t in vol if t["evidence"].get("tail") == tail]
+            if yrs:
+                parts.append(f"declared production {words} in {_years_text(yrs)}")
+        for t in anomalous:
+            if t["name"] == "volume_vs_capacity":
+                continue
+            direction = t["evidence"].get("direction", "")
+            parts.append(f"{t['name'].replace('_', ' ')} {t['period'] or ''}"
+                         + (f" ({direction})" if direction else ""))
+        text = (f"{who}: {len(anomalous)} anomalous verdict(s) at a false discovery rate "
+                f"of α = {fdr['alpha']}" + (": " + "; ".join(parts) if parts else "")
+                + f"; {len(watch)} to watch (rejected only at {fdr.get('watch_alpha')}).")
+        smallest = min((t["p_adjusted"] for t in anomalous if t["p_adjusted"] is not None),
+                       default=None)
+        if smallest is not None:
+            text += f" The strongest has a BH-adjusted p of {_fmt(smallest)}."
+    flags = report.get("context") or {}
+    if flags:
+        text += " Context: " + "; ".join(sorted({f for v in flags.values() for f in v})) + "."
+    if report["summary"].get("synthetic_footprints"):
+        text += " The footprints are synthetic: these verdicts are not evidence."
+    return text
+
+
+def _years_text(years: list[str]) -> str:
+    ints = sorted(int(y) for y in years)
+    runs, start = [], ints[0]
+    for a, b in zip(ints, ints[1:] + [None]):
+        if b != a + 1:
+            runs.append(str(start) if start == a else f"{start}–{a}")
+            start = b
+    return ", ".join(runs)
+
+
 def build_report(inputs: ReportInputs, *,
                  generated_at: dt.datetime | None = None) -> dict[str, Any]:
     """Run the protocols on ``inputs`` and return the report (schema :data:`REPORT_JSON_SCHEMA`).
@@ -293,7 +378,15 @@ def build_report(inputs: ReportInputs, *,
         },
         "provenance": {"code_version": code_version(), **dict(inputs.provenance)},
     }
+    report["context"] = _context(inputs, years, capacity_by_year)
+    report["characteristics"] = (dict(inputs.characteristics)
+                                 if inputs.characteristics else None)
+    covered = [f for f in fields if getattr(f, "kind", "field") == "field"]
+    report["summary"]["capacity_share_alluvial_fields"] = float(
+        sum(float(np.median(f.capacity_ct_per_year)) for f in covered)
+        / max(sum(float(np.median(f.capacity_ct_per_year)) for f in fields), 1e-300))
     report = P._jsonable(report)
+    report["summary"]["narrative"] = narrative(report)
     report["provenance"]["inputs_sha256"] = sha256_json(
         {"footprints": footprints, "declared": report["declared"],
          "thresholds": report["thresholds"], "provenance": dict(inputs.provenance)})
@@ -301,10 +394,19 @@ def build_report(inputs: ReportInputs, *,
 
 
 def verdict_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat row per test (for the HTML and PDF tables)."""
+    """One flat row per test (for the HTML and PDF tables): with the test's size and power
+    from the calibration harness where the report carries them, and context flags."""
     rows = []
+    oc = _characteristics_by_test(report.get("characteristics"))
+    context = report.get("context") or {}
     for t in report["tests"]:
-        rows.append({"test": t["name"], "period": t["period"] or "",
+        c = oc.get(t["name"])
+        size = "–" if not c or c["size"] is None else f"{c['size']:.3f}"
+        power = "–" if not c or not c["power"] else ", ".join(
+            f"{k} {v:.2f}" for k, v in c["power"].items())
+        flags = context.get(t["period"] or "", [])
+        rows.append({"size": size, "power": power, "context": "; ".join(flags),
+                     "test": t["name"], "period": t["period"] or "",
                      "statistic": _fmt(t["statistic"]), "statistic_name": t["statistic_name"],
                      "p_value": _fmt(t["p_value"]), "p_adjusted": _fmt(t["p_adjusted"]),
                      "probability": _fmt(t["probability"]), "verdict": t["verdict"],

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from footprint.errors import InvalidParameterError
 from footprint import protocols as P
+from footprint.errors import InvalidParameterError
 from footprint.protocols import DEFAULT_THRESHOLDS, VerdictThresholds
 
 
