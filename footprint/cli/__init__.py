@@ -21,9 +21,11 @@ data_app = typer.Typer(no_args_is_help=True, help="Input data: what is present, 
 db_app = typer.Typer(no_args_is_help=True, help="The database: migrations.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys and their roles.")
 protocols_app = typer.Typer(no_args_is_help=True, help="The statistical protocols: calibration.")
+layers_app = typer.Typer(no_args_is_help=True, help="Survey layers of a field: upload.")
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(layers_app, name="layers")
 app.add_typer(protocols_app, name="protocols")
 
 
@@ -52,6 +54,7 @@ _COMMANDS = [
     (keys_app, "create", "keys", "create"),
     (keys_app, "list", "keys", "list_"),
     (keys_app, "revoke", "keys", "revoke"),
+    (layers_app, "add", "layers", "add"),
     (app, "delineate", "delineate", "delineate"),
     (app, "capacity", "capacity", "capacity"),
     (app, "build", "build", "build"),
