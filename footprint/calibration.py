@@ -54,7 +54,7 @@ class Alternatives(BaseModel):
     foreign_goods: float = Field(1.0, gt=0, description="Foreign carats added in one year, "
                                  "as a multiple of that year's capacity P95 (at least "
                                  "the verdict thresholds' real_capacity_ct).")
-    production_hidden: float = Field(0.95, gt=0, lt=1, description="Share of one year's "
+    production_hidden: float = Field(0.99, gt=0, lt=1, description="Share of one year's "
                                      "honest production left undeclared.")
     other_field_value: float = Field(3.0, gt=0, description="US$/ct of every year and parcel "
                                      "shifted by this many predictive sd in ln (sd of the "

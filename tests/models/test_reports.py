@@ -223,3 +223,28 @@ def test_cli_report_writes_html_and_refuses_a_bad_upload(tmp_path, monkeypatch):
                                       "--exports", str(bad), "-o", str(tmp_path / "r.json")])
     assert result.exit_code != 0
     assert not (tmp_path / "r.json").exists()
+
+
+def test_report_opens_with_a_narrative_and_carries_context_and_characteristics():
+    from footprint.calibration import calibrate, setup_from_footprints
+
+    fields = [_field("ci-seguela", 150_000, 45, 1)]
+    production = _production({y: (0.0 if 2006 <= y <= 2008 else 90_000.0)
+                               for y in range(2003, 2011)})
+    production = production[~production["year"].between(2006, 2008)]  # no KP record
+    market = P.MarketModel(index={})
+    oc = calibrate(setup_from_footprints(fields, range(2003, 2011), market), reps=3, seed=1,
+                   n_sim=19)
+    report = build_report(ReportInputs(participant="CIV", year_from=2003, year_to=2010,
+                                       production=production, fields=fields, market=market,
+                                       characteristics=oc.to_dict()))
+    text = report["summary"]["narrative"]
+    assert "below what even low utilisation gives in 2006–2008" in text
+    assert "UN embargo" in text and report["context"]["2007"]
+    from footprint.reports import verdict_rows
+
+    rows = [r for r in verdict_rows(report) if r["test"] == "volume_vs_capacity"]
+    assert rows[0]["size"] != "–" and "foreign_goods" in rows[0]["power"]
+    assert "size_distribution" not in report_figures(report)  # no certificates: no size plot
+    html = render_html(report)
+    assert 'id="narrative"' in html and "size at α" in html
