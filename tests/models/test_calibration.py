@@ -67,3 +67,23 @@ def test_the_harness_is_seeded():
     b = C.calibrate(setup, reps=5, seed=1, n_sim=19, honest=honest).to_dict()
     assert a == b
     assert "size" in C.calibrate(setup, reps=5, seed=2, n_sim=19, honest=honest).format()
+
+
+def test_case_table_is_read_from_reports_and_replaces_only_its_section():
+    from footprint.pipeline.calibrate import (README_END, README_START, case_table,
+                                              value_reference_years, write_case_table)
+
+    def report(code, years, declared, status):
+        return {"tests": [{"name": "volume_vs_capacity", "period": str(y), "verdict": "anomalous",
+                           "p_adjusted": 0.001,
+                           "evidence": {"declared_ct": declared, "declared_status": status,
+                                        "capacity_ct": {"p50": 10.0}, "tail": "above"}}
+                          for y in years]}
+
+    table = case_table({"TGO": report("TGO", [2003, 2004], 5e4, "declared"),
+                        "CIV": report("CIV", range(2006, 2014), 0.0, "no_record")})
+    assert table.count("\n") == 1 + 2 + 8 and "| CIV | 2010 | 0 | no record |" in table
+    text = f"# x\n{README_START}\nold\n{README_END}\ntail\n"
+    assert write_case_table(text, table) == f"# x\n{README_START}\n{table}\n{README_END}\ntail\n"
+    assert value_reference_years("KP statistics, Ghana 2003-2008 (clean period)") == (2003, 2008)
+    assert value_reference_years("no years") is None
