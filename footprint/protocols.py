@@ -9,16 +9,20 @@ returns a :class:`TestResult`: the statistic, a p-value or probability, a verdic
 Conventions
 -----------
 * Carats (ct), US dollars (US$), US$/ct, carats per year (ct/yr).
-* Monte Carlo p-values use the ``(k + 1) / (n + 1)`` estimator (Davison and Hinkley 1997,
-  eq. 4.11; North, Curtis and Sham 2002), so ``n`` draws never give a p-value of 0.
-* Band tests (volume, value) are two-sided: ``p = min(1, 2 min(P(X >= x), P(X <= x)))``.
-  A p-value at or below ``band_anomalous_p = 0.10`` means the declared figure lies outside
-  the footprint's P5-P95 band (above P95: "more than the fields can give"); at or below
-  ``band_watch_p = 0.20``, outside P10-P90.
-* A threshold is inclusive: a value exactly at the edge gets the stronger verdict (a
-  relative tolerance of 1e-12 absorbs floating-point representation).
-* After Benjamini-Hochberg (:func:`adjust_benjamini_hochberg`) the verdicts of the tests
-  that have p-values are re-read from the adjusted p-values.
+* Every p-valued test states its statistic, its null and what it detects. Nulls are
+  honest-data models, not "declared = footprint mean": production is utilisation x
+  capacity (:class:`UtilisationModel`), US$/ct is the field's value x a market index of
+  the other participants with an annual scatter (:class:`MarketModel`), parcels scatter
+  around the field's value, stones are over-dispersed (:class:`SizeNullModel`), series
+  have KP-like autocorrelation and trend (:class:`SeriesModel`).
+* Monte Carlo p-values never go below ``1 / (n + 1)`` for ``n`` draws (Davison and
+  Hinkley 1997, eq. 4.11). Band tests are two-sided.
+* One alpha: :func:`adjust_benjamini_hochberg` decides every p-valued verdict
+  (anomalous at ``alpha``, watch at ``watch_alpha``). Mass balance and mirror statistics
+  have no p-value and keep relative thresholds.
+* :func:`run_protocols` runs the p-valued tests; the report and the calibration harness
+  (:mod:`footprint.calibration`) both call it. Non-finite inputs (a certificate with
+  ``inf`` US$/ct) are left out and counted, never allowed to poison a report.
 """
 
 from __future__ import annotations
