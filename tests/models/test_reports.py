@@ -248,3 +248,17 @@ def test_report_opens_with_a_narrative_and_carries_context_and_characteristics()
     assert "size_distribution" not in report_figures(report)  # no certificates: no size plot
     html = render_html(report)
     assert 'id="narrative"' in html and "size at α" in html
+
+
+def test_a_stored_certificate_with_infinite_usd_per_ct_does_not_poison_the_report():
+    certs = parse_certificates(CERTS)
+    certs.loc[0, "carats"] = 1e-320  # stored before uploads refused it
+    certs["usd_per_ct"] = certs["value_usd"] / certs["carats"]
+    assert not np.isfinite(certs.loc[0, "usd_per_ct"])
+    report = build_report(ReportInputs(
+        participant="CIV", year_from=2003, year_to=2010,
+        production=_production({y: 250_000.0 for y in YEARS}),
+        fields=[_field("ci-seguela", 150_000, 45, 1)], certificates=certs))
+    shipment = next(t for t in report["tests"] if t["name"] == "shipment_values")
+    assert shipment["evidence"]["n_left_out"] == 1
+    jsonschema.validate(report, REPORT_JSON_SCHEMA)
