@@ -51,8 +51,8 @@ class Alternatives(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    foreign_goods: float = Field(1.0, gt=0, description="Foreign carats added in one year, "
-                                 "as a multiple of that year's capacity P95 (at least "
+    foreign_goods: float = Field(2.0, gt=0, description="Foreign carats added in one year, "
+                                 "as a multiple of that year's capacity P99 (at least "
                                  "the verdict thresholds' real_capacity_ct).")
     production_hidden: float = Field(0.99, gt=0, lt=1, description="Share of one year's "
                                      "honest production left undeclared.")
@@ -81,7 +81,7 @@ class Alternatives(BaseModel):
         vf = f" = x {self.value_factor(setup):.2f}" if setup is not None else ""
         bf = f" = x {self.value_break_factor(setup):.2f}" if setup is not None else ""
         return {
-            "foreign_goods": f"{self.foreign_goods:g} x capacity P95 (>= 1,000 ct) added in "
+            "foreign_goods": f"{self.foreign_goods:g} x capacity P99 (>= 1,000 ct) added in "
                              "one year",
             "production_hidden": f"{self.production_hidden:.0%} of one year's production hidden",
             "other_field_value": f"US$/ct shifted {self.other_field_value:g} predictive sd{vf} "
@@ -256,7 +256,7 @@ def _alternative_tests(name: str, setup: CalibrationSetup, rep: _Replicate,
             return []
         t = int(rng.choice(active))
         x = float(rep.declared_ct[t])
-        added = alts.foreign_goods * max(float(np.quantile(caps[t], 0.95)),
+        added = alts.foreign_goods * max(float(np.quantile(caps[t], 0.99)),
                                          thresholds.real_capacity_ct)
         x = x + added if name == "foreign_goods" else x * (1.0 - alts.production_hidden)
         return [P.compare_volume(x, caps[t], period=str(years[t]),
