@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyogrio
 import pyogrio.raw
 
 from footprint.errors import DataMissingError, InvalidDeclarationError
+from footprint.io import require_dir
 from footprint.io.download import KNOWN_SHA256, TILE_SOURCES
 from footprint.io.kpstats import KP_HALFYEAR_RELPATH, participant_iso3
 from footprint.io.vectors import VECTOR_FILES, VECTOR_ORIGINS, region_for_bbox
@@ -52,7 +54,7 @@ def _kp_rows(data_dir: Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     raw = pd.read_csv(path, usecols=["country", "year", "half_year"])
-    codes = {}
+    codes: dict[str, str | None] = {}
     for name in raw["country"].dropna().unique():
         try:
             codes[name] = participant_iso3(name)
@@ -87,7 +89,7 @@ def _vector_layer(layer: str, field, data_dir: Path) -> dict:
                     "where": f"add an extract of {VECTOR_ORIGINS[layer]} for this region"}
         relpath = relpath.format(region=region)
     path = data_dir / relpath
-    entry = {"layer": layer, "name": region, "present": path.is_file(),
+    entry: dict[str, Any] = {"layer": layer, "name": region, "present": path.is_file(),
              "path": str(path) if path.is_file() else None, "detail": None,
              "where": None if path.is_file() else
              f"{VECTOR_ORIGINS[layer]} -> <data_dir>/{relpath} (see SOURCES.md)"}
@@ -122,7 +124,7 @@ def data_inventory(data_dir: Path | None, fields: Iterable, cache_dir: Path | No
     Parameters
     ----------
     data_dir
-        the data directory (default ``get_settings().data_dir``).
+        the data directory (required).
     fields
         :class:`footprint.catalogue.FieldDefinition` objects (``id``, ``participant_iso3``,
         ``aoi_4326``, ``dem_tiles``).
@@ -135,11 +137,7 @@ def data_inventory(data_dir: Path | None, fields: Iterable, cache_dir: Path | No
     ``layer``, ``name``, ``present``, ``path``, ``detail``, ``where``), and the summary
     lists ``present`` and ``missing`` (``"dem:N05W001"``, ``"rivers_wdbii"`` ...).
     """
-    if data_dir is None:
-        from footprint.settings import get_settings
-        settings = get_settings()
-        data_dir, cache_dir = settings.data_dir, cache_dir or settings.cache_dir
-    data_dir = Path(data_dir)
+    data_dir = Path(require_dir(data_dir, "data_dir"))
     kp = _kp_rows(data_dir)
     inventory = []
     for field in fields:

@@ -26,6 +26,7 @@ import pyogrio
 from shapely.geometry import box
 
 from footprint.errors import DataMissingError, InvalidParameterError
+from footprint.io import require_dir
 
 BBox = tuple[float, float, float, float]
 
@@ -74,10 +75,7 @@ _CAPACITY_MISSING = -999.0
 # --- files and regions -------------------------------------------------------------------
 
 def _default_data_dir(data_dir: Path | None) -> Path:
-    if data_dir is not None:
-        return Path(data_dir)
-    from footprint.settings import get_settings
-    return get_settings().data_dir
+    return require_dir(data_dir, "data_dir")
 
 
 def _check_bbox(bbox_4326: Sequence[float] | None) -> BBox | None:
@@ -354,7 +352,7 @@ def _usgs_columns(raw: gpd.GeoDataFrame, layer: str) -> dict:
 
 def _joined(parts: list[pd.Series], index: pd.Index) -> pd.Series:
     """Distinct non-empty values of several columns, "; "-joined per row."""
-    rows = zip(*parts) if parts else ([] for _ in index)
+    rows = zip(*parts, strict=True) if parts else ([] for _ in index)
     joined = ["; ".join(dict.fromkeys(v for v in row if not pd.isna(v))) for row in rows]
     return pd.Series(joined, index=index, dtype="string").mask(lambda s: s == "")
 

@@ -54,7 +54,8 @@ def calibrate_participant(participant: str, year_from: int, year_to: int, *, rep
     """
     from footprint.errors import InvalidParameterError
     from footprint.io.kpstats import load_kp_production
-    from footprint.pipeline.report import as_field_footprint, default_footprint_provider, fields_of
+    from footprint.pipeline.report import (as_field_footprint, default_footprint_provider,
+                                           fields_of, other_producer_footprints)
 
     settings = settings or get_settings()
     participant = participant.strip().upper()
@@ -64,6 +65,8 @@ def calibrate_participant(participant: str, year_from: int, year_to: int, *, rep
         raise InvalidParameterError("--reps must be between 1 and 100000")
     provider = footprints or default_footprint_provider(settings)
     fields = [as_field_footprint(provider(fid)) for fid in fields_of(participant)]
+    fields += other_producer_footprints(participant, draws=fields[0].n_draws,
+                                        base_seed=settings.seed)
     key = (participant, tuple(f.version for f in fields), year_from, year_to, reps, seed)
     if key in _CACHE:
         return _CACHE[key]

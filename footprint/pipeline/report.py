@@ -10,6 +10,7 @@ statistics.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,24 @@ from footprint.settings import Settings, get_settings
 FootprintProvider = Callable[[str], Any]
 
 
+def _parameter_summary(spec: dict) -> dict:
+    """A parameter as the report shows it: no source text, and an empirical distribution
+    (e.g. an evidence posterior of 1,000 quantiles) as its size and P5/P50/P95."""
+    out = {k: v for k, v in spec.items() if k != "source"}
+    samples = out.get("samples")
+    if isinstance(samples, list) and len(samples) > 20:
+        p5, p50, p95 = np.percentile(np.asarray(samples, dtype="float64"), [5, 50, 95])
+        out["samples"] = {"n": len(samples), "p5": float(p5), "p50": float(p50),
+                          "p95": float(p95)}
+    return out
+
+
 def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootprint:
     """Adapt a :class:`footprint.footprints.FootprintResult` (or a FieldFootprint) for reports.
 
-    Reads the long table of draws: ``capacity_ct_per_year``, ``usd_per_ct`` and, where the
-    footprint has an imagery time series, ``capacity_imagery_ct.<year>``; the size
+    Reads the long table of draws: ``capacity_ct_per_year``, ``usd_per_ct`` and the
+    capacity per year ``capacity_ct.<year>`` of every year of the span (older footprints
+    without it: the imagery series ``capacity_imagery_ct.<year>`` where it exists); the size
     footprint's mean carat share per common class; seed, sheet sha256 and code version
     from the provenance. ``version`` defaults to the provenance's ``version`` or, for an
     unstored footprint, ``"draws:<first 12 hex of the draws sha256>"``.
@@ -44,8 +58,10 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
     if "usd_per_ct" not in sim.parameters and "usd_per_ct" not in getattr(sim, "summaries", {}):
         raise InvalidParameterError(f"footprint of {result.field_id} has no usd_per_ct draws",
                                     hint="add usd_per_ct to the field's parameter sheet")
-    by_year = {int(y): np.asarray(sim.column(f"capacity_imagery_ct.{y}"), dtype="float64")
-               for y in (result.capacity_series or {})}
+    span = getattr(result, "capacity_by_year", None) or {}
+    column = "capacity_ct" if span else "capacity_imagery_ct"
+    by_year = {int(y): np.asarray(sim.column(f"{column}.{y}"), dtype="float64")
+               for y in (span or result.capacity_series or {})}
     size = None if result.size is None else {str(k): float(v)
                                              for k, v in result.size["mean"].items()}
     # P5-P95 of a normal spans 3.29 sd: the footprint's own uncertainty of each share
@@ -53,7 +69,7 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
         str(k): float(hi - lo) / 3.29
         for k, lo, hi in zip(result.size.index, result.size["p5"], result.size["p95"])}
     sheet = prov.get("sheet") or {}
-    params = {name: {k: v for k, v in spec.items() if k != "source"}
+    params = {name: _parameter_summary(spec)
               for name, spec in (sheet.get("parameters") or {}).items()
               if isinstance(spec, dict)}
     label = version or prov.get("version") or f"draws:{str(prov.get('draws_sha256', ''))[:12]}"
@@ -69,7 +85,43 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
         seed=int(prov.get("seed", -1)),
         sheet_sha256=str(prov.get("sheet_sha256", "")),
         code_version=str(prov.get("code_version", "")), parameters=params,
-        capacity_by_year=by_year or None, value_reference_years=ref_years)
+        capacity_by_year=by_year or None, value_reference_years=ref_years,
+        sensitivity=getattr(result, "sensitivity", None))
+
+
+def other_producer_footprints(participant: str, *, draws: int, base_seed: int,
+                              current_year: int | None = None) -> list[FieldFootprint]:
+    """The participant's producers outside the modelled fields (``datasets/producers.yaml``)
+    as FieldFootprint objects of kind ``"other_producer"``.
+
+    Each is a seeded Monte Carlo (seed ``field_seed(base_seed, producer id)``) with
+    ``draws`` draws, so it sums draw by draw with the fields.
+    """
+    from footprint.footprints import compute_producer_capacity
+    from footprint.params import load_producers
+    from footprint.provenance import code_version, sha256_json
+    from footprint.simulation import field_seed
+
+    out = []
+    for producer in load_producers().of(participant):
+        seed = field_seed(base_seed, producer.id)
+        sim = compute_producer_capacity(producer, seed=seed, draws=draws,
+                                        current_year=current_year)
+        by_year = {int(name.rsplit(".", 1)[1]): np.asarray(sim.column(name), dtype="float64")
+                   for name in sim.outputs if name.startswith("capacity_ct.")}
+        spec = producer.model_dump(mode="json", exclude_none=True)
+        params = {name: {k: v for k, v in p.items() if k != "source"}
+                  for name, p in spec["parameters"].items()}
+        out.append(FieldFootprint(
+            field_id=producer.id, title=producer.title, kind="other_producer",
+            capacity_ct_per_year=np.asarray(sim.column("capacity_now_ct_per_year"), "float64"),
+            value_usd_per_ct=np.asarray(sim.column("usd_per_ct"), dtype="float64"),
+            size_shares=None, version=f"producers:{sha256_json(spec)[:12]}", seed=seed,
+            sheet_sha256=sha256_json(spec), code_version=code_version(),
+            parameters={**params, "status": producer.status,
+                        "periods": spec["periods"]},
+            capacity_by_year=by_year))
+    return out
 
 
 def default_footprint_provider(settings: Settings | None = None) -> FootprintProvider:
@@ -170,6 +222,8 @@ def make_report(participant: str, year_from: int, year_to: int,
         and year_from <= q["year"] <= year_to]
     provider = footprints or default_footprint_provider(settings)
     fields = [as_field_footprint(provider(fid)) for fid in fields_of(participant)]
+    fields += other_producer_footprints(participant, draws=fields[0].n_draws,
+                                        base_seed=settings.seed)
     from footprint.pipeline.calibrate import (cached_characteristics, calibrate_participant,
                                               market_and_series)
 
@@ -193,29 +247,81 @@ def make_report(participant: str, year_from: int, year_to: int,
     return build_report(inputs)
 
 
+_PIN = re.compile(r"^(?:(?P<field>[a-z][a-z0-9-]*):)?(?P<version>[1-9][0-9]{0,9})$")
+
+
+def parse_version_pins(participant: str, text: str | None) -> dict[str, int]:
+    """``field_id -> version`` from ``?version=`` / ``--version``.
+
+    ``"3"`` pins version 3 of the participant's only field; ``"ci-seguela:2,ci-tortiya:4"``
+    pins each named field (fields not named use their latest version). Raises
+    :class:`InvalidParameterError` for another syntax, a bare number when the participant
+    has several fields, or a field of another participant.
+    """
+    if text is None or not text.strip():
+        return {}
+    fields = fields_of(participant.strip().upper())
+    pins: dict[str, int] = {}
+    for part in text.split(","):
+        match = _PIN.match(part.strip())
+        if match is None:
+            raise InvalidParameterError(f"version must be N or FIELD:N[,FIELD:N], got {part!r}")
+        field_id = match["field"]
+        if field_id is None:
+            if len(fields) != 1:
+                raise InvalidParameterError(
+                    f"{participant.upper()} has several fields: pin each as FIELD:N",
+                    hint=f"fields: {', '.join(fields)}")
+            field_id = fields[0]
+        if field_id not in fields:
+            raise InvalidParameterError(f"{field_id!r} is not a field of {participant.upper()}",
+                                        hint=f"fields: {', '.join(fields)}")
+        pins[field_id] = int(match["version"])
+    return pins
+
+
 def stored_report(store: Any, settings: Settings, participant: str, year_from: int,
-                  year_to: int) -> dict:
-    """The anomaly report of ``participant`` from the stored footprints (latest version of
-    each of its fields) and the stored export statistics and certificates.
+                  year_to: int, *, versions: Mapping[str, int] | None = None,
+                  exports_csv: str | Path | None = None,
+                  certificates_csv: str | Path | None = None) -> dict:
+    """The anomaly report of ``participant`` from the stored footprints and the stored
+    export statistics and certificates: what the service answers, and ``footprint report``.
+
+    Parameters
+    ----------
+    versions
+        ``field_id -> version`` pins (:func:`parse_version_pins`); other fields use their
+        latest stored version.
+    exports_csv, certificates_csv
+        A file used instead of the stored declarations of that kind (the CLI's
+        ``--exports`` / ``--certificates``); validated as an upload is.
 
     Raises
     ------
     ConflictError
         A field of the participant has no stored footprint yet (build one first).
+    NotFoundError
+        A pinned version does not exist.
     """
     participant = participant.strip().upper()
     if year_from > year_to:
         raise InvalidParameterError("'from' must not be after 'to'")
-    exports, exports_uploads = _stored_declarations(store, "exports")
-    certificates, certificates_uploads = _stored_declarations(store, "certificates")
     provenance: dict[str, Any] = {}
-    if exports is not None:
-        provenance["exports_upload_sha256"] = exports_uploads
-    if certificates is not None:
-        provenance["certificates_upload_sha256"] = certificates_uploads
-    return make_report(participant, year_from, year_to, exports_csv=exports,
-                       certificates_csv=certificates,
-                       footprints=stored_footprint_provider(store, settings),
+    exports = certificates = None
+    if exports_csv is None:  # a given file replaces the stored rows (its sha256 is recorded)
+        exports, exports_uploads = _stored_declarations(store, "exports")
+        if exports is not None:
+            provenance["exports_upload_sha256"] = exports_uploads
+    if certificates_csv is None:
+        certificates, certificates_uploads = _stored_declarations(store, "certificates")
+        if certificates is not None:
+            provenance["certificates_upload_sha256"] = certificates_uploads
+    return make_report(participant, year_from, year_to,
+                       exports_csv=exports if exports_csv is None else exports_csv,
+                       certificates_csv=(certificates if certificates_csv is None
+                                         else certificates_csv),
+                       footprints=stored_footprint_provider(store, settings,
+                                                            versions=versions),
                        settings=settings, provenance=provenance)
 
 
@@ -242,9 +348,11 @@ def _stored_declarations(store: Any, kind: str) -> tuple[pd.DataFrame | None, li
     return rows[columns].reset_index(drop=True), sorted(set(rows["_upload_sha256"]))
 
 
-def stored_footprint_provider(store: Any, settings: Settings) -> Callable[[str], Any]:
-    """``field_id -> footprint`` for reports, from the field's latest stored version and
-    its draws file (``FootprintResult``-like: simulation columns read from Parquet)."""
+def stored_footprint_provider(store: Any, settings: Settings, *,
+                              versions: Mapping[str, int] | None = None) -> Callable[[str], Any]:
+    """``field_id -> footprint`` for reports, from the field's stored version (the pinned
+    one in ``versions``, else the latest) and its draws file (``FootprintResult``-like:
+    simulation columns read from Parquet)."""
     from types import SimpleNamespace
 
     import pandas as pd
@@ -253,8 +361,11 @@ def stored_footprint_provider(store: Any, settings: Settings) -> Callable[[str],
     from footprint.errors import ConflictError
     from footprint.simulation import SimulationResult
 
+    pins = dict(versions or {})
+
     def provide(field_id: str) -> Any:
-        record = store.latest_footprint(field_id)
+        record = (store.get_footprint(field_id, pins[field_id]) if field_id in pins
+                  else store.latest_footprint(field_id))
         if record is None or not record.draws_path:
             raise ConflictError(f"field {field_id} has no stored footprint yet",
                                 hint="run the build-footprint process for it first")
@@ -270,6 +381,8 @@ def stored_footprint_provider(store: Any, settings: Settings) -> Callable[[str],
             field_id=field_id, simulation=simulation,
             provenance={**record.provenance, "version": f"v{record.version}"},
             capacity_series=record.summaries.get("capacity_series") or {},
+            capacity_by_year=record.summaries.get("capacity_by_year") or {},
+            sensitivity=record.summaries.get("sensitivity"),
             size=pd.DataFrame(size).set_index("size_class") if size else None)
 
     return provide

@@ -34,7 +34,9 @@ class FieldFootprint:
     parameters
         JSON-able summary of the parameters used (shown in the report).
     capacity_by_year
-        optional ``year -> draws`` (imagery-based annual capacity) overriding
+        ``year -> draws`` (ct/yr) for every year of the footprint's span: zero draws
+        before a field starts or while a mode is off, the imagery series where it exists,
+        depletion applied (:mod:`footprint.footprints`); overrides
         ``capacity_ct_per_year`` for those years.
     synthetic
         True for footprints made up for a demonstration (the report says so loudly).
@@ -47,6 +49,14 @@ class FieldFootprint:
     parcel_sd_ln
         sd of a certificate's ln US$/ct around the field's value in its year (parcel
         scatter, ln units): the calibration harness simulates parcels with it.
+    kind
+        ``"field"`` (a modelled alluvial field) or ``"other_producer"`` (a participant's
+        producer outside the modelled fields, e.g. Murowa: ``datasets/producers.yaml``).
+    title
+        human-readable name (``"Murowa Mine"``).
+    sensitivity
+        the version's stored Sobol table (``summaries["sensitivity"]``,
+        :func:`footprint.sensitivity.sensitivity_summary`), shown in the report; or None.
     """
 
     field_id: str
@@ -63,6 +73,9 @@ class FieldFootprint:
     size_share_sd: Mapping[str, float] | None = None
     value_reference_years: tuple[int, int] | None = None
     parcel_sd_ln: float = 0.35
+    kind: str = "field"
+    title: str = ""
+    sensitivity: Mapping[str, Any] | None = None
 
     @property
     def n_draws(self) -> int:
@@ -79,7 +92,8 @@ class FieldFootprint:
                 "n_draws": self.n_draws, "sheet_sha256": self.sheet_sha256,
                 "code_version": self.code_version, "parameters": dict(self.parameters),
                 "capacity_by_year": sorted(int(y) for y in (self.capacity_by_year or {})),
-                "synthetic": bool(self.synthetic)}
+                "synthetic": bool(self.synthetic), "kind": self.kind, "title": self.title,
+                "sensitivity": dict(self.sensitivity) if self.sensitivity else None}
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,16 @@ import pytest
 
 from footprint import protocols as P
 from footprint.declarations import parse_certificates, parse_exports
-from footprint.reports import (REPORT_JSON_SCHEMA, SCHEMA_VERSION, FieldFootprint, ReportInputs,
-                               build_report, render_html, render_pdf, report_figures)
+from footprint.reports import (
+    REPORT_JSON_SCHEMA,
+    SCHEMA_VERSION,
+    FieldFootprint,
+    ReportInputs,
+    build_report,
+    render_html,
+    render_pdf,
+    report_figures,
+)
 
 N = 4000
 YEARS = range(2003, 2011)
@@ -202,15 +210,16 @@ def test_togo_report_from_the_real_statistics_flags_2004():
 
 
 @pytest.mark.slow
-def test_cli_report_writes_html_and_refuses_a_bad_upload(tmp_path, monkeypatch):
+def test_cli_report_writes_html_and_refuses_a_bad_upload(settings, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     import footprint.pipeline.report as pipeline
     from footprint.cli import app
 
     _kp_data_dir()
-    monkeypatch.setattr(pipeline, "default_footprint_provider",
-                        lambda settings=None: _no_capacity_provider)
+    # the CLI reports from the store, as the service does: stand in for the stored versions
+    monkeypatch.setattr(pipeline, "stored_footprint_provider",
+                        lambda store, settings, versions=None: _no_capacity_provider)
     out = tmp_path / "tgo.html"
     result = CliRunner().invoke(app, ["report", "TGO", "--from", "2003", "--to", "2005",
                                       "--format", "html", "-o", str(out)])
@@ -262,3 +271,27 @@ def test_a_stored_certificate_with_infinite_usd_per_ct_does_not_poison_the_repor
     shipment = next(t for t in report["tests"] if t["name"] == "shipment_values")
     assert shipment["evidence"]["n_left_out"] == 1
     jsonschema.validate(report, REPORT_JSON_SCHEMA)
+
+
+@pytest.mark.slow
+def test_zimbabwe_report_adds_its_other_producers_and_spares_2003_2005():
+    """Before Marange (2006) Zimbabwe's output came from its kimberlite mines."""
+    from footprint.pipeline.report import make_report
+
+    _kp_data_dir()
+    rng = np.random.default_rng(3)
+
+    def marange(field_id: str) -> FieldFootprint:
+        capacity = rng.lognormal(math.log(6e6), 1.0, N)
+        by_year = {y: (capacity if y >= 2006 else np.zeros(N)) for y in range(2003, 2014)}
+        return FieldFootprint(field_id, capacity, rng.lognormal(math.log(50), 0.1, N), None,
+                              "synthetic", 3, "0" * 64, "test", capacity_by_year=by_year,
+                              synthetic=True)
+
+    report = make_report("ZWE", 2003, 2013, footprints=marange)
+    jsonschema.validate(report, REPORT_JSON_SCHEMA)
+    kinds = {f["field_id"]: f["kind"] for f in report["footprints"]}
+    assert kinds["zw-murowa"] == kinds["zw-river-ranch"] == "other_producer"
+    assert kinds["zw-marange"] == "field"
+    volume = {t["period"]: t for t in report["tests"] if t["name"] == "volume_vs_capacity"}
+    assert all(volume[str(y)]["verdict"] != "anomalous" for y in (2003, 2004, 2005))
