@@ -78,6 +78,7 @@ class Alternatives(BaseModel):
         return float(math.exp(self.value_break * setup.market.annual_sd_ln))
 
     def describe(self, setup: CalibrationSetup | None = None) -> dict[str, str]:
+        """Each alternative and its magnitude in words (multipliers for ``setup``)."""
         vf = f" = x {self.value_factor(setup):.2f}" if setup is not None else ""
         bf = f" = x {self.value_break_factor(setup):.2f}" if setup is not None else ""
         return {
@@ -137,6 +138,7 @@ class CalibrationResult:
     parameters: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-able: the table, the whole-report rate, seed, alternatives, parameters."""
         return P._jsonable({
             "reps": self.reps, "seed": self.seed, "alpha": self.alpha,
             "alternatives": self.alternatives,
@@ -241,74 +243,95 @@ def _rejections(tests: Sequence[P.TestResult], alpha: float) -> dict[str, list[b
     return out
 
 
+def _volume_alternative(name: str, setup: CalibrationSetup, rep: _Replicate,
+                        alts: Alternatives, rng: np.random.Generator,
+                        thresholds: P.VerdictThresholds) -> list[P.TestResult]:
+    years = list(setup.years)
+    caps = setup.capacity_by_year
+    active = list(range(len(years)))  # foreign goods can be added in any year
+    if name == "production_hidden":  # hiding needs production and a testable lower tail
+        active = [t for t in active if rep.declared_ct[t] > 0
+                  and np.median(caps[t]) >= thresholds.real_capacity_ct]
+    if not active:
+        return []
+    t = int(rng.choice(active))
+    x = float(rep.declared_ct[t])
+    added = alts.foreign_goods * max(float(np.quantile(caps[t], 0.99)),
+                                     thresholds.real_capacity_ct)
+    x = x + added if name == "foreign_goods" else x * (1.0 - alts.production_hidden)
+    return [P.compare_volume(x, caps[t], period=str(years[t]),
+                             utilisation=setup.utilisation, thresholds=thresholds)]
+
+
+def _value_alternative(setup: CalibrationSetup, rep: _Replicate, alts: Alternatives,
+                       thresholds: P.VerdictThresholds) -> list[P.TestResult]:
+    f = alts.value_factor(setup)
+    data = _data(setup, replace(rep, declared_usd=rep.declared_usd * f,
+                                cert_usd=rep.cert_usd * f))
+    out = []
+    for t, year in enumerate(setup.years):
+        if data.declared_ct[t] > 0:
+            out.append(P.compare_value_band(
+                float(data.declared_usd[t] / data.declared_ct[t]),
+                setup.value_draws_usd_per_ct, index=setup.market.at(year),
+                annual_sd_ln=setup.market.annual_sd_ln, thresholds=thresholds))
+    certs = data.certificates
+    if certs is not None and certs.usd_per_ct.size >= P.MIN_SHIPMENTS:
+        out.append(P.compare_shipment_values(
+            certs.usd_per_ct, setup.value_draws_usd_per_ct,
+            index=np.array([setup.market.at(y) for y in certs.year]),
+            shipment_years=certs.year, annual_sd_ln=setup.market.annual_sd_ln,
+            annual_ar1=setup.market.annual_ar1, thresholds=thresholds))
+    return out
+
+
+def _size_alternative(setup: CalibrationSetup, rep: _Replicate, alts: Alternatives,
+                      rng: np.random.Generator, n_sim: int, thresholds: P.VerdictThresholds,
+                      seed: int) -> list[P.TestResult]:
+    if setup.stone_share is None or rep.stones is None:
+        return []
+    tilted = _tilt(setup.stone_share, setup.size_classes or [], alts.other_field_size)
+    honest = HonestModel(n_certificates=rep.stones.shape[0],
+                         stones_per_certificate=int(rep.stones.sum(axis=1).max()))
+    alt = _simulate_honest(setup, honest, rng, size_share=tilted)
+    if alt.stones is None:
+        return []
+    return [P.compare_size_distribution(alt.stones, setup.stone_share,
+                                        classes=setup.size_classes or [],
+                                        concentration=setup.size_concentration,
+                                        null=setup.size_null, n_boot=n_sim, seed=seed,
+                                        thresholds=thresholds)]
+
+
+def _break_alternative(name: str, setup: CalibrationSetup, rep: _Replicate,
+                       alts: Alternatives, n_sim: int, thresholds: P.VerdictThresholds,
+                       seed: int) -> list[P.TestResult]:
+    n = len(setup.years)
+    factor = np.where(np.arange(n) >= n // 2, alts.volume_break if name == "volume_break"
+                      else alts.value_break_factor(setup), 1.0)
+    if name == "volume_break":
+        altered = replace(rep, declared_ct=rep.declared_ct * factor,
+                          declared_usd=rep.declared_usd * factor)
+        return [P.break_volume_test(_data(setup, altered), seed=seed, n_sim=n_sim,
+                                    thresholds=thresholds)]
+    altered = replace(rep, declared_usd=rep.declared_usd * factor)
+    result = P.break_value_test(_data(setup, altered), seed=seed, n_sim=n_sim,
+                                thresholds=thresholds)
+    return [] if result is None else [result]
+
+
 def _alternative_tests(name: str, setup: CalibrationSetup, rep: _Replicate,
                        alts: Alternatives, rng: np.random.Generator, n_sim: int,
                        thresholds: P.VerdictThresholds, seed: int) -> list[P.TestResult]:
     """The alternative's target tests on a dishonest version of an honest replicate."""
-    years = list(setup.years)
-    caps = setup.capacity_by_year
     if name in ("foreign_goods", "production_hidden"):
-        active = list(range(len(years)))  # foreign goods can be added in any year
-        if name == "production_hidden":  # hiding needs production and a testable lower tail
-            active = [t for t in active if rep.declared_ct[t] > 0
-                      and np.median(caps[t]) >= thresholds.real_capacity_ct]
-        if not active:
-            return []
-        t = int(rng.choice(active))
-        x = float(rep.declared_ct[t])
-        added = alts.foreign_goods * max(float(np.quantile(caps[t], 0.99)),
-                                         thresholds.real_capacity_ct)
-        x = x + added if name == "foreign_goods" else x * (1.0 - alts.production_hidden)
-        return [P.compare_volume(x, caps[t], period=str(years[t]),
-                                 utilisation=setup.utilisation, thresholds=thresholds)]
+        return _volume_alternative(name, setup, rep, alts, rng, thresholds)
     if name == "other_field_value":
-        f = alts.value_factor(setup)
-        data = _data(setup, replace(rep, declared_usd=rep.declared_usd * f,
-                                    cert_usd=rep.cert_usd * f))
-        out = []
-        for t, year in enumerate(years):
-            if data.declared_ct[t] > 0:
-                out.append(P.compare_value_band(
-                    float(data.declared_usd[t] / data.declared_ct[t]),
-                    setup.value_draws_usd_per_ct, index=setup.market.at(year),
-                    annual_sd_ln=setup.market.annual_sd_ln, thresholds=thresholds))
-        if data.certificates is not None and data.certificates.usd_per_ct.size >= P.MIN_SHIPMENTS:
-            out.append(P.compare_shipment_values(
-                data.certificates.usd_per_ct, setup.value_draws_usd_per_ct,
-                index=np.array([setup.market.at(y) for y in data.certificates.year]),
-                shipment_years=data.certificates.year, annual_sd_ln=setup.market.annual_sd_ln,
-                annual_ar1=setup.market.annual_ar1, thresholds=thresholds))
-        return out
+        return _value_alternative(setup, rep, alts, thresholds)
     if name == "other_field_size":
-        if setup.stone_share is None or rep.stones is None:
-            return []
-        tilted = _tilt(setup.stone_share, setup.size_classes or [], alts.other_field_size)
-        alt = _simulate_honest(setup, HonestModel(n_certificates=rep.stones.shape[0],
-                                                  stones_per_certificate=int(
-                                                      rep.stones.sum(axis=1).max())),
-                               rng, size_share=tilted)
-        if alt.stones is None:
-            return []
-        return [P.compare_size_distribution(alt.stones, setup.stone_share,
-                                            classes=setup.size_classes or [],
-                                            concentration=setup.size_concentration,
-                                            null=setup.size_null, n_boot=n_sim, seed=seed,
-                                            thresholds=thresholds)]
+        return _size_alternative(setup, rep, alts, rng, n_sim, thresholds, seed)
     if name in ("volume_break", "value_break"):
-        mid = len(years) // 2
-        factor = np.where(np.arange(len(years)) >= mid,
-                          alts.volume_break if name == "volume_break"
-                          else alts.value_break_factor(setup), 1.0)
-        if name == "volume_break":
-            altered = replace(rep, declared_ct=rep.declared_ct * factor,
-                              declared_usd=rep.declared_usd * factor)
-        else:
-            altered = replace(rep, declared_usd=rep.declared_usd * factor)
-        data = _data(setup, altered)
-        if name == "volume_break":
-            return [P.break_volume_test(data, seed=seed, n_sim=n_sim, thresholds=thresholds)]
-        result = P.break_value_test(data, seed=seed, n_sim=n_sim, thresholds=thresholds)
-        return [] if result is None else [result]
+        return _break_alternative(name, setup, rep, alts, n_sim, thresholds, seed)
     raise InvalidParameterError(f"unknown alternative {name!r}")
 
 

@@ -54,8 +54,12 @@ def calibrate_participant(participant: str, year_from: int, year_to: int, *, rep
     """
     from footprint.errors import InvalidParameterError
     from footprint.io.kpstats import load_kp_production
-    from footprint.pipeline.report import (as_field_footprint, default_footprint_provider,
-                                           fields_of, other_producer_footprints)
+    from footprint.pipeline.report import (
+        as_field_footprint,
+        default_footprint_provider,
+        fields_of,
+        other_producer_footprints,
+    )
 
     settings = settings or get_settings()
     participant = participant.strip().upper()

@@ -70,8 +70,13 @@ def test_the_harness_is_seeded():
 
 
 def test_case_table_is_read_from_reports_and_replaces_only_its_section():
-    from footprint.pipeline.calibrate import (README_END, README_START, case_table,
-                                              value_reference_years, write_case_table)
+    from footprint.pipeline.calibrate import (
+        README_END,
+        README_START,
+        case_table,
+        value_reference_years,
+        write_case_table,
+    )
 
     def report(code, years, declared, status):
         return {"tests": [{"name": "volume_vs_capacity", "period": str(y), "verdict": "anomalous",
