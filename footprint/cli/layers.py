@@ -70,6 +70,10 @@ def list_(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
           retired: bool = typer.Option(True, "--retired/--active-only",
                                        help="Include retired layers.")) -> None:
     """List the field's layers: id, kind, version, name, sha256, active or retired."""
+    from footprint.catalogue import get_field
+    from footprint.services.store import open_store
+    from footprint.settings import get_settings
+
     get_field(field)
     with open_store(get_settings()) as store:
         layers = store.list_layers(field, include_retired=retired)
@@ -86,6 +90,10 @@ def retire(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
            layer_id: int = typer.Argument(..., help="Layer id (footprint layers list FIELD)."),
            reason: str = typer.Option(None, "--reason", help="Why (kept in the audit).")) -> None:
     """Retire a layer: kept for old versions' provenance, left out of new builds."""
+    from footprint.catalogue import get_field
+    from footprint.services.store import open_store
+    from footprint.settings import get_settings
+
     get_field(field)
     with open_store(get_settings()) as store:
         layer, retired = store.retire_layer(layer_id, actor=f"{ACTOR}:{getpass.getuser()}",
