@@ -242,6 +242,33 @@ def execute_build_footprint(inputs: dict, *, store: Any, settings: Settings,
             "same_inputs_as": list(built.same_inputs_as), "message": built.message}
 
 
+def _calibrate_inputs() -> dict:
+    base = _report_inputs()
+    base["reps"] = {"title": "Honest replicates", "schema": {"type": "integer", "minimum": 1,
+                                                             "maximum": 5000, "default": 1000},
+                    "minOccurs": 0, "maxOccurs": 1}
+    base["seed"] = {"title": "Base seed", "schema": {"type": "integer", "minimum": 0,
+                                                     "maximum": 2**32 - 1, "default": 0},
+                    "minOccurs": 0, "maxOccurs": 1}
+    return base
+
+
+def execute_calibrate(inputs: dict, *, store: Any, settings: Settings,
+                      progress: Callable[[float, str], None], job_id: str) -> dict:
+    """Size and power of every protocol on the participant's stored footprints."""
+    from footprint.pipeline.calibrate import calibrate_participant
+    from footprint.pipeline.report import stored_footprint_provider
+
+    progress(5, "simulating honest and dishonest declarations from the footprints")
+    result = calibrate_participant(inputs["participant"], inputs["from"], inputs["to"],
+                                   reps=int(inputs.get("reps", 1000)),
+                                   seed=int(inputs.get("seed", 0)),
+                                   footprints=stored_footprint_provider(store, settings),
+                                   settings=settings)
+    progress(95, "calibration computed")
+    return {"calibration": _jsonable(result.to_dict())}
+
+
 def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
                            progress: Callable[[float, str], None], job_id: str) -> dict:
     """Run the statistical protocols for a participant and period; results as JSON."""
@@ -305,6 +332,18 @@ def _processes(draws_default: int, seed_default: int) -> dict[str, Process]:
                                 **outputs_json}},
             execute=execute_anomaly_report, roles=("monitor",), private_results=True,
             keywords=("protocols", "anomalies", "Kimberley Process")),
+        Process(
+            id="calibrate-protocols", title="Calibrate the protocols",
+            description="Simulate honest and named dishonest declarations from a "
+                        "participant's stored footprints (DOMAIN.md 8) and return each "
+                        "test's size at alpha with its Monte Carlo error and its power.",
+            inputs=_calibrate_inputs(),
+            outputs={"calibration": {"title": "Size and power per test",
+                                     "description": "Table per test, alternatives and "
+                                                    "their magnitudes, seed, parameters.",
+                                     **outputs_json}},
+            execute=execute_calibrate, roles=("monitor",),
+            keywords=("protocols", "calibration", "size", "power")),
     ]
     return {p.id: p for p in processes}
 

@@ -73,6 +73,10 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
               for name, spec in (sheet.get("parameters") or {}).items()
               if isinstance(spec, dict)}
     label = version or prov.get("version") or f"draws:{str(prov.get('draws_sha256', ''))[:12]}"
+    from footprint.pipeline.calibrate import value_reference_years
+
+    value_spec = (sheet.get("parameters") or {}).get("usd_per_ct") or {}
+    ref_years = value_reference_years(str(value_spec.get("source", "")))
     return FieldFootprint(
         field_id=result.field_id,
         capacity_ct_per_year=np.asarray(sim.column("capacity_ct_per_year"), dtype="float64"),
@@ -81,7 +85,8 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
         seed=int(prov.get("seed", -1)),
         sheet_sha256=str(prov.get("sheet_sha256", "")),
         code_version=str(prov.get("code_version", "")), parameters=params,
-        capacity_by_year=by_year or None, sensitivity=getattr(result, "sensitivity", None))
+        capacity_by_year=by_year or None, value_reference_years=ref_years,
+        sensitivity=getattr(result, "sensitivity", None))
 
 
 def other_producer_footprints(participant: str, *, draws: int, base_seed: int,
@@ -160,8 +165,13 @@ def make_report(participant: str, year_from: int, year_to: int,
                 certificates_csv: str | Path | pd.DataFrame | None = None,
                 footprints: FootprintProvider | None = None,
                 settings: Settings | None = None,
-                provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                provenance: Mapping[str, Any] | None = None,
+                calibrate_reps: int = 0) -> dict[str, Any]:
     """The anomaly report of ``participant`` over ``year_from``-``year_to`` (inclusive).
+
+    ``calibrate_reps`` > 0 runs the calibration harness (cached per footprint version and
+    period) so each test row shows its size and power; 0 shows a cached calibration if
+    one exists for these footprint versions.
 
     Parameters
     ----------
@@ -214,9 +224,26 @@ def make_report(participant: str, year_from: int, year_to: int,
     fields = [as_field_footprint(provider(fid)) for fid in fields_of(participant)]
     fields += other_producer_footprints(participant, draws=fields[0].n_draws,
                                         base_seed=settings.seed)
+    from footprint.pipeline.calibrate import (cached_characteristics, calibrate_participant,
+                                              market_and_series)
+
+    market, series = market_and_series(kp.annual(), participant, fields)
+    if calibrate_reps > 0:
+        oc = calibrate_participant(participant, year_from, year_to, reps=calibrate_reps,
+                                   footprints=lambda fid: next(f for f in fields
+                                                               if f.field_id == fid),
+                                   settings=settings)
+    else:
+        oc = cached_characteristics(participant, [f.version for f in fields], year_from,
+                                    year_to)
+    provenance["market"] = ("rough-diamond price index of every KP participant but "
+                            f"{participant} (time-dummy fit), rebased on the value "
+                            "footprints' fit years")
     inputs = ReportInputs(participant=participant, year_from=year_from, year_to=year_to,
                           production=kp.halfyear, fields=fields, exports=exports,
-                          certificates=certificates, provenance=provenance)
+                          certificates=certificates, provenance=provenance, market=market,
+                          volume_series=series,
+                          characteristics=None if oc is None else oc.to_dict())
     return build_report(inputs)
 
 

@@ -49,7 +49,8 @@ def test_process_list_names_the_three_processes_with_links(client):
     response = client.get("/processes")
     assert response.status_code == 200
     processes = {p["id"]: p for p in response.json()["processes"]}
-    assert set(processes) == {"delineate", "build-footprint", "anomaly-report"}
+    assert set(processes) == {"delineate", "build-footprint", "anomaly-report",
+                              "calibrate-protocols"}
     for process in processes.values():
         assert "async-execute" in process["jobControlOptions"]
         assert any(link["rel"] == "self" and link["href"].endswith(f"/processes/{process['id']}")
