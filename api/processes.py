@@ -25,10 +25,8 @@ import copy
 import functools
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from footprint.errors import InvalidParameterError, NotFoundError
@@ -220,10 +218,11 @@ def execute_delineate(inputs: dict, *, store: Any, settings: Settings,
     kwargs, checksums = delineation_inputs(get_field(inputs["field"]), store, settings)
     if inputs.get("mode"):
         kwargs["mode"] = inputs["mode"]
+    from footprint.sweeps import PARTIAL_PREFIX, owned_workdir
+
     root = settings.state_dir / "delineations"
-    root.mkdir(parents=True, exist_ok=True)
     final = root / job_id
-    tmp = Path(tempfile.mkdtemp(prefix=f".partial-{job_id}-", dir=root))
+    tmp = owned_workdir(root, PARTIAL_PREFIX, job_id)  # swept if this process dies
     try:
         result = delineate_field(inputs["field"], tmp, settings=settings,
                                  progress=delineation_progress(progress, 2, 98), **kwargs)

@@ -19,6 +19,7 @@ from footprint.errors import ConfigurationError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET = "change-me-in-production"
+MIN_SECRET_CHARS = 32
 
 
 def _default_data_dir() -> Path:
@@ -58,7 +59,25 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
     public_reads: bool = Field(default=True, description="Reads need no API key when true.")
     cors_origins: list[str] = Field(default_factory=list)
-    max_upload_mb: int = Field(default=200, ge=1)
+    max_upload_mb: int = Field(default=200, ge=1,
+                               description="Largest multipart upload (a layer, a table), MB.")
+    max_json_kb: int = Field(default=1024, ge=1,
+                             description="Largest body of any other request (JSON), kB.")
+    max_layer_vertices: int = Field(default=200_000, ge=100,
+                                    description="Most vertices of one uploaded vector layer.")
+    max_feature_vertices: int = Field(default=20_000, ge=100,
+                                      description="Most vertices of one feature of a layer.")
+    max_table_columns: int = Field(default=200, ge=8,
+                                   description="Most columns of an uploaded CSV table.")
+    max_draws: int = Field(default=200_000, ge=100,
+                           description="Most Monte Carlo draws one build may ask for.")
+    min_free_mb: int = Field(default=200, ge=0,
+                             description="Free space under state_dir below which writes are "
+                                         "refused (507) and /readyz is not ready, MB.")
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "[::1]", "testserver"],
+        description="Host names the service answers for (links are built from the Host "
+                    "header); '*' allows any, refused in production.")
     max_items_limit: int = Field(default=1000, ge=1)
     draws: int = Field(default=20_000, ge=100, description="Default Monte Carlo draws.")
     seed: int = Field(default=20081106, ge=0, description="Base Monte Carlo seed; each field derives its own from it (footprint.simulation.field_seed).")
@@ -83,15 +102,24 @@ class Settings(BaseSettings):
         return self.effective_database_url.startswith("postgresql")
 
     def check_serve_safe(self) -> None:
-        """Refuse to serve with the default secret outside development and tests."""
-        if self.environment == "production" and self.secret_key.get_secret_value() == DEFAULT_SECRET:
+        """Refuse to serve in production with a weak secret or any Host accepted."""
+        if self.environment != "production":
+            return
+        secret = self.secret_key.get_secret_value()
+        if secret.strip() == "" or secret == DEFAULT_SECRET or len(secret) < MIN_SECRET_CHARS:
             raise ConfigurationError(
-                "refusing to start in production with the default secret",
-                hint="set FOOTPRINT_SECRET_KEY to a long random value")
+                "refusing to start in production with the default, an empty or a short secret",
+                hint=f"set FOOTPRINT_SECRET_KEY to a random value of at least "
+                     f"{MIN_SECRET_CHARS} characters")
+        if "*" in self.allowed_hosts:
+            raise ConfigurationError(
+                "refusing to start in production answering for any Host header",
+                hint="set FOOTPRINT_ALLOWED_HOSTS to the service's public host names")
 
     def ensure_dirs(self) -> None:
         """Create the state directory and its sub-folders."""
-        for sub in ("", "rasters", "draws", "reports", "uploads", "deliveries"):
+        for sub in ("", "rasters", "draws", "reports", "uploads", "deliveries",
+                    "footprints", "delineations"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
 
 

@@ -138,9 +138,9 @@ async def receive_upload(request: Request, settings: Settings, workdir: Path) ->
 @contextlib.contextmanager
 def upload_workdir(settings: Settings) -> Iterator[Path]:
     """A private temporary directory under ``state_dir/uploads``, removed afterwards."""
-    root = settings.state_dir / "uploads"
-    root.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=".upload-", dir=root))
+    from footprint.sweeps import UPLOAD_PREFIX, owned_workdir
+
+    path = owned_workdir(settings.state_dir / "uploads", UPLOAD_PREFIX)  # swept if we die
     try:
         yield path
     finally:

@@ -15,6 +15,7 @@ validation errors of the inputs (``InvalidLayerError``, ``InvalidDeclarationErro
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -50,6 +51,8 @@ from footprint.errors import (
     InvalidParameterError,
     NotFoundError,
     StorageError,
+    StorageFullError,
+    StorageUnavailableError,
     UnknownFieldError,
 )
 from footprint.storage.database import (
@@ -599,11 +602,13 @@ class Store:
     # ------------------------------------------------------------------ jobs
 
     def create_job(self, process_id: str, inputs: Mapping[str, Any],
-                   owner: str | None = None) -> JobRecord:
-        """A new job in status ``accepted`` with a random UUID."""
+                   owner: str | None = None, *, worker: str | None = None) -> JobRecord:
+        """A new job in status ``accepted`` with a random UUID; ``owner`` is the key that
+        asked for it, ``worker`` the process that will run it (see footprint.ownership)."""
         now = utcnow()
         job = Job(id=str(uuid.uuid4()), process_id=process_id, status="accepted", progress=0,
-                  inputs=_json_safe(dict(inputs)), created_at=now, updated_at=now, owner=owner)
+                  inputs=_json_safe(dict(inputs)), created_at=now, updated_at=now, owner=owner,
+                  worker=worker)
         with self._session(write=True) as session:
             session.add(job)
             session.flush()
@@ -657,20 +662,33 @@ class Store:
             return _job_record(_require_job(session, job_id))
 
     def list_jobs(self, limit: int = 100, offset: int = 0, *,
-                  include_dismissed: bool = False) -> list[JobRecord]:
-        """Jobs, newest first (dismissed ones only on request)."""
+                  include_dismissed: bool = False,
+                  statuses: Sequence[str] | None = None) -> list[JobRecord]:
+        """Jobs, newest first (dismissed ones only on request; only ``statuses`` if given)."""
         _check_page(limit, offset)
         query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
         if not include_dismissed:
             query = query.where(Job.status != "dismissed")
+        if statuses is not None:
+            query = query.where(Job.status.in_(tuple(statuses)))
         with self._session() as session:
             return [_job_record(r) for r in session.scalars(query)]
 
     def dismiss_job(self, job_id: str) -> JobRecord:
-        """Mark a job dismissed (OGC ``DELETE /jobs/{id}``); a running job's worker sees
-        it on its next :meth:`update_job` (ConflictError) and stops. Idempotent."""
+        """Dismiss a job (OGC ``DELETE /jobs/{id}``); idempotent.
+
+        An unfinished job is marked ``dismissed``: its worker sees it on its next
+        :meth:`update_job` (ConflictError) and stops. A finished job (successful or
+        failed) keeps its outcome and is deleted with its results, as OGC API -
+        Processes asks; the returned record is the job as it was, marked dismissed.
+        """
         with self._session(write=True) as session:
             job = _require_job(session, job_id, lock=True)
+            if job.status in ("successful", "failed"):
+                record = _job_record(job)
+                session.delete(job)
+                session.flush()
+                return dataclasses.replace(record, status="dismissed")
             if job.status != "dismissed":
                 now = utcnow()
                 job.status = "dismissed"
@@ -812,12 +830,17 @@ class Store:
                 raise StorageError("PostGIS is not available in this database",
                                    hint="install PostGIS on the server and run "
                                         "CREATE EXTENSION postgis as a superuser") from error
+            if "full" in text or "no space" in text or "quota" in text:
+                raise StorageFullError("storage full: the database has no space left",
+                                       hint="free space on the server, then try again",
+                                       detail=f"{self.url}: {error.orig}") from error
             if "locked" in text or "busy" in text:
-                raise StorageError("the database is busy", hint="try again") from error
-            if isinstance(error, OperationalError) and ("connect" in text or "unable to open" in text):
-                raise StorageError(f"cannot reach the database {self.url}",
-                                   hint="check FOOTPRINT_DATABASE_URL and that the server "
-                                        "is running") from error
+                raise StorageUnavailableError("the database is busy", hint="try again") from error
+            if isinstance(error, OperationalError) or error.connection_invalidated:
+                # down, restarting, out of connections: transient; the URL is for the log
+                raise StorageUnavailableError(
+                    "cannot reach the database", hint="check FOOTPRINT_DATABASE_URL and that "
+                    "the server is running", detail=f"{self.url}: {error.orig}") from error
             raise StorageError("the database refused the operation") from error
         except SQLAlchemyError as error:
             log.info("database error on %s: %s", self.url, error)

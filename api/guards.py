@@ -1,0 +1,161 @@
+"""ASGI guards that run before any route: body limits, credentials on writes, headers.
+
+They sit outside FastAPI's routing so that nothing is read, parsed or authenticated
+before they have said yes:
+
+:class:`RequestLimitsMiddleware`
+    refuses a body larger than its limit (413) from ``Content-Length`` before reading a
+    byte, and stops a chunked body the moment it passes the limit; refuses a write (POST,
+    PUT, PATCH, DELETE) that carries no credential at all (401) before reading its body.
+    The limit is ``settings.max_upload_mb`` for ``multipart/form-data`` (uploads) and
+    ``settings.max_json_kb`` for every other body. A key that is sent is checked by the
+    route's dependency as before (:mod:`api.deps`).
+:class:`SecurityHeadersMiddleware`
+    ``X-Content-Type-Options``, ``X-Frame-Options``, ``Referrer-Policy`` and a
+    ``Content-Security-Policy`` forbidding framing on every response.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import problem_json
+from footprint.settings import Settings
+
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: multipart framing and the small form fields beside the file
+_MULTIPART_OVERHEAD_BYTES = 1 << 20
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def has_credential(scope: Scope) -> bool:
+    """Whether the request carries any credential header (even an empty or bad one:
+    :mod:`api.deps` answers those with a precise 401)."""
+    return any(key in (b"x-api-key", b"authorization") for key, _ in scope.get("headers", ()))
+
+
+class RequestLimitsMiddleware:
+    """Body size and credentials checked before the body is read (see the module)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.upload_limit = settings.max_upload_mb * (1 << 20) + _MULTIPART_OVERHEAD_BYTES
+        self.upload_limit_mb = settings.max_upload_mb
+        self.body_limit = settings.max_json_kb * 1024
+        self.body_limit_kb = settings.max_json_kb
+
+    def _limit(self, scope: Scope) -> tuple[int, str]:
+        content_type = (_header(scope, b"content-type") or "").lower()
+        if content_type.startswith("multipart/form-data"):
+            return self.upload_limit, (f"upload larger than the limit of {self.upload_limit_mb} "
+                                       "MB (FOOTPRINT_MAX_UPLOAD_MB sets the limit)")
+        return self.body_limit, (f"request body larger than the limit of {self.body_limit_kb} "
+                                 "kB (FOOTPRINT_MAX_JSON_KB sets the limit)")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in _WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path")
+        request_id = scope.get("state", {}).get("request_id")
+        limit, message = self._limit(scope)
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            try:
+                too_large = int(declared) > limit
+            except ValueError:
+                await problem_json(400, "Content-Length is not a number", instance=path,
+                                   request_id=request_id)(scope, receive, send)
+                return
+            if too_large:
+                await _refuse(413, message, scope, receive, send)
+                return
+        if not has_credential(scope):
+            await problem_json(401, "an API key is required", code="Unauthorized",
+                               instance=path, request_id=request_id,
+                               headers={"WWW-Authenticate": 'Bearer, ApiKey header="X-API-Key"',
+                                        "Connection": "close"})(scope, receive, send)
+            return
+
+        received = 0
+        exceeded = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            if exceeded:
+                raise _BodyTooLarge
+            message_in = await receive()
+            if message_in["type"] == "http.request":
+                received += len(message_in.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    raise _BodyTooLarge
+            return message_in
+
+        async def guarded_send(message_out: Message) -> None:
+            nonlocal started
+            if exceeded:
+                return  # the app's own answer to a body it could not read is replaced
+            if message_out["type"] == "http.response.start":
+                started = True
+            await send(message_out)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except _BodyTooLarge:
+            pass
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await _refuse(413, message, scope, receive, send)
+
+
+async def _refuse(status: int, message: str, scope: Scope, receive: Receive, send: Send) -> None:
+    response = problem_json(status, message, code="PayloadTooLarge", instance=scope.get("path"),
+                            request_id=scope.get("state", {}).get("request_id"),
+                            headers={"Connection": "close"})
+    await response(scope, receive, send)
+
+
+#: Sent on every response (the map page sets its own script policy in a meta tag).
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+
+
+class SecurityHeadersMiddleware:
+    """Adds :data:`SECURITY_HEADERS` to every HTTP response that lacks them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {key.lower() for key, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
