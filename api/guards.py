@@ -8,7 +8,8 @@ before they have said yes:
     byte, and stops a chunked body the moment it passes the limit; refuses a write (POST,
     PUT, PATCH, DELETE) that carries no credential at all (401) before reading its body.
     The limit is ``settings.max_upload_mb`` for ``multipart/form-data`` (uploads) and
-    ``settings.max_json_kb`` for every other body. A key that is sent is checked by the
+    ``settings.max_json_kb`` for every other body. A write is refused with 507 when
+    the state directory has less than ``settings.min_free_mb`` free. A key that is sent is checked by the
     route's dependency as before (:mod:`api.deps`).
 :class:`SecurityHeadersMiddleware`
     ``X-Content-Type-Options``, ``X-Frame-Options``, ``Referrer-Policy`` and a
@@ -19,8 +20,10 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import problem_json
+from api.errors import footprint_error_response, problem_json
+from footprint.errors import StorageFullError
 from footprint.settings import Settings
+from footprint.sweeps import check_free_space
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: multipart framing and the small form fields beside the file
@@ -49,6 +52,7 @@ class RequestLimitsMiddleware:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
+        self.settings = settings
         self.upload_limit = settings.max_upload_mb * (1 << 20) + _MULTIPART_OVERHEAD_BYTES
         self.upload_limit_mb = settings.max_upload_mb
         self.body_limit = settings.max_json_kb * 1024
@@ -80,6 +84,11 @@ class RequestLimitsMiddleware:
             if too_large:
                 await _refuse(413, message, scope, receive, send)
                 return
+        try:
+            check_free_space(self.settings)
+        except StorageFullError as exc:
+            await footprint_error_response(exc, path, request_id)(scope, receive, send)
+            return
         if not has_credential(scope):
             await problem_json(401, "an API key is required", code="Unauthorized",
                                instance=path, request_id=request_id,

@@ -63,12 +63,6 @@ class Settings(BaseSettings):
                                description="Largest multipart upload (a layer, a table), MB.")
     max_json_kb: int = Field(default=1024, ge=1,
                              description="Largest body of any other request (JSON), kB.")
-    max_layer_vertices: int = Field(default=200_000, ge=100,
-                                    description="Most vertices of one uploaded vector layer.")
-    max_feature_vertices: int = Field(default=20_000, ge=100,
-                                      description="Most vertices of one feature of a layer.")
-    max_table_columns: int = Field(default=200, ge=8,
-                                   description="Most columns of an uploaded CSV table.")
     max_draws: int = Field(default=200_000, ge=100,
                            description="Most Monte Carlo draws one build may ask for.")
     min_free_mb: int = Field(default=200, ge=0,

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from footprint.errors import StorageFullError
 from footprint.ownership import current_owner, owner_alive, parse_owner
 from footprint.settings import Settings
 
@@ -43,6 +44,26 @@ PARTIAL_PREFIX = ".partial-"
 FOREIGN_GRACE_S = 6 * 3600.0
 #: Age after which a footprint version directory without a database row is removed.
 VERSION_GRACE_S = 600.0
+
+
+def free_mb(settings: Settings) -> float:
+    """Free space on the file system of the state directory, MB."""
+    return shutil.disk_usage(settings.state_dir).free / (1 << 20)
+
+
+def check_free_space(settings: Settings) -> None:
+    """Raise :class:`StorageFullError` when the state directory's disk has less than
+    ``settings.min_free_mb`` free: a write is refused before it starts, not half done."""
+    try:
+        free = free_mb(settings)
+    except OSError:
+        return
+    if free < settings.min_free_mb:
+        raise StorageFullError(
+            "storage full: the server has too little space left to accept writes",
+            hint="free space on the server, then try again",
+            detail=f"{free:.0f} MB free under the state directory, "
+                   f"FOOTPRINT_MIN_FREE_MB={settings.min_free_mb}")
 
 
 def owned_workdir(root: Path, prefix: str, label: str = "") -> Path:

@@ -169,7 +169,7 @@ def layer_document(layer: Any, request: Request) -> dict[str, Any]:
         "bbox_4326": list(bounds) if bounds is not None else None,
         "n_features": _get(layer, "n_features"),
         "created_at": created.isoformat() if created is not None else None,
-        "created_by": _get(layer, "created_by"),
+        # who uploaded it is in the audit log (admins): key names are not a public read
         "meta": _get(layer, "meta") or {},
         "links": [{"href": str(request.url_for("get_layer", field_id=field_id, layer_id=layer_id)),
                    "rel": "self", "type": "application/json"}],

@@ -44,7 +44,7 @@ from footprint import deposits as dep
 from footprint import terrain
 from footprint.errors import DataMissingError, InvalidLayerError, InvalidParameterError
 from footprint.io.raster import Grid, write_cog
-from footprint.provenance import code_version, sha256_bytes, sha256_file
+from footprint.provenance import code_version, input_name, sha256_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def _as_frame(layer, role: str, inputs: list[dict]) -> gpd.GeoDataFrame | None:
         if not path.is_file():
             raise DataMissingError(f"{role} file not found: {path}")
         frame = gpd.read_file(path)
-        inputs.append({"role": role, "path": str(path), "sha256": sha256_file(path)})
+        inputs.append({"role": role, "path": input_name(path), "sha256": sha256_file(path)})
         return frame
     if not isinstance(layer, gpd.GeoDataFrame):
         raise InvalidLayerError(f"{role} must be a GeoDataFrame or a vector file path")
@@ -214,7 +214,7 @@ def _river_lines(field, settings, params: DelineationParameters, inputs: list[di
     path = vectors.vector_path(layer, Path(settings.data_dir), region)
     rivers = vectors.load_rivers(Path(settings.data_dir), field.bbox_4326,
                                  source=params.river_source, region=region)
-    inputs.append({"role": "rivers", "path": str(path), "sha256": sha256_file(path)})
+    inputs.append({"role": "rivers", "path": input_name(path), "sha256": sha256_file(path)})
     return rivers
 
 
@@ -280,7 +280,7 @@ def _run_terrain(field, paths: list[Path], params: TerrainParameters, clock: _Cl
 
     clock.step("load DEM")
     for path in paths:
-        inputs.append({"role": "dem", "path": str(path), "sha256": sha256_file(path)})
+        inputs.append({"role": "dem", "path": input_name(path), "sha256": sha256_file(path)})
     # the margin only reaches as far as the tiles do: beyond them is no data, not a void
     grown_4326 = _grow_aoi_4326(field, params.margin_m).intersection(_coverage_4326(paths))
     grown_4326 = grown_4326.union(field.aoi_4326)
