@@ -150,8 +150,23 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         if unused in schemas and "#/components/schemas/" + unused not in json.dumps(schema["paths"]):
             schemas.pop(unused)
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    if app.state.settings.public_reads:
+        _declare_public_reads(schema)
     app.openapi_schema = schema
     return schema
+
+
+def _declare_public_reads(schema: dict[str, Any]) -> None:
+    """Reads are open to anonymous callers: their key is optional (``{}`` in ``security``),
+    while a write keeps its required key."""
+    for operations in schema.get("paths", {}).values():
+        read = operations.get("get")
+        if isinstance(read, dict) and read.get("security") and {} not in read["security"]:
+            read["security"] = [{}, *read["security"]]
+    # the audit log is admin-only even when reads are public
+    audit = schema.get("paths", {}).get("/audit", {}).get("get")
+    if isinstance(audit, dict) and audit.get("security"):
+        audit["security"] = [s for s in audit["security"] if s]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

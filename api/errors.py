@@ -191,8 +191,15 @@ async def _footprint_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else http.HTTPStatus(exc.status_code).phrase
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:  # every method of every route on the path, not the first's
+        from api.guards import allowed_methods
+
+        methods = allowed_methods(request.scope)
+        if methods:
+            headers["Allow"] = ", ".join(sorted(methods))
     return problem_json(exc.status_code, detail, instance=request.url.path,
-                        request_id=request_id_of(request), headers=getattr(exc, "headers", None))
+                        request_id=request_id_of(request), headers=headers or None)
 
 
 def _describe_validation(exc: RequestValidationError) -> str:

@@ -26,6 +26,7 @@ from footprint.settings import Settings
 from footprint.sweeps import check_free_space
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 #: multipart framing and the small form fields beside the file
 _MULTIPART_OVERHEAD_BYTES = 1 << 20
 
@@ -45,6 +46,16 @@ def has_credential(scope: Scope) -> bool:
     """Whether the request carries any credential header (even an empty or bad one:
     :mod:`api.deps` answers those with a precise 401)."""
     return any(key in (b"x-api-key", b"authorization") for key, _ in scope.get("headers", ()))
+
+
+def allowed_methods(scope: Scope) -> set[str]:
+    """The methods the application's routes accept on this request's path."""
+    from starlette.routing import Match
+
+    routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
+    return {method for method in _METHODS
+            if any(route.matches({**scope, "method": method})[0] == Match.FULL
+                   for route in routes)}
 
 
 class RequestLimitsMiddleware:
@@ -89,7 +100,7 @@ class RequestLimitsMiddleware:
         except StorageFullError as exc:
             await footprint_error_response(exc, path, request_id)(scope, receive, send)
             return
-        if not has_credential(scope):
+        if not has_credential(scope) and scope.get("method") in allowed_methods(scope):
             await problem_json(401, "an API key is required", code="Unauthorized",
                                instance=path, request_id=request_id,
                                headers={"WWW-Authenticate": 'Bearer, ApiKey header="X-API-Key"',
