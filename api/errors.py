@@ -128,9 +128,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _problem_response(401, "an API key is required"),
     403: _problem_response(403, "the key's role 'reader' may not do this"),
     404: _problem_response(404, "collection 'deposits-xx' not found"),
+    409: _problem_response(409, "the input data this needs is not in the data directory "
+                                "yet, or the request conflicts with stored data"),
     500: _problem_response(500, "internal server error"),
     503: {**_problem_response(503, "cannot reach the database (check FOOTPRINT_DATABASE_URL "
                                    "and that the server is running)"),
+          "headers": {"Retry-After": {"description": "Seconds to wait before trying again.",
+                                      "schema": {"type": "integer"}}}},
+    507: {**_problem_response(507, "storage full: the server has no space left to store this"),
           "headers": {"Retry-After": {"description": "Seconds to wait before trying again.",
                                       "schema": {"type": "integer"}}}},
 }
@@ -160,9 +165,10 @@ def problem_json(status: int, detail: str, *, code: str | None = None,
 
 
 def footprint_error_response(exc: FootprintError, path: str | None,
-                             request_id: str | None) -> JSONResponse:
-    """The OGC exception for ``exc``: status from the table, its user-safe message, and
-    ``Retry-After`` for transient errors. ``exc.detail`` goes to the log only."""
+                             request_id: str | None, settings: Any = None) -> JSONResponse:
+    """The OGC exception for ``exc``: status from the table, its user-safe message (server
+    directories hidden when ``settings`` are given), and ``Retry-After`` for transient
+    errors. ``exc.detail`` goes to the log only."""
     status = status_for(exc)
     if status >= 500:
         logger.error("footprint error on %s: %s", path, exc,
@@ -178,14 +184,16 @@ def footprint_error_response(exc: FootprintError, path: str | None,
     if exc.retry_after_s is not None and status >= 500:
         headers["Retry-After"] = str(int(exc.retry_after_s))
     code = exc.code if exc.code != "NoApplicableCode" else None
-    return problem_json(status, str(exc), code=code, instance=path, request_id=request_id,
+    message = settings.public_text(str(exc)) if settings is not None else str(exc)
+    return problem_json(status, message, code=code, instance=path, request_id=request_id,
                         headers=headers or None)
 
 
 async def _footprint_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FootprintError)
     named = as_footprint_error(exc) or exc
-    return footprint_error_response(named, request.url.path, request_id_of(request))
+    return footprint_error_response(named, request.url.path, request_id_of(request),
+                                    getattr(request.app.state, "settings", None))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

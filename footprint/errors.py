@@ -191,6 +191,20 @@ def as_footprint_error(error: BaseException) -> FootprintError | None:
     return None
 
 
+def public_text(text: str, directories: dict[str, object]) -> str:
+    """``text`` with each server directory of ``directories`` (name -> path) replaced by
+    its name in angle brackets (``<data_dir>/kp_stats/...``): messages that leave the
+    server (API bodies, job messages) name files without showing server paths."""
+    import tempfile
+
+    pairs = [(str(path), f"<{name}>") for name, path in directories.items() if path]
+    pairs.append((tempfile.gettempdir(), "<tmp>"))
+    for path, label in sorted(pairs, key=lambda pair: -len(pair[0])):
+        if len(path) > 1:
+            text = text.replace(path, label)
+    return text
+
+
 def exit_code_for(error: BaseException) -> int:
     """Exit code of the CLI for ``error``: the entry of its nearest class, else 1."""
     for cls in type(error).__mro__:

@@ -245,7 +245,7 @@ def run_job(fn: JobFunction, job_id: str, inputs: dict, settings: Settings,
         if named is not None:
             log.info("job %s failed: %s", job_id, named,
                      extra={"detail": getattr(named, "detail", None)})
-            _finish(store, job_id, FAILED, message=str(named))
+            _finish(store, job_id, FAILED, message=settings.public_text(str(named)))
             if reraise:
                 if named is exc:
                     raise

@@ -110,6 +110,13 @@ class Settings(BaseSettings):
                 "refusing to start in production answering for any Host header",
                 hint="set FOOTPRINT_ALLOWED_HOSTS to the service's public host names")
 
+    def public_text(self, text: str) -> str:
+        """``text`` without this server's directories (see footprint.errors.public_text)."""
+        from footprint.errors import public_text
+
+        return public_text(text, {"state_dir": self.state_dir, "data_dir": self.data_dir,
+                                  "cache_dir": self.cache_dir})
+
     def ensure_dirs(self) -> None:
         """Create the state directory and its sub-folders."""
         for sub in ("", "rasters", "draws", "reports", "uploads", "deliveries",

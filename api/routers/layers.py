@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -52,10 +53,10 @@ _CHUNK = 1 << 20
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _multipart_body(fields: dict[str, dict]) -> dict:
+def _multipart_body(fields: dict[str, dict], required: tuple[str, ...] = ()) -> dict:
     """OpenAPI request body of a multipart upload (the route parses the stream itself)."""
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"], "properties": {
+        "type": "object", "required": ["file", *required], "properties": {
             "file": {"type": "string", "format": "binary"}, **fields}}}}}}
 
 
@@ -308,7 +309,8 @@ def _raster_extent(path: Path) -> tuple[tuple[float, float, float, float], str]:
     "name": {"type": "string", "maxLength": 200},
     "year": {"type": "integer", "minimum": 1900, "maximum": 2100},
     "rebuild": {"type": "boolean", "default": False,
-                "description": "Start a build-footprint job with the new layer."}}),
+                "description": "Start a build-footprint job with the new layer."}},
+    required=("kind",)),
     responses={200: {"description": "The same file was already uploaded: the stored layer."},
                201: {"description": "Layer stored."},
                413: {"description": "Upload larger than FOOTPRINT_MAX_UPLOAD_MB."}})
@@ -467,7 +469,10 @@ def _report_format(f: str | None, accept: str | None) -> str:
                                          "application/pdf": {}},
                              "description": "The anomaly report."}})
 def participant_report(
-    iso3: str, request: Request, store: StoreDep, settings: SettingsDep,
+    iso3: Annotated[str, PathParam(pattern="^[A-Za-z]{3}$",
+                                   description="ISO3 code of the KP participant.",
+                                   examples=["GHA"])],
+    request: Request, store: StoreDep, settings: SettingsDep,
     _: Annotated[Principal, Depends(require_role("monitor"))],
     year_from: Annotated[int, Query(alias="from", ge=2003, le=2100)],
     year_to: Annotated[int, Query(alias="to", ge=2003, le=2100)],
