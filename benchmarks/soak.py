@@ -58,7 +58,7 @@ def _rss_mb(pid: int) -> float:
     total = 0.0
     pids = [pid]
     try:
-        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
         pids += [int(p) for p in children.stdout.split()]
     except OSError:
         pass

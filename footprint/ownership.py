@@ -78,7 +78,7 @@ def _host() -> str:
     return re.sub(r"[~/\s]", "_", socket.gethostname())[:100] or "localhost"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _identity(pid: int) -> Owner:
     return Owner(_host(), pid, _boot_id(), _start_ticks(pid) or 0)
 

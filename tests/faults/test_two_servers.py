@@ -61,7 +61,7 @@ def _free_port() -> int:
 
 
 def _start(script: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
-    handle = open(log, "ab")
+    handle = open(log, "ab")  # noqa: SIM115 - the server process keeps it
     return subprocess.Popen([sys.executable, "-c", script, str(port)], cwd=REPO, env=env,
                             stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
 
