@@ -27,7 +27,6 @@ from api.errors import Problem, install_error_handlers
 from api.guards import RequestLimitsMiddleware, SecurityHeadersMiddleware
 from api.logs import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
 from api.routers import features, footprints, layers, ops, processes
-from datasets.catalogue import load_catalogue
 from footprint.settings import Settings, get_settings
 
 logger = logging.getLogger("api.app")
@@ -87,14 +86,11 @@ def _janitor(store: Any, settings: Settings, stop: threading.Event) -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    from footprint.storage.store import Store
+    from footprint.services.store import open_store
 
     settings: Settings = app.state.settings
     settings.check_serve_safe()
-    settings.ensure_dirs()
-    store = Store.from_settings(settings)
-    store.upgrade()
-    store.sync_fields(load_catalogue().values())
+    store = open_store(settings)
     housekeeping(store, settings)
     app.state.store = store
     stop = threading.Event()

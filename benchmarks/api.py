@@ -64,7 +64,7 @@ def wait_until_up(url: str, timeout_s: float = 60.0) -> None:
 
 def ensure_footprint(settings, field_id: str, draws: int):
     """The latest footprint of ``field_id``, built first if the store has none."""
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
     from footprint.storage.store import Store
 
     store = Store.from_settings(settings)
@@ -228,7 +228,7 @@ def main() -> None:
         store, record = ensure_footprint(settings, args.field, args.draws)
         geojson = workdir / "deposits.geojson"
         n_deposits = export_deposits(store, args.field, geojson)
-        from datasets.catalogue import get_field
+        from footprint.catalogue import get_field
 
         bbox = list(get_field(args.field).bbox_4326)
         print(f"{args.field}: footprint version {record.version}, {n_deposits} deposits; "

@@ -117,7 +117,7 @@ class PrivatePostgres:
 
 SEED = """
 import sys
-from datasets.catalogue import load_catalogue
+from footprint.catalogue import load_catalogue
 from footprint.settings import get_settings
 from footprint.storage.store import Store
 sys.path.insert(0, sys.argv[2])

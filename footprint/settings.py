@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from footprint.errors import ConfigurationError
+from footprint.state import StateLayout
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET = "change-me-in-production"
@@ -89,7 +90,7 @@ class Settings(BaseSettings):
         """The database URL, defaulting to an SQLite file in the state directory."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{self.state_dir / 'footprint.sqlite'}"
+        return f"sqlite:///{self.state.database}"
 
     @property
     def is_postgres(self) -> bool:
@@ -117,11 +118,14 @@ class Settings(BaseSettings):
         return public_text(text, {"state_dir": self.state_dir, "data_dir": self.data_dir,
                                   "cache_dir": self.cache_dir})
 
+    @property
+    def state(self) -> StateLayout:
+        """The layout of :attr:`state_dir` (the one place its folder names are spelled)."""
+        return StateLayout(self.state_dir)
+
     def ensure_dirs(self) -> None:
-        """Create the state directory and its sub-folders."""
-        for sub in ("", "rasters", "draws", "reports", "uploads", "deliveries",
-                    "footprints", "delineations"):
-            (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+        """Create the state directory and the sub-folders that are written to."""
+        self.state.ensure()
 
 
 @functools.lru_cache(maxsize=1)

@@ -48,7 +48,7 @@ from api.ogc import (
     parse_datetime,
     utc_now_rfc3339,
 )
-from datasets.catalogue import FieldDefinition, load_catalogue
+from footprint.catalogue import FieldDefinition, load_catalogue
 from footprint.errors import DataMissingError, NotFoundError
 from footprint.settings import Settings
 

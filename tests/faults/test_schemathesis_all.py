@@ -32,7 +32,7 @@ BUDGET_S = {"sqlite": 100, "postgis": 60}
 
 SERVER = """
 import sys
-from datasets.catalogue import load_catalogue
+from footprint.catalogue import load_catalogue
 from footprint.pipeline.build import build_footprint
 from footprint.settings import get_settings
 from footprint.storage.store import Store
