@@ -26,7 +26,8 @@ _U_EPS = 1e-9
 
 
 def rank_correlations(draws: pd.DataFrame, output: str, parameters: Sequence[str]) -> pd.Series:
-    """Spearman rank correlation of each (non-constant) parameter with ``output``, by |rho| descending."""
+    """Spearman rank correlation of each (non-constant) parameter with ``output``, by
+    |rho| descending."""
     if output not in draws.columns:
         raise InvalidParameterError(f"no output '{output}' in the draws")
     values = {}
@@ -73,7 +74,8 @@ def sobol_indices(sheet: ParameterSheet, model: Model, outputs: Sequence[str], *
     problem = {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
     u = sobol_sample.sample(problem, n_base, calc_second_order=False, seed=seed)
     u = np.clip(u, _U_EPS, 1.0 - _U_EPS)
-    params = {name: spec.ppf(np.zeros(len(u))) if spec.is_fixed else spec.ppf(u[:, names.index(name)])
+    params = {name: spec.ppf(np.zeros(len(u))) if spec.is_fixed
+              else spec.ppf(u[:, names.index(name)])
               for name, spec in sheet.parameters.items()}
     results = model(params)
     rows = []

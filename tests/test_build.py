@@ -5,17 +5,17 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pytest
-from shapely.geometry import Polygon, box
+from shapely.geometry import box
 from typer.testing import CliRunner
 
 from footprint.errors import StorageError
-from footprint.simulation import field_seed
 from footprint.pipeline import build as build_module
 from footprint.pipeline.build import (
     build_footprint,
     mined_area_by_year,
     remove_partial_builds,
 )
+from footprint.simulation import field_seed
 
 UTM30 = "EPSG:32630"
 

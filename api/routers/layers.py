@@ -14,7 +14,8 @@ import contextlib
 import hashlib
 import re
 import shutil
-from collections.abc import AsyncIterator, Iterator
+import tempfile
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,12 +29,12 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from api.deps import Principal, ReadAccess, SettingsDep, StoreDep, require_role
 from api.errors import ERROR_RESPONSES
 from api.jobs import audit, status_info, submit_job
+from api.negotiation import negotiate
 from api.processes import _jsonable, get_process
 from footprint.catalogue import get_field
 from footprint.errors import (
     InvalidLayerError,
     InvalidParameterError,
-    NotAcceptableError,
     NotFoundError,
     PayloadTooLargeError,
 )
@@ -73,7 +74,7 @@ def safe_filename(name: str) -> str:
 
 
 async def _limited(stream: AsyncIterator[bytes], max_bytes: int,
-                   limit_mb: int) -> AsyncIterator[bytes]:
+                   limit_mb: int) -> AsyncGenerator[bytes, None]:
     received = 0
     async for chunk in stream:
         received += len(chunk)
@@ -299,37 +300,6 @@ async def upload_certificates(request: Request, store: StoreDep, settings: Setti
 _FORMATS = report_service.REPORT_FORMATS
 
 
-def _report_format(f: str | None, accept: str | None) -> str:
-    """The report format: ``f`` first, else the best of ``Accept`` by q-value (JSON when
-    neither says; 406 when ``Accept`` names only formats we cannot give)."""
-    if f:
-        if f.lower() not in _FORMATS:
-            raise InvalidParameterError(f"f must be one of {', '.join(_FORMATS)}, got {f!r}")
-        return f.lower()
-    if not accept:
-        return "json"
-    offers = []
-    for order, part in enumerate(accept.split(",")):
-        media, *params = [p.strip() for p in part.split(";")]
-        q = 1.0
-        for param in params:
-            if param.lower().startswith("q="):
-                try:
-                    q = float(param[2:])
-                except ValueError:
-                    q = 0.0
-        if q > 0:
-            offers.append((-q, order, media.lower()))
-    for _, _, media in sorted(offers):
-        if media in ("*/*", "application/*"):
-            return "json"
-        for name, media_type in _FORMATS.items():
-            if media == media_type or (media == "text/*" and name == "html"):
-                return name
-    raise NotAcceptableError(f"cannot answer with any of: {accept}",
-                             hint="ask for application/json, text/html or application/pdf")
-
-
 @router.get("/participants/{iso3}/report",
             responses={200: {"content": {"application/json": {}, "text/html": {},
                                          "application/pdf": {}},
@@ -349,7 +319,7 @@ def participant_report(
         raise InvalidParameterError(f"participant must be an ISO3 code, got {iso3!r}")
     if year_from > year_to:
         raise InvalidParameterError("'from' must not be after 'to'")
-    fmt = _report_format(f, request.headers.get("accept"))
+    fmt = negotiate(f, request.headers.get("accept"), _FORMATS)
     report = report_service.make_report(store, settings, iso3, year_from, year_to)
     vary = {"Vary": "Accept"}
     if fmt == "html":

@@ -38,7 +38,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit."),
-          verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details.")) -> None:
+          verbose: bool = typer.Option(False, "--verbose", "-v",
+                                       help="Log progress details.")) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
 
@@ -68,8 +69,20 @@ for _target, _name, _module, _func in _COMMANDS:
         _target.command(_name)(getattr(_mod, _func))
 
 
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Click's usage-error class, from click itself and from the copy typer >= 0.29 bundles."""
+    found = []
+    for name in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            found.append(importlib.import_module(name).ClickException)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
 def main() -> None:
-    """Entry point of the console script: FootprintError → one line, non-zero exit."""
+    """Entry point of the console script: FootprintError and usage errors → one line on
+    stderr, non-zero exit."""
     try:
         result = app(standalone_mode=False)
         # in non-standalone mode click returns typer.Exit's code instead of raising
@@ -83,10 +96,7 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except Exception as error:  # click usage errors
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+    except _click_errors() as error:  # usage errors: a bad option, a missing argument
+        message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
+        typer.echo(f"footprint: error: {message} (see --help)", err=True)
+        sys.exit(error.exit_code)  # type: ignore[attr-defined]

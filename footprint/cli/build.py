@@ -8,7 +8,8 @@ import typer
 
 
 def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
-          seed: int = typer.Option(None, help="Base seed (default FOOTPRINT_SEED); the field's own seed is derived from it."),
+          seed: int = typer.Option(None, help="Base seed (default FOOTPRINT_SEED); the field's "
+                                              "own seed is derived from it."),
           draws: int = typer.Option(None, help="Monte Carlo draws (default FOOTPRINT_DRAWS)."),
           params: Path = typer.Option(None, "--params", exists=True, dir_okay=False,
                                       help="Parameter sheet (default "

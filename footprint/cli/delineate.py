@@ -1,4 +1,5 @@
-"""``footprint delineate FIELD --out DIR [--dem FILE ...] [--mode terrain|rivers|polygons]``."""
+"""``footprint delineate FIELD --out DIR [--dem FILE ...] [--mode terrain|rivers|polygons]``
+or ``footprint delineate --aoi FILE.geojson --out DIR`` for any area of interest."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import typer
 
 
 def delineate(
-    field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
+    field: Optional[str] = typer.Argument(None, help="Field id, e.g. gh-birim (or --aoi)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (created)."),
     dem: Optional[list[Path]] = typer.Option(
         None, "--dem", help="DEM file to use instead of the field's tiles; repeat for several."),
@@ -19,6 +20,8 @@ def delineate(
         None, "--deposits", help="Expert deposit polygons (vector file) for polygon mode."),
     mined: Optional[Path] = typer.Option(
         None, "--mined", help="Mined pits/tailings polygons (vector file) to subtract."),
+    aoi: Optional[Path] = typer.Option(
+        None, "--aoi", help="GeoJSON polygon (lon/lat) to delineate instead of a catalogue field."),
     stream_threshold_km2: float = typer.Option(
         5.0, "--stream-threshold-km2", help="Contributing area that starts a stream (km²)."),
 ) -> None:
@@ -26,8 +29,18 @@ def delineate(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from footprint.pipeline.delineate import (DelineationParameters, TerrainParameters,
-                                              delineate_field)
+    from footprint.errors import InvalidParameterError
+    from footprint.pipeline.delineate import (
+        DelineationParameters,
+        TerrainParameters,
+        delineate_field,
+        field_from_aoi,
+    )
+
+    if (field is None) == (aoi is None):
+        raise InvalidParameterError("give a field id or --aoi FILE.geojson (one of the two)")
+    target = field_from_aoi(aoi) if aoi is not None else field
+    field = target.id if aoi is not None else field
 
     params = DelineationParameters(
         terrain=TerrainParameters(stream_threshold_km2=stream_threshold_km2))
@@ -39,7 +52,7 @@ def delineate(
         def progress(step: str, done: int, total: int) -> None:
             bar.update(task, description=f"{field}: {step}", completed=done, total=total)
 
-        result = delineate_field(field, out, mode=mode, dem_paths=list(dem) if dem else None,
+        result = delineate_field(target, out, mode=mode, dem_paths=list(dem) if dem else None,
                                  deposit_polygons=deposits, mined_polygons=mined,
                                  progress=progress, parameters=params)
     summary = result.summary

@@ -7,7 +7,8 @@ import typer
 
 def serve(host: str = typer.Option(None, help="Interface to bind (default FOOTPRINT_HOST)."),
           port: int = typer.Option(None, help="TCP port (default FOOTPRINT_PORT)."),
-          reload: bool = typer.Option(False, "--reload", help="Restart on code changes (development)."),
+          reload: bool = typer.Option(False, "--reload",
+                                      help="Restart on code changes (development)."),
           workers: int = typer.Option(1, min=1, max=64,
                                       help="Server processes sharing the database and state "
                                            "directory (each owns its own jobs).")) -> None:

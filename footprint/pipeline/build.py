@@ -133,7 +133,8 @@ def delineation_inputs(field: Any, store: Any,
     """Keyword arguments of :func:`delineate_field` from the field's stored layers, and
     the sha256 of each layer used (``layer:<kind>:<id>``).
 
-    Uploaded DEMs replace the field's tiles (terrain mode); the newest uploaded
+    Uploaded DEMs are stacked over the field's tiles, each winning where it has data
+    (terrain mode; coverage per source in the delineation summary); the newest uploaded
     ``deposits`` layer selects the deposit-polygon mode; every ``mined_areas`` layer is
     subtracted.
     """
@@ -149,9 +150,17 @@ def delineation_inputs(field: Any, store: Any,
         kwargs["deposit_polygons"] = _layer_frame(store, polygons)
         kwargs["mode"] = "polygons"
         checksums[f"layer:deposits:{polygons.id}"] = polygons.sha256
+    samples = [layer for layer in layers if layer.kind == "bulk_samples"]
+    if samples and polygons is None:  # known sources of the terrain mode (carats > 0)
+        frames = [_layer_frame(store, layer) for layer in samples]
+        frames = [frame.to_crs(4326) for frame in frames if frame.crs is not None]
+        if frames:
+            kwargs["bulk_samples"] = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
+        checksums.update({f"layer:bulk_samples:{layer.id}": layer.sha256 for layer in samples})
     dems = [layer for layer in layers if layer.kind == "dem" and layer.path]
     if dems and polygons is None:
-        kwargs["dem_paths"] = [settings.state_dir / layer.path for layer in dems]
+        kwargs["dem_uploads"] = [(f"upload:{layer.id}", settings.state_dir / layer.path)
+                                 for layer in dems]
         checksums.update({f"layer:dem:{layer.id}": layer.sha256 for layer in dems})
     return kwargs, checksums
 
@@ -335,6 +344,10 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
         summaries = {key: document[key] for key in
                      ("deposits", "resource", "capacity", "capacity_series", "capacity_by_year",
                       "evidence", "value", "size", "tails_trusted", "warning")}
+        # which terrain the deposits stand on: DEM coverage per source, the placer rule
+        summaries["delineation"] = {key: delineation.summary[key] for key in
+                                    ("mode", "dem_coverage", "placer_network")
+                                    if key in delineation.summary}
         progress(95, "storing the footprint version")
         record = store.add_footprint(
             field_id, deposits=deposits_4326, seed=seed, n_draws=draws,

@@ -89,7 +89,7 @@ class FootprintRepository(StoreBase):
             deposits = deposits.assign(area_m2=deposits.to_crs(crs_epsg).area)
         rows = _feature_rows(deposits, what="deposit", columns=DEPOSIT_COLUMNS)
         draws_path = self._state_path(draws_path)
-        rasters = {str(name): self._state_path(value) for name, value in rasters.items()}
+        stored_rasters = {str(name): self._state_path(value) for name, value in rasters.items()}
         if sheet_sha256 is not None:
             sheet_sha256 = _check_sha256(sheet_sha256)
         for _attempt in range(_VERSION_RETRIES):
@@ -104,7 +104,7 @@ class FootprintRepository(StoreBase):
                         sheet_sha256=sheet_sha256, parameters=json_safe(dict(parameters)),
                         summaries=json_safe(dict(summaries)),
                         provenance=json_safe(dict(provenance)), draws_path=draws_path,
-                        rasters=json_safe(dict(rasters)), status=status, n_deposits=len(rows))
+                        rasters=json_safe(stored_rasters), status=status, n_deposits=len(rows))
                     session.add(footprint)
                     _flush_or_race(session)
                     _insert_chunks(session, Deposit,
@@ -122,6 +122,7 @@ class FootprintRepository(StoreBase):
             return None if row is None else _footprint_record(row)
 
     def get_footprint(self, field_id: str, version: int) -> FootprintRecord:
+        """One footprint version; :class:`NotFoundError` if there is none."""
         with self._session() as session:
             return _footprint_record(_require_footprint(session, field_id, version))
 

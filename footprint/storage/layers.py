@@ -99,7 +99,8 @@ class LayerRepository(StoreBase):
         """
         _check_kind(kind)
         if source not in LAYER_SOURCES:
-            raise InvalidParameterError(f"layer source must be one of {LAYER_SOURCES}, not {source!r}")
+            raise InvalidParameterError(
+                f"layer source must be one of {LAYER_SOURCES}, not {source!r}")
         sha256 = _check_sha256(sha256)
         path = self._state_path(path)
         rows = _feature_rows(features, what="layer") if features is not None else []
@@ -132,7 +133,8 @@ class LayerRepository(StoreBase):
                 continue
         raise ConflictError("too many concurrent uploads of this layer kind; try again")
 
-    def list_layers(self, field_id: str | None = None, kind: str | None = None) -> list[LayerRecord]:
+    def list_layers(self, field_id: str | None = None,
+                    kind: str | None = None) -> list[LayerRecord]:
         """Layers, oldest first, optionally of one field and/or kind."""
         query = select(Layer).order_by(Layer.field_id, Layer.kind, Layer.version)
         if field_id is not None:
@@ -143,6 +145,7 @@ class LayerRepository(StoreBase):
             return [_layer_record(r) for r in session.scalars(query)]
 
     def get_layer(self, layer_id: int) -> LayerRecord:
+        """One layer; :class:`NotFoundError` if there is none."""
         with self._session() as session:
             return _layer_record(_require_layer(session, layer_id))
 

@@ -51,6 +51,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 class Base(DeclarativeBase):
+    """Declarative base of the tables, with the constraint naming convention."""
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 

@@ -145,7 +145,7 @@ def test_restart_fails_the_jobs_of_the_previous_server(settings, store):
 
 def test_a_running_job_without_heartbeat_is_failed_on_read(client, store):
     dead = store.create_job("build-footprint", {"field": "gh-birim"})
-    long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
     store.update_job(dead.id, status="running", heartbeat_at=long_ago)
     alive = store.create_job("build-footprint", {"field": "gh-birim"})
     store.update_job(alive.id, status="running")

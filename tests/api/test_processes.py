@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from footprint.simulation import field_seed
 from _support import deposit_polygons, mined_areas, wait_for_job, write_vector
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from footprint.params import ParameterSheet
+from footprint.simulation import field_seed
 
 DRAWS = 2000
 

@@ -13,8 +13,16 @@ import pytest
 
 from footprint import protocols as P
 from footprint.declarations import parse_certificates, parse_exports
-from footprint.reports import (REPORT_JSON_SCHEMA, SCHEMA_VERSION, FieldFootprint, ReportInputs,
-                               build_report, render_html, render_pdf, report_figures)
+from footprint.reports import (
+    REPORT_JSON_SCHEMA,
+    SCHEMA_VERSION,
+    FieldFootprint,
+    ReportInputs,
+    build_report,
+    render_html,
+    render_pdf,
+    report_figures,
+)
 
 N = 4000
 YEARS = range(2003, 2011)
