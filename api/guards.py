@@ -9,8 +9,8 @@ before they have said yes:
     PUT, PATCH, DELETE) that carries no credential at all (401) before reading its body.
     The limit is ``settings.max_upload_mb`` for ``multipart/form-data`` (uploads) and
     ``settings.max_json_kb`` for every other body. A write is refused with 507 when
-    the state directory has less than ``settings.min_free_mb`` free. A key that is sent is checked by the
-    route's dependency as before (:mod:`api.deps`).
+    the state directory has less than ``settings.min_free_mb`` free. A key that is sent
+    is checked by the route's dependency as before (:mod:`api.deps`).
 :class:`SecurityHeadersMiddleware`
     ``X-Content-Type-Options``, ``X-Frame-Options``, ``Referrer-Policy`` and a
     ``Content-Security-Policy`` forbidding framing on every response.
@@ -18,6 +18,7 @@ before they have said yes:
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import footprint_error_response, problem_json
@@ -77,76 +78,81 @@ class RequestLimitsMiddleware:
         return self.body_limit, (f"request body larger than the limit of {self.body_limit_kb} "
                                  "kB (FOOTPRINT_MAX_JSON_KB sets the limit)")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") not in _WRITE_METHODS:
-            await self.app(scope, receive, send)
-            return
+    def _refusal(self, scope: Scope, limit: int, message: str) -> Response | None:
+        """The answer to a write refused before its body is read, or None to go on."""
         path = scope.get("path")
         request_id = scope.get("state", {}).get("request_id")
-        limit, message = self._limit(scope)
         declared = _header(scope, b"content-length")
         if declared is not None:
-            try:
-                too_large = int(declared) > limit
-            except ValueError:
-                await problem_json(400, "Content-Length is not a number", instance=path,
-                                   request_id=request_id)(scope, receive, send)
-                return
-            if too_large:
-                await _refuse(413, message, scope, receive, send)
-                return
+            if not declared.strip().isdigit():
+                return problem_json(400, "Content-Length is not a number", instance=path,
+                                    request_id=request_id)
+            if int(declared) > limit:
+                return _too_large(message, scope)
         try:
             check_free_space(self.settings)
         except StorageFullError as exc:
-            await footprint_error_response(exc, path, request_id)(scope, receive, send)
-            return
+            return footprint_error_response(exc, path, request_id)
         if not has_credential(scope) and scope.get("method") in allowed_methods(scope):
-            await problem_json(401, "an API key is required", code="Unauthorized",
-                               instance=path, request_id=request_id,
-                               headers={"WWW-Authenticate": 'Bearer, ApiKey header="X-API-Key"',
-                                        "Connection": "close"})(scope, receive, send)
+            return problem_json(401, "an API key is required", code="Unauthorized",
+                                instance=path, request_id=request_id,
+                                headers={"WWW-Authenticate": 'Bearer, ApiKey header="X-API-Key"',
+                                         "Connection": "close"})
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse, or run the app with a receive that stops at the limit."""
+        if scope["type"] != "http" or scope.get("method") not in _WRITE_METHODS:
+            await self.app(scope, receive, send)
             return
-
-        received = 0
-        exceeded = False
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, exceeded
-            if exceeded:
-                raise _BodyTooLarge
-            message_in = await receive()
-            if message_in["type"] == "http.request":
-                received += len(message_in.get("body", b""))
-                if received > limit:
-                    exceeded = True
-                    raise _BodyTooLarge
-            return message_in
-
-        async def guarded_send(message_out: Message) -> None:
-            nonlocal started
-            if exceeded:
-                return  # the app's own answer to a body it could not read is replaced
-            if message_out["type"] == "http.response.start":
-                started = True
-            await send(message_out)
-
+        limit, message = self._limit(scope)
+        refusal = self._refusal(scope, limit, message)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        counter = _BodyCounter(receive, send, limit)
         try:
-            await self.app(scope, limited_receive, guarded_send)
+            await self.app(scope, counter.receive, counter.send)
         except _BodyTooLarge:
             pass
         except Exception:
-            if not exceeded:
+            if not counter.exceeded:
                 raise
-        if exceeded and not started:
-            await _refuse(413, message, scope, receive, send)
+        if counter.exceeded and not counter.started:
+            await _too_large(message, scope)(scope, receive, send)
 
 
-async def _refuse(status: int, message: str, scope: Scope, receive: Receive, send: Send) -> None:
-    response = problem_json(status, message, code="PayloadTooLarge", instance=scope.get("path"),
-                            request_id=scope.get("state", {}).get("request_id"),
-                            headers={"Connection": "close"})
-    await response(scope, receive, send)
+class _BodyCounter:
+    """``receive`` that raises once ``limit`` bytes have come in, and ``send`` that drops
+    the app's own answer to the body it could not finish reading."""
+
+    def __init__(self, receive: Receive, send: Send, limit: int) -> None:
+        self._receive, self._send, self.limit = receive, send, limit
+        self.received, self.exceeded, self.started = 0, False, False
+
+    async def receive(self) -> Message:
+        if self.exceeded:
+            raise _BodyTooLarge
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                self.exceeded = True
+                raise _BodyTooLarge
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.exceeded:
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
+def _too_large(message: str, scope: Scope) -> Response:
+    return problem_json(413, message, code="PayloadTooLarge", instance=scope.get("path"),
+                        request_id=scope.get("state", {}).get("request_id"),
+                        headers={"Connection": "close"})
 
 
 #: Sent on every response (the map page sets its own script policy in a meta tag).
@@ -166,6 +172,7 @@ class SecurityHeadersMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the headers to the response start."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

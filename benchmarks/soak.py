@@ -248,7 +248,7 @@ def main() -> None:
                 [str(cli), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
             bases.append(f"http://127.0.0.1:{port}")
-        for base, server in zip(bases, servers):
+        for base, server in zip(bases, servers, strict=True):
             deadline = time.monotonic() + 120
             while True:
                 if server.poll() is not None:
@@ -307,7 +307,7 @@ def main() -> None:
     if reads.size:
         print(f"read latency: p50 {1000 * np.percentile(reads, 50):.1f} ms, "
               f"p99 {1000 * np.percentile(reads, 99):.1f} ms ({reads.size} successful reads)")
-    for n, (a, b) in enumerate(zip(rss_start, rss_end)):
+    for n, (a, b) in enumerate(zip(rss_start, rss_end, strict=True)):
         print(f"server {n} RSS: start {a:.0f} MB, end {b:.0f} MB ({100 * (b - a) / a:+.1f} %)")
     print(f"jobs at the end: {dict(job_states)}")
     shutil.rmtree(root, ignore_errors=True)

@@ -132,5 +132,6 @@ def sweep_state_dir(settings: Settings, store: Any = None, *,
         doomed += unreferenced_versions(store, settings, version_grace_s)
     for path in doomed:
         shutil.rmtree(path, ignore_errors=True)
-        log.warning("removed %s left by a process that stopped", path.relative_to(settings.state_dir))
+        log.warning("removed %s left by a process that stopped",
+                    path.relative_to(settings.state_dir))
     return doomed
