@@ -152,7 +152,7 @@ async def soak(bases: list[str], keys: dict[str, str], duration_s: float, reader
     started = time.monotonic()
     stop_at = started + duration_s
     restart_at = started + duration_s / 2
-    records: list[tuple[float, str, int, float]] = []  # (t, kind, status, seconds)
+    records: list[tuple[float, str, int, float]] = []  # (start t, kind, status, seconds)
     window = {"start": None, "end": None}
     limits = httpx.Limits(max_connections=readers + 8, max_keepalive_connections=readers + 8)
 
@@ -291,10 +291,13 @@ def main() -> None:
     low, high = result["window_s"]
     by_status = collections.Counter(status for _, _, status, _ in records)
     by_kind = collections.Counter(kind for _, kind, _, _ in records)
-    outside = collections.Counter(status for t, _, status, _ in records
-                                  if (status >= 500 or status == 0) and not low <= t <= high)
-    inside = collections.Counter(status for t, _, status, _ in records
-                                 if (status >= 500 or status == 0) and low <= t <= high)
+    def in_window(t: float, seconds: float) -> bool:  # in flight at any time of the window
+        return t <= high and t + seconds >= low
+
+    failed = [(t, s, status) for t, _, status, s in records if status >= 500 or status == 0]
+    outside = collections.Counter(status for t, s, status in failed if not in_window(t, s))
+    inside = collections.Counter(status for t, s, status in failed if in_window(t, s))
+    outside_times = sorted(round(t, 1) for t, s, status in failed if not in_window(t, s))
     reads = np.array([s for _, kind, status, s in records if kind == "read" and status == 200])
     job_states = collections.Counter(job["status"] for job in jobs)
     print(f"soak: {args.duration_s:.0f} s, {args.readers} readers + 1 writer, "
@@ -303,7 +306,8 @@ def main() -> None:
     print(f"requests: {len(records)} ({', '.join(f'{k} {v}' for k, v in sorted(by_kind.items()))})")
     print(f"by status: {dict(sorted(by_status.items()))}  (0 = connection error)")
     print(f"5xx/connection errors in the restart window {low:.1f}-{high:.1f} s: "
-          f"{dict(inside)}; outside it: {dict(outside)}")
+          f"{dict(inside)}; outside it: {dict(outside)}"
+          + (f" at {outside_times[:10]} s" if outside_times else ""))
     if reads.size:
         print(f"read latency: p50 {1000 * np.percentile(reads, 50):.1f} ms, "
               f"p99 {1000 * np.percentile(reads, 99):.1f} ms ({reads.size} successful reads)")
