@@ -6,6 +6,10 @@ then validated (:mod:`footprint.io.layers`, :mod:`footprint.declarations`) and o
 stored. Every step that fails removes what the upload created, so a rejected upload
 leaves no database row and no file. An identical re-upload (same field, kind and sha256)
 answers 200 with the layer already stored instead of 201.
+
+``DELETE /fields/{id}/layers/{layer_id}`` **retires** a layer: it stays stored (features,
+file, checksum) for the provenance of the versions built with it, with an audit entry,
+but the next build no longer reads it. Uploading the same file again brings it back.
 """
 
 from __future__ import annotations
@@ -162,6 +166,9 @@ def layer_document(layer: Any, request: Request) -> dict[str, Any]:
         "created_at": created.isoformat() if created is not None else None,
         # who uploaded it is in the audit log (admins): key names are not a public read
         "meta": _get(layer, "meta") or {},
+        "active": _get(layer, "retired_at") is None,
+        "retired_at": _iso(_get(layer, "retired_at")),
+        "retired_by": _get(layer, "retired_by"),
         "links": [{"href": str(request.url_for("get_layer", field_id=field_id, layer_id=layer_id)),
                    "rel": "self", "type": "application/json"}],
     }
@@ -170,8 +177,12 @@ def layer_document(layer: Any, request: Request) -> dict[str, Any]:
     return doc
 
 
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def _layers_of(store: Any, field_id: str) -> list[Any]:
-    return list(store.list_layers(field_id))
+    return list(store.list_layers(field_id, include_retired=True))
 
 
 # --------------------------------------------------------------------------------------
@@ -262,6 +273,27 @@ def get_layer(field_id: str, layer_id: int, request: Request, store: StoreDep,
     raise NotFoundError(f"field {field_id!r} has no layer {layer_id}")
 
 
+@router.delete("/fields/{field_id}/layers/{layer_id}",
+               responses={200: {"description": "The layer, retired (or already retired)."}})
+def retire_layer(
+    field_id: str, layer_id: int, request: Request, store: StoreDep,
+    principal: Annotated[Principal, Depends(require_role("surveyor"))],
+    reason: Annotated[str | None, Query(max_length=500,
+                                        description="Why the layer is retired (audited).")] = None,
+) -> dict:
+    """Retire a layer: kept for the provenance of old versions, left out of new builds."""
+    from footprint.catalogue import get_field
+
+    get_field(field_id)
+    layer, retired = store.retire_layer(
+        layer_id, actor=principal.name, field_id=field_id, reason=reason,
+        detail={"role": principal.role,
+                "request_id": getattr(request.state, "request_id", None)})
+    body = layer_document(layer, request)
+    body["retired_now"] = retired
+    return body
+
+
 # --------------------------------------------------------------------------------------
 # routes: declared statistics
 # --------------------------------------------------------------------------------------
@@ -313,6 +345,9 @@ def participant_report(
     year_from: Annotated[int, Query(alias="from", ge=2003, le=2100)],
     year_to: Annotated[int, Query(alias="to", ge=2003, le=2100)],
     f: Annotated[str | None, Query(description="json, html or pdf (else from Accept).")] = None,
+    version: Annotated[str | None, Query(
+        max_length=500, description="Pin footprint versions: N (a participant with one "
+                                    "field) or FIELD:N[,FIELD:N]; default the latest.")] = None,
 ) -> Response:
     """The anomaly report of a participant over a period: JSON, HTML or PDF (`f` or `Accept`)."""
     if not re.fullmatch(r"[A-Za-z]{3}", iso3):
@@ -320,7 +355,8 @@ def participant_report(
     if year_from > year_to:
         raise InvalidParameterError("'from' must not be after 'to'")
     fmt = negotiate(f, request.headers.get("accept"), _FORMATS)
-    report = report_service.make_report(store, settings, iso3, year_from, year_to)
+    report = report_service.make_report(store, settings, iso3, year_from, year_to,
+                                        version=version)
     vary = {"Vary": "Accept"}
     if fmt == "html":
         return HTMLResponse(report_service.render_report(report, "html", ""), headers=vary)

@@ -20,7 +20,8 @@ app = typer.Typer(name="footprint", no_args_is_help=True, add_completion=False,
 data_app = typer.Typer(no_args_is_help=True, help="Input data: what is present, what is missing.")
 db_app = typer.Typer(no_args_is_help=True, help="The database: migrations.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys and their roles.")
-layers_app = typer.Typer(no_args_is_help=True, help="Survey layers of a field: upload.")
+layers_app = typer.Typer(no_args_is_help=True,
+                         help="Survey layers of a field: upload, list, retire.")
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
@@ -57,6 +58,9 @@ _COMMANDS = [
     (app, "delineate", "delineate", "delineate"),
     (app, "capacity", "capacity", "capacity"),
     (app, "build", "build", "build"),
+    (app, "compare", "compare", "compare"),
+    (layers_app, "list", "layers", "list_"),
+    (layers_app, "retire", "layers", "retire"),
     (app, "report", "report", "report"),
     (app, "serve", "serve", "serve"),
     (app, "demo", "demo", "demo"),
