@@ -169,6 +169,8 @@ def _delineate_inputs() -> dict:
 def _build_inputs(settings: Settings | None = None) -> dict:
     draws_default = settings.draws if settings else 20_000
     seed_default = settings.seed if settings else 20081106
+    # a bound on the work (CPU, memory, the Parquet of draws) one request may ask for
+    draws_max = max(settings.max_draws if settings else 200_000, draws_default)
     return {
         "field": _field_input(),
         "seed": {"title": "Seed",
@@ -176,8 +178,9 @@ def _build_inputs(settings: Settings | None = None) -> dict:
                                 "the field's own seed is derived from it and its id.",
                  "schema": {"type": "integer", "minimum": 0, "default": seed_default},
                  "minOccurs": 0, "maxOccurs": 1},
-        "draws": {"title": "Draws", "description": "Number of Monte Carlo draws.",
-                  "schema": {"type": "integer", "minimum": 100, "maximum": 10_000_000,
+        "draws": {"title": "Draws", "description": "Number of Monte Carlo draws "
+                                                  "(at most FOOTPRINT_MAX_DRAWS).",
+                  "schema": {"type": "integer", "minimum": 100, "maximum": draws_max,
                              "default": draws_default},
                   "minOccurs": 0, "maxOccurs": 1},
         "parameters": {"title": "Parameter sheet",
@@ -289,9 +292,10 @@ _jsonable = to_jsonable
 # the registry
 # --------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
-def _processes(draws_default: int, seed_default: int) -> dict[str, Process]:
-    class _Defaults:  # only draws and seed are read from the settings
-        draws, seed = draws_default, seed_default
+def _processes(draws_default: int, seed_default: int, draws_max: int = 200_000
+               ) -> dict[str, Process]:
+    class _Defaults:  # only draws, their bound and seed are read from the settings
+        draws, seed, max_draws = draws_default, seed_default, draws_max
 
     outputs_json = {"schema": {"type": "object", "contentMediaType": "application/json"}}
     processes = [
@@ -357,7 +361,7 @@ def registry(settings: Settings | None = None) -> dict[str, Process]:
     """Processes by id (defaults for seed and draws from ``settings``)."""
     if settings is None:
         return _processes(20_000, 20081106)
-    return _processes(settings.draws, settings.seed)
+    return _processes(settings.draws, settings.seed, settings.max_draws)
 
 
 def get_process(process_id: str, settings: Settings | None = None) -> Process:

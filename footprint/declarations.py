@@ -55,6 +55,7 @@ part as one participant and is coded ``EUR`` there (ISO 3166 has no alpha-3 code
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
@@ -128,12 +129,46 @@ def _raise_if_any(problems: list[DeclarationProblem], what: str) -> None:
     raise error
 
 
+#: Most columns of an uploaded table (the schema's plus sieve classes and notes).
+MAX_COLUMNS = 200
+
+
+#: Longest header line read before the table is parsed (bytes).
+_MAX_HEADER_CHARS = 64 * 1024
+
+
+def _check_width(source: str | Path | IO) -> None:
+    """Refuse a table wider than :data:`MAX_COLUMNS` from its header line alone, before
+    the whole file is parsed (a 20,000-column file would cost seconds of CPU)."""
+    if isinstance(source, (str, Path)):
+        try:
+            with open(source, encoding="utf-8", errors="replace", newline="") as handle:
+                header = handle.readline(_MAX_HEADER_CHARS + 1)
+        except OSError:
+            return  # pandas names the problem
+    elif hasattr(source, "readline") and hasattr(source, "seek"):
+        position = source.tell()
+        header = source.readline(_MAX_HEADER_CHARS + 1)
+        source.seek(position)
+        if isinstance(header, bytes):
+            header = header.decode("utf-8", errors="replace")
+    else:
+        return
+    too_long = len(header) > _MAX_HEADER_CHARS
+    width = next(csv.reader([header]), []) if not too_long else []
+    if too_long or len(width) > MAX_COLUMNS:
+        raise InvalidDeclarationError(
+            f"the table has more than {MAX_COLUMNS} columns (or a header line over "
+            f"{_MAX_HEADER_CHARS // 1024} kB); at most {MAX_COLUMNS} columns are accepted")
+
+
 def _read_table(source: str | Path | IO | pd.DataFrame) -> pd.DataFrame:
     """Every cell as a string (blank -> ""), so validation sees exactly what was written."""
     if isinstance(source, pd.DataFrame):
         return source.astype(object).where(source.notna(), "").astype(str).reset_index(drop=True)
     if isinstance(source, str) and "\n" in source:
         source = io.StringIO(source)
+    _check_width(source)
     try:
         frame = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

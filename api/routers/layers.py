@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -57,10 +58,10 @@ _CHUNK = 1 << 20
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _multipart_body(fields: dict[str, dict]) -> dict:
+def _multipart_body(fields: dict[str, dict], required: tuple[str, ...] = ()) -> dict:
     """OpenAPI request body of a multipart upload (the route parses the stream itself)."""
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"], "properties": {
+        "type": "object", "required": ["file", *required], "properties": {
             "file": {"type": "string", "format": "binary"}, **fields}}}}}}
 
 
@@ -132,9 +133,9 @@ async def receive_upload(request: Request, settings: Settings, workdir: Path) ->
 @contextlib.contextmanager
 def upload_workdir(settings: Settings) -> Iterator[Path]:
     """A private temporary directory under ``state_dir/uploads``, removed afterwards."""
-    root = settings.state.uploads
-    root.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=".upload-", dir=root))
+    from footprint.sweeps import UPLOAD_PREFIX, owned_workdir
+
+    path = owned_workdir(settings.state.uploads, UPLOAD_PREFIX)  # swept if we die
     try:
         yield path
     finally:
@@ -163,7 +164,7 @@ def layer_document(layer: Any, request: Request) -> dict[str, Any]:
         "bbox_4326": list(bounds) if bounds is not None else None,
         "n_features": _get(layer, "n_features"),
         "created_at": created.isoformat() if created is not None else None,
-        "created_by": _get(layer, "created_by"),
+        # who uploaded it is in the audit log (admins): key names are not a public read
         "meta": _get(layer, "meta") or {},
         "active": _get(layer, "retired_at") is None,
         "retired_at": _iso(_get(layer, "retired_at")),
@@ -214,7 +215,8 @@ def _parse_form(upload: Upload) -> tuple[str, str, int | None, bool]:
     "name": {"type": "string", "maxLength": 200},
     "year": {"type": "integer", "minimum": 1900, "maximum": 2100},
     "rebuild": {"type": "boolean", "default": False,
-                "description": "Start a build-footprint job with the new layer."}}),
+                "description": "Start a build-footprint job with the new layer."}},
+    required=("kind",)),
     responses={200: {"description": "The same file was already uploaded: the stored layer."},
                201: {"description": "Layer stored."},
                413: {"description": "Upload larger than FOOTPRINT_MAX_UPLOAD_MB."}})
@@ -335,7 +337,10 @@ _FORMATS = report_service.REPORT_FORMATS
                                          "application/pdf": {}},
                              "description": "The anomaly report."}})
 def participant_report(
-    iso3: str, request: Request, store: StoreDep, settings: SettingsDep,
+    iso3: Annotated[str, PathParam(pattern="^[A-Za-z]{3}$",
+                                   description="ISO3 code of the KP participant.",
+                                   examples=["GHA"])],
+    request: Request, store: StoreDep, settings: SettingsDep,
     _: Annotated[Principal, Depends(require_role("monitor"))],
     year_from: Annotated[int, Query(alias="from", ge=2003, le=2100)],
     year_to: Annotated[int, Query(alias="to", ge=2003, le=2100)],

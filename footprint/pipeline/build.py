@@ -41,7 +41,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -53,10 +52,10 @@ import pandas as pd
 import shapely
 
 from footprint.settings import Settings
+from footprint.sweeps import PARTIAL_PREFIX, owned_workdir
 
 log = logging.getLogger(__name__)
 
-PARTIAL_PREFIX = ".partial-"
 Progress = Callable[[float, str], None]
 
 
@@ -70,14 +69,15 @@ def footprints_dir(settings: Settings, field_id: str) -> Path:
 
 
 def remove_partial_builds(settings: Settings) -> list[Path]:
-    """Delete the hidden directories of builds that never finished; return them."""
+    """Delete the hidden directories of builds whose process is gone; return them.
+
+    A build another live process (a second server) is writing is left alone; see
+    :func:`footprint.sweeps.sweep_state_dir`, which also sweeps uploads and delineations.
+    """
+    from footprint.sweeps import sweep_state_dir
+
     root = settings.state_dir / "footprints"
-    removed = []
-    if root.is_dir():
-        for partial in root.glob(f"*/{PARTIAL_PREFIX}*"):
-            shutil.rmtree(partial, ignore_errors=True)
-            removed.append(partial)
-    return removed
+    return [p for p in sweep_state_dir(settings) if root in p.parents]
 
 
 # --------------------------------------------------------------------------------------
@@ -411,7 +411,7 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
         sheet = load_sheet(sheet_path if sheet_path is not None else field_id)
     root = footprints_dir(settings, field_id)
     root.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=root))
+    workdir = owned_workdir(root, PARTIAL_PREFIX)  # named after this process (footprint.sweeps)
     final: Path | None = None
     try:
         progress(2, "collecting the field's layers")
@@ -421,7 +421,9 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
         deposits = delineation.deposits
         for entry in delineation.summary.get("inputs", []):
             if isinstance(entry, dict) and entry.get("sha256"):
-                checksums[f"delineation:{entry.get('role')}:{entry.get('path')}"] = entry["sha256"]
+                # the file's name, never its server path (provenance is a public read)
+                name = Path(str(entry.get("path") or "")).name
+                checksums[f"delineation:{entry.get('role')}:{name}"] = entry["sha256"]
         mined = kwargs.get("mined_polygons")
         by_year = mined_area_by_year(mined, f"EPSG:{field.crs_epsg}") if mined is not None else {}
         rasters = {name: str(path) for name, path in delineation.files.items()

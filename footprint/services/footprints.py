@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from footprint.pipeline import build as build_pipeline
 from footprint.pipeline.delineate import delineate_field
 from footprint.serialise import to_jsonable
 from footprint.settings import Settings
+from footprint.sweeps import PARTIAL_PREFIX, owned_workdir
 
 Progress = Callable[[float, str], None]
 
@@ -92,9 +92,8 @@ def delineate(store: Any, settings: Settings, field_id: str, *, job_id: str,
     if mode:
         kwargs["mode"] = mode
     root = settings.state.delineations
-    root.mkdir(parents=True, exist_ok=True)
     final = root / job_id
-    tmp = Path(tempfile.mkdtemp(prefix=f".partial-{job_id}-", dir=root))
+    tmp = owned_workdir(root, PARTIAL_PREFIX, job_id)  # swept if this process dies
     try:
         result = delineate_field(field_id, tmp, settings=settings,
                                  progress=build_pipeline.delineation_progress(progress, 2, 98),
