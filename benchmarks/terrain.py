@@ -200,7 +200,7 @@ def main() -> None:
     print(f"ours  full delineation      wall {ours['wall_s']:6.2f} s   cpu {ours['cpu_s']:6.2f} s   "
           f"traced peak {ours['traced_peak_mb']:6.1f} MB ({ours['traced_peak_mb'] / cells_m:5.1f} MB per M cells)   "
           f"process max RSS {ours['maxrss_mb']:6.1f} MB")
-    print(f"      steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in ours["timings_s"].items()))
+    print("      steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in ours["timings_s"].items()))
     print(f"ours  routing + streams only wall {routing_wall:6.2f} s   cpu {routing_cpu:6.2f} s "
           "(conditioning, D8, accumulation, stream threshold: what r.watershed does)")
     print(f"GRASS r.watershed -s         wall {grass['wall_s']:6.2f} s   cpu {grass['cpu_s']:6.2f} s   "

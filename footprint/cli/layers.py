@@ -21,11 +21,7 @@ from pathlib import Path
 
 import typer
 
-from footprint.catalogue import get_field
-from footprint.services.layers import UPLOAD_KINDS, ingest_layer
-from footprint.services.store import open_store
-from footprint.services.uploads import Upload
-from footprint.settings import get_settings
+from footprint.concepts import UPLOAD_LAYER_KINDS
 
 ACTOR = "cli"
 
@@ -34,11 +30,18 @@ def add(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
         path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
                                     help="DEM GeoTIFF/.hgt, or GeoJSON, GeoPackage or "
                                          "zipped shapefile."),
-        kind: str = typer.Option(..., "--kind", "-k", help=", ".join(UPLOAD_KINDS)),
+        kind: str = typer.Option(..., "--kind", "-k", help=", ".join(UPLOAD_LAYER_KINDS)),
         name: str = typer.Option(None, help="Title of the layer (default: the file name)."),
         year: int = typer.Option(None, min=1900, max=2100,
                                  help="The year the layer shows (e.g. mined ground).")) -> None:
     """Validate and store a survey layer of FIELD; print its id and version."""
+    # imported here, as in every command: `footprint --help` must not load rasterio & co.
+    from footprint.catalogue import get_field
+    from footprint.services.layers import ingest_layer
+    from footprint.services.store import open_store
+    from footprint.services.uploads import Upload
+    from footprint.settings import get_settings
+
     get_field(field)  # an unknown id fails here, before any work
     settings = get_settings()
     upload = Upload.from_path(path, max_upload_mb=settings.max_upload_mb)
@@ -67,6 +70,10 @@ def list_(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
           retired: bool = typer.Option(True, "--retired/--active-only",
                                        help="Include retired layers.")) -> None:
     """List the field's layers: id, kind, version, name, sha256, active or retired."""
+    from footprint.catalogue import get_field
+    from footprint.services.store import open_store
+    from footprint.settings import get_settings
+
     get_field(field)
     with open_store(get_settings()) as store:
         layers = store.list_layers(field, include_retired=retired)
@@ -83,6 +90,10 @@ def retire(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
            layer_id: int = typer.Argument(..., help="Layer id (footprint layers list FIELD)."),
            reason: str = typer.Option(None, "--reason", help="Why (kept in the audit).")) -> None:
     """Retire a layer: kept for old versions' provenance, left out of new builds."""
+    from footprint.catalogue import get_field
+    from footprint.services.store import open_store
+    from footprint.settings import get_settings
+
     get_field(field)
     with open_store(get_settings()) as store:
         layer, retired = store.retire_layer(layer_id, actor=f"{ACTOR}:{getpass.getuser()}",

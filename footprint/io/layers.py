@@ -382,12 +382,8 @@ def validate_dem_upload(path: Path | str, field: Any) -> dict[str, Any]:
         raise _open_error(err) from err
 
 
-def _describe_dem(src, field: Any) -> dict[str, Any]:  # noqa: C901
-    if src.count < 1:
-        raise InvalidLayerError("the DEM has no band")
-    if src.width * src.height > MAX_DEM_PIXELS:
-        raise InvalidLayerError(f"the DEM has {src.width}x{src.height} pixels; at most "
-                                f"{MAX_DEM_PIXELS:,} are accepted (tile it)")
+def _check_dem_size(src) -> None:
+    """Refuse from the header a DEM whose decoded size or block size is over the caps."""
     itemsize = np.dtype(src.dtypes[0]).itemsize if np.issubdtype(
         np.dtype(src.dtypes[0]), np.number) else 8
     decoded = src.width * src.height * itemsize
@@ -403,6 +399,15 @@ def _describe_dem(src, field: Any) -> dict[str, Any]:  # noqa: C901
             f"({block_h * block_w * itemsize / 2**20:,.0f} MiB decoded each); at most "
             f"{MAX_DEM_BLOCK_BYTES / 2**20:,.0f} MiB: re-save it tiled "
             "(e.g. gdal_translate -co TILED=YES)")
+
+
+def _describe_dem(src, field: Any) -> dict[str, Any]:  # noqa: C901
+    if src.count < 1:
+        raise InvalidLayerError("the DEM has no band")
+    if src.width * src.height > MAX_DEM_PIXELS:
+        raise InvalidLayerError(f"the DEM has {src.width}x{src.height} pixels; at most "
+                                f"{MAX_DEM_PIXELS:,} are accepted (tile it)")
+    _check_dem_size(src)
     if src.crs is None:
         raise InvalidLayerError("the DEM has no coordinate reference system")
     if src.transform.is_identity or src.transform.determinant == 0:
