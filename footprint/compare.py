@@ -77,7 +77,7 @@ class DepositSet:
         return [f"{c}|{w}" for c, w in zip(self.deposit_class, wkb, strict=True)]
 
 
-def _quantiles(summary: Mapping[str, Any] | None) -> dict[str, float] | None:
+def _quantiles(summary: Mapping[str, Any] | None) -> dict[str, float | None] | None:
     if not summary or summary.get("p50") is None:
         return None
     p5, p50, p95 = (float(summary[k]) for k in ("p5", "p50", "p95"))
@@ -93,9 +93,13 @@ def _change_pct(before: float | None, after: float | None) -> float | None:
 
 def _shift(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> dict[str, Any]:
     a, b = _quantiles(before), _quantiles(after)
+
+    def pick(q: dict[str, float | None] | None, key: str) -> float | None:
+        return None if q is None else q[key]
+
     return {"from": a, "to": b,
-            "p50_change_pct": _change_pct(a and a["p50"], b and b["p50"]),
-            "band_width_change_pct": _change_pct(a and a["band_width"], b and b["band_width"])}
+            "p50_change_pct": _change_pct(pick(a, "p50"), pick(b, "p50")),
+            "band_width_change_pct": _change_pct(pick(a, "band_width"), pick(b, "band_width"))}
 
 
 def _version_info(record: Any) -> dict[str, Any]:

@@ -132,10 +132,14 @@ def sensitivity_summary(sheet: ParameterSheet, model: Model,
         return block
     table = sobol_indices(sheet, model, present, n_base=n_base, seed=seed)
     for output, rows in table.groupby("output", sort=False):
+        ordered = rows.sort_values("ST", ascending=False)
         block["outputs"][str(output)] = [
-            {"parameter": str(r.parameter), "S1": float(r.S1), "S1_conf": float(r.S1_conf),
-             "ST": float(r.ST), "ST_conf": float(r.ST_conf)}
-            for r in rows.sort_values("ST", ascending=False).itertuples()]
+            {"parameter": str(name), "S1": float(s1), "S1_conf": float(s1c), "ST": float(st),
+             "ST_conf": float(stc)}
+            for name, s1, s1c, st, stc in zip(
+                ordered["parameter"].tolist(), ordered["S1"].to_numpy(float),
+                ordered["S1_conf"].to_numpy(float), ordered["ST"].to_numpy(float),
+                ordered["ST_conf"].to_numpy(float), strict=True)]
     return block
 
 

@@ -1,4 +1,6 @@
-"""Compare two stored footprint versions: the store in, :func:`footprint.compare.compare_footprints` out.
+"""Compare two stored footprint versions: the store in, a comparison out.
+
+The comparison itself is :func:`footprint.compare.compare_footprints` (pure).
 
 One function serves ``footprint compare FIELD A B`` and
 ``GET /fields/{id}/footprints/compare?from=A&to=B``; :func:`comparison_lines` is the
@@ -77,14 +79,8 @@ def _band(q: dict[str, float] | None) -> str:
     return f"{_fmt(q['p5'])} / {_fmt(q['p50'])} / {_fmt(q['p95'])} (width {_fmt(q['band_width'])})"
 
 
-def comparison_lines(result: dict[str, Any], *, all_parameters: bool = False) -> list[str]:
-    """The comparison as text lines (what ``footprint compare`` prints)."""
-    a, b = result["from"], result["to"]
-    lines = [f"{result['field_id']}: v{a['version']} -> v{b['version']}"
-             + ("  (same inputs)" if result["same_inputs"] else "")
-             + ("  (same draws)" if result["same_draws"] else "")]
-    ev = result["evidence"]
-    lines.append("evidence:")
+def _evidence_lines(ev: dict[str, Any]) -> list[str]:
+    lines = ["evidence:"]
     for entry in ev["layers_added"]:
         lines.append(f"  + layer {entry['id']} {entry['kind']} {entry.get('name', '')!r} "
                      f"sha256 {entry['sha256'][:12]}")
@@ -98,8 +94,30 @@ def comparison_lines(result: dict[str, Any], *, all_parameters: bool = False) ->
     flags = [name for name in ("sheet", "catalogue", "seed", "draws") if ev[f"{name}_changed"]]
     if flags:
         lines.append(f"  changed: {', '.join(flags)}")
-    if not (ev["layers_added"] or ev["layers_removed"] or ev["checksums_changed"] or flags):
+    if len(lines) == 1:
         lines.append("  no input changed")
+    return lines
+
+
+def _sensitivity_lines(result: dict[str, Any]) -> list[str]:
+    a, b = result["from"]["version"], result["to"]["version"]
+    if not result["sensitivity"]:
+        return ["Sobol total indices: not stored for these versions"]
+    lines = []
+    for output, rows in result["sensitivity"].items():
+        lines.append(f"Sobol total indices of {output} (v{a} -> v{b}):")
+        lines.extend(f"  {row['parameter']:<32} {_fmt(row['ST_from'])} -> {_fmt(row['ST_to'])}"
+                     for row in rows[:8])
+    return lines
+
+
+def comparison_lines(result: dict[str, Any], *, all_parameters: bool = False) -> list[str]:
+    """The comparison as text lines (what ``footprint compare`` prints)."""
+    a, b = result["from"], result["to"]
+    lines = [f"{result['field_id']}: v{a['version']} -> v{b['version']}"
+             + ("  (same inputs)" if result["same_inputs"] else "")
+             + ("  (same draws)" if result["same_draws"] else "")]
+    lines.extend(_evidence_lines(result["evidence"]))
     lines.append("outputs (P5 / P50 / P95):")
     for row in result["outputs"]:
         lines.append(f"  {row['output']} [{row['unit']}]: {_band(row['from'])}  ->  "
@@ -108,20 +126,13 @@ def comparison_lines(result: dict[str, Any], *, all_parameters: bool = False) ->
     shifted = [r for r in result["parameters"] if all_parameters or r["changed"]]
     lines.append("parameter shifts (P5 / P50 / P95):" if shifted
                  else "parameter shifts: none")
-    for row in shifted:
-        lines.append(f"  {row['parameter']}: {_band(row['from'])}  ->  {_band(row['to'])}")
+    lines.extend(f"  {row['parameter']}: {_band(row['from'])}  ->  {_band(row['to'])}"
+                 for row in shifted)
     dep = result["deposits"]
     lines.append(f"deposits: {dep['from_n']} -> {dep['to_n']} ({dep['added']} added, "
                  f"{_fmt(dep['added_area_m2'])} m2; {dep['removed']} removed, "
                  f"{_fmt(dep['removed_area_m2'])} m2; {dep['unchanged']} unchanged)")
-    for output, rows in result["sensitivity"].items():
-        lines.append(f"Sobol total indices of {output} (v{a['version']} -> v{b['version']}):")
-        for row in rows[:8]:
-            lines.append(f"  {row['parameter']:<32} {_fmt(row['ST_from'])} -> "
-                         f"{_fmt(row['ST_to'])}")
-    if not result["sensitivity"]:
-        lines.append("Sobol total indices: not stored for these versions")
-    return lines
+    return lines + _sensitivity_lines(result)
 
 
 __all__ = ["compare_versions", "comparison_lines"]
