@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import re
 import shutil
-import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
