@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,9 +20,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 import footprint
 from api.errors import Problem, install_error_handlers
+from api.guards import RequestLimitsMiddleware, SecurityHeadersMiddleware
 from api.logs import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
 from api.routers import features, footprints, layers, ops, processes
 from footprint.settings import Settings, get_settings
@@ -54,28 +57,52 @@ def _install_map_page(app: FastAPI) -> None:
     install_map(app)
 
 
+#: Seconds between two rounds of the janitor (orphaned jobs, abandoned directories).
+JANITOR_INTERVAL_S = 30.0
+
+
+def housekeeping(store: Any, settings: Settings) -> None:
+    """Fail the jobs whose owner is gone or silent and remove what crashed processes
+    left in the state directory. Safe with other live servers on the same database and
+    state directory: only the dead's jobs and directories are touched."""
+    from footprint.executors import recover_jobs
+    from footprint.sweeps import sweep_state_dir
+
+    orphaned = recover_jobs(store, settings)
+    if orphaned:
+        logger.warning("marked %s orphaned job(s) failed", orphaned)
+    removed = sweep_state_dir(settings, store)
+    if removed:
+        logger.warning("removed %s abandoned director(ies)", len(removed))
+
+
+def _janitor(store: Any, settings: Settings, stop: threading.Event) -> None:
+    while not stop.wait(JANITOR_INTERVAL_S):
+        try:
+            housekeeping(store, settings)
+        except Exception as exc:  # noqa: BLE001 - the database may be down; next round
+            logger.warning("housekeeping skipped: %s", exc)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    from footprint.executors import recover_jobs
-    from footprint.pipeline.build import remove_partial_builds
     from footprint.services.store import open_store
 
     settings: Settings = app.state.settings
     settings.check_serve_safe()
     store = open_store(settings)
-    orphaned = recover_jobs(store, settings)
-    if orphaned:
-        logger.warning("marked %s orphaned job(s) failed", orphaned)
-    if settings.executor == "local":  # with dask, a partial build may belong to a live job
-        removed = remove_partial_builds(settings)
-        if removed:
-            logger.warning("removed %s unfinished build directory(ies)", len(removed))
+    housekeeping(store, settings)
     app.state.store = store
+    stop = threading.Event()
+    janitor = threading.Thread(target=_janitor, args=(store, settings, stop),
+                               name="footprint-janitor", daemon=True)
+    janitor.start()
     logger.info("footprint service ready", extra={"database": store_url_for_log(settings),
                                                    "data_dir": str(settings.data_dir)})
     try:
         yield
     finally:
+        stop.set()
         executor = getattr(app.state, "executor", None)
         if executor is not None and hasattr(executor, "shutdown"):
             executor.shutdown()
@@ -119,8 +146,23 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         if unused in schemas and "#/components/schemas/" + unused not in json.dumps(schema["paths"]):
             schemas.pop(unused)
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    if app.state.settings.public_reads:
+        _declare_public_reads(schema)
     app.openapi_schema = schema
     return schema
+
+
+def _declare_public_reads(schema: dict[str, Any]) -> None:
+    """Reads are open to anonymous callers: their key is optional (``{}`` in ``security``),
+    while a write keeps its required key."""
+    for operations in schema.get("paths", {}).values():
+        read = operations.get("get")
+        if isinstance(read, dict) and read.get("security") and {} not in read["security"]:
+            read["security"] = [{}, *read["security"]]
+    # the audit log is admin-only even when reads are public
+    audit = schema.get("paths", {}).get("/audit", {}).get("get")
+    if isinstance(audit, dict) and audit.get("security"):
+        audit["security"] = [s for s in audit["security"] if s]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -145,8 +187,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = functools.partial(_openapi, app)  # type: ignore[method-assign]
 
-    # Added last = outermost: CORS answers preflights before anything else runs.
+    # Added last = outermost: CORS answers preflights before anything else runs; the
+    # request id and security headers wrap every answer, the Host and the body limits
+    # are checked before any route reads, parses or authenticates anything.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(RequestLimitsMiddleware, settings=settings)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,

@@ -13,8 +13,8 @@ Roles
 
 A key is sent as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. A missing or
 unknown key where one is needed is a 401; a known key whose role lacks the right is a 403.
-A key that is sent must be valid even on public reads: a typo should not silently turn a
-caller anonymous.
+A key that is sent must be valid even on public reads: a typo (or an empty
+``X-API-Key:`` header) should not silently turn a caller anonymous.
 """
 
 from __future__ import annotations
@@ -103,6 +103,10 @@ def require_role(*roles: str) -> Callable[..., Principal]:
     ) -> Principal:
         settings: Settings = request.app.state.settings
         token = _presented_key(api_key, bearer)
+        if token is None and "x-api-key" in request.headers:
+            # an empty or blank key is a credential sent wrong, never an anonymous call
+            raise AuthenticationError("the X-API-Key header is empty",
+                                      hint="send the key as X-API-Key: KEY, or no header")
         if token is None and request.headers.get("authorization"):
             # a credential was sent but is not a usable bearer token: never fall back to
             # anonymous, the caller meant to authenticate

@@ -21,6 +21,12 @@ Status choices:
   names existing things, but the input data it needs (a DEM tile, a vector layer) is not
   in the data directory yet; uploading it resolves the conflict. A stored file that should
   exist but does not is a 404 raised as :class:`~footprint.errors.NotFoundError`.
+- :class:`~footprint.errors.StorageError` is **503** with ``Retry-After``: the database
+  is down or restarting (the service recovers by itself when it is back);
+  :class:`~footprint.errors.StorageFullError` is **507** (no space left). Their bodies
+  never carry the database URL or a path: that detail goes to the log.
+- A full disk met anywhere (GDAL, Parquet, a temporary file) is named by
+  :func:`footprint.errors.as_footprint_error`, so it is a 507 and never a bare 500.
 """
 
 from __future__ import annotations
@@ -48,6 +54,9 @@ from footprint.errors import (
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    StorageError,
+    StorageFullError,
+    as_footprint_error,
 )
 
 logger = logging.getLogger("api.errors")
@@ -66,6 +75,8 @@ STATUS_CODES: dict[type[FootprintError], int] = {
     PermissionDeniedError: 403,
     PayloadTooLargeError: 413,
     NotAcceptableError: 406,
+    StorageError: 503,
+    StorageFullError: 507,
 }
 
 #: OGC exception code per status for errors that carry none of their own.
@@ -79,6 +90,8 @@ _CODES_BY_STATUS = {
     409: "Conflict",
     413: "PayloadTooLarge",
     415: "UnsupportedMediaType",
+    503: "StorageUnavailable",
+    507: "InsufficientStorage",
 }
 
 
@@ -116,7 +129,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _problem_response(401, "an API key is required"),
     403: _problem_response(403, "the key's role 'reader' may not do this"),
     404: _problem_response(404, "collection 'deposits-xx' not found"),
+    409: _problem_response(409, "the input data this needs is not in the data directory "
+                                "yet, or the request conflicts with stored data"),
     500: _problem_response(500, "internal server error"),
+    503: {**_problem_response(503, "cannot reach the database (check FOOTPRINT_DATABASE_URL "
+                                   "and that the server is running)"),
+          "headers": {"Retry-After": {"description": "Seconds to wait before trying again.",
+                                      "schema": {"type": "integer"}}}},
+    507: {**_problem_response(507, "storage full: the server has no space left to store this"),
+          "headers": {"Retry-After": {"description": "Seconds to wait before trying again.",
+                                      "schema": {"type": "integer"}}}},
 }
 
 
@@ -143,17 +165,37 @@ def problem_json(status: int, detail: str, *, code: str | None = None,
                         media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-async def _footprint_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, FootprintError)
+def footprint_error_response(exc: FootprintError, path: str | None,
+                             request_id: str | None, settings: Any = None) -> JSONResponse:
+    """The OGC exception for ``exc``: status from the table, its user-safe message (server
+    directories hidden when ``settings`` are given), and ``Retry-After`` for transient
+    errors. ``exc.detail`` goes to the log only."""
     status = status_for(exc)
     if status >= 500:
-        logger.error("footprint error on %s: %r", request.url.path, exc, exc_info=exc,
-                     extra={"request_id": request_id_of(request)})
-    headers = {"WWW-Authenticate": 'Bearer, ApiKey header="X-API-Key"'} if status == 401 else None
+        logger.error("footprint error on %s: %s", path, exc,
+                     exc_info=exc if status == 500 else None,
+                     extra={"request_id": request_id, "detail": exc.detail,
+                            "error": type(exc).__name__})
+    elif exc.detail:
+        logger.info("%s on %s: %s", type(exc).__name__, path, exc.detail,
+                    extra={"request_id": request_id})
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer, ApiKey header="X-API-Key"'
+    if exc.retry_after_s is not None and status >= 500:
+        headers["Retry-After"] = str(int(exc.retry_after_s))
     code = exc.code if exc.code != "NoApplicableCode" else None
-    return problem_json(status, without_paths(str(exc), _roots(request)), code=code,
-                        instance=request.url.path, request_id=request_id_of(request),
-                        headers=headers)
+    roots = ({"state_dir": settings.state_dir, "data_dir": settings.data_dir,
+              "cache_dir": settings.cache_dir} if settings is not None else {})
+    return problem_json(status, without_paths(str(exc), roots), code=code, instance=path,
+                        request_id=request_id, headers=headers or None)
+
+
+async def _footprint_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FootprintError)
+    named = as_footprint_error(exc) or exc
+    return footprint_error_response(named, request.url.path, request_id_of(request),
+                                    getattr(request.app.state, "settings", None))
 
 
 #: An absolute POSIX path (not the path part of a URL): its last component is kept.
@@ -172,19 +214,18 @@ def without_paths(text: str, roots: dict[str, Any]) -> str:
     return _ABSOLUTE_PATH.sub(lambda match: match.group(1), text)
 
 
-def _roots(request: Request) -> dict[str, Any]:
-    settings = getattr(request.app.state, "settings", None)
-    if settings is None:
-        return {}
-    return {"state_dir": settings.state_dir, "data_dir": settings.data_dir,
-            "cache_dir": settings.cache_dir}
-
-
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else http.HTTPStatus(exc.status_code).phrase
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:  # every method of every route on the path, not the first's
+        from api.guards import allowed_methods
+
+        methods = allowed_methods(request.scope)
+        if methods:
+            headers["Allow"] = ", ".join(sorted(methods))
     return problem_json(exc.status_code, detail, instance=request.url.path,
-                        request_id=request_id_of(request), headers=getattr(exc, "headers", None))
+                        request_id=request_id_of(request), headers=headers or None)
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
@@ -201,8 +242,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
                         request_id=request_id_of(request))
 
 
-def internal_error_response(request_id: str | None, path: str | None) -> JSONResponse:
-    """The 500 sent for an unexpected exception: no detail beyond the request id."""
+def internal_error_response(request_id: str | None, path: str | None,
+                            error: BaseException | None = None) -> JSONResponse:
+    """The response for an exception no handler claimed: a named one (a full disk is a
+    507) when :func:`footprint.errors.as_footprint_error` knows it, else a 500 with no
+    detail beyond the request id."""
+    named = as_footprint_error(error) if error is not None else None
+    if named is not None:
+        return footprint_error_response(named, path, request_id)
     return problem_json(500, "internal server error; quote the request id when reporting it",
                         instance=path, request_id=request_id)
 

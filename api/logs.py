@@ -120,8 +120,8 @@ class RequestContextMiddleware:
                                extra={"request_id": request_id})
             if response_started:
                 raise
-            status = 500
-            response = internal_error_response(request_id, scope.get("path"))
+            response = internal_error_response(request_id, scope.get("path"), exc)
+            status = response.status_code
             await response(scope, receive, send_with_id)
         finally:
             access_logger.info(

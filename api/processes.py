@@ -9,7 +9,8 @@ job (see :func:`footprint.executors.run_job`)::
 ``delineate``
     where the gravels are: :func:`footprint.pipeline.delineate.delineate_field`.
 ``build-footprint``
-    a new footprint version: :func:`footprint.pipeline.build.build_footprint`. Its
+    a new footprint version when the inputs changed (else the latest one, ``created``
+    false): :func:`footprint.pipeline.build.build_footprint_version`. Its
     ``parameters`` input is described by :class:`footprint.params.ParameterSheet`'s own
     JSON Schema, so the API and the sheets in ``datasets/parameters`` cannot drift apart.
 ``anomaly-report``
@@ -168,6 +169,8 @@ def _delineate_inputs() -> dict:
 def _build_inputs(settings: Settings | None = None) -> dict:
     draws_default = settings.draws if settings else 20_000
     seed_default = settings.seed if settings else 20081106
+    # a bound on the work (CPU, memory, the Parquet of draws) one request may ask for
+    draws_max = max(settings.max_draws if settings else 200_000, draws_default)
     return {
         "field": _field_input(),
         "seed": {"title": "Seed",
@@ -175,8 +178,9 @@ def _build_inputs(settings: Settings | None = None) -> dict:
                                 "the field's own seed is derived from it and its id.",
                  "schema": {"type": "integer", "minimum": 0, "default": seed_default},
                  "minOccurs": 0, "maxOccurs": 1},
-        "draws": {"title": "Draws", "description": "Number of Monte Carlo draws.",
-                  "schema": {"type": "integer", "minimum": 100, "maximum": 10_000_000,
+        "draws": {"title": "Draws", "description": "Number of Monte Carlo draws "
+                                                  "(at most FOOTPRINT_MAX_DRAWS).",
+                  "schema": {"type": "integer", "minimum": 100, "maximum": draws_max,
                              "default": draws_default},
                   "minOccurs": 0, "maxOccurs": 1},
         "parameters": {"title": "Parameter sheet",
@@ -198,6 +202,11 @@ def _report_inputs() -> dict:
         "to": {"title": "Last year",
                "schema": {"type": "integer", "minimum": 2003, "maximum": 2100},
                "minOccurs": 1, "maxOccurs": 1},
+        "version": {"title": "Footprint versions",
+                    "description": "Pin footprint versions: N (a participant with one field) "
+                                   "or FIELD:N[,FIELD:N]; default the latest stored.",
+                    "schema": {"type": "string", "maxLength": 500},
+                    "minOccurs": 0, "maxOccurs": 1},
     }
 
 
@@ -227,11 +236,40 @@ def build_sheet(inputs: dict) -> Any:
 
 def execute_build_footprint(inputs: dict, *, store: Any, settings: Settings,
                             progress: Callable[[float, str], None], job_id: str) -> dict:
-    """Build and store a new footprint version of the field."""
+    """Build and store a new footprint version of the field, unless its inputs did not
+    change since the latest one: then that one is returned (``created: false``)."""
     built = footprint_service.build_footprint(
         store, settings, inputs["field"], seed=inputs.get("seed"), draws=inputs.get("draws"),
         sheet=build_sheet(inputs), progress=progress)
-    return {"footprint": built.summary()}
+    return {"footprint": built.summary(), "created": built.created,
+            "same_inputs_as": list(built.same_inputs_as), "message": built.message}
+
+
+def _calibrate_inputs() -> dict:
+    base = _report_inputs()
+    base["reps"] = {"title": "Honest replicates", "schema": {"type": "integer", "minimum": 1,
+                                                             "maximum": 5000, "default": 1000},
+                    "minOccurs": 0, "maxOccurs": 1}
+    base["seed"] = {"title": "Base seed", "schema": {"type": "integer", "minimum": 0,
+                                                     "maximum": 2**32 - 1, "default": 0},
+                    "minOccurs": 0, "maxOccurs": 1}
+    return base
+
+
+def execute_calibrate(inputs: dict, *, store: Any, settings: Settings,
+                      progress: Callable[[float, str], None], job_id: str) -> dict:
+    """Size and power of every protocol on the participant's stored footprints."""
+    from footprint.pipeline.calibrate import calibrate_participant
+    from footprint.pipeline.report import stored_footprint_provider
+
+    progress(5, "simulating honest and dishonest declarations from the footprints")
+    result = calibrate_participant(inputs["participant"], inputs["from"], inputs["to"],
+                                   reps=int(inputs.get("reps", 1000)),
+                                   seed=int(inputs.get("seed", 0)),
+                                   footprints=stored_footprint_provider(store, settings),
+                                   settings=settings)
+    progress(95, "calibration computed")
+    return {"calibration": _jsonable(result.to_dict())}
 
 
 def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
@@ -239,7 +277,7 @@ def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
     """Run the statistical protocols for a participant and period; results as JSON."""
     progress(5, "running the statistical protocols on the stored footprints")
     report = report_service.make_report(store, settings, inputs["participant"], inputs["from"],
-                                        inputs["to"])
+                                        inputs["to"], version=inputs.get("version"))
     progress(95, "report computed")
     return {"report": _jsonable(report)}
 
@@ -254,9 +292,10 @@ _jsonable = to_jsonable
 # the registry
 # --------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
-def _processes(draws_default: int, seed_default: int) -> dict[str, Process]:
-    class _Defaults:  # only draws and seed are read from the settings
-        draws, seed = draws_default, seed_default
+def _processes(draws_default: int, seed_default: int, draws_max: int = 200_000
+               ) -> dict[str, Process]:
+    class _Defaults:  # only draws, their bound and seed are read from the settings
+        draws, seed, max_draws = draws_default, seed_default, draws_max
 
     outputs_json = {"schema": {"type": "object", "contentMediaType": "application/json"}}
     processes = [
@@ -297,6 +336,18 @@ def _processes(draws_default: int, seed_default: int) -> dict[str, Process]:
                                 **outputs_json}},
             execute=execute_anomaly_report, roles=("monitor",), private_results=True,
             keywords=("protocols", "anomalies", "Kimberley Process")),
+        Process(
+            id="calibrate-protocols", title="Calibrate the protocols",
+            description="Simulate honest and named dishonest declarations from a "
+                        "participant's stored footprints (DOMAIN.md 8) and return each "
+                        "test's size at alpha with its Monte Carlo error and its power.",
+            inputs=_calibrate_inputs(),
+            outputs={"calibration": {"title": "Size and power per test",
+                                     "description": "Table per test, alternatives and "
+                                                    "their magnitudes, seed, parameters.",
+                                     **outputs_json}},
+            execute=execute_calibrate, roles=("monitor",),
+            keywords=("protocols", "calibration", "size", "power")),
     ]
     return {p.id: p for p in processes}
 
@@ -310,7 +361,7 @@ def registry(settings: Settings | None = None) -> dict[str, Process]:
     """Processes by id (defaults for seed and draws from ``settings``)."""
     if settings is None:
         return _processes(20_000, 20081106)
-    return _processes(settings.draws, settings.seed)
+    return _processes(settings.draws, settings.seed, settings.max_draws)
 
 
 def get_process(process_id: str, settings: Settings | None = None) -> Process:

@@ -65,7 +65,7 @@ def run(trials: int = 100, draws: int = 4000, sizes=(5, 20, 80)) -> dict[int, di
         rows = [trial(seed, n, draws) for seed in range(trials)]
         table[n] = {}
         for name in ("grade", "thickness", "capacity"):
-            truth, lo, hi = (np.array(v) for v in zip(*[r[name] for r in rows]))
+            truth, lo, hi = (np.array(v) for v in zip(*[r[name] for r in rows], strict=True))
             table[n][name] = {"coverage": float(np.mean((lo <= truth) & (truth <= hi))),
                               "width": float(np.median(np.log(hi / lo)))}
     return table

@@ -20,6 +20,9 @@ partner       ISO3 code of the partner participant, or blank for the total of al
 carats        carats, >= 0
 value_usd     US dollars, >= 0 (FOB for exports, CIF for imports, as the KP reports them)
 source        free text: where the figure comes from (``KP annual report 2010``)
+stock_change_ct  optional: change of the participant's rough stock in the period (carats,
+              + built up, - drawn down), on total rows (blank partner); blank = unknown.
+              The mass balance says "stock unknown" where it is not given.
 ============  ==========================================================================
 
 Two rows with the same participant, period, flow, partner and source are duplicates and
@@ -34,8 +37,9 @@ certificate_id   the certificate number, unique in the file
 date             issue date, ISO 8601 (``2010-03-31``)
 exporter         ISO3 of the exporting participant
 importer         ISO3 of the importing participant
-carats           carats, > 0
-value_usd        US dollars, >= 0
+carats           carats, >= MIN_CERTIFICATE_CT (0.01 ct: a parcel holds at least one
+                 small stone; a smaller figure would make US$/ct overflow)
+value_usd        US dollars, >= 0; US$/ct must be finite
 declared_origin  ISO3 of the declared country of origin (``XXX`` for mixed origin)
 sieve_<class>    optional, one column per sieve class of the exporter's scheme (for
                  example ``sieve_+11``, ``sieve_-3+1``): carats in that class, or shares
@@ -51,6 +55,7 @@ part as one participant and is coded ``EUR`` there (ISO 3166 has no alpha-3 code
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
@@ -76,11 +81,16 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 CERTIFICATE_COLUMNS: tuple[str, ...] = (
     "certificate_id", "date", "exporter", "importer", "carats", "value_usd", "declared_origin")
 FLOWS = ("export", "import")
+#: Optional export-statistics column: stock change in the period (ct; blank = unknown).
+STOCK_COLUMN = "stock_change_ct"
 SIEVE_PREFIX = "sieve_"
 
 _PERIOD = re.compile(r"^(\d{4})(?:H([12]))?$")
 _FIRST_LINE = 2  # line number of the first data row in a CSV with a header
 
+
+#: Smallest carats of a certificate (ct): one small stone. Below it US$/ct is meaningless.
+MIN_CERTIFICATE_CT = 0.01
 
 #: KP certificates exist from the scheme's start (1 January 2003).
 KP_START = dt.date(2003, 1, 1)
@@ -119,12 +129,46 @@ def _raise_if_any(problems: list[DeclarationProblem], what: str) -> None:
     raise error
 
 
+#: Most columns of an uploaded table (the schema's plus sieve classes and notes).
+MAX_COLUMNS = 200
+
+
+#: Longest header line read before the table is parsed (bytes).
+_MAX_HEADER_CHARS = 64 * 1024
+
+
+def _check_width(source: str | Path | IO) -> None:
+    """Refuse a table wider than :data:`MAX_COLUMNS` from its header line alone, before
+    the whole file is parsed (a 20,000-column file would cost seconds of CPU)."""
+    if isinstance(source, (str, Path)):
+        try:
+            with open(source, encoding="utf-8", errors="replace", newline="") as handle:
+                header = handle.readline(_MAX_HEADER_CHARS + 1)
+        except OSError:
+            return  # pandas names the problem
+    elif hasattr(source, "readline") and hasattr(source, "seek"):
+        position = source.tell()
+        header = source.readline(_MAX_HEADER_CHARS + 1)
+        source.seek(position)
+        if isinstance(header, bytes):
+            header = header.decode("utf-8", errors="replace")
+    else:
+        return
+    too_long = len(header) > _MAX_HEADER_CHARS
+    width = next(csv.reader([header]), []) if not too_long else []
+    if too_long or len(width) > MAX_COLUMNS:
+        raise InvalidDeclarationError(
+            f"the table has more than {MAX_COLUMNS} columns (or a header line over "
+            f"{_MAX_HEADER_CHARS // 1024} kB); at most {MAX_COLUMNS} columns are accepted")
+
+
 def _read_table(source: str | Path | IO | pd.DataFrame) -> pd.DataFrame:
     """Every cell as a string (blank -> ""), so validation sees exactly what was written."""
     if isinstance(source, pd.DataFrame):
         return source.astype(object).where(source.notna(), "").astype(str).reset_index(drop=True)
     if isinstance(source, str) and "\n" in source:
         source = io.StringIO(source)
+    _check_width(source)
     try:
         frame = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -208,9 +252,12 @@ def parse_exports(source: str | Path | IO | pd.DataFrame, *,
     frame = _read_with_columns(source, EXPORT_COLUMNS, "export statistics")
     problems: list[DeclarationProblem] = []
 
-    years, halves, carats, values = [], [], [], []
+    has_stock = STOCK_COLUMN in frame.columns
+    years, halves, carats, values, stocks = [], [], [], [], []
     for i, rec in enumerate(frame.to_dict(orient="records")):
         line = i + _FIRST_LINE
+        if has_stock:
+            stocks.append(_check_stock(rec[STOCK_COLUMN], line, rec["partner"], problems))
         _check_code(rec["participant"], line, "participant", participants, problems)
         _check_code(rec["partner"], line, "partner", participants, problems, blank_ok=True)
         if rec["partner"] and rec["partner"] == rec["participant"]:
@@ -247,7 +294,27 @@ def parse_exports(source: str | Path | IO | pd.DataFrame, *,
     out["value_usd"] = np.asarray(values, dtype="float64")
     out["year"] = np.asarray(years, dtype="int64")
     out["half"] = pd.array(halves, dtype="Int64")
+    if has_stock:
+        out[STOCK_COLUMN] = np.asarray(stocks, dtype="float64")
     return out
+
+
+def _check_stock(value: str, line: int, partner: str, problems: list[DeclarationProblem]
+                 ) -> float:
+    """Optional stock change: blank -> NaN (unknown); else a finite number, total rows only."""
+    if value == "":
+        return float("nan")
+    try:
+        number = float(value.replace(",", ""))
+    except ValueError:
+        problems.append(DeclarationProblem(line, STOCK_COLUMN, f"not a number: {value!r}"))
+        return float("nan")
+    if not np.isfinite(number):
+        problems.append(DeclarationProblem(line, STOCK_COLUMN, f"not finite: {value!r}"))
+    elif partner:
+        problems.append(DeclarationProblem(line, STOCK_COLUMN, "a stock change belongs on a "
+                                           "total row (blank partner)"))
+    return number
 
 
 def _read_with_columns(source, columns: tuple[str, ...], what: str) -> pd.DataFrame:
@@ -318,8 +385,18 @@ def parse_certificates(source: str | Path | IO | pd.DataFrame, *,
             date = None
         dates.append(date)
         ct = _check_number(row["carats"], line, "carats", problems, positive=True)
+        if np.isfinite(ct) and 0 < ct < MIN_CERTIFICATE_CT:
+            problems.append(DeclarationProblem(
+                line, "carats", f"{ct:g} ct is below {MIN_CERTIFICATE_CT:g} ct, the smallest "
+                "parcel: US$/ct would not be a finite number"))
         carats.append(ct)
-        values.append(_check_number(row["value_usd"], line, "value_usd", problems))
+        usd = _check_number(row["value_usd"], line, "value_usd", problems)
+        values.append(usd)
+        if np.isfinite(ct) and ct >= MIN_CERTIFICATE_CT and np.isfinite(usd):
+            with np.errstate(over="ignore"):
+                if not np.isfinite(usd / ct):
+                    problems.append(DeclarationProblem(
+                        line, "value_usd", "US$/ct is not a finite number"))
         if sieves and any(row[c] != "" for c in sieves):
             parts = np.array([_check_number(row[c] or "0", line, c, problems) for c in sieves])
             total = float(np.nansum(parts))

@@ -16,10 +16,17 @@ class FootprintError(Exception):
     #: OGC exception code used by the API (``type`` in the exception JSON).
     code = "NoApplicableCode"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    #: Seconds a client should wait before trying again (``Retry-After``), for
+    #: transient errors only.
+    retry_after_s: int | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        #: Operator detail (URLs, paths, driver messages): logged, never shown to callers.
+        self.detail = detail
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
@@ -99,6 +106,22 @@ class ConflictError(FootprintError, RuntimeError):
 class StorageError(FootprintError, RuntimeError):
     """The database or the state directory refused an operation."""
 
+    code = "StorageUnavailable"
+    retry_after_s = 30
+
+
+class StorageUnavailableError(StorageError, ConnectionError):
+    """The database cannot be reached (down, restarting, out of connections): transient."""
+
+    retry_after_s = 10
+
+
+class StorageFullError(StorageError, OSError):
+    """The disk holding the state directory or the database is full (or over quota)."""
+
+    code = "InsufficientStorage"
+    retry_after_s = 300
+
 
 class DownloadError(FootprintError, OSError):
     """A download failed or its checksum did not match."""
@@ -129,6 +152,58 @@ EXIT_CODES: dict[type[FootprintError], int] = {
     StorageError: 7,
     DownloadError: 8,
 }
+
+
+#: ``errno`` values meaning "no space left" (ENOSPC, EDQUOT).
+_FULL_ERRNOS = frozenset({28, 122})
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or one of its causes) says the disk is full or over quota."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
+            return True
+        text = str(current).lower()
+        if "no space left" in text or "disk is full" in text or "disk quota" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def as_footprint_error(error: BaseException) -> FootprintError | None:
+    """``error`` as the :class:`FootprintError` a caller should see, or None if unexpected.
+
+    The one place where builtin failures that are not bugs get their name: a full disk
+    anywhere (GDAL, pyogrio, Parquet, the database) is a :class:`StorageFullError`.
+    """
+    if isinstance(error, FootprintError):
+        if is_disk_full(error) and not isinstance(error, StorageFullError):
+            return StorageFullError("storage full: the server has no space left to store this",
+                                    hint="free space on the server, then try again",
+                                    detail=str(error))
+        return error
+    if is_disk_full(error):
+        return StorageFullError("storage full: the server has no space left to store this",
+                                hint="free space on the server, then try again",
+                                detail=f"{type(error).__name__}: {error}")
+    return None
+
+
+def public_text(text: str, directories: dict[str, object]) -> str:
+    """``text`` with each server directory of ``directories`` (name -> path) replaced by
+    its name in angle brackets (``<data_dir>/kp_stats/...``): messages that leave the
+    server (API bodies, job messages) name files without showing server paths."""
+    import tempfile
+
+    pairs = [(str(path), f"<{name}>") for name, path in directories.items() if path]
+    pairs.append((tempfile.gettempdir(), "<tmp>"))
+    for path, label in sorted(pairs, key=lambda pair: -len(pair[0])):
+        if len(path) > 1:
+            text = text.replace(path, label)
+    return text
 
 
 def exit_code_for(error: BaseException) -> int:

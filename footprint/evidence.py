@@ -95,6 +95,7 @@ class Evidence:
 
     @property
     def empty(self) -> bool:
+        """True when there is no evidence at all."""
         return not (self.bulk_samples or self.pit_logs or self.workforce)
 
 
@@ -205,7 +206,8 @@ def _p5_50_95(values: np.ndarray) -> dict[str, float]:
 
 
 def _prior_summary(ppf) -> dict[str, float]:
-    return {k: float(v) for k, v in zip(("p5", "p50", "p95"), ppf(np.array([0.05, 0.5, 0.95])))}
+    return {k: float(v) for k, v in zip(("p5", "p50", "p95"), ppf(np.array([0.05, 0.5, 0.95])),
+                                    strict=True)}
 
 
 def update_grade(prior, samples: BulkSamples) -> tuple[np.ndarray, str, int]:
@@ -244,7 +246,8 @@ def update_mean_lognormal(prior, values: np.ndarray) -> tuple[np.ndarray, str, i
         raise InvalidLayerError("pit logs need positive thicknesses")
     values = np.where(values > 0, values, positive.min() / 2.0)
     x, w = _grid_posterior(prior.ppf, lambda m: lognormal_mean_loglik(m, values))
-    return posterior_quantiles(x, w), "hierarchical lognormal, dispersion marginalised", int(values.size)
+    model = "hierarchical lognormal, dispersion marginalised"
+    return posterior_quantiles(x, w), model, int(values.size)
 
 
 def update_workforce(prior, counts: Sequence[float]) -> tuple[np.ndarray, str, int]:
@@ -257,6 +260,80 @@ def update_workforce(prior, counts: Sequence[float]) -> tuple[np.ndarray, str, i
 
 def _class_key(cls: str | None) -> str | None:
     return None if cls in (None, "*", "") else str(cls)
+
+
+class _Recorder:
+    """Collects the updates of one sheet; evidence that cannot inform a parameter is set
+    aside with the reason, never a reason for every later build of the field to fail."""
+
+    def __init__(self, sheet: ParameterSheet, layer_ids: tuple[str, ...]) -> None:
+        self.sheet = sheet
+        self.layer_ids = layer_ids
+        self.updates: list[Update] = []
+        self.skipped: list[dict[str, str]] = []
+
+    def record(self, name: str, prior_name: str, update: Any, *args: Any) -> bool:
+        """Run ``update(prior, *args)`` and keep its posterior as parameter ``name``."""
+        prior = self.sheet.parameters[prior_name]
+        try:
+            quantiles, model, n = update(prior, *args)
+        except InvalidLayerError as error:
+            self.skipped.append({"parameter": name, "reason": str(error)})
+            return False
+        self.updates.append(Update(name, prior_name, model, n, _prior_summary(prior.ppf),
+                                   _p5_50_95(quantiles), tuple(float(v) for v in quantiles),
+                                   self.layer_ids))
+        return True
+
+
+def _by_class(items: Mapping[Any, Any]) -> list[tuple[str, Any]]:
+    """The items of named deposit classes, in name order (samples outside any are pooled only)."""
+    return sorted(((key, v) for k, v in items.items() if (key := _class_key(k)) is not None),
+                  key=lambda kv: kv[0])
+
+
+def _grade_updates(rec: _Recorder, evidence: Evidence) -> None:
+    sheet = rec.sheet
+    for cls, samples in _by_class(evidence.bulk_samples):
+        prior_name = sheet.resolve("grade_ct_m3", cls)
+        if prior_name is not None:
+            rec.record(f"grade_ct_m3.{cls}", prior_name, update_grade, samples)
+    pooled = list(evidence.bulk_samples.values())
+    if pooled and "grade_ct_m3" in sheet.parameters:
+        stones = [s.stones for s in pooled]
+        together = BulkSamples(np.concatenate([s.volume_m3 for s in pooled]),
+                               np.concatenate([s.carats for s in pooled]),
+                               None if any(x is None for x in stones)
+                               else np.concatenate([x for x in stones if x is not None]))
+        rec.record("grade_ct_m3", "grade_ct_m3", update_grade, together)
+
+
+def _pit_log_updates(rec: _Recorder, evidence: Evidence) -> None:
+    for attribute in ("thickness_m", "overburden_m"):
+        logs = {cls: np.asarray(v[attribute], dtype=np.float64)
+                for cls, v in evidence.pit_logs.items() if attribute in v and len(v[attribute])}
+        if not logs or attribute not in rec.sheet.parameters:
+            continue
+        for cls, values in _by_class(logs):
+            prior_name = rec.sheet.resolve(attribute, cls) or attribute
+            rec.record(f"{attribute}.{cls}", prior_name, update_mean_lognormal, values)
+        rec.record(attribute, attribute, update_mean_lognormal,
+                   np.concatenate(list(logs.values())))
+
+
+def _workforce_updates(rec: _Recorder, evidence: Evidence) -> list[WorkforcePeriod]:
+    periods: list[WorkforcePeriod] = []
+    if "miners" not in rec.sheet.parameters:
+        return periods
+    for year, counts in sorted(evidence.workforce.items()):
+        name = f"miners.{int(year)}"
+        prior_name = rec.sheet.timeline.miners_parameter(int(year))
+        if rec.record(name, prior_name, update_workforce, counts):
+            periods.append(WorkforcePeriod(
+                start_year=int(year), end_year=int(year), parameter=name,
+                source=f"workforce census {int(year)} "
+                       f"(evidence layers {', '.join(rec.layer_ids)})"))
+    return periods
 
 
 def apply_evidence(sheet: ParameterSheet, evidence: Evidence) -> tuple[ParameterSheet, dict]:
@@ -272,68 +349,13 @@ def apply_evidence(sheet: ParameterSheet, evidence: Evidence) -> tuple[Parameter
     """
     if evidence.empty:
         return sheet, {"layers": list(evidence.layers), "updates": [], "skipped": []}
-    layer_ids = tuple(f"{entry.get('kind')}:{entry.get('id')}" for entry in evidence.layers)
-    updates: list[Update] = []
-
-    skipped: list[dict[str, str]] = []
-
-    def record(name: str, prior_name: str, update, *args) -> None:
-        # evidence that cannot inform a parameter is set aside and said so, never a reason
-        # for every later build of the field to fail
-        try:
-            quantiles, model, n = update(sheet.parameters[prior_name], *args)
-        except InvalidLayerError as error:
-            skipped.append({"parameter": name, "reason": str(error)})
-            return
-        prior = sheet.parameters[prior_name]
-        updates.append(Update(name, prior_name, model, n, _prior_summary(prior.ppf),
-                              _p5_50_95(quantiles), tuple(float(v) for v in quantiles),
-                              layer_ids))
-
-    # grade: per class, and pooled for the generic parameter
-    pooled = [s for s in evidence.bulk_samples.values()]
-    for cls, samples in sorted(evidence.bulk_samples.items(), key=lambda kv: str(kv[0])):
-        key = _class_key(cls)
-        if key is None:
-            continue
-        prior_name = sheet.resolve("grade_ct_m3", key)
-        if prior_name is not None:
-            record(f"grade_ct_m3.{key}", prior_name, update_grade, samples)
-    if pooled and "grade_ct_m3" in sheet.parameters:
-        has_stones = all(s.stones is not None for s in pooled)
-        together = BulkSamples(np.concatenate([s.volume_m3 for s in pooled]),
-                               np.concatenate([s.carats for s in pooled]),
-                               np.concatenate([s.stones for s in pooled]) if has_stones else None)
-        record("grade_ct_m3", "grade_ct_m3", update_grade, together)
-
-    # thickness and overburden: per class and pooled
-    for attribute in ("thickness_m", "overburden_m"):
-        logs = {cls: np.asarray(v[attribute], dtype=np.float64)
-                for cls, v in evidence.pit_logs.items() if attribute in v and len(v[attribute])}
-        if not logs or sheet.resolve(attribute) is None:
-            continue
-        for cls, values in sorted(logs.items(), key=lambda kv: str(kv[0])):
-            key = _class_key(cls)
-            if key is not None:
-                prior_name = sheet.resolve(attribute, key) or attribute
-                record(f"{attribute}.{key}", prior_name, update_mean_lognormal, values)
-        record(attribute, attribute, update_mean_lognormal, np.concatenate(list(logs.values())))
-
-    # workforce by year
-    workforce_periods = []
-    if "miners" in sheet.parameters:
-        for year, counts in sorted(evidence.workforce.items()):
-            prior_name = sheet.timeline.miners_parameter(int(year))
-            name = f"miners.{int(year)}"
-            record(name, prior_name, update_workforce, counts)
-            if name not in {u.parameter for u in updates}:
-                continue
-            workforce_periods.append(WorkforcePeriod(
-                start_year=int(year), end_year=int(year), parameter=name,
-                source=f"workforce census {int(year)} (evidence layers {', '.join(layer_ids)})"))
+    rec = _Recorder(sheet, tuple(f"{e.get('kind')}:{e.get('id')}" for e in evidence.layers))
+    _grade_updates(rec, evidence)
+    _pit_log_updates(rec, evidence)
+    workforce_periods = _workforce_updates(rec, evidence)
 
     data = sheet.model_dump(mode="json", exclude_none=True)
-    for u in updates:
+    for u in rec.updates:
         prior = sheet.parameters[u.prior_from]
         data["parameters"][u.parameter] = Empirical(
             dist="empirical", samples=list(u.samples), unit=prior.unit, assumption=None,
@@ -345,9 +367,9 @@ def apply_evidence(sheet: ParameterSheet, evidence: Evidence) -> tuple[Parameter
         timeline = data.setdefault("timeline", {})
         timeline["workforce"] = ([w.model_dump(mode="json", exclude_none=True)
                                   for w in workforce_periods] + timeline.get("workforce", []))
-    updated = parse_sheet(data)
-    return updated, {"layers": list(evidence.layers), "updates": [u.as_dict() for u in updates],
-                     "skipped": skipped}
+    return parse_sheet(data), {"layers": list(evidence.layers),
+                               "updates": [u.as_dict() for u in rec.updates],
+                               "skipped": rec.skipped}
 
 
 __all__ = [

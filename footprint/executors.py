@@ -4,10 +4,14 @@ A job is a row in the database (see :mod:`footprint.storage.store`); an executor
 runs the function behind it. The function reports progress to that row through a
 ``progress(pct, message)`` callback and a heartbeat thread refreshes the row's
 ``heartbeat_at`` while it runs, so a reader can tell a live job from one whose worker
-died: a ``running`` job without a heartbeat for :data:`STALE_AFTER_S` is failed with the
-reason by :func:`fail_if_stale` (the API calls it on reads), and a restarted server
-fails every job it no longer runs (:func:`recover_jobs`). Results are written to the job
-row (JSON) and any files under ``settings.state_dir``, never kept only in memory.
+died. A job belongs to the process that runs it (host, pid, boot id: see
+:mod:`footprint.ownership`, recorded in the row's ``worker``), so several servers can
+share one database: a job is failed, with the reason, only when its owner is gone (seen
+directly on the same host) or its heartbeat is older than :data:`STALE_AFTER_S`
+(:func:`fail_if_stale`, called on reads, and :func:`recover_jobs`, called at start-up
+and periodically). Results are written to the job row (JSON) and any files under
+``settings.state_dir``, never kept only in memory. A job that ends while the database is
+unreachable keeps its outcome and records it as soon as the database is back.
 
 Two executors:
 
@@ -22,9 +26,8 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import logging
-import os
-import socket
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -33,10 +36,12 @@ from footprint.concepts import JOB_STATUSES, JOB_TERMINAL_STATUSES
 from footprint.errors import (
     ConfigurationError,
     ConflictError,
-    FootprintError,
     JobDismissedError,
     NotFoundError,
+    StorageError,
+    as_footprint_error,
 )
+from footprint.ownership import current_owner, owner_alive, parse_owner
 from footprint.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -235,34 +240,63 @@ def run_job(fn: JobFunction, job_id: str, inputs: dict, settings: Settings,
     except JobDismissedError:
         log.info("job %s stopped: dismissed", job_id)
         return None
-    except FootprintError as exc:
-        log.info("job %s failed: %s", job_id, exc)
-        _finish(store, job_id, FAILED, message=str(exc))
-        if reraise:
-            raise
-        return None
     except BaseException as exc:  # noqa: BLE001 - a job must end terminal whatever happens
+        named = as_footprint_error(exc) if isinstance(exc, Exception) else None
+        if named is not None:
+            log.info("job %s failed: %s", job_id, named,
+                     extra={"detail": getattr(named, "detail", None)})
+            _finish(store, job_id, FAILED, message=settings.public_text(str(named)))
+            if reraise:
+                if named is exc:
+                    raise
+                raise named from exc
+            return None
         log.error("job %s crashed\n%s", job_id, traceback.format_exc())
-        _finish(store, job_id, FAILED, message=f"internal error: {type(exc).__name__}: {exc}")
+        # the type only: an exception's text may hold server paths (job messages are public)
+        _finish(store, job_id, FAILED, message=f"internal error: {type(exc).__name__} "
+                                               "(the server log has the detail)")
         if reraise or not isinstance(exc, Exception):
             raise
         return None
-    _finish(store, job_id, SUCCESSFUL, message="finished", results=results, progress=100)
+    # a result may say what the job did in one line (a build: "inputs unchanged ...")
+    said = results.get("message") if isinstance(results, dict) else None
+    _finish(store, job_id, SUCCESSFUL, message=str(said or "finished")[:2000], results=results,
+            progress=100)
     return results
 
 
-def _finish(store: Any, job_id: str, status: str, **fields: Any) -> None:
+#: How long a finished job's outcome is retried while the database is unreachable.
+FINISH_RETRY_S = 600.0
+
+
+def _finish(store: Any, job_id: str, status: str, *, retry_s: float = FINISH_RETRY_S,
+            **fields: Any) -> None:
+    """Record a job's final state. While the database is unreachable the outcome is kept
+    and retried (with back-off, up to ``retry_s``), so an outage does not turn the job's
+    real cause into "no heartbeat"."""
     if "message" in fields:
         fields["message"] = str(fields["message"])[:2000]
-    try:
-        store.update_job(job_id, status=status, **fields)
-    except ConflictError:
-        pass  # already final: a dismissal (or a recovery) wins over a late result
+    deadline, wait_s = time.monotonic() + retry_s, 0.5
+    while True:
+        try:
+            store.update_job(job_id, status=status, **fields)
+            return
+        except ConflictError:
+            return  # already final: a dismissal (or a recovery) wins over a late result
+        except StorageError as exc:
+            if time.monotonic() + wait_s > deadline:
+                log.error("could not record that job %s ended %s: %s", job_id, status, exc)
+                return
+            log.warning("job %s ended %s; the database is unreachable, retrying in %.1f s",
+                        job_id, status, wait_s)
+            time.sleep(wait_s)
+            wait_s = min(wait_s * 2, 10.0)
 
 
 def worker_name() -> str:
-    """``host:pid/thread`` of the code running a job (recorded in the job row)."""
-    return f"{socket.gethostname()}:{os.getpid()}/{threading.current_thread().name}"[:200]
+    """``host~pid~boot~start/thread`` of the code running a job (the row's ``worker``):
+    the owner (:mod:`footprint.ownership`) and the thread."""
+    return f"{current_owner().tag}/{threading.current_thread().name}"[:200]
 
 
 def start_job(executor: Executor, fn: JobFunction, job_id: str, inputs: dict,
@@ -302,31 +336,66 @@ def start_job(executor: Executor, fn: JobFunction, job_id: str, inputs: dict,
 # --------------------------------------------------------------------------------------
 # recovery
 # --------------------------------------------------------------------------------------
-def recover_jobs(store: Any, settings: Settings) -> int:
-    """Fail the jobs a (re)started server no longer runs; return how many.
+def owner_gone_reason(job: Any, in_process: bool = True) -> str | None:
+    """Why ``job`` (accepted or running) has no live owner, or None when it may have one:
+    its owner on this host is gone (seen directly), or, for in-process executors, it
+    records no owner at all (queued by a version that did not record one)."""
+    worker = getattr(job, "worker", None)
+    if worker is None and in_process:
+        # every job this version queues in-process records its owner when it is created
+        return "the server restarted while the job was queued or running; submit it again"
+    owner = parse_owner(worker)
+    if owner is None or owner_alive(owner) is not False:
+        return None
+    return (f"the server process running the job ({owner}) stopped or restarted before "
+            "it finished; submit it again")
 
-    With the local executor every ``accepted`` or ``running`` job left in the database
-    belonged to a previous server process and is dead. With dask, jobs may still run on
-    the cluster, so only those whose heartbeat is older than :data:`STALE_AFTER_S` are
-    failed. Call it from the application's start-up.
+
+def _stale_reason(job: Any, stale_after_s: float) -> str | None:
+    last = job.heartbeat_at or job.updated_at
+    if last is None or (utcnow() - last).total_seconds() <= stale_after_s:
+        return None
+    return f"the job's worker stopped reporting (no heartbeat for {stale_after_s:.0f} s)"
+
+
+def recover_jobs(store: Any, settings: Settings, stale_after_s: float = STALE_AFTER_S) -> int:
+    """Fail the unfinished jobs nobody runs any more; return how many.
+
+    A job is failed, with the reason, when its owner is gone (on this host, seen
+    directly) or when it is ``running`` with a heartbeat older than ``stale_after_s``
+    (an owner on another host, or a dask worker). Jobs of live processes, here or on
+    other servers sharing the database, are left alone. Call it at start-up and
+    periodically (the service does, see ``api.app``).
     """
-    older_than_s = STALE_AFTER_S if settings.executor == "dask" else None
-    return int(store.fail_orphaned_jobs(
-        "the server restarted while the job was running; submit it again",
-        older_than_s=older_than_s) or 0)
+    failed = 0
+    in_process = settings.executor == "local"
+    for job in store.list_jobs(limit=1000, statuses=(ACCEPTED, RUNNING)):
+        reason = owner_gone_reason(job, in_process)
+        if reason is None and job.status == RUNNING:
+            reason = _stale_reason(job, stale_after_s)
+        if reason is None:
+            continue
+        try:
+            store.update_job(job.id, status=FAILED, message=reason)
+            failed += 1
+        except ConflictError:  # finished meanwhile
+            pass
+    return failed
 
 
 def fail_if_stale(store: Any, job: Any, stale_after_s: float = STALE_AFTER_S) -> Any:
-    """``job``, failed with the reason first if it is ``running`` without a heartbeat for
-    ``stale_after_s`` seconds (its worker died). Queued (``accepted``) jobs are left alone:
-    they have no worker yet. Returns the current record."""
-    if job.status != RUNNING:
+    """``job``, failed with the reason first if nobody runs it any more: its owner is
+    gone (same host) or it is ``running`` without a heartbeat for ``stale_after_s``
+    seconds. Queued (``accepted``) jobs of a live owner are left alone. Returns the
+    current record."""
+    if job.status not in (ACCEPTED, RUNNING):
         return job
-    last = job.heartbeat_at or job.updated_at
-    if last is None or (utcnow() - last).total_seconds() <= stale_after_s:
+    reason = owner_gone_reason(job, in_process=False)
+    if reason is None and job.status == RUNNING:
+        reason = _stale_reason(job, stale_after_s)
+    if reason is None:
         return job
     try:
-        return store.update_job(job.id, status=FAILED, message=(
-            f"the job's worker stopped reporting (no heartbeat for {stale_after_s:.0f} s)"))
+        return store.update_job(job.id, status=FAILED, message=reason)
     except ConflictError:  # finished meanwhile
         return store.get_job(job.id)

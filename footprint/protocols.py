@@ -9,16 +9,20 @@ returns a :class:`TestResult`: the statistic, a p-value or probability, a verdic
 Conventions
 -----------
 * Carats (ct), US dollars (US$), US$/ct, carats per year (ct/yr).
-* Monte Carlo p-values use the ``(k + 1) / (n + 1)`` estimator (Davison and Hinkley 1997,
-  eq. 4.11; North, Curtis and Sham 2002), so ``n`` draws never give a p-value of 0.
-* Band tests (volume, value) are two-sided: ``p = min(1, 2 min(P(X >= x), P(X <= x)))``.
-  A p-value at or below ``band_anomalous_p = 0.10`` means the declared figure lies outside
-  the footprint's P5-P95 band (above P95: "more than the fields can give"); at or below
-  ``band_watch_p = 0.20``, outside P10-P90.
-* A threshold is inclusive: a value exactly at the edge gets the stronger verdict (a
-  relative tolerance of 1e-12 absorbs floating-point representation).
-* After Benjamini-Hochberg (:func:`adjust_benjamini_hochberg`) the verdicts of the tests
-  that have p-values are re-read from the adjusted p-values.
+* Every p-valued test states its statistic, its null and what it detects. Nulls are
+  honest-data models, not "declared = footprint mean": production is utilisation x
+  capacity (:class:`UtilisationModel`), US$/ct is the field's value x a market index of
+  the other participants with an annual scatter (:class:`MarketModel`), parcels scatter
+  around the field's value, stones are over-dispersed (:class:`SizeNullModel`), series
+  have KP-like autocorrelation and trend (:class:`SeriesModel`).
+* Monte Carlo p-values never go below ``1 / (n + 1)`` for ``n`` draws (Davison and
+  Hinkley 1997, eq. 4.11). Band tests are two-sided.
+* One alpha: :func:`adjust_benjamini_hochberg` decides every p-valued verdict
+  (anomalous at ``alpha``, watch at ``watch_alpha``). Mass balance and mirror statistics
+  have no p-value and keep relative thresholds.
+* :func:`run_protocols` runs the p-valued tests; the report and the calibration harness
+  (:mod:`footprint.calibration`) both call it. Non-finite inputs (a certificate with
+  ``inf`` US$/ct) are left out and counted, never allowed to poison a report.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy import stats
+from scipy import special
 
 from footprint.errors import InvalidParameterError
 from footprint.value import COMMON_CLASSES, map_sieve_shares
@@ -42,26 +46,24 @@ _EDGE_RTOL = 1e-12
 
 
 class VerdictThresholds(BaseModel):
-    """Verdict thresholds of every protocol, with their documented defaults.
+    """Verdict levels of every protocol, with their documented defaults.
 
-    p-value thresholds are applied to Benjamini-Hochberg adjusted p-values where a report
-    adjusts them; relative thresholds to ``|discrepancy| / reference`` (dimensionless).
+    One alpha: every p-valued test enters one Benjamini-Hochberg procedure per report;
+    a test rejected at ``alpha`` is ``anomalous``, one rejected only at ``watch_alpha`` is
+    ``watch`` (:func:`adjust_benjamini_hochberg`). Relative thresholds (mass balance,
+    mirror, no p-value) apply to ``|discrepancy| / reference`` (dimensionless).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    band_anomalous_p: float = Field(
-        0.10, gt=0, lt=1, description="Two-sided Monte Carlo p at or below which a declared "
-        "figure is anomalous against a footprint band (0.10 = outside P5-P95).")
-    band_watch_p: float = Field(
-        0.20, gt=0, lt=1, description="... is to watch (0.20 = outside P10-P90).")
-    test_anomalous_p: float = Field(
-        0.01, gt=0, lt=1, description="p at or below which a classical test (two-sample, "
-        "chi-square) is anomalous.")
-    test_watch_p: float = Field(0.05, gt=0, lt=1, description="... is to watch.")
+    alpha: float = Field(0.05, gt=0, lt=1, description="False discovery rate at which a "
+                         "p-valued test is anomalous (Benjamini-Hochberg decisions).")
+    watch_alpha: float = Field(0.10, gt=0, lt=1, description="Second, weaker FDR level: "
+                               "rejected here but not at alpha -> watch.")
     real_capacity_ct: float = Field(
-        1_000.0, ge=0, description="Capacity P50 (ct/yr) below which the lower tail is "
-        "not tested: 'far below capacity' (the embargo pattern) needs real capacity.")
+        1_000.0, ge=0, description="Capacity P50 (ct/yr) below which the lower tail of the "
+        "volume test is not tested: 'far below what even low utilisation gives' needs a "
+        "real capacity.")
     mass_balance_watch: float = Field(
         0.05, ge=0, description="|production + imports - exports - stock change| / "
         "(production + imports) at or above which the balance is to watch.")
@@ -70,15 +72,11 @@ class VerdictThresholds(BaseModel):
         0.10, ge=0, le=1, description="|A's exports to B - B's imports from A| / the larger "
         "of the two, at or above which the pair is to watch.")
     mirror_anomalous: float = Field(0.25, ge=0, le=1, description="... is anomalous.")
-    fdr_alpha: float = Field(0.05, gt=0, lt=1, description="FDR level reported with the "
-                             "Benjamini-Hochberg adjustment (rejections at this level).")
 
     @model_validator(mode="after")
     def _ordered(self) -> VerdictThresholds:
-        pairs = [("band_anomalous_p", "band_watch_p"), ("test_anomalous_p", "test_watch_p")]
-        for strong, weak in pairs:
-            if getattr(self, strong) > getattr(self, weak):
-                raise ValueError(f"{strong} must be <= {weak}")
+        if self.alpha > self.watch_alpha:
+            raise ValueError("alpha must be <= watch_alpha")
         for weak, strong in [("mass_balance_watch", "mass_balance_anomalous"),
                              ("mirror_watch", "mirror_anomalous")]:
             if getattr(self, weak) > getattr(self, strong):
@@ -272,134 +270,315 @@ def combine_size_shares(shares: Sequence[Mapping[str, float]],
     return {c: v / total for c, v in mix.items()} if normalise and total > 0 else mix
 
 
+# --------------------------------------------------------------------------- null models
+
+
+class UtilisationModel(BaseModel):
+    """What share of its capacity an honest field produces in a year (DOMAIN.md 4.1).
+
+    Capacity is a maximum; honest production is ``U x capacity`` with ``U ~ Beta(a, b)``.
+    The default Beta(3, 2) has mean 0.60 and P5-P95 0.25-0.90: artisanal fields seldom
+    work at their full capacity (weather, miners' other work, prices), and rarely at less
+    than a quarter of it while the field is active. This is an explicit assumption of the
+    protocols (no published utilisation series exists for these fields); the calibration
+    harness simulates honest declarations from the same prior.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    a: float = Field(3.0, gt=0, description="Beta shape a of the utilisation (1).")
+    b: float = Field(2.0, gt=0, description="Beta shape b of the utilisation (1).")
+
+    def cdf(self, share: np.ndarray) -> np.ndarray:
+        return special.betainc(self.a, self.b, np.clip(share, 0.0, 1.0))
+
+    def ppf(self, q: np.ndarray) -> np.ndarray:
+        return special.betaincinv(self.a, self.b, np.clip(q, 0.0, 1.0))
+
+
+class SeriesModel(BaseModel):
+    """The honest shape of a yearly series on the latent normal scale (break tests).
+
+    ``z_t = c_t (a_t + g s_t)``: ``a_t`` a stationary AR(1) with unit variance and lag-1
+    correlation ``ar1``, ``g ~ N(0, trend_sd^2)`` one trend per series over the scaled
+    time ``s_t`` in [-1, 1], and ``c_t = 1 / sqrt(1 + trend_sd^2 s_t^2)`` so every
+    ``z_t`` stays N(0, 1) (each year's own test keeps its size). Defaults: the AR(1) and
+    trend spread of detrended ln carats of KP participants 2003-2024
+    (:func:`kp_series_dynamics` gives them for any exclusion set).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ar1: float = Field(0.5, ge=0, lt=1, description="Lag-1 autocorrelation (1).")
+    trend_sd: float = Field(0.5, ge=0, le=3, description="sd of the trend over the "
+                            "series, in latent sd units.")
+
+    def simulate(self, n_years: int, n_series: int, rng: np.random.Generator) -> np.ndarray:
+        """``(n_series, n_years)`` latent series, N(0, 1) marginally."""
+        e = rng.standard_normal((n_series, n_years))
+        a = np.empty_like(e)
+        a[:, 0] = e[:, 0]
+        innov = math.sqrt(1.0 - self.ar1 ** 2)
+        for t in range(1, n_years):
+            a[:, t] = self.ar1 * a[:, t - 1] + innov * e[:, t]
+        s = np.linspace(-1.0, 1.0, n_years) if n_years > 1 else np.zeros(1)
+        g = rng.standard_normal((n_series, 1)) * self.trend_sd
+        return (a + g * s) / np.sqrt(1.0 + self.trend_sd ** 2 * s ** 2)
+
+
+DEFAULT_UTILISATION = UtilisationModel()
+DEFAULT_VOLUME_SERIES = SeriesModel()
+
+
+def kp_series_dynamics(kp_annual: pd.DataFrame, *, exclude: Sequence[str] = (),
+                       min_years: int = 8, min_carats: float = 1_000.0) -> SeriesModel:
+    """AR(1) and trend spread of real KP volume series (ln carats), as a :class:`SeriesModel`.
+
+    Per participant with at least ``min_years`` producing years: ln carats, a linear
+    trend fitted; ``ar1`` is the pooled lag-1 correlation of the detrended residuals and
+    ``trend_sd`` the sd of (slope x half-span) relative to the residual sd. Clipped to
+    [0, 0.9] and [0, 1.5].
+    """
+    frame = kp_annual[~kp_annual["participant"].isin(list(exclude))
+                      & (kp_annual["carats"] >= min_carats)]
+    pairs, trends, sds = [], [], []
+    for _, g in frame.groupby("participant"):
+        g = g.sort_values("year")
+        if len(g) < min_years:
+            continue
+        t = g["year"].to_numpy(float)
+        y = np.log(g["carats"].to_numpy(float))
+        slope, icept = np.polyfit(t, y, 1)
+        r = y - (slope * t + icept)
+        sd = float(r.std(ddof=2))
+        if sd <= 0:
+            continue
+        ok = np.diff(t) == 1
+        pairs.extend(zip(r[:-1][ok] / sd, r[1:][ok] / sd))
+        trends.append(slope * (t.max() - t.min()) / 2.0 / sd)
+        sds.append(sd)
+    if len(pairs) < 10:
+        return DEFAULT_VOLUME_SERIES
+    arr = np.array(pairs)
+    ar1 = float(np.clip(np.corrcoef(arr[:, 0], arr[:, 1])[0, 1], 0.0, 0.9))
+    trend = float(np.clip(1.4826 * np.median(np.abs(np.array(trends))), 0.0, 1.5))
+    return SeriesModel(ar1=ar1, trend_sd=trend)
+
+
+def _mc_floor(p: float, n: int) -> float:
+    """A tail probability estimated from ``n`` draws, never below ``1 / (n + 1)``."""
+    return float((p * n + 1.0) / (n + 1.0))
+
+
+def _two_sided(p_upper: float, p_lower: float) -> float:
+    return float(min(1.0, 2.0 * min(p_upper, p_lower)))
+
+
+def _finite(values: np.ndarray) -> tuple[np.ndarray, int]:
+    arr = np.asarray(values, dtype="float64").ravel()
+    ok = np.isfinite(arr)
+    return arr[ok], int((~ok).sum())
+
+
 # --------------------------------------------------------------------------- 1 volume
 
 #: What a flagged volume test means, by tail (DOMAIN.md section 4.1).
 VOLUME_PATTERNS = {
-    "above": "above capacity: more carats than the fields can give (foreign goods?)",
-    "below": "below capacity: the embargo pattern (goods leaving undeclared?)",
+    "above": "above what the fields can give: foreign goods?",
+    "below": "below what even low utilisation gives: goods leaving undeclared "
+             "(the embargo pattern)?",
 }
+
+#: Declared-status labels: a KP record with carats, a declared "No Production", no record.
+DECLARED_STATUS = ("declared", "no_production", "no_record")
 
 
 def compare_volume(declared_ct: float, capacity_draws_ct: np.ndarray, *,
-                   period: str | None = None,
+                   period: str | None = None, status: str = "declared",
+                   utilisation: UtilisationModel = DEFAULT_UTILISATION,
                    thresholds: VerdictThresholds = DEFAULT_THRESHOLDS) -> TestResult:
-    """Declared production against capacity draws (DOMAIN.md section 4.1).
+    """Declared production against what the fields give that year (DOMAIN.md 4.1).
 
-    Parameters
-    ----------
-    declared_ct
-        declared carats for the period (a year: ct; compare with capacity in ct/yr).
-    capacity_draws_ct
-        capacity draws for the same period (ct), already summed over the participant's
-        fields (:func:`sum_capacity_draws`).
+    Statistic: declared carats ``x`` (reported as ``x / capacity P50``).
+    Null: ``x = U C`` with ``C`` that year's capacity (the footprint's draws, ct/yr)
+    and ``U`` the honest utilisation (:class:`UtilisationModel`), independent.
+    p-value: two-sided, ``2 min(P(UC >= x), P(UC <= x))``, each tail
+    ``mean_i P(U >= x / C_i)`` (exact over the Beta, Monte Carlo over the capacity draws,
+    floored at ``1/(n+1)``). The lower tail is tested only where capacity P50 reaches
+    ``real_capacity_ct``; elsewhere the p-value is the doubled upper tail.
+    Detects: the upper tail, more carats than the fields can give that year (foreign
+    goods); the lower tail, less than even low utilisation gives (production hidden, the
+    embargo pattern). A year with no KP record is tested as 0 declared but labelled
+    ``no_record``, apart from a declared "No Production".
 
-    Returns
-    -------
-    TestResult
-        ``probability = P(capacity >= declared)``; ``p_value`` two-sided
-        (:func:`mc_p_value`); ``evidence["tail"]``: the nearer tail (``above``/``below``),
-        which names the pattern when the verdict is not consistent
-        (:data:`VOLUME_PATTERNS`). Declared above P95 -> anomalous ("more than the fields
-        can give": foreign goods). Declared below P5 while capacity P50 >= ``real_capacity_ct``
-        -> anomalous (the embargo pattern: goods leaving undeclared); with no real
-        capacity the lower tail is not tested.
+    ``probability`` is ``P(capacity >= declared)`` (the DOMAIN.md 4.1 figure); the
+    evidence holds the honest predictive CDF at ``x`` (``predictive_cdf``, mid-point at
+    ties) that the break test reads.
     """
-    cap = _as_draws(capacity_draws_ct, "capacity")
+    cap, dropped = _finite(capacity_draws_ct)
+    if cap.size == 0:
+        raise InvalidParameterError("capacity: draws must hold finite numbers")
     declared = float(declared_ct)
     if not math.isfinite(declared) or declared < 0:
         raise InvalidParameterError(f"declared carats must be finite and >= 0, got {declared_ct}")
+    if status not in DECLARED_STATUS:
+        raise InvalidParameterError(f"status must be one of {DECLARED_STATUS}")
+    cap = np.maximum(cap, 0.0)
+    n = cap.size
     q = quantiles(cap)
     real = q["p50"] >= thresholds.real_capacity_ct
-    p_ge, p_le = mc_tail_probabilities(cap, declared)
-    p = mc_p_value(cap, declared, upper=True, lower=real)
-    verdict = verdict_from_p(p, thresholds.band_anomalous_p, thresholds.band_watch_p)
-    tail = "above" if (p_ge <= p_le or not real) else "below"
+    positive = cap > 0
+    share = np.divide(declared, cap, out=np.zeros(n), where=positive)
+    cdf = utilisation.cdf(share)  # continuous in share: P(UC < x) = P(UC <= x)
+    p_le = float(np.where(positive, cdf, 1.0).mean())  # zero capacity gives 0 <= x
+    p_lt = float(np.where(positive, cdf, 1.0 if declared > 0 else 0.0).mean())
+    p_ge = 1.0 - p_lt
+    p_upper, p_lower = _mc_floor(p_ge, n), _mc_floor(p_le, n)
+    p = _two_sided(p_upper, p_lower) if real else float(min(1.0, 2.0 * p_upper))
+    tail = "above" if (p_upper <= p_lower or not real) else "below"
+    p_cap_ge = float(np.mean(cap >= declared))
     return TestResult(
         name="volume_vs_capacity", period=period,
-        statistic=declared / q["p50"] if q["p50"] > 0 else math.inf,
+        statistic=declared / q["p50"] if q["p50"] > 0 else (0.0 if declared == 0 else math.inf),
         statistic_name="declared / capacity P50",
-        p_value=p, probability=p_ge, verdict=verdict,
-        thresholds={"anomalous_p": thresholds.band_anomalous_p,
-                    "watch_p": thresholds.band_watch_p,
+        p_value=p, probability=p_cap_ge, verdict=verdict_from_p(p, thresholds.alpha,
+                                                                thresholds.watch_alpha),
+        thresholds={"alpha": thresholds.alpha, "watch_alpha": thresholds.watch_alpha,
                     "real_capacity_ct": thresholds.real_capacity_ct},
-        evidence={"declared_ct": declared, "capacity_ct": q, "capacity_mean_ct": float(cap.mean()),
-                  "n_draws": int(cap.size), "p_capacity_ge_declared": p_ge,
-                  "p_capacity_le_declared": p_le, "lower_tail_tested": bool(real),
-                  "tail": tail},
-        method="P(capacity >= declared) from the capacity draws; two-sided Monte Carlo "
-               "p-value (k+1)/(n+1), lower tail only where capacity is real")
+        evidence={"declared_ct": declared, "declared_status": status, "capacity_ct": q,
+                  "capacity_mean_ct": float(cap.mean()), "n_draws": int(n),
+                  "n_draws_not_finite": dropped,
+                  "p_capacity_ge_declared": p_cap_ge, "p_upper": p_upper, "p_lower": p_lower,
+                  "predictive_cdf": 0.5 * (p_lt + p_le),
+                  "utilisation": utilisation.model_dump(),
+                  "lower_tail_tested": bool(real), "tail": tail},
+        method="honest production = utilisation x capacity, utilisation ~ Beta"
+               f"({utilisation.a:g}, {utilisation.b:g}); two-sided p from the predictive "
+               "distribution over the capacity draws of the year")
 
 
 # --------------------------------------------------------------------------- 2 value
 
 def compare_value_band(declared_usd_per_ct: float, value_draws_usd_per_ct: np.ndarray, *,
+                       index: float = 1.0, annual_sd_ln: float = 0.3,
                        period: str | None = None,
                        thresholds: VerdictThresholds = DEFAULT_THRESHOLDS) -> TestResult:
-    """Declared US$/ct against the value footprint (DOMAIN.md section 4.2).
+    """A year's declared US$/ct against the field's value, read against the market.
 
-    The statistic is the log-scale z-score ``(ln x - mean(ln V)) / sd(ln V)`` (value per
-    carat is close to lognormal); the percentile of ``x`` among the draws and the two-sided
-    Monte Carlo p-value (:func:`mc_p_value`) give the verdict.
+    Statistic: ``z = (ln x - ln I_t - mean ln V) / sqrt(var ln V + s^2)``.
+    Null: ``ln x = ln V + ln I_t + eta_t`` with ``V`` the field's value at index 1 (the
+    footprint's draws), ``I_t`` the year's rough-diamond price index and
+    ``eta_t ~ N(0, s^2)`` the year's scatter around the market (``annual_sd_ln``).
+    ``I_t`` and ``s`` come from the KP statistics of the *other* participants
+    (:func:`footprint.value.rough_price_index` with the participant excluded), so the band
+    is never fitted on the years it tests. p-value: two-sided,
+    ``P(X <= x) = mean_i Phi((ln x - ln I_t - ln V_i) / s)``, floored at ``1/(n+1)``.
+    Detects: goods priced unlike the field's in that market year (another field's goods,
+    mis-valuation), not the market's own swings (2009 slump, 2011-15 prices).
     """
-    values = _as_draws(value_draws_usd_per_ct, "value")
+    values, dropped = _finite(value_draws_usd_per_ct)
     x = float(declared_usd_per_ct)
-    if not (math.isfinite(x) and x > 0) or np.any(values <= 0):
-        raise InvalidParameterError("US$/ct must be > 0 (declared and draws)")
+    if not (math.isfinite(x) and x > 0) or values.size == 0 or np.any(values <= 0):
+        raise InvalidParameterError("US$/ct must be finite and > 0 (declared and draws)")
+    if not (index > 0 and math.isfinite(index)) or not annual_sd_ln > 0:
+        raise InvalidParameterError("value band: the index must be > 0 and the scatter > 0")
     logs = np.log(values)
-    sd = float(logs.std(ddof=1)) if values.size > 1 else 0.0
-    diff = math.log(x) - float(logs.mean())
-    if sd > 0:
-        z = diff / sd
-    else:
-        z = 0.0 if diff == 0 else math.copysign(math.inf, diff)
-    p = mc_p_value(values, x)
-    percentile = float(np.mean(values <= x) * 100)
+    real = math.log(x) - math.log(index)
+    cdf = float(special.ndtr((real - logs) / annual_sd_ln).mean())
+    n = values.size
+    p = _two_sided(_mc_floor(1.0 - cdf, n), _mc_floor(cdf, n))
+    z = (real - float(logs.mean())) / math.sqrt(float(logs.var()) + annual_sd_ln ** 2)
     return TestResult(
-        name="value_band", period=period, statistic=z, statistic_name="log-scale z-score",
-        p_value=p, probability=None,
-        verdict=verdict_from_p(p, thresholds.band_anomalous_p, thresholds.band_watch_p),
-        thresholds={"anomalous_p": thresholds.band_anomalous_p,
-                    "watch_p": thresholds.band_watch_p},
-        evidence={"declared_usd_per_ct": x, "value_usd_per_ct": quantiles(values),
-                  "percentile": percentile, "n_draws": int(values.size),
-                  "direction": "above" if percentile >= 50 else "below"},
-        method="log-scale z-score and percentile of the declared US$/ct among the value "
-               "draws; two-sided Monte Carlo p-value (k+1)/(n+1)")
+        name="value_band", period=period, statistic=z,
+        statistic_name="deflated log-scale z-score", p_value=p, probability=None,
+        verdict=verdict_from_p(p, thresholds.alpha, thresholds.watch_alpha),
+        thresholds={"alpha": thresholds.alpha, "watch_alpha": thresholds.watch_alpha},
+        evidence={"declared_usd_per_ct": x, "index": float(index),
+                  "declared_real_usd_per_ct": math.exp(real),
+                  "value_usd_per_ct": quantiles(values * index),
+                  "annual_sd_ln": float(annual_sd_ln), "predictive_cdf": cdf,
+                  "percentile": 100.0 * cdf, "n_draws": int(n), "n_draws_not_finite": dropped,
+                  "direction": "above" if cdf >= 0.5 else "below"},
+        method="declared US$/ct deflated by a rough-diamond price index of the other KP "
+               "participants; predictive: field value draws x N(0, annual scatter) in ln")
 
 
 def compare_shipment_values(shipment_usd_per_ct: np.ndarray, value_draws_usd_per_ct: np.ndarray,
-                            *, period: str | None = None,
+                            *, index: np.ndarray | float = 1.0,
+                            shipment_years: np.ndarray | None = None,
+                            annual_sd_ln: float = 0.3, annual_ar1: float = 0.5,
+                            period: str | None = None,
                             thresholds: VerdictThresholds = DEFAULT_THRESHOLDS) -> TestResult:
-    """Certificates' US$/ct against the value footprint: Mann-Whitney U on log US$/ct.
+    """A period's certificates against the field-level value (random-effects test).
 
-    Two-sided Mann-Whitney U (scipy.stats.mannwhitneyu, asymptotic) of the shipments'
-    log US$/ct against the footprint's value draws; the two-sample Kolmogorov-Smirnov
-    statistic and p-value (scipy.stats.ks_2samp) are given as evidence. The statistic is
-    the common-language effect size ``U / (n_shipments n_draws)`` (0.5: no shift; above:
-    shipments priced higher than the footprint).
+    Statistic: ``t = (xbar - mean ln V) / sqrt(var_eta + s^2 / n)``, ``xbar`` and ``s`` the
+    mean and sd of the parcels' deflated ln US$/ct.
+    Null: each parcel ``ln x_j = ln V + ln I_t + eta_t + eps_j``: the field's value ``V``
+    (footprint draws), the year's index and scatter ``eta_t`` (AR(1), sd ``annual_sd_ln``,
+    lag-1 ``annual_ar1``, as in :func:`compare_value_band`) and the parcel scatter
+    ``eps_j ~ N(0, tau^2)``, ``tau`` estimated from the parcels themselves by ``s``, the
+    pooled sd of the parcels within their years (``n - n_years`` degrees of freedom,
+    carried to the t reference by Satterthwaite's approximation).
+    Parcels scatter; the question is whether their *field-level* value is the field's:
+    ``P(xbar <= observed) = mean_i T_{n-1}((xbar - ln V_i) / sqrt(var_eta + s^2/n))``.
+    Detects: a period's goods priced like another field's, not one odd parcel.
+    Non-finite or non-positive US$/ct are left out (counted in the evidence).
     """
-    ships = _as_draws(shipment_usd_per_ct, "shipments")
-    values = _as_draws(value_draws_usd_per_ct, "value")
-    if np.any(ships <= 0) or np.any(values <= 0):
-        raise InvalidParameterError("US$/ct must be > 0 (shipments and draws)")
-    a, b = np.log(ships), np.log(values)
-    mw = stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic")
-    ks = stats.ks_2samp(a, b)
-    effect = float(mw.statistic) / (a.size * b.size)
+    raw = np.asarray(shipment_usd_per_ct, dtype="float64").ravel()
+    idx = np.broadcast_to(np.asarray(index, dtype="float64"), raw.shape)
+    ok = np.isfinite(raw) & (raw > 0) & np.isfinite(idx) & (idx > 0)
+    ships, idx = raw[ok], idx[ok]
+    values, dropped = _finite(value_draws_usd_per_ct)
+    if ships.size < 2:
+        raise InvalidParameterError("shipment values: at least two certificates with a "
+                                    "finite, positive US$/ct are needed")
+    if values.size == 0 or np.any(values <= 0):
+        raise InvalidParameterError("value draws must be finite and > 0")
+    x = np.log(ships) - np.log(idx)
+    n = x.size
+    xbar = float(x.mean())
+    df = n - 1
+    if shipment_years is None:
+        w_var = 1.0
+        n_years = 1
+        s = float(x.std(ddof=1))
+    else:
+        yrs = np.asarray(shipment_years)[ok].astype(int)
+        uniq, inverse, counts = np.unique(yrs, return_inverse=True, return_counts=True)
+        w = counts / counts.sum()
+        lag = np.abs(uniq[:, None] - uniq[None, :])
+        w_var = float(w @ (annual_ar1 ** lag) @ w)
+        n_years = int(uniq.size)
+        # parcel scatter within years: the year's own scatter is in w_var already
+        means = np.bincount(inverse, weights=x) / counts
+        within = float(np.sum((x - means[inverse]) ** 2))
+        df = n - n_years
+        s = math.sqrt(within / df) if df >= 1 else float(x.std(ddof=1))
+        df = max(df, 1)
+    known, estimated = annual_sd_ln ** 2 * w_var, s ** 2 / n
+    scale = math.sqrt(known + estimated)
+    # Satterthwaite: only the parcel part is estimated, with df degrees of freedom
+    df = float(min(1e6, (known + estimated) ** 2 / max(estimated ** 2 / df, 1e-300)))
+    logs = np.log(values)
+    cdf = float(special.stdtr(df, (xbar - logs) / scale).mean())
+    m = values.size
+    p = _two_sided(_mc_floor(1.0 - cdf, m), _mc_floor(cdf, m))
+    t_stat = (xbar - float(logs.mean())) / math.sqrt(scale ** 2 + float(logs.var()))
     return TestResult(
-        name="shipment_values", period=period, statistic=effect,
-        statistic_name="Mann-Whitney U / (n1 n2)", p_value=float(mw.pvalue), probability=None,
-        verdict=verdict_from_p(float(mw.pvalue), thresholds.test_anomalous_p,
-                               thresholds.test_watch_p),
-        thresholds={"anomalous_p": thresholds.test_anomalous_p,
-                    "watch_p": thresholds.test_watch_p},
-        evidence={"n_shipments": int(a.size), "n_draws": int(b.size),
-                  "shipment_usd_per_ct": quantiles(ships), "value_usd_per_ct": quantiles(values),
-                  "mann_whitney_u": float(mw.statistic), "ks_statistic": float(ks.statistic),
-                  "ks_p_value": float(ks.pvalue)},
-        method="two-sided Mann-Whitney U on log US$/ct (shipments vs value draws); "
-               "KS two-sample as evidence")
+        name="shipment_values", period=period, statistic=t_stat,
+        statistic_name="standardised mean deflated ln US$/ct of the parcels",
+        p_value=p, probability=None,
+        verdict=verdict_from_p(p, thresholds.alpha, thresholds.watch_alpha),
+        thresholds={"alpha": thresholds.alpha, "watch_alpha": thresholds.watch_alpha},
+        evidence={"n_shipments": int(n), "n_left_out": int((~ok).sum()), "n_years": n_years,
+                  "shipment_usd_per_ct": quantiles(ships),
+                  "field_level_real_usd_per_ct": math.exp(xbar),
+                  "parcel_sd_ln": s, "annual_sd_ln": float(annual_sd_ln),
+                  "value_usd_per_ct": quantiles(values), "n_draws": int(m),
+                  "n_draws_not_finite": dropped, "predictive_cdf": cdf},
+        method="random-effects test of the parcels' mean deflated ln US$/ct against the "
+               "field's value draws (between-parcel variance from the parcels, year "
+               "scatter AR(1)); Student t with n-1 df")
 
 
 # --------------------------------------------------------------------------- 3 size
@@ -431,77 +610,158 @@ def observed_common_class_ct(ct_by_sieve: Mapping[str, float]) -> dict[str, floa
     return {str(k): float(v) * total for k, v in mapped.items()}
 
 
-def compare_size_distribution(observed_ct: Mapping[str, float], expected_share: Mapping[str, float],
-                              *, stone_weight_ct: Mapping[str, float] | None = None,
-                              expected_share_sd: Mapping[str, float] | None = None,
-                              period: str | None = None,
-                              thresholds: VerdictThresholds = DEFAULT_THRESHOLDS) -> TestResult:
-    """Shipments' size distribution against the footprint's: Pearson chi-square.
-
-    The footprint's shares are themselves uncertain. With ``expected_share_sd`` (the sd of
-    each carat share, e.g. from its P5-P95 band) each class's variance is the sampling
-    variance plus that uncertainty, ``n p + (n sd)^2`` in stones (an overdispersed Pearson
-    statistic, still referred to chi-square with k-1 df). Without it, thousands of stones
-    make any parcel "anomalous" against mean shares that are only known to a few percent.
-
-    Both sides in the same (common) classes. Chi-square needs counts of independent
-    units, which are stones, not carats: carats per class are turned into stones with a
-    representative stone weight per class (``stone_weight_ct``, default
-    :func:`representative_stone_ct` of :data:`footprint.value.COMMON_CLASSES`), and the
-    footprint's carat shares into
-    stone shares the same way. Then ``scipy.stats.chisquare(f_obs, f_exp)`` with
-    ``f_exp`` scaled to the observed stone total. A class the footprint does not expect
-    (share 0 or absent) is left out of the chi-square; stones observed there make the
-    p-value 0 (impossible under the footprint) and are listed in the evidence.
-    """
+def expected_stone_share(carat_share: Mapping[str, float],
+                         stone_weight_ct: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Carat shares per common class -> stone shares (``share_k / w_k``, renormalised)."""
     weights = stone_weight_ct or representative_stone_ct()
-    used = set(expected_share) | {c for c, ct in observed_ct.items() if ct > 0}
-    unknown = sorted(used - set(weights))
+    unknown = sorted(set(carat_share) - set(weights))
     if unknown:
         raise InvalidParameterError(f"size classes {unknown} have no stone weight",
                                     hint="map both sides to the common classes first")
-    classes = [c for c in weights if c in used]
-    obs_ct = np.array([float(observed_ct.get(c, 0.0)) for c in classes])
-    exp_share = np.array([float(expected_share.get(c, 0.0)) for c in classes])
-    w = np.array([float(weights[c]) for c in classes])
-    if obs_ct.sum() <= 0 or exp_share.sum() <= 0:
-        raise InvalidParameterError("size distribution: no carats observed or expected")
-    obs_stones = obs_ct / w
-    exp_stone_share = (exp_share / w) / (exp_share / w).sum()
-    impossible = (exp_stone_share == 0) & (obs_stones > 0)
-    keep = exp_stone_share > 0
-    f_obs = obs_stones[keep]
-    f_exp = exp_stone_share[keep] * f_obs.sum()
-    dof = int(keep.sum()) - 1
-    if expected_share_sd is None:
-        chi = stats.chisquare(f_obs, f_exp)
-        statistic, p_chi = float(chi.statistic), float(chi.pvalue)
-        name = f"Pearson chi-square ({dof} df, stones)"
-    else:
-        sd = np.array([float(expected_share_sd.get(c, 0.0)) for c in classes])
-        scale = 1.0 / (exp_share / w).sum()  # carat shares -> stone shares
-        sd_stones = (sd / w * scale)[keep] * f_obs.sum()
-        statistic = float(np.sum((f_obs - f_exp) ** 2 / (f_exp + sd_stones ** 2)))
-        p_chi = float(stats.chi2.sf(statistic, dof))
-        name = f"Pearson chi-square with footprint share uncertainty ({dof} df, stones)"
-    p = 0.0 if impossible.any() else p_chi
+    raw = {c: max(float(carat_share.get(c, 0.0)), 0.0) / weights[c] for c in weights}
+    total = sum(raw.values())
+    if total <= 0:
+        raise InvalidParameterError("size distribution: the footprint expects no carats")
+    return {c: v / total for c, v in raw.items()}
+
+
+def stone_counts(ct_by_class: np.ndarray, classes: Sequence[str],
+                 stone_weight_ct: Mapping[str, float] | None = None) -> np.ndarray:
+    """Carats per certificate and class ``(n_cert, K)`` -> whole stones (rounded, >= 0).
+
+    Certificates give carats per sieve class; stones are ``carats / w_k`` with ``w_k`` the
+    representative stone weight of the class (:func:`representative_stone_ct`).
+    """
+    weights = stone_weight_ct or representative_stone_ct()
+    w = np.array([weights[c] for c in classes], dtype="float64")
+    ct = np.nan_to_num(np.asarray(ct_by_class, dtype="float64"), nan=0.0, posinf=0.0,
+                       neginf=0.0)
+    return np.rint(np.maximum(ct, 0.0) / w).astype("int64")
+
+
+def _pool_groups(expected: np.ndarray, min_expected: float) -> list[list[int]]:
+    groups: list[list[int]] = []
+    current: list[int] = []
+    acc = 0.0
+    for k, e in enumerate(expected):
+        current.append(k)
+        acc += e
+        if acc >= min_expected:
+            groups.append(current)
+            current, acc = [], 0.0
+    if current:
+        if groups:
+            groups[-1].extend(current)
+        else:
+            groups.append(current)
+    return groups
+
+
+def _pooled_chi2(counts: np.ndarray, share: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """Pearson X^2 of pooled totals ``counts[..., K]`` against ``share`` (vectorised)."""
+    total = counts.sum(axis=-1, keepdims=True)
+    obs = np.stack([counts[..., g].sum(axis=-1) for g in groups], axis=-1)
+    exp = np.stack([share[g].sum() for g in groups]) * total
+    return np.sum((obs - exp) ** 2 / np.maximum(exp, 1e-12), axis=-1)
+
+
+class SizeNullModel(BaseModel):
+    """How honest stone counts vary (DOMAIN.md section 8: the nugget effect).
+
+    Each certificate's stones are Dirichlet-multinomial around the field's class shares
+    (``parcel_concentration``: a parcel's share of class k has variance
+    ``p(1-p)/(concentration+1)``); the field's shares are themselves uncertain around the
+    footprint's (``footprint_concentration``, from the footprint's share sd when known).
+    A class share is floored at ``tail_floor`` (a heavier tail than the footprint's
+    lognormal: one large stone is possible), and classes with fewer than
+    ``min_expected`` expected stones are pooled with their neighbours.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    parcel_concentration: float = Field(50.0, gt=0, description="Dirichlet concentration of "
+                                        "a parcel's class shares (1).")
+    footprint_concentration: float = Field(200.0, gt=0, description="Dirichlet concentration "
+                                           "of the field's shares when the footprint gives "
+                                           "no share sd (1).")
+    tail_floor: float = Field(1e-4, ge=0, lt=0.1, description="Smallest stone share of a "
+                              "class (1).")
+    min_expected: float = Field(5.0, gt=0, description="Pool classes until each group "
+                                "expects this many stones.")
+
+
+DEFAULT_SIZE_NULL = SizeNullModel()
+
+
+def footprint_concentration(stone_share: np.ndarray, stone_share_sd: np.ndarray | None,
+                            default: float) -> float:
+    """Dirichlet concentration matching the footprint's share sd: ``p(1-p)/sd^2 - 1``."""
+    if stone_share_sd is None:
+        return float(default)
+    ok = (stone_share_sd > 0) & (stone_share > 0)
+    if not ok.any():
+        return float(default)
+    kappa = stone_share[ok] * (1 - stone_share[ok]) / stone_share_sd[ok] ** 2 - 1.0
+    return float(np.clip(np.median(kappa), 2.0, 1e6))
+
+
+def compare_size_distribution(counts: np.ndarray, stone_share: np.ndarray, *,
+                              classes: Sequence[str], concentration: float | None = None,
+                              null: SizeNullModel = DEFAULT_SIZE_NULL, n_boot: int = 999,
+                              seed: int = 0, period: str | None = None,
+                              thresholds: VerdictThresholds = DEFAULT_THRESHOLDS) -> TestResult:
+    """Certificates' stone counts against the footprint's size distribution.
+
+    Statistic: Pearson X^2 of the period's total stones per (pooled) common class against
+    the footprint's stone shares.
+    Null: :class:`SizeNullModel`, the field's shares ``p ~ Dirichlet(kappa p0)``
+    (``kappa``: ``concentration``, from the footprint's share uncertainty) and each
+    certificate ``counts_j ~ DirMult(n_j, parcel_concentration p)`` (over-dispersed
+    stones, not independent ones).
+    p-value: parametric bootstrap, ``n_boot`` data sets drawn from the null with the same
+    stones per certificate, ``(k + 1) / (n_boot + 1)`` (seeded).
+    Detects: goods of another size distribution (another field's), not one large stone:
+    sparse classes are pooled and the tail floored.
+    """
+    obs = np.asarray(counts, dtype="int64")
+    if obs.ndim != 2 or obs.shape[1] != len(classes):
+        raise InvalidParameterError("size test: counts must be (certificates, classes)")
+    obs = obs[obs.sum(axis=1) > 0]
+    if obs.shape[0] == 0:
+        raise InvalidParameterError("size distribution: no stones observed")
+    p0 = np.maximum(np.asarray(stone_share, dtype="float64"), null.tail_floor)
+    p0 = p0 / p0.sum()
+    kappa = float(concentration or null.footprint_concentration)
+    n_j = obs.sum(axis=1)
+    groups = _pool_groups(p0 * n_j.sum(), null.min_expected)
+    x2 = float(_pooled_chi2(obs.sum(axis=0), p0, groups))
+    rng = np.random.default_rng(seed)
+    field_p = rng.dirichlet(kappa * p0, size=n_boot)                       # (B, K)
+    parcel = rng.gamma(null.parcel_concentration * field_p[:, None, :]
+                       + 1e-12, size=(n_boot, n_j.size, p0.size))
+    parcel /= parcel.sum(axis=-1, keepdims=True)
+    sim = rng.multinomial(np.broadcast_to(n_j, (n_boot, n_j.size)), parcel)
+    x2_null = _pooled_chi2(sim.sum(axis=1), p0, groups)
+    p = float((np.count_nonzero(x2_null >= x2) + 1) / (n_boot + 1))
+    total = obs.sum(axis=0)
     return TestResult(
-        name="size_distribution", period=period, statistic=statistic,
-        statistic_name=name,
+        name="size_distribution", period=period, statistic=x2,
+        statistic_name=f"Pearson X^2 of stones in {len(groups)} pooled classes",
         p_value=p, probability=None,
-        verdict=verdict_from_p(p, thresholds.test_anomalous_p, thresholds.test_watch_p),
-        thresholds={"anomalous_p": thresholds.test_anomalous_p,
-                    "watch_p": thresholds.test_watch_p},
-        evidence={"classes": classes,
-                  "observed_ct": obs_ct.tolist(),
-                  "observed_share": (obs_ct / obs_ct.sum()).tolist(),
-                  "expected_share": (exp_share / exp_share.sum()).tolist(),
-                  "stone_weight_ct": w.tolist(), "observed_stones": obs_stones.tolist(),
-                  "classes_impossible": [c for c, bad in zip(classes, impossible) if bad]},
-        method="Pearson chi-square on estimated stone counts per common size class against "
-               "the footprint's shares"
-               + (", the footprint's share uncertainty added to each class's variance"
-                  if expected_share_sd is not None else " (scipy.stats.chisquare)"))
+        verdict=verdict_from_p(p, thresholds.alpha, thresholds.watch_alpha),
+        thresholds={"alpha": thresholds.alpha, "watch_alpha": thresholds.watch_alpha},
+        evidence={"classes": list(classes), "observed_stones": total.tolist(),
+                  "observed_share": (total / total.sum()).tolist(),
+                  "expected_share": p0.tolist(),
+                  "pooled": [[classes[k] for k in g] for g in groups],
+                  "n_certificates": int(obs.shape[0]), "n_stones": int(total.sum()),
+                  "footprint_concentration": kappa,
+                  "parcel_concentration": null.parcel_concentration,
+                  "null_x2_p95": float(np.quantile(x2_null, 0.95)),
+                  "n_boot": int(n_boot), "seed": int(seed)},
+        method="Pearson X^2 on stone counts, sparse classes pooled; parametric bootstrap "
+               "from a Dirichlet-multinomial null (parcels over-dispersed around the "
+               "footprint's uncertain shares)")
 
 
 # --------------------------------------------------------------------------- 4 mass balance
@@ -513,40 +773,51 @@ def check_mass_balance(balance: pd.DataFrame, *, period: str | None = None,
     Parameters
     ----------
     balance
-        one row per period: ``period``, ``production_ct``, ``imports_ct``, ``exports_ct``,
-        ``stock_change_ct`` (0 when not declared; say so in ``stock_note`` if present).
+        one row per period: ``period``, ``production_ct``, ``imports_ct``, ``exports_ct``
+        and optionally ``stock_change_ct`` (carats, + = stock built up; NaN or absent:
+        stock unknown).
 
     Returns
     -------
     TestResult
-        statistic: the largest ``|residual| / (production + imports)`` over the periods
-        (``inf`` when goods left with neither production nor imports); verdict from
-        the mass-balance thresholds; per-period table in the evidence.
+        statistic: the largest ``|residual| / (production + imports)`` over the periods.
+        No p-value (not part of the FDR procedure). A period whose stock change is
+        unknown is computed with 0 and labelled ``stock unknown``; its verdict is at most
+        ``watch``: a stockpile can explain any residual.
     """
-    need = ["period", "production_ct", "imports_ct", "exports_ct", "stock_change_ct"]
+    need = ["period", "production_ct", "imports_ct", "exports_ct"]
     missing = [c for c in need if c not in balance.columns]
     if missing or balance.empty:
         raise InvalidParameterError(f"mass balance needs columns {need} and at least one row")
     frame = balance[need].copy()
+    stock = balance["stock_change_ct"] if "stock_change_ct" in balance.columns \
+        else pd.Series(np.nan, index=balance.index)
+    frame["stock_known"] = np.isfinite(stock.to_numpy(dtype=float))
+    frame["stock_change_ct"] = stock.where(frame["stock_known"], 0.0).astype(float)
     frame["residual_ct"] = (frame["production_ct"] + frame["imports_ct"]
                             - frame["exports_ct"] - frame["stock_change_ct"])
     supply = frame["production_ct"] + frame["imports_ct"]
     rel = np.where(supply > 0, frame["residual_ct"].abs() / supply.where(supply > 0, 1.0),
                    np.where(frame["residual_ct"].abs() > 0, np.inf, 0.0))
     frame["relative"] = rel
-    worst = float(np.max(rel))
-    verdicts = [verdict_from_relative(r, thresholds.mass_balance_watch,
-                                      thresholds.mass_balance_anomalous) for r in rel]
+    verdicts = []
+    for r, known in zip(rel, frame["stock_known"]):
+        v = verdict_from_relative(r, thresholds.mass_balance_watch,
+                                  thresholds.mass_balance_anomalous)
+        verdicts.append(v if known or v == "consistent" else "watch")
     frame["verdict"] = verdicts
+    frame["stock"] = np.where(frame["stock_known"], "declared", "stock unknown")
     return TestResult(
-        name="mass_balance", period=period, statistic=worst,
+        name="mass_balance", period=period, statistic=float(np.max(rel)),
         statistic_name="max |residual| / (production + imports)", p_value=None,
         probability=None, verdict=worst_verdict(verdicts),
         thresholds={"watch": thresholds.mass_balance_watch,
                     "anomalous": thresholds.mass_balance_anomalous},
-        evidence={"periods": frame.to_dict(orient="records")},
+        evidence={"periods": frame.to_dict(orient="records"),
+                  "stock_unknown": [str(p) for p, k in zip(frame["period"],
+                                                            frame["stock_known"]) if not k]},
         method="residual = production + imports - exports - stock change (carats), "
-               "relative to production + imports")
+               "relative to production + imports; stock unknown caps the verdict at watch")
 
 
 # --------------------------------------------------------------------------- 5 mirror
@@ -602,91 +873,209 @@ def compare_mirror(pairs: pd.DataFrame, *, period: str | None = None,
 
 # --------------------------------------------------------------------------- 6 break
 
-def break_penalty(y: np.ndarray) -> float:
-    """Schwarz penalty ``2 sigma^2 ln n`` for PELT with an L2 cost.
+def latent_scores(predictive_cdf: Sequence[float], n_draws: int) -> np.ndarray:
+    """Probability-integral transforms -> latent N(0, 1) scores ``Phi^-1(F)``.
 
-    ``sigma`` is estimated robustly from first differences (MAD / sqrt 2, Fryzlewicz 2014
-    WBS practice), so a level shift does not inflate it; floored at 0.05 (5 % on a log
-    scale) so a nearly constant series does not break on noise.
+    ``F`` is clipped to ``[1/(2(n+1)), 1 - 1/(2(n+1))]`` (what ``n`` draws can resolve).
     """
-    diffs = np.diff(y)
-    sigma = 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / math.sqrt(2) \
-        if diffs.size else 0.0
-    sigma = max(sigma, 0.05)
-    return 2.0 * sigma**2 * math.log(max(y.size, 2))
+    eps = 0.5 / (n_draws + 1)
+    return special.ndtri(np.clip(np.asarray(predictive_cdf, dtype="float64"), eps, 1 - eps))
 
 
-def detect_break(years: Sequence[int], values: np.ndarray, band_low: np.ndarray,
-                 band_high: np.ndarray, *, quantity: Literal["volume", "value"] = "volume",
-                 min_size: int = 2, penalty: float | None = None,
+_GRID = 256
+
+
+@dataclass(frozen=True)
+class VolumePredictive:
+    """Each year's honest predictive CDF of declared carats on a log grid (for speed).
+
+    ``F_t(x) = mean_j P(U <= x / C_tj)`` over the capacity draws ``C_tj``; ``zero_t`` the
+    share of draws with zero capacity (honest production exactly 0). Built once per
+    footprint (:meth:`build`); :meth:`cdf` interpolates in ln x.
+    """
+
+    log_grid: np.ndarray          # (years, G)
+    cdf_grid: np.ndarray          # (years, G)
+    zero: np.ndarray              # (years,)
+    capacity_p50: np.ndarray      # (years,) ct/yr
+
+    @classmethod
+    def build(cls, capacity_by_year: Sequence[np.ndarray],
+              utilisation: UtilisationModel) -> VolumePredictive:
+        grids, cdfs, zeros = [], [], []
+        p50 = np.array([float(np.median(c)) for c in capacity_by_year])
+        for cap in capacity_by_year:
+            c = np.maximum(np.asarray(cap, dtype="float64"), 0.0)
+            pos = c[c > 0]
+            zeros.append(float(np.mean(c <= 0)))
+            if pos.size == 0:
+                grids.append(np.linspace(0.0, 1.0, _GRID))
+                cdfs.append(np.ones(_GRID))
+                continue
+            lo, hi = math.log(pos.min() * 1e-3), math.log(pos.max())
+            g = np.linspace(lo, hi, _GRID)
+            sub = pos if pos.size <= 2000 else np.quantile(pos, np.linspace(0, 1, 2000))
+            f = utilisation.cdf(np.exp(g)[:, None] / sub[None, :]).mean(axis=1)
+            grids.append(g)
+            cdfs.append(zeros[-1] + (1 - zeros[-1]) * f)
+        return cls(np.array(grids), np.array(cdfs), np.array(zeros), p50)
+
+    def cdf(self, declared_ct: np.ndarray) -> np.ndarray:
+        """Mid-point predictive CDF of ``declared_ct`` ``(..., years)``."""
+        x = np.asarray(declared_ct, dtype="float64")
+        out = np.empty_like(x)
+        for t in range(self.zero.size):
+            xt = x[..., t]
+            with np.errstate(divide="ignore"):
+                lx = np.log(np.where(xt > 0, xt, 1.0))
+            val = np.interp(lx, self.log_grid[t], self.cdf_grid[t], left=self.zero[t],
+                            right=1.0)
+            out[..., t] = np.where(xt > 0, val, 0.5 * self.zero[t])
+        return out
+
+
+def volume_null_latents(capacity_by_year: Sequence[np.ndarray], predictive: VolumePredictive,
+                        utilisation: UtilisationModel, series: SeriesModel, n_sim: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """Scores of ``n_sim`` honest volume series: one capacity draw per series, utilisation
+    from the series model, through the same predictive transform as the observed one."""
+    caps = np.vstack([np.asarray(c, dtype="float64") for c in capacity_by_year])  # (T, n)
+    i = rng.integers(caps.shape[1], size=n_sim)
+    u = utilisation.ppf(special.ndtr(series.simulate(caps.shape[0], n_sim, rng)))
+    declared = np.maximum(caps[:, i].T, 0.0) * u
+    return latent_scores(predictive.cdf(declared), caps.shape[1])
+
+
+@dataclass(frozen=True)
+class ValuePredictive:
+    """The value band's predictive CDF of deflated US$/ct on a ln grid (built once).
+
+    ``G(r) = mean_j Phi((ln r - ln V_j) / s)`` over the value draws ``V_j``.
+    """
+
+    log_grid: np.ndarray
+    cdf_grid: np.ndarray
+
+    @classmethod
+    def build(cls, value_draws: np.ndarray, annual_sd_ln: float) -> ValuePredictive:
+        logs = np.log(np.asarray(value_draws, dtype="float64"))
+        sub = logs if logs.size <= 2000 else np.quantile(logs, np.linspace(0, 1, 2000))
+        g = np.linspace(sub.min() - 6 * annual_sd_ln, sub.max() + 6 * annual_sd_ln, _GRID * 2)
+        f = special.ndtr((g[:, None] - sub[None, :]) / annual_sd_ln).mean(axis=1)
+        return cls(g, f)
+
+    def cdf(self, real_usd_per_ct: np.ndarray) -> np.ndarray:
+        return np.interp(np.log(real_usd_per_ct), self.log_grid, self.cdf_grid,
+                         left=0.0, right=1.0)
+
+
+def value_null_latents(value_draws: np.ndarray, predictive: ValuePredictive, n_years: int,
+                       annual_sd_ln: float, annual_ar1: float, n_sim: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Scores of ``n_sim`` honest deflated US$/ct series: one value draw per series and
+    an AR(1) annual scatter, through the value band's predictive transform."""
+    values = np.asarray(value_draws, dtype="float64")
+    v = values[rng.integers(values.size, size=n_sim)][:, None]
+    eta = SeriesModel(ar1=min(annual_ar1, 0.95), trend_sd=0.0).simulate(n_years, n_sim, rng)
+    real = v * np.exp(eta * annual_sd_ln)
+    return latent_scores(predictive.cdf(real), values.size)
+
+
+def max_shift_statistic(y: np.ndarray, weights: np.ndarray, min_size: int = 2
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Largest standardised weighted mean shift over the splits of each row of ``y``.
+
+    ``T = max_k |m_R - m_L| / (s sqrt(1/W_L + 1/W_R))`` with weighted segment means
+    ``m``, weight sums ``W`` (weights scaled to mean 1) and pooled within-segment sd
+    ``s``. Returns ``(T, argmax k)`` per row (``k``: first index of the right segment).
+    """
+    y = np.atleast_2d(np.asarray(y, dtype="float64"))
+    w = np.asarray(weights, dtype="float64")
+    w = w / w.mean()
+    n = y.shape[1]
+    ks = np.arange(min_size, n - min_size + 1)
+    cw = np.cumsum(w)
+    cwy = np.cumsum(w * y, axis=1)
+    cwy2 = np.cumsum(w * y ** 2, axis=1)
+    wl, wr = cw[ks - 1], cw[-1] - cw[ks - 1]
+    sl, sr = cwy[:, ks - 1], cwy[:, -1:] - cwy[:, ks - 1]
+    ml, mr = sl / wl, sr / wr
+    ss = cwy2[:, -1:] - wl * ml ** 2 - wr * mr ** 2
+    s2 = np.maximum(ss / max(n - 2, 1), 1e-12)
+    t = np.abs(mr - ml) / np.sqrt(s2 * (1.0 / wl + 1.0 / wr))
+    best = np.argmax(t, axis=1)
+    return t[np.arange(t.shape[0]), best], ks[best]
+
+
+def detect_break(years: Sequence[int], latent: np.ndarray, *,
+                 quantity: Literal["volume", "value"] = "volume",
+                 weights: np.ndarray | None = None,
+                 series: SeriesModel = DEFAULT_VOLUME_SERIES, n_sim: int = 999,
+                 null_latent: np.ndarray | None = None,
+                 seed: int = 0, min_size: int = 2, declared: np.ndarray | None = None,
+                 reference: np.ndarray | None = None,
                  thresholds: VerdictThresholds = DEFAULT_THRESHOLDS) -> TestResult:
-    """Change points in a declared series, judged against the footprint band (DOMAIN 4.6).
+    """A break in a declared series that the footprint does not explain (DOMAIN.md 4.6).
 
-    Method: PELT (Killick, Fearnhead and Eckley 2012; ``ruptures.Pelt``, cost ``l2``,
-    ``min_size`` points per segment) on ``ln(1 + carats)`` (volume) or ``ln(US$/ct)``
-    (value), penalty :func:`break_penalty` unless given. Each segment's level is the back-
-    transformed mean. Verdict: a segment whose level lies above the band's upper edge
-    (capacity or value P95 over its years) -> ``anomalous`` (the series jumped beyond
-    what the footprint allows); a break with every level inside or below the band ->
-    ``watch``; no break -> ``consistent``. PELT gives no p-value: none is reported and the
-    test is not part of the FDR adjustment.
-
-    Parameters
-    ----------
-    years, values
-        the declared series (ct/yr or US$/ct); value years with no carats are left out by
-        the caller.
-    band_low, band_high
-        the footprint's P5 and P95 for each year (same units).
+    Statistic: :func:`max_shift_statistic` on the latent scores ``z_t`` of the series,
+    ``z_t = Phi^-1(F_t(x_t))`` with ``F_t`` the honest predictive CDF of year ``t``
+    (volume: utilisation x that year's capacity; value: the deflated value band). A field
+    opening or a plant closing moves ``F_t`` with the capacity, so a jump that capacity
+    explains leaves ``z`` flat: the jump is judged against the change in capacity.
+    ``weights``: years weighted by carats for US$/ct (small years give noisy prices).
+    Null: ``z`` are the scores of an honest series: ``null_latent`` (``(n_sim, years)``)
+    simulated through the same footprint and transform (:func:`volume_null_latents`,
+    :func:`value_null_latents`), or else the honest series model itself
+    (:class:`SeriesModel`: AR(1) and trend of real KP series, ``n_sim`` series, seeded).
+    p-value: the statistic's null distribution for this series length and these
+    weights, ``(k + 1) / (n_sim + 1)``: a penalty calibrated for the length, not a BIC
+    constant.
+    Detects: a step in volume or US$/ct beyond what capacity and market allow.
     """
-    import ruptures
-
-    x = np.asarray(values, dtype="float64")
-    lo = np.asarray(band_low, dtype="float64")
-    hi = np.asarray(band_high, dtype="float64")
+    z = np.asarray(latent, dtype="float64")
     yrs = [int(y) for y in years]
-    if not (x.size == lo.size == hi.size == len(yrs)):
-        raise InvalidParameterError("break test: years, values and band must align")
+    if z.size != len(yrs) or not np.all(np.isfinite(z)):
+        raise InvalidParameterError("break test: one finite score per year is needed")
+    w = np.ones(z.size) if weights is None else np.asarray(weights, dtype="float64")
+    if w.size != z.size or np.any(~np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise InvalidParameterError("break test: weights must be finite, >= 0, not all 0")
+    w = np.maximum(w, 1e-3 * w.max())
     name = f"break_{quantity}"
-    base = {"years": yrs, "values": x.tolist()}
-    if x.size < 2 * min_size:
-        return TestResult(name=name, period=_span(yrs), statistic=0.0,
-                          statistic_name="max |jump| between segments (ln units)",
-                          p_value=None, probability=None, verdict="consistent",
-                          thresholds={"min_size": min_size},
-                          evidence={**base, "breaks": [], "segments": [],
-                                    "note": "series too short for a change-point test"},
-                          method="PELT l2 (ruptures)")
-    y = np.log1p(x) if quantity == "volume" else np.log(x)
-    pen = break_penalty(y) if penalty is None else float(penalty)
-    ends = ruptures.Pelt(model="l2", min_size=min_size, jump=1).fit(y).predict(pen=pen)
-    starts = [0, *ends[:-1]]
-    segments = []
-    for s, e in zip(starts, ends):
-        level = float(np.expm1(y[s:e].mean()) if quantity == "volume" else np.exp(y[s:e].mean()))
-        seg_lo, seg_hi = float(np.median(lo[s:e])), float(np.median(hi[s:e]))
-        position = "above" if level > seg_hi else "below" if level < seg_lo else "inside"
-        segments.append({"from": yrs[s], "to": yrs[e - 1], "level": level, "band_p5": seg_lo,
-                         "band_p95": seg_hi, "position": position})
-    jumps = np.abs(np.diff([y[s:e].mean() for s, e in zip(starts, ends)]))
-    breaks = [yrs[e] for e in ends[:-1]]
-    if not breaks:
-        verdict: Verdict = "consistent"
-    elif any(seg["position"] == "above" for seg in segments):
-        verdict = "anomalous"
-    else:
-        verdict = "watch"
+    if z.size < 2 * min_size:
+        raise InvalidParameterError(f"break test: at least {2 * min_size} years needed")
+    stat, k = max_shift_statistic(z[None, :], w, min_size)
+    if null_latent is None:
+        null_latent = series.simulate(z.size, n_sim, np.random.default_rng(seed))
+    null = np.asarray(null_latent, dtype="float64")
+    if null.ndim != 2 or null.shape[1] != z.size:
+        raise InvalidParameterError("break test: null series must be (n_sim, years)")
+    n_sim = null.shape[0]
+    stat_null, _ = max_shift_statistic(null, w, min_size)
+    p = float((np.count_nonzero(stat_null >= stat[0]) + 1) / (n_sim + 1))
+    k0 = int(k[0])
+    evidence: dict[str, Any] = {
+        "years": yrs, "latent": z.tolist(), "weights": (w / w.mean()).tolist(),
+        "break_year": yrs[k0], "latent_jump": float(z[k0:].mean() - z[:k0].mean()),
+        "series_model": series.model_dump(), "n_sim": int(n_sim), "seed": int(seed),
+        "null_statistic_p95": float(np.quantile(stat_null, 0.95))}
+    if declared is not None:
+        x = np.asarray(declared, dtype="float64")
+        evidence["declared_before"] = float(np.mean(x[:k0]))
+        evidence["declared_after"] = float(np.mean(x[k0:]))
+    if reference is not None:
+        r = np.asarray(reference, dtype="float64")
+        evidence["reference_before"] = float(np.mean(r[:k0]))
+        evidence["reference_after"] = float(np.mean(r[k0:]))
     return TestResult(
-        name=name, period=_span(yrs), statistic=float(jumps.max()) if jumps.size else 0.0,
-        statistic_name="max |jump| between segments (ln units)", p_value=None,
-        probability=None, verdict=verdict,
-        thresholds={"penalty": pen, "min_size": min_size},
-        evidence={**base, "breaks": breaks, "segments": segments,
-                  "band_p5": lo.tolist(), "band_p95": hi.tolist()},
-        method="PELT (Killick et al. 2012, ruptures) with l2 cost on the "
-               f"{'ln(1+ct)' if quantity == 'volume' else 'ln(US$/ct)'} series, Schwarz "
-               "penalty 2 sigma^2 ln n (sigma: MAD of first differences); segments "
-               "judged against the footprint's P5-P95 band")
+        name=name, period=_span(yrs), statistic=float(stat[0]),
+        statistic_name="max standardised mean shift of latent scores",
+        p_value=p, probability=None,
+        verdict=verdict_from_p(p, thresholds.alpha, thresholds.watch_alpha),
+        thresholds={"alpha": thresholds.alpha, "watch_alpha": thresholds.watch_alpha},
+        evidence=evidence,
+        method="CUSUM-type max mean shift of the series' scores against each year's "
+               "footprint band; null distribution simulated from the KP-like AR(1)+trend "
+               "model for this length")
 
 
 def _span(years: Sequence[int]) -> str | None:
@@ -698,33 +1087,264 @@ def _span(years: Sequence[int]) -> str | None:
 def adjust_benjamini_hochberg(results: Sequence[TestResult], *,
                               thresholds: VerdictThresholds = DEFAULT_THRESHOLDS
                               ) -> tuple[list[TestResult], dict[str, Any]]:
-    """Benjamini-Hochberg over every test of a report that has a p-value.
+    """One Benjamini-Hochberg procedure over every test of a report that has a p-value.
 
-    ``statsmodels.stats.multitest.multipletests(p, alpha=fdr_alpha, method="fdr_bh")``;
-    each such result gets ``p_adjusted`` and its verdict re-read from the adjusted p-value
-    with its own thresholds. Tests without a p-value are returned unchanged.
+    ``statsmodels.stats.multitest.multipletests(p, method="fdr_bh")`` at ``alpha`` and at
+    ``watch_alpha``: rejected at ``alpha`` -> ``anomalous``; rejected only at
+    ``watch_alpha`` -> ``watch``; else ``consistent``. ``p_adjusted`` is the BH-adjusted
+    p-value (a test is anomalous exactly when ``p_adjusted <= alpha``). Tests without a
+    p-value (mass balance, mirror) keep their own verdicts and are not counted.
 
     Returns
     -------
     (results, summary)
-        the results in the same order, and ``{"method", "alpha", "n_tests",
-        "n_rejected"}``.
+        the results in the same order, and ``{"method", "alpha", "watch_alpha",
+        "n_tests", "n_rejected", "n_watch"}``; ``n_rejected`` equals the number of
+        p-valued tests whose verdict is ``anomalous``.
     """
     from statsmodels.stats.multitest import multipletests
 
     idx = [i for i, r in enumerate(results) if r.p_value is not None]
     out = list(results)
     summary: dict[str, Any] = {"method": "Benjamini-Hochberg (statsmodels fdr_bh)",
-                               "alpha": thresholds.fdr_alpha, "n_tests": len(idx),
-                               "n_rejected": 0}
+                               "alpha": thresholds.alpha, "watch_alpha": thresholds.watch_alpha,
+                               "n_tests": len(idx), "n_rejected": 0, "n_watch": 0}
     if not idx:
         return out, summary
     pvals = np.array([results[i].p_value for i in idx], dtype="float64")
-    reject, adjusted, _, _ = multipletests(pvals, alpha=thresholds.fdr_alpha, method="fdr_bh")
-    for i, p_adj in zip(idx, adjusted):
-        r = results[i]
-        out[i] = replace(r, p_adjusted=float(p_adj),
-                         verdict=verdict_from_p(float(p_adj), r.thresholds["anomalous_p"],
-                                                r.thresholds["watch_p"]))
+    reject, adjusted, _, _ = multipletests(pvals, alpha=thresholds.alpha, method="fdr_bh")
+    watch, _, _, _ = multipletests(pvals, alpha=thresholds.watch_alpha, method="fdr_bh")
+    for j, i in enumerate(idx):
+        verdict: Verdict = "anomalous" if reject[j] else "watch" if watch[j] else "consistent"
+        out[i] = replace(results[i], p_adjusted=float(adjusted[j]), verdict=verdict)
     summary["n_rejected"] = int(reject.sum())
+    summary["n_watch"] = int((watch & ~reject).sum())
     return out, summary
+
+
+# --------------------------------------------------------------------------- all tests
+
+@dataclass(frozen=True)
+class MarketModel:
+    """The market a participant's US$/ct is read against (out of sample).
+
+    ``index`` per tested year (dimensionless, :class:`footprint.value.PriceIndex` of the
+    other participants, rebased on the value footprint's reference years), the annual
+    scatter ``annual_sd_ln`` and its lag-1 correlation ``annual_ar1``.
+    """
+
+    index: Mapping[int, float]
+    annual_sd_ln: float = 0.3
+    annual_ar1: float = 0.5
+
+    def at(self, year: int) -> float:
+        return float(self.index.get(int(year), 1.0))
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """A period's certificates as the protocols read them.
+
+    ``usd_per_ct`` and ``year`` per certificate; ``stones`` ``(n_cert, K)`` whole stones
+    per common class (:func:`stone_counts`) for the certificates with a sieve breakdown
+    (or None).
+    """
+
+    usd_per_ct: np.ndarray
+    year: np.ndarray
+    stones: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ProtocolData:
+    """Everything the p-valued protocols read for one participant and period.
+
+    Attributes
+    ----------
+    years
+        tested years.
+    declared_ct, declared_usd
+        per year (ct, US$); ``status`` per year (:data:`DECLARED_STATUS`).
+    capacity_by_year
+        per year, the participant's capacity draws (ct/yr, fields summed draw by draw).
+    value_draws_usd_per_ct
+        the participant's field value at index 1 (US$/ct draws).
+    market
+        :class:`MarketModel`.
+    certificates
+        :class:`Certificates` or None.
+    size_classes, stone_share, size_concentration
+        the footprint's expected stone share per common class and the Dirichlet
+        concentration of its uncertainty (None: no size footprint).
+    """
+
+    years: Sequence[int]
+    declared_ct: np.ndarray
+    declared_usd: np.ndarray
+    status: Sequence[str]
+    capacity_by_year: Sequence[np.ndarray]
+    value_draws_usd_per_ct: np.ndarray
+    market: MarketModel
+    certificates: Certificates | None = None
+    size_classes: Sequence[str] | None = None
+    stone_share: np.ndarray | None = None
+    size_concentration: float | None = None
+    utilisation: UtilisationModel = DEFAULT_UTILISATION
+    volume_series: SeriesModel = DEFAULT_VOLUME_SERIES
+    size_null: SizeNullModel = DEFAULT_SIZE_NULL
+    predictive: VolumePredictive | None = None
+    value_predictive: ValuePredictive | None = None
+
+    def with_predictive(self) -> ProtocolData:
+        """This data with its predictive grids built (reuse them across replicates)."""
+        if self.predictive is not None and self.value_predictive is not None:
+            return self
+        return replace(
+            self, predictive=self.predictive or VolumePredictive.build(
+                self.capacity_by_year, self.utilisation),
+            value_predictive=self.value_predictive or ValuePredictive.build(
+                self.value_draws_usd_per_ct, self.market.annual_sd_ln))
+
+
+_NULL_CACHE: dict[tuple, tuple[Any, np.ndarray]] = {}
+
+
+def _cached_null(kind: str, owner: Any, seed: int, n_sim: int, n_years: int, make: Any
+                 ) -> np.ndarray:
+    """Null latents depend on the footprint, seed, size and length only, not on the data:
+    reuse them (the calibration harness tests many data sets with one seed)."""
+    key = (kind, id(owner), seed, n_sim, n_years)
+    hit = _NULL_CACHE.get(key)
+    if hit is not None and hit[0] is owner:
+        return hit[1]
+    if len(_NULL_CACHE) > 16:
+        _NULL_CACHE.clear()
+    null = make()
+    _NULL_CACHE[key] = (owner, null)
+    return null
+
+
+def break_volume_test(data: ProtocolData, *, seed: int, n_sim: int = 999,
+                      thresholds: VerdictThresholds = DEFAULT_THRESHOLDS) -> TestResult:
+    """:func:`detect_break` on the volume series, against each year's capacity."""
+    data = data.with_predictive()
+    assert data.predictive is not None
+    years = [int(y) for y in data.years]
+    declared = np.asarray(data.declared_ct, dtype="float64")
+    n_draws = int(np.asarray(data.capacity_by_year[0]).size)
+    z = latent_scores(data.predictive.cdf(declared[None, :])[0], n_draws)
+    null = _cached_null("volume", data.predictive, seed, n_sim, len(years), lambda: (
+        volume_null_latents(data.capacity_by_year, data.predictive, data.utilisation,
+                            data.volume_series, n_sim, np.random.default_rng(seed))))
+    return detect_break(years, z, quantity="volume", null_latent=null, seed=seed,
+                        series=data.volume_series, declared=declared,
+                        reference=data.predictive.capacity_p50,
+                        thresholds=thresholds)
+
+
+def break_value_test(data: ProtocolData, *, seed: int, n_sim: int = 999,
+                     thresholds: VerdictThresholds = DEFAULT_THRESHOLDS) -> TestResult | None:
+    """:func:`detect_break` on the deflated US$/ct series, years weighted by carats
+    (None when fewer than :data:`MIN_BREAK_YEARS` years are priced)."""
+    data = data.with_predictive()
+    assert data.value_predictive is not None
+    declared = np.asarray(data.declared_ct, dtype="float64")
+    usd = np.asarray(data.declared_usd, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        price = np.where(declared > 0, usd / np.where(declared > 0, declared, 1.0), np.nan)
+    keep = np.isfinite(price) & (price > 0)
+    if keep.sum() < MIN_BREAK_YEARS:
+        return None
+    years = [int(y) for y, k in zip(data.years, keep) if k]
+    index = np.array([data.market.at(y) for y in years])
+    values = np.asarray(data.value_draws_usd_per_ct, dtype="float64")
+    real = price[keep] / index
+    z = latent_scores(data.value_predictive.cdf(real), values.size)
+    null = _cached_null("value", data.value_predictive, seed, n_sim, len(years), lambda: (
+        value_null_latents(values, data.value_predictive, len(years),
+                           data.market.annual_sd_ln, data.market.annual_ar1, n_sim,
+                           np.random.default_rng(seed))))
+    return detect_break(years, z, quantity="value", weights=declared[keep], null_latent=null,
+                        seed=seed, declared=price[keep], reference=index,
+                        thresholds=thresholds)
+
+
+#: Fewest certificates for the shipment test; fewest years for a break test.
+MIN_SHIPMENTS = 3
+MIN_BREAK_YEARS = 5
+
+
+def run_protocols(data: ProtocolData, *, seed: int = 0, n_sim: int = 999,
+                  thresholds: VerdictThresholds = DEFAULT_THRESHOLDS
+                  ) -> tuple[list[TestResult], list[dict[str, str]]]:
+    """The p-valued protocols on one participant and period, before the FDR step.
+
+    Volume per year, value band per priced year, breaks in volume and US$/ct, the
+    shipment test and the size test where certificates allow. The report
+    (:func:`footprint.reports.build_report`) and the calibration harness
+    (:mod:`footprint.calibration`) both call this, so what is calibrated is what is
+    reported. ``seed`` seeds the simulated null distributions (breaks, size bootstrap).
+    Returns ``(results, not_run)``; ``not_run`` names each test that could not run.
+    """
+    data = data.with_predictive()
+    years = [int(y) for y in data.years]
+    declared = np.asarray(data.declared_ct, dtype="float64")
+    usd = np.asarray(data.declared_usd, dtype="float64")
+    values = np.asarray(data.value_draws_usd_per_ct, dtype="float64")
+    tests: list[TestResult] = []
+    not_run: list[dict[str, str]] = []
+    priced = 0
+    for t, year in enumerate(years):
+        cap = data.capacity_by_year[t]
+        tests.append(compare_volume(float(declared[t]), cap, period=str(year),
+                                    status=data.status[t], utilisation=data.utilisation,
+                                    thresholds=thresholds))
+        price = usd[t] / declared[t] if declared[t] > 0 else math.nan
+        if math.isfinite(price) and price > 0:
+            tests.append(compare_value_band(price, values, index=data.market.at(year),
+                                            annual_sd_ln=data.market.annual_sd_ln,
+                                            period=str(year), thresholds=thresholds))
+            priced += 1
+    ss = np.random.SeedSequence(seed).spawn(3)
+    seeds = [int(x.generate_state(1)[0]) for x in ss]
+    if len(years) >= MIN_BREAK_YEARS:
+        tests.append(break_volume_test(data, seed=seeds[0], n_sim=n_sim, thresholds=thresholds))
+    else:
+        not_run.append({"name": "break_volume",
+                        "reason": f"{len(years)} year(s); at least {MIN_BREAK_YEARS} needed"})
+    value_break = break_value_test(data, seed=seeds[1], n_sim=n_sim, thresholds=thresholds)
+    if value_break is not None:
+        tests.append(value_break)
+    else:
+        not_run.append({"name": "break_value", "reason": f"US$/ct declared in {priced} "
+                        f"year(s); at least {MIN_BREAK_YEARS} needed"})
+    certs = data.certificates
+    span = _span(years)
+    if certs is None or len(certs.usd_per_ct) == 0:
+        for name in ("shipment_values", "size_distribution"):
+            not_run.append({"name": name, "reason": "no certificate records of this "
+                                                    "participant in the period"})
+        return tests, not_run
+    prices = np.asarray(certs.usd_per_ct, dtype="float64")
+    ok = np.isfinite(prices) & (prices > 0)
+    if ok.sum() >= MIN_SHIPMENTS:
+        idx = np.array([data.market.at(y) for y in certs.year])
+        tests.append(compare_shipment_values(
+            prices, values, index=idx, shipment_years=np.asarray(certs.year),
+            annual_sd_ln=data.market.annual_sd_ln, annual_ar1=data.market.annual_ar1,
+            period=span, thresholds=thresholds))
+    else:
+        not_run.append({"name": "shipment_values", "reason": f"{int(ok.sum())} certificate(s) "
+                        f"with a finite US$/ct; at least {MIN_SHIPMENTS}"})
+    if certs.stones is None or np.asarray(certs.stones).sum() == 0:
+        not_run.append({"name": "size_distribution",
+                        "reason": "no certificate has a sieve-class breakdown"})
+    elif data.stone_share is None or data.size_classes is None:
+        not_run.append({"name": "size_distribution",
+                        "reason": "the footprints have no size distribution"})
+    else:
+        tests.append(compare_size_distribution(
+            certs.stones, data.stone_share, classes=data.size_classes,
+            concentration=data.size_concentration, null=data.size_null, seed=seeds[2],
+            n_boot=n_sim, period=span, thresholds=thresholds))
+    return tests, not_run

@@ -28,6 +28,12 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def input_name(path: str | Path) -> str:
+    """How provenance names an input file: its file name, never its server path (the
+    checksum beside it identifies the content; provenance is a public read)."""
+    return Path(path).name
+
+
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of ``data``."""
     return hashlib.sha256(data).hexdigest()

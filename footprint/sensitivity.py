@@ -93,3 +93,57 @@ def sobol_indices(sheet: ParameterSheet, model: Model, outputs: Sequence[str], *
                          "ST_conf": float(indices["ST_conf"][i])})
     frame = pd.DataFrame(rows, columns=["output", "parameter", "S1", "S1_conf", "ST", "ST_conf"])
     return frame.sort_values(["output", "ST"], ascending=[True, False]).reset_index(drop=True)
+
+
+#: Outputs whose spread the stored sensitivity table apportions.
+SENSITIVITY_OUTPUTS = ("resource_ct", "capacity_ct_per_year")
+SENSITIVITY_METHOD = ("Sobol first-order (S1) and total (ST) indices, Saltelli et al. (2010) "
+                      "estimators via SALib, parameters sampled independently from their "
+                      "marginals (the sheet's correlations are not applied)")
+
+
+def sensitivity_summary(sheet: ParameterSheet, model: Model,
+                        outputs: Sequence[str] = SENSITIVITY_OUTPUTS, *, n_base: int = 1024,
+                        seed: int = 0) -> dict:
+    """The JSON block a stored footprint keeps as ``summaries["sensitivity"]``.
+
+    Parameters
+    ----------
+    sheet, model, outputs, n_base, seed
+        As for :func:`sobol_indices`; outputs the model lacks or that do not vary are
+        left out (a footprint without capacity modes has no capacity row).
+
+    Returns
+    -------
+    dict
+        ``method``, ``n_base``, ``seed``, ``model_runs`` and ``outputs``:
+        ``{output: [{"parameter", "S1", "S1_conf", "ST", "ST_conf"}, ...]}`` sorted by
+        ``ST`` descending. Indices are unitless shares of the output's variance.
+        ``outputs`` is empty when the sheet has fewer than two uncertain parameters.
+    """
+    names = sheet.stochastic_names
+    block: dict = {"method": SENSITIVITY_METHOD, "n_base": int(n_base), "seed": int(seed),
+                   "model_runs": int(n_base * (len(names) + 2)), "outputs": {}}
+    if len(names) < 2:
+        return block
+    probe = model({name: spec.ppf(np.full(2, 0.5)) for name, spec in sheet.parameters.items()})
+    present = [name for name in outputs if name in probe]
+    if not present:
+        return block
+    table = sobol_indices(sheet, model, present, n_base=n_base, seed=seed)
+    for output, rows in table.groupby("output", sort=False):
+        ordered = rows.sort_values("ST", ascending=False)
+        block["outputs"][str(output)] = [
+            {"parameter": str(name), "S1": float(s1), "S1_conf": float(s1c), "ST": float(st),
+             "ST_conf": float(stc)}
+            for name, s1, s1c, st, stc in zip(
+                ordered["parameter"].tolist(), ordered["S1"].to_numpy(float),
+                ordered["S1_conf"].to_numpy(float), ordered["ST"].to_numpy(float),
+                ordered["ST_conf"].to_numpy(float), strict=True)]
+    return block
+
+
+def total_indices(block: dict | None, output: str) -> dict[str, float]:
+    """``parameter -> ST`` of ``output`` in a stored sensitivity block (empty when absent)."""
+    rows = ((block or {}).get("outputs") or {}).get(output) or []
+    return {str(row["parameter"]): float(row["ST"]) for row in rows}

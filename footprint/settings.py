@@ -20,6 +20,7 @@ from footprint.state import StateLayout
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET = "change-me-in-production"
+MIN_SECRET_CHARS = 32
 
 
 def _default_data_dir() -> Path:
@@ -60,7 +61,19 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
     public_reads: bool = Field(default=True, description="Reads need no API key when true.")
     cors_origins: list[str] = Field(default_factory=list)
-    max_upload_mb: int = Field(default=200, ge=1)
+    max_upload_mb: int = Field(default=200, ge=1,
+                               description="Largest multipart upload (a layer, a table), MB.")
+    max_json_kb: int = Field(default=1024, ge=1,
+                             description="Largest body of any other request (JSON), kB.")
+    max_draws: int = Field(default=200_000, ge=100,
+                           description="Most Monte Carlo draws one build may ask for.")
+    min_free_mb: int = Field(default=200, ge=0,
+                             description="Free space under state_dir below which writes are "
+                                         "refused (507) and /readyz is not ready, MB.")
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "[::1]", "testserver"],
+        description="Host names the service answers for (links are built from the Host "
+                    "header); '*' allows any, refused in production.")
     max_items_limit: int = Field(default=1000, ge=1)
     draws: int = Field(default=20_000, ge=100, description="Default Monte Carlo draws.")
     seed: int = Field(default=20081106, ge=0,
@@ -88,12 +101,26 @@ class Settings(BaseSettings):
         return self.effective_database_url.startswith("postgresql")
 
     def check_serve_safe(self) -> None:
-        """Refuse to serve with the default secret outside development and tests."""
-        default_secret = self.secret_key.get_secret_value() == DEFAULT_SECRET
-        if self.environment == "production" and default_secret:
+        """Refuse to serve in production with a weak secret or any Host accepted."""
+        if self.environment != "production":
+            return
+        secret = self.secret_key.get_secret_value()
+        if secret.strip() == "" or secret == DEFAULT_SECRET or len(secret) < MIN_SECRET_CHARS:
             raise ConfigurationError(
-                "refusing to start in production with the default secret",
-                hint="set FOOTPRINT_SECRET_KEY to a long random value")
+                "refusing to start in production with the default, an empty or a short secret",
+                hint=f"set FOOTPRINT_SECRET_KEY to a random value of at least "
+                     f"{MIN_SECRET_CHARS} characters")
+        if "*" in self.allowed_hosts:
+            raise ConfigurationError(
+                "refusing to start in production answering for any Host header",
+                hint="set FOOTPRINT_ALLOWED_HOSTS to the service's public host names")
+
+    def public_text(self, text: str) -> str:
+        """``text`` without this server's directories (see footprint.errors.public_text)."""
+        from footprint.errors import public_text
+
+        return public_text(text, {"state_dir": self.state_dir, "data_dir": self.data_dir,
+                                  "cache_dir": self.cache_dir})
 
     @property
     def state(self) -> StateLayout:

@@ -271,3 +271,119 @@ def size_class_shares(stone_ct_mean: np.ndarray | float, stone_size_sigma: np.nd
         z = (np.log(edges)[None, :] - centre[:, None]) / s[:, None]
     cdf = special.ndtr(z)
     return np.diff(cdf, axis=1)
+
+
+# --------------------------------------------------------------------------- price index
+
+@dataclass(frozen=True)
+class PriceIndex:
+    """A rough-diamond price index from the KP production statistics of many participants.
+
+    Attributes
+    ----------
+    index_by_year
+        ``year -> index`` (dimensionless), geometric mean 1 over the index's years unless
+        rebased (:meth:`rebased`). Multiply a real (index = 1) US$/ct by it to get the
+        year's nominal US$/ct.
+    annual_sd_ln
+        between-year scatter of a participant's deflated ln US$/ct around its own level
+        (robust: 1.4826 x MAD of the carat-weighted fit's residuals), ln units.
+    annual_ar1
+        lag-1 autocorrelation of those residuals (pooled over participants).
+    excluded
+        participants left out of the fit (the participant under test: out of sample).
+    n_participants
+        participants the index was fitted on.
+    """
+
+    index_by_year: Mapping[int, float]
+    annual_sd_ln: float
+    annual_ar1: float
+    excluded: tuple[str, ...] = ()
+    n_participants: int = 0
+
+    def at(self, year: int) -> float:
+        """Index of ``year``; the nearest year's outside the fitted span."""
+        years = sorted(self.index_by_year)
+        y = min(max(int(year), years[0]), years[-1])
+        return float(self.index_by_year.get(y, 1.0))
+
+    def rebased(self, years: Sequence[int] | None) -> PriceIndex:
+        """The index divided by its geometric mean over ``years`` (its reference period).
+
+        A field's value footprint fitted on years ``years`` is then read as US$/ct at
+        index 1. ``None`` or no overlap leaves the index as it is.
+        """
+        logs = [math.log(self.at(y)) for y in (years or [])]
+        if not logs:
+            return self
+        base = math.exp(float(np.mean(logs)))
+        return PriceIndex({y: v / base for y, v in self.index_by_year.items()},
+                          self.annual_sd_ln, self.annual_ar1, self.excluded,
+                          self.n_participants)
+
+    def to_dict(self) -> dict:
+        return {"index_by_year": {int(k): float(v) for k, v in self.index_by_year.items()},
+                "annual_sd_ln": self.annual_sd_ln, "annual_ar1": self.annual_ar1,
+                "excluded": list(self.excluded), "n_participants": self.n_participants}
+
+
+def rough_price_index(kp_annual: pd.DataFrame, *, exclude: Sequence[str] = (),
+                      min_carats: float = 1_000.0) -> PriceIndex:
+    """Time-dummy (fixed-effects) price index of rough diamonds from KP statistics.
+
+    Fits ``ln(US$/ct)_{c,t} = a_c + b_t + e_{c,t}`` by least squares weighted by
+    ``sqrt(carats)`` over every participant except ``exclude`` (so the index is out of
+    sample for the participant under test), years with at least ``min_carats``. The
+    participant effect ``a_c`` absorbs each producer's assortment, so the index follows
+    the market, not the mix of producers (the hedonic time-dummy method, e.g. Diewert
+    2003, "Hedonic regressions: a review of some unresolved issues").
+
+    Parameters
+    ----------
+    kp_annual
+        columns ``participant``, ``year``, ``carats``, ``value_usd`` (e.g.
+        :meth:`footprint.io.kpstats.KPProduction.annual`), carats and nominal US$.
+    exclude
+        ISO3 codes left out.
+
+    Returns
+    -------
+    PriceIndex
+        index per year (geometric mean 1), the residuals' robust sd and AR(1).
+    """
+    need = {"participant", "year", "carats", "value_usd"}
+    if need - set(kp_annual.columns):
+        raise InvalidParameterError(f"KP table lacks {sorted(need - set(kp_annual.columns))}")
+    frame = kp_annual[~kp_annual["participant"].isin(list(exclude))
+                      & (kp_annual["carats"] >= min_carats) & (kp_annual["value_usd"] > 0)]
+    frame = frame[np.isfinite(frame["value_usd"] / frame["carats"])]
+    if frame["participant"].nunique() < 2 or frame["year"].nunique() < 2:
+        raise InvalidParameterError("price index: fewer than two participants or years")
+    parts = sorted(frame["participant"].unique())
+    years = sorted(int(y) for y in frame["year"].unique())
+    pi = frame["participant"].map({p: i for i, p in enumerate(parts)}).to_numpy()
+    yi = frame["year"].map({y: i for i, y in enumerate(years)}).to_numpy()
+    y = np.log(frame["value_usd"].to_numpy(float) / frame["carats"].to_numpy(float))
+    w = np.sqrt(np.sqrt(frame["carats"].to_numpy(float)))  # sqrt of sqrt(carats) weights
+    design = np.zeros((len(y), len(parts) + len(years) - 1))
+    design[np.arange(len(y)), pi] = 1.0
+    later = yi > 0
+    design[np.flatnonzero(later), len(parts) + yi[later] - 1] = 1.0
+    coef, *_ = np.linalg.lstsq(design * w[:, None], y * w, rcond=None)
+    b = np.concatenate([[0.0], coef[len(parts):]])
+    b -= b.mean()
+    resid = y - design @ coef
+    mad = float(np.median(np.abs(resid - np.median(resid))))
+    sd = 1.4826 * mad
+    frame = frame.assign(_r=resid).sort_values(["participant", "year"])
+    lag_pairs = []
+    for _, g in frame.groupby("participant"):
+        r = g["_r"].to_numpy()
+        yrs = g["year"].to_numpy()
+        ok = np.diff(yrs) == 1
+        lag_pairs.extend(zip(r[:-1][ok], r[1:][ok]))
+    arr = np.array(lag_pairs) if lag_pairs else np.zeros((0, 2))
+    ar1 = float(np.corrcoef(arr[:, 0], arr[:, 1])[0, 1]) if len(arr) > 3 else 0.0
+    return PriceIndex({yr: float(math.exp(v)) for yr, v in zip(years, b)}, sd,
+                      max(0.0, min(ar1, 0.95)), tuple(sorted(exclude)), len(parts))

@@ -6,6 +6,10 @@ then validated (:mod:`footprint.io.layers`, :mod:`footprint.declarations`) and o
 stored. Every step that fails removes what the upload created, so a rejected upload
 leaves no database row and no file. An identical re-upload (same field, kind and sha256)
 answers 200 with the layer already stored instead of 201.
+
+``DELETE /fields/{id}/layers/{layer_id}`` **retires** a layer: it stays stored (features,
+file, checksum) for the provenance of the versions built with it, with an audit entry,
+but the next build no longer reads it. Uploading the same file again brings it back.
 """
 
 from __future__ import annotations
@@ -14,12 +18,12 @@ import contextlib
 import hashlib
 import re
 import shutil
-import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -53,10 +57,10 @@ _CHUNK = 1 << 20
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _multipart_body(fields: dict[str, dict]) -> dict:
+def _multipart_body(fields: dict[str, dict], required: tuple[str, ...] = ()) -> dict:
     """OpenAPI request body of a multipart upload (the route parses the stream itself)."""
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"], "properties": {
+        "type": "object", "required": ["file", *required], "properties": {
             "file": {"type": "string", "format": "binary"}, **fields}}}}}}
 
 
@@ -128,9 +132,9 @@ async def receive_upload(request: Request, settings: Settings, workdir: Path) ->
 @contextlib.contextmanager
 def upload_workdir(settings: Settings) -> Iterator[Path]:
     """A private temporary directory under ``state_dir/uploads``, removed afterwards."""
-    root = settings.state.uploads
-    root.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=".upload-", dir=root))
+    from footprint.sweeps import UPLOAD_PREFIX, owned_workdir
+
+    path = owned_workdir(settings.state.uploads, UPLOAD_PREFIX)  # swept if we die
     try:
         yield path
     finally:
@@ -159,8 +163,11 @@ def layer_document(layer: Any, request: Request) -> dict[str, Any]:
         "bbox_4326": list(bounds) if bounds is not None else None,
         "n_features": _get(layer, "n_features"),
         "created_at": created.isoformat() if created is not None else None,
-        "created_by": _get(layer, "created_by"),
+        # who uploaded it is in the audit log (admins): key names are not a public read
         "meta": _get(layer, "meta") or {},
+        "active": _get(layer, "retired_at") is None,
+        "retired_at": _iso(_get(layer, "retired_at")),
+        "retired_by": _get(layer, "retired_by"),
         "links": [{"href": str(request.url_for("get_layer", field_id=field_id, layer_id=layer_id)),
                    "rel": "self", "type": "application/json"}],
     }
@@ -169,8 +176,12 @@ def layer_document(layer: Any, request: Request) -> dict[str, Any]:
     return doc
 
 
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def _layers_of(store: Any, field_id: str) -> list[Any]:
-    return list(store.list_layers(field_id))
+    return list(store.list_layers(field_id, include_retired=True))
 
 
 # --------------------------------------------------------------------------------------
@@ -203,7 +214,8 @@ def _parse_form(upload: Upload) -> tuple[str, str, int | None, bool]:
     "name": {"type": "string", "maxLength": 200},
     "year": {"type": "integer", "minimum": 1900, "maximum": 2100},
     "rebuild": {"type": "boolean", "default": False,
-                "description": "Start a build-footprint job with the new layer."}}),
+                "description": "Start a build-footprint job with the new layer."}},
+    required=("kind",)),
     responses={200: {"description": "The same file was already uploaded: the stored layer."},
                201: {"description": "Layer stored."},
                413: {"description": "Upload larger than FOOTPRINT_MAX_UPLOAD_MB."}})
@@ -260,6 +272,27 @@ def get_layer(field_id: str, layer_id: int, request: Request, store: StoreDep,
     raise NotFoundError(f"field {field_id!r} has no layer {layer_id}")
 
 
+@router.delete("/fields/{field_id}/layers/{layer_id}",
+               responses={200: {"description": "The layer, retired (or already retired)."}})
+def retire_layer(
+    field_id: str, layer_id: int, request: Request, store: StoreDep,
+    principal: Annotated[Principal, Depends(require_role("surveyor"))],
+    reason: Annotated[str | None, Query(max_length=500,
+                                        description="Why the layer is retired (audited).")] = None,
+) -> dict:
+    """Retire a layer: kept for the provenance of old versions, left out of new builds."""
+    from footprint.catalogue import get_field
+
+    get_field(field_id)
+    layer, retired = store.retire_layer(
+        layer_id, actor=principal.name, field_id=field_id, reason=reason,
+        detail={"role": principal.role,
+                "request_id": getattr(request.state, "request_id", None)})
+    body = layer_document(layer, request)
+    body["retired_now"] = retired
+    return body
+
+
 # --------------------------------------------------------------------------------------
 # routes: declared statistics
 # --------------------------------------------------------------------------------------
@@ -303,11 +336,17 @@ _FORMATS = report_service.REPORT_FORMATS
                                          "application/pdf": {}},
                              "description": "The anomaly report."}})
 def participant_report(
-    iso3: str, request: Request, store: StoreDep, settings: SettingsDep,
+    iso3: Annotated[str, PathParam(pattern="^[A-Za-z]{3}$",
+                                   description="ISO3 code of the KP participant.",
+                                   examples=["GHA"])],
+    request: Request, store: StoreDep, settings: SettingsDep,
     _: Annotated[Principal, Depends(require_role("monitor"))],
     year_from: Annotated[int, Query(alias="from", ge=2003, le=2100)],
     year_to: Annotated[int, Query(alias="to", ge=2003, le=2100)],
     f: Annotated[str | None, Query(description="json, html or pdf (else from Accept).")] = None,
+    version: Annotated[str | None, Query(
+        max_length=500, description="Pin footprint versions: N (a participant with one "
+                                    "field) or FIELD:N[,FIELD:N]; default the latest.")] = None,
 ) -> Response:
     """The anomaly report of a participant over a period: JSON, HTML or PDF (`f` or `Accept`)."""
     if not re.fullmatch(r"[A-Za-z]{3}", iso3):
@@ -315,7 +354,8 @@ def participant_report(
     if year_from > year_to:
         raise InvalidParameterError("'from' must not be after 'to'")
     fmt = negotiate(f, request.headers.get("accept"), _FORMATS)
-    report = report_service.make_report(store, settings, iso3, year_from, year_to)
+    report = report_service.make_report(store, settings, iso3, year_from, year_to,
+                                        version=version)
     vary = {"Vary": "Accept"}
     if fmt == "html":
         return HTMLResponse(report_service.render_report(report, "html", ""), headers=vary)

@@ -36,14 +36,27 @@ def _database_reachable(store: Any) -> tuple[bool, str | None]:
     return True, None
 
 
+def _storage_check(settings: Any) -> str:
+    from footprint.errors import StorageFullError
+    from footprint.sweeps import check_free_space
+
+    try:
+        check_free_space(settings)
+    except StorageFullError:
+        return "storage full"
+    return "ok"
+
+
 @router.get("/readyz", responses={
     200: {"content": {"application/json": {"example": {
-        "status": "ready", "checks": {"database": "ok", "data_dir": "ok"}}}}},
+        "status": "ready", "checks": {"database": "ok", "data_dir": "ok", "storage": "ok"}}}}},
     503: {"description": "A dependency is not ready.", "content": {"application/json": {
         "example": {"status": "not ready", "checks": {"database": "database unreachable",
-                                                      "data_dir": "ok"}}}}}})
+                                                      "data_dir": "ok",
+                                                      "storage": "ok"}}}}}})
 def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
-    """Readiness: the database answers ``SELECT 1`` and the data directory is present."""
+    """Readiness: the database answers ``SELECT 1``, the data directory is present and
+    the state directory has ``FOOTPRINT_MIN_FREE_MB`` free."""
     store = getattr(request.app.state, "store", None)
     checks: dict[str, str] = {}
     if store is None:
@@ -52,6 +65,7 @@ def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
         ok, problem = _database_reachable(store)
         checks["database"] = "ok" if ok else problem or "error"
     checks["data_dir"] = "ok" if settings.data_dir.is_dir() else "data directory missing"
+    checks["storage"] = _storage_check(settings)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                         status_code=200 if ready else 503)

@@ -64,7 +64,11 @@ def _check_job_access(principal: Principal, job: Any, settings: Settings, *,
 
 
 def _load_job(store: Any, job_id: str) -> Any:
-    return executors.fail_if_stale(store, store.get_job(job_id))
+    """The job, failed first if nobody runs it any more; a dismissed job is gone (404)."""
+    job = executors.fail_if_stale(store, store.get_job(job_id))
+    if record_value(job, "status") == executors.DISMISSED:
+        raise NotFoundError(f"job {job_id} was dismissed")
+    return job
 
 
 # --------------------------------------------------------------------------------------
@@ -141,7 +145,7 @@ def execute_process(
 @router.get("/jobs", name="list_jobs")
 def list_jobs(request: Request, store: StoreDep, _: ReadAccess,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+              offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict:
     """Jobs, newest first, with their status."""
     jobs = [executors.fail_if_stale(store, job)
             for job in store.list_jobs(limit=limit, offset=offset)]
@@ -180,11 +184,9 @@ def dismiss_job(job_id: str, request: Request, store: StoreDep, settings: Settin
     """Dismiss a job (its owner or an admin): stop it at its next progress report."""
     job = _load_job(store, job_id)
     _check_job_access(principal, job, settings, owner_or_admin=True)
-    if record_value(job, "status") == executors.DISMISSED:
-        raise NotFoundError(f"job {job_id} was already dismissed")
-    store.dismiss_job(job_id)
+    dismissed = store.dismiss_job(job_id)
     future = job_futures(request).get(job_id)
     if future is not None:
         future.cancel()
     audit(store, request, principal, "dismiss", f"jobs/{job_id}")
-    return status_info(store.get_job(job_id), request)
+    return status_info(dismissed, request)

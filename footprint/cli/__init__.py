@@ -20,11 +20,14 @@ app = typer.Typer(name="footprint", no_args_is_help=True, add_completion=False,
 data_app = typer.Typer(no_args_is_help=True, help="Input data: what is present, what is missing.")
 db_app = typer.Typer(no_args_is_help=True, help="The database: migrations.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys and their roles.")
-layers_app = typer.Typer(no_args_is_help=True, help="Survey layers of a field: upload.")
+protocols_app = typer.Typer(no_args_is_help=True, help="The statistical protocols: calibration.")
+layers_app = typer.Typer(no_args_is_help=True,
+                         help="Survey layers of a field: upload, list, retire.")
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(layers_app, name="layers")
+app.add_typer(protocols_app, name="protocols")
 
 
 def _version(value: bool) -> None:
@@ -57,7 +60,12 @@ _COMMANDS = [
     (app, "delineate", "delineate", "delineate"),
     (app, "capacity", "capacity", "capacity"),
     (app, "build", "build", "build"),
+    (app, "compare", "compare", "compare"),
+    (layers_app, "list", "layers", "list_"),
+    (layers_app, "retire", "layers", "retire"),
     (app, "report", "report", "report"),
+    (protocols_app, "calibrate", "protocols", "calibrate"),
+    (protocols_app, "cases", "protocols", "cases"),
     (app, "serve", "serve", "serve"),
     (app, "demo", "demo", "demo"),
 ]

@@ -4,23 +4,23 @@ or ``footprint delineate --aoi FILE.geojson --out DIR`` for any area of interest
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import typer
 
 
 def delineate(
-    field: Optional[str] = typer.Argument(None, help="Field id, e.g. gh-birim (or --aoi)."),
+    field: str | None = typer.Argument(None, help="Field id, e.g. gh-birim (or --aoi)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (created)."),
-    dem: Optional[list[Path]] = typer.Option(
+    dem: list[Path] | None = typer.Option(
         None, "--dem", help="DEM file to use instead of the field's tiles; repeat for several."),
-    mode: Optional[str] = typer.Option(
+    mode: str | None = typer.Option(
         None, "--mode", help="terrain, rivers or polygons (default: the best the data allow)."),
-    deposits: Optional[Path] = typer.Option(
+    deposits: Path | None = typer.Option(
         None, "--deposits", help="Expert deposit polygons (vector file) for polygon mode."),
-    mined: Optional[Path] = typer.Option(
+    mined: Path | None = typer.Option(
         None, "--mined", help="Mined pits/tailings polygons (vector file) to subtract."),
-    aoi: Optional[Path] = typer.Option(
+    aoi: Path | None = typer.Option(
         None, "--aoi", help="GeoJSON polygon (lon/lat) to delineate instead of a catalogue field."),
     stream_threshold_km2: float = typer.Option(
         5.0, "--stream-threshold-km2", help="Contributing area that starts a stream (km²)."),
@@ -39,8 +39,10 @@ def delineate(
 
     if (field is None) == (aoi is None):
         raise InvalidParameterError("give a field id or --aoi FILE.geojson (one of the two)")
-    target = field_from_aoi(aoi) if aoi is not None else field
-    field = target.id if aoi is not None else field
+    target: Any = field
+    if aoi is not None:
+        target = field_from_aoi(aoi)
+        field = target.id
 
     params = DelineationParameters(
         terrain=TerrainParameters(stream_threshold_km2=stream_threshold_km2))

@@ -8,7 +8,10 @@ import typer
 def serve(host: str = typer.Option(None, help="Interface to bind (default FOOTPRINT_HOST)."),
           port: int = typer.Option(None, help="TCP port (default FOOTPRINT_PORT)."),
           reload: bool = typer.Option(False, "--reload",
-                                      help="Restart on code changes (development).")) -> None:
+                                      help="Restart on code changes (development)."),
+          workers: int = typer.Option(1, min=1, max=64,
+                                      help="Server processes sharing the database and state "
+                                           "directory (each owns its own jobs).")) -> None:
     """Start the service with uvicorn and print the URL to open."""
     import uvicorn
 
@@ -24,4 +27,5 @@ def serve(host: str = typer.Option(None, help="Interface to bind (default FOOTPR
                f"(API docs: http://{shown}:{port}/docs; database: "
                f"{'PostGIS' if settings.is_postgres else 'SQLite'}; Ctrl-C stops it)")
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, reload=reload,
+                workers=None if reload else workers,
                 log_level=settings.log_level.lower(), access_log=False)

@@ -33,8 +33,8 @@ from rasterio.warp import Resampling, reproject, transform_bounds
 from shapely import Polygon
 
 from footprint.crs import reproject_geometry
-from footprint.io import require_dir
 from footprint.errors import DataMissingError, InvalidLayerError
+from footprint.io import require_dir
 from footprint.io.raster import Grid
 
 DEFAULT_RES_M = 90.0

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import rasterio
+import shapely
 from rasterio.errors import RasterioError
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
@@ -48,6 +49,10 @@ MAX_ZIP_MEMBERS = 64
 MAX_EXPANDED_BYTES = 512 * 1024 * 1024
 #: Plausible heights (m): Dead Sea shore to above Everest.
 ELEVATION_RANGE_M = (-500.0, 9000.0)
+#: Most vertices of one uploaded vector layer, and of one of its features: a page of
+#: features must stay small (10**6 vertices would make every page 22 MB).
+MAX_LAYER_VERTICES = 200_000
+MAX_FEATURE_VERTICES = 20_000
 #: Largest DEM accepted (pixels), about a 1°×1° tile at 1 arc-second, four times over.
 MAX_DEM_PIXELS = 4 * 3601 * 3601
 #: Largest decoded size of an uploaded DEM (width x height x bytes per sample): a
@@ -211,6 +216,20 @@ def _read_vector(path: Path, kind: str) -> gpd.GeoDataFrame:
 
 # --- checks ------------------------------------------------------------------------------
 
+def _check_size(frame: gpd.GeoDataFrame) -> None:
+    """Refuse layers too large to serve, before the (costly) validity checks."""
+    vertices = shapely.get_num_coordinates(frame.geometry.to_numpy())
+    if vertices.size and int(vertices.max()) > MAX_FEATURE_VERTICES:
+        first = int(np.argmax(vertices))
+        raise InvalidLayerError(f"feature {first} has {int(vertices[first]):,} vertices; at "
+                                f"most {MAX_FEATURE_VERTICES:,} per feature are accepted",
+                                hint="simplify the geometry (e.g. to 1 m) and upload again")
+    if int(vertices.sum()) > MAX_LAYER_VERTICES:
+        raise InvalidLayerError(f"the layer has {int(vertices.sum()):,} vertices; at most "
+                                f"{MAX_LAYER_VERTICES:,} are accepted",
+                                hint="simplify the geometries or split the layer")
+
+
 def _check_geometries(frame: gpd.GeoDataFrame, kind: str) -> None:
     if frame.crs is None:
         raise InvalidLayerError("the layer has no coordinate reference system: add a .prj "
@@ -337,6 +356,7 @@ def validate_vector_layer(path_or_bytes: Path | str | bytes, kind: str, field: A
                                 hint=f"one of {', '.join(KIND_SCHEMAS)}")
     with _materialised(path_or_bytes, max_expanded_bytes=max_expanded_bytes) as path:
         frame = _read_vector(path, kind)
+    _check_size(frame)
     _check_geometries(frame, kind)
     _check_extent(frame, field, max_distance_m)
     return _coerce_attributes(frame, kind)
@@ -382,12 +402,8 @@ def validate_dem_upload(path: Path | str, field: Any) -> dict[str, Any]:
         raise _open_error(err) from err
 
 
-def _describe_dem(src, field: Any) -> dict[str, Any]:  # noqa: C901
-    if src.count < 1:
-        raise InvalidLayerError("the DEM has no band")
-    if src.width * src.height > MAX_DEM_PIXELS:
-        raise InvalidLayerError(f"the DEM has {src.width}x{src.height} pixels; at most "
-                                f"{MAX_DEM_PIXELS:,} are accepted (tile it)")
+def _check_dem_size(src) -> None:
+    """Refuse from the header a DEM whose decoded size or block size is over the caps."""
     itemsize = np.dtype(src.dtypes[0]).itemsize if np.issubdtype(
         np.dtype(src.dtypes[0]), np.number) else 8
     decoded = src.width * src.height * itemsize
@@ -403,6 +419,15 @@ def _describe_dem(src, field: Any) -> dict[str, Any]:  # noqa: C901
             f"({block_h * block_w * itemsize / 2**20:,.0f} MiB decoded each); at most "
             f"{MAX_DEM_BLOCK_BYTES / 2**20:,.0f} MiB: re-save it tiled "
             "(e.g. gdal_translate -co TILED=YES)")
+
+
+def _describe_dem(src, field: Any) -> dict[str, Any]:  # noqa: C901
+    if src.count < 1:
+        raise InvalidLayerError("the DEM has no band")
+    if src.width * src.height > MAX_DEM_PIXELS:
+        raise InvalidLayerError(f"the DEM has {src.width}x{src.height} pixels; at most "
+                                f"{MAX_DEM_PIXELS:,} are accepted (tile it)")
+    _check_dem_size(src)
     if src.crs is None:
         raise InvalidLayerError("the DEM has no coordinate reference system")
     if src.transform.is_identity or src.transform.determinant == 0:

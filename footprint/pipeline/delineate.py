@@ -57,7 +57,7 @@ from footprint.concepts import DELINEATION_MODES
 from footprint.errors import DataMissingError, InvalidLayerError, InvalidParameterError
 from footprint.io.dem import DemSource
 from footprint.io.raster import Grid, write_cog
-from footprint.provenance import code_version, sha256_bytes, sha256_file
+from footprint.provenance import code_version, input_name, sha256_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def _as_frame(layer, role: str, inputs: list[dict]) -> gpd.GeoDataFrame | None:
         if not path.is_file():
             raise DataMissingError(f"{role} file not found: {path}")
         frame = gpd.read_file(path)
-        inputs.append({"role": role, "path": str(path), "sha256": sha256_file(path)})
+        inputs.append({"role": role, "path": input_name(path), "sha256": sha256_file(path)})
         return frame
     if not isinstance(layer, gpd.GeoDataFrame):
         raise InvalidLayerError(f"{role} must be a GeoDataFrame or a vector file path")
@@ -258,7 +258,7 @@ def _river_lines(field, settings, params: DelineationParameters, inputs: list[di
     path = vectors.vector_path(layer, Path(settings.data_dir), region)
     rivers = vectors.load_rivers(Path(settings.data_dir), field.bbox_4326,
                                  source=params.river_source, region=region)
-    inputs.append({"role": "rivers", "path": str(path), "sha256": sha256_file(path)})
+    inputs.append({"role": "rivers", "path": input_name(path), "sha256": sha256_file(path)})
     return rivers
 
 
@@ -417,7 +417,7 @@ def _run_terrain(field, sources, params: TerrainParameters, clock: _Clock,
     clock.step("load DEM")
     for source in sources:
         for path in source.paths:
-            inputs.append({"role": "dem", "source": source.label, "path": str(path),
+            inputs.append({"role": "dem", "source": source.label, "path": input_name(path),
                            "sha256": sha256_file(path)})
     prepared = prepare_dem(field, sources, params, clock)
     grid, elevation, in_aoi = prepared.grid, prepared.elevation_m, prepared.in_aoi

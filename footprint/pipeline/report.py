@@ -10,6 +10,7 @@ statistics.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,10 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
               for name, spec in (sheet.get("parameters") or {}).items()
               if isinstance(spec, dict)}
     label = version or prov.get("version") or f"draws:{str(prov.get('draws_sha256', ''))[:12]}"
+    from footprint.pipeline.calibrate import value_reference_years
+
+    value_spec = (sheet.get("parameters") or {}).get("usd_per_ct") or {}
+    ref_years = value_reference_years(str(value_spec.get("source", "")))
     return FieldFootprint(
         field_id=result.field_id,
         capacity_ct_per_year=np.asarray(sim.column("capacity_ct_per_year"), dtype="float64"),
@@ -80,7 +85,8 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
         seed=int(prov.get("seed", -1)),
         sheet_sha256=str(prov.get("sheet_sha256", "")),
         code_version=str(prov.get("code_version", "")), parameters=params,
-        capacity_by_year=by_year or None)
+        capacity_by_year=by_year or None, value_reference_years=ref_years,
+        sensitivity=getattr(result, "sensitivity", None))
 
 
 def other_producer_footprints(participant: str, *, draws: int, base_seed: int,
@@ -159,8 +165,13 @@ def make_report(participant: str, year_from: int, year_to: int,
                 certificates_csv: str | Path | pd.DataFrame | None = None,
                 footprints: FootprintProvider | None = None,
                 settings: Settings | None = None,
-                provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                provenance: Mapping[str, Any] | None = None,
+                calibrate_reps: int = 0) -> dict[str, Any]:
     """The anomaly report of ``participant`` over ``year_from``-``year_to`` (inclusive).
+
+    ``calibrate_reps`` > 0 runs the calibration harness (cached per footprint version and
+    period) so each test row shows its size and power; 0 shows a cached calibration if
+    one exists for these footprint versions.
 
     Parameters
     ----------
@@ -213,35 +224,104 @@ def make_report(participant: str, year_from: int, year_to: int,
     fields = [as_field_footprint(provider(fid)) for fid in fields_of(participant)]
     fields += other_producer_footprints(participant, draws=fields[0].n_draws,
                                         base_seed=settings.seed)
+    from footprint.pipeline.calibrate import (cached_characteristics, calibrate_participant,
+                                              market_and_series)
+
+    market, series = market_and_series(kp.annual(), participant, fields)
+    if calibrate_reps > 0:
+        oc = calibrate_participant(participant, year_from, year_to, reps=calibrate_reps,
+                                   footprints=lambda fid: next(f for f in fields
+                                                               if f.field_id == fid),
+                                   settings=settings)
+    else:
+        oc = cached_characteristics(participant, [f.version for f in fields], year_from,
+                                    year_to)
+    provenance["market"] = ("rough-diamond price index of every KP participant but "
+                            f"{participant} (time-dummy fit), rebased on the value "
+                            "footprints' fit years")
     inputs = ReportInputs(participant=participant, year_from=year_from, year_to=year_to,
                           production=kp.halfyear, fields=fields, exports=exports,
-                          certificates=certificates, provenance=provenance)
+                          certificates=certificates, provenance=provenance, market=market,
+                          volume_series=series,
+                          characteristics=None if oc is None else oc.to_dict())
     return build_report(inputs)
 
 
+_PIN = re.compile(r"^(?:(?P<field>[a-z][a-z0-9-]*):)?(?P<version>[1-9][0-9]{0,9})$")
+
+
+def parse_version_pins(participant: str, text: str | None) -> dict[str, int]:
+    """``field_id -> version`` from ``?version=`` / ``--version``.
+
+    ``"3"`` pins version 3 of the participant's only field; ``"ci-seguela:2,ci-tortiya:4"``
+    pins each named field (fields not named use their latest version). Raises
+    :class:`InvalidParameterError` for another syntax, a bare number when the participant
+    has several fields, or a field of another participant.
+    """
+    if text is None or not text.strip():
+        return {}
+    fields = fields_of(participant.strip().upper())
+    pins: dict[str, int] = {}
+    for part in text.split(","):
+        match = _PIN.match(part.strip())
+        if match is None:
+            raise InvalidParameterError(f"version must be N or FIELD:N[,FIELD:N], got {part!r}")
+        field_id = match["field"]
+        if field_id is None:
+            if len(fields) != 1:
+                raise InvalidParameterError(
+                    f"{participant.upper()} has several fields: pin each as FIELD:N",
+                    hint=f"fields: {', '.join(fields)}")
+            field_id = fields[0]
+        if field_id not in fields:
+            raise InvalidParameterError(f"{field_id!r} is not a field of {participant.upper()}",
+                                        hint=f"fields: {', '.join(fields)}")
+        pins[field_id] = int(match["version"])
+    return pins
+
+
 def stored_report(store: Any, settings: Settings, participant: str, year_from: int,
-                  year_to: int) -> dict:
-    """The anomaly report of ``participant`` from the stored footprints (latest version of
-    each of its fields) and the stored export statistics and certificates.
+                  year_to: int, *, versions: Mapping[str, int] | None = None,
+                  exports_csv: str | Path | None = None,
+                  certificates_csv: str | Path | None = None) -> dict:
+    """The anomaly report of ``participant`` from the stored footprints and the stored
+    export statistics and certificates: what the service answers, and ``footprint report``.
+
+    Parameters
+    ----------
+    versions
+        ``field_id -> version`` pins (:func:`parse_version_pins`); other fields use their
+        latest stored version.
+    exports_csv, certificates_csv
+        A file used instead of the stored declarations of that kind (the CLI's
+        ``--exports`` / ``--certificates``); validated as an upload is.
 
     Raises
     ------
     ConflictError
         A field of the participant has no stored footprint yet (build one first).
+    NotFoundError
+        A pinned version does not exist.
     """
     participant = participant.strip().upper()
     if year_from > year_to:
         raise InvalidParameterError("'from' must not be after 'to'")
-    exports, exports_uploads = _stored_declarations(store, "exports")
-    certificates, certificates_uploads = _stored_declarations(store, "certificates")
     provenance: dict[str, Any] = {}
-    if exports is not None:
-        provenance["exports_upload_sha256"] = exports_uploads
-    if certificates is not None:
-        provenance["certificates_upload_sha256"] = certificates_uploads
-    return make_report(participant, year_from, year_to, exports_csv=exports,
-                       certificates_csv=certificates,
-                       footprints=stored_footprint_provider(store, settings),
+    exports = certificates = None
+    if exports_csv is None:  # a given file replaces the stored rows (its sha256 is recorded)
+        exports, exports_uploads = _stored_declarations(store, "exports")
+        if exports is not None:
+            provenance["exports_upload_sha256"] = exports_uploads
+    if certificates_csv is None:
+        certificates, certificates_uploads = _stored_declarations(store, "certificates")
+        if certificates is not None:
+            provenance["certificates_upload_sha256"] = certificates_uploads
+    return make_report(participant, year_from, year_to,
+                       exports_csv=exports if exports_csv is None else exports_csv,
+                       certificates_csv=(certificates if certificates_csv is None
+                                         else certificates_csv),
+                       footprints=stored_footprint_provider(store, settings,
+                                                            versions=versions),
                        settings=settings, provenance=provenance)
 
 
@@ -268,9 +348,11 @@ def _stored_declarations(store: Any, kind: str) -> tuple[pd.DataFrame | None, li
     return rows[columns].reset_index(drop=True), sorted(set(rows["_upload_sha256"]))
 
 
-def stored_footprint_provider(store: Any, settings: Settings) -> Callable[[str], Any]:
-    """``field_id -> footprint`` for reports, from the field's latest stored version and
-    its draws file (``FootprintResult``-like: simulation columns read from Parquet)."""
+def stored_footprint_provider(store: Any, settings: Settings, *,
+                              versions: Mapping[str, int] | None = None) -> Callable[[str], Any]:
+    """``field_id -> footprint`` for reports, from the field's stored version (the pinned
+    one in ``versions``, else the latest) and its draws file (``FootprintResult``-like:
+    simulation columns read from Parquet)."""
     from types import SimpleNamespace
 
     import pandas as pd
@@ -279,8 +361,11 @@ def stored_footprint_provider(store: Any, settings: Settings) -> Callable[[str],
     from footprint.errors import ConflictError
     from footprint.simulation import SimulationResult
 
+    pins = dict(versions or {})
+
     def provide(field_id: str) -> Any:
-        record = store.latest_footprint(field_id)
+        record = (store.get_footprint(field_id, pins[field_id]) if field_id in pins
+                  else store.latest_footprint(field_id))
         if record is None or not record.draws_path:
             raise ConflictError(f"field {field_id} has no stored footprint yet",
                                 hint="run the build-footprint process for it first")
@@ -297,6 +382,7 @@ def stored_footprint_provider(store: Any, settings: Settings) -> Callable[[str],
             provenance={**record.provenance, "version": f"v{record.version}"},
             capacity_series=record.summaries.get("capacity_series") or {},
             capacity_by_year=record.summaries.get("capacity_by_year") or {},
+            sensitivity=record.summaries.get("sensitivity"),
             size=pd.DataFrame(size).set_index("size_class") if size else None)
 
     return provide

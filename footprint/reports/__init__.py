@@ -5,8 +5,7 @@ and returns a report in the versioned schema :data:`REPORT_JSON_SCHEMA` (see
 ``SCHEMA.md`` beside this module); ``render_html`` and ``render_pdf`` draw it.
 """
 
-from footprint.reports.build import (REPORT_JSON_SCHEMA, SCHEMA_VERSION, build_report,
-                                     verdict_rows)
+from footprint.reports.build import REPORT_JSON_SCHEMA, SCHEMA_VERSION, build_report, verdict_rows
 from footprint.reports.inputs import FieldFootprint, ReportInputs
 from footprint.reports.plots import report_figures
 from footprint.reports.render import render_html, render_pdf

@@ -17,7 +17,7 @@ import pandas as pd
 
 from footprint import protocols as P
 from footprint.provenance import code_version, sha256_json
-from footprint.reports.inputs import ReportInputs
+from footprint.reports.inputs import ReportInputs, size_inputs
 
 SCHEMA_VERSION = "1.0.0"
 REPORT_KIND = "footprint-anomaly-report"
@@ -73,7 +73,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
             "annual": {"type": "array", "items": {
                 "type": "object", "required": ["year", "carats", "value_usd", "usd_per_ct",
                                                "status"],
-                "properties": {"status": {"enum": ["declared", "no_production", "absent"]}}}}}},
+                "properties": {"status": {"enum": list(P.DECLARED_STATUS)}}}}}},
         "tests": {"type": "array", "items": _TEST},
         "not_run": {"type": "array", "items": {"type": "object", "required": ["name", "reason"]}},
         "fdr": {"type": "object", "required": ["method", "alpha", "n_tests", "n_rejected"]},
@@ -120,7 +120,7 @@ def _declared_annual(inputs: ReportInputs) -> pd.DataFrame:
             carats, value = float(rec["carats"]), float(rec["value_usd"])
             status = "no_production" if bool(rec["all_no_production"]) else "declared"
         else:
-            carats, value, status = 0.0, 0.0, "absent"
+            carats, value, status = 0.0, 0.0, "no_record"
         rows.append({"year": year, "carats": carats, "value_usd": value,
                      "usd_per_ct": value / carats if carats > 0 else None, "status": status})
     return pd.DataFrame(rows)
@@ -150,9 +150,14 @@ def _mass_balance_table(inputs: ReportInputs) -> pd.DataFrame | None:
         if not pd.isna(half) and "half" in prod.columns:
             sel = sel[sel["half"] == int(half)]
         flows = group.set_index("flow")["carats"]
+        stock = math.nan
+        if "stock_change_ct" in own.columns:
+            declared_stock = own.loc[own["period"] == period, "stock_change_ct"].dropna()
+            if not declared_stock.empty:
+                stock = float(declared_stock.iloc[0])
         rows.append({"period": str(period), "production_ct": float(sel["carats"].sum()),
                      "imports_ct": float(flows.get("import", 0.0)),
-                     "exports_ct": float(flows.get("export", 0.0)), "stock_change_ct": 0.0})
+                     "exports_ct": float(flows.get("export", 0.0)), "stock_change_ct": stock})
     return pd.DataFrame(rows)
 
 
@@ -164,6 +169,107 @@ def _own_certificates(inputs: ReportInputs) -> pd.DataFrame | None:
     own = certs[(certs["exporter"] == inputs.participant)
                 & years.between(inputs.year_from, inputs.year_to)]
     return own if not own.empty else None
+
+
+def _certificates(certs: pd.DataFrame, classes: list[str] | None) -> P.Certificates:
+    """Certificates as the protocols read them: US$/ct, year, stones per common class."""
+    stones = None
+    sieve_cols = [c for c in certs.columns if c.startswith("sieve_")]
+    if sieve_cols and classes is not None:
+        rows = []
+        for rec in certs[sieve_cols].to_dict(orient="records"):
+            ct = {k[len("sieve_"):]: float(v) for k, v in rec.items()
+                  if v is not None and np.isfinite(v) and v > 0}
+            mapped = P.observed_common_class_ct(ct) if ct else {}
+            rows.append([mapped.get(c, 0.0) for c in classes])
+        stones = P.stone_counts(np.array(rows, dtype="float64"), classes)
+    return P.Certificates(usd_per_ct=certs["usd_per_ct"].to_numpy(float),
+                          year=certs["date"].dt.year.to_numpy(int), stones=stones)
+
+
+#: Known context of a participant's years (shown beside the verdicts; sources named).
+CONTEXT_PERIODS: dict[str, list[tuple[int, int, str]]] = {
+    "CIV": [(2005, 2013, ("UN embargo on Ivorian rough diamonds (UNSC resolution 1643, "
+                          "Dec 2005; lifted by resolution 2153, April 2014): no KP exports"))],
+    "ZWE": [(2009, 2011, ("Marange exports restricted under the KP joint work plan "
+                          "(Swakopmund 2009) until the KP allowed them in Nov 2011"))],
+}
+
+
+def _context(inputs: ReportInputs, years: list[int],
+             capacity_by_year: list[np.ndarray]) -> dict[str, list[str]]:
+    """``year -> context flags``: embargo or suspension periods, field start years."""
+    flags: dict[str, list[str]] = {}
+    for start, end, text in CONTEXT_PERIODS.get(inputs.participant, []):
+        for y in years:
+            if start <= y <= end:
+                flags.setdefault(str(y), []).append(text)
+    for f in inputs.fields:
+        active = [y for y in years if float(np.median(f.capacity_for_year(y))) > 0]
+        if active and active[0] > years[0]:
+            flags.setdefault(str(active[0]), []).append(f"{f.field_id} starts producing")
+    return flags
+
+
+def _characteristics_by_test(characteristics: Any) -> dict[str, dict[str, Any]]:
+    if not characteristics:
+        return {}
+    out = {}
+    for row in characteristics.get("tests", []):
+        power = {k[len("power_"):]: v for k, v in row.items()
+                 if k.startswith("power_") and v is not None}
+        out[row["test"]] = {"size": row.get("size"), "size_se": row.get("size_se"),
+                            "power": power}
+    return out
+
+
+def narrative(report: dict[str, Any]) -> str:
+    """One paragraph: what is anomalous, in which direction, how sure (opens the report)."""
+    tests = report["tests"]
+    anomalous = [t for t in tests if t["verdict"] == "anomalous"]
+    watch = [t for t in tests if t["verdict"] == "watch"]
+    who = f"{report['participant']} {report['period']['year_from']}–{report['period']['year_to']}"
+    fdr = report["fdr"]
+    if not anomalous and not watch:
+        text = (f"{who}: every test is consistent with the footprints "
+                f"({fdr['n_tests']} p-values, Benjamini-Hochberg at α = {fdr['alpha']}).")
+    else:
+        parts = []
+        vol = [t for t in anomalous if t["name"] == "volume_vs_capacity"]
+        for tail, words in (("above", "above what the fields can give"),
+                            ("below", "below what even low utilisation gives")):
+            yrs = [t["period"] for t in vol if t["evidence"].get("tail") == tail]
+            if yrs:
+                parts.append(f"declared production {words} in {_years_text(yrs)}")
+        for t in anomalous:
+            if t["name"] == "volume_vs_capacity":
+                continue
+            direction = t["evidence"].get("direction", "")
+            parts.append(f"{t['name'].replace('_', ' ')} {t['period'] or ''}"
+                         + (f" ({direction})" if direction else ""))
+        text = (f"{who}: {len(anomalous)} anomalous verdict(s) at a false discovery rate "
+                f"of α = {fdr['alpha']}" + (": " + "; ".join(parts) if parts else "")
+                + f"; {len(watch)} to watch (rejected only at {fdr.get('watch_alpha')}).")
+        smallest = min((t["p_adjusted"] for t in anomalous if t["p_adjusted"] is not None),
+                       default=None)
+        if smallest is not None:
+            text += f" The strongest has a BH-adjusted p of {_fmt(smallest)}."
+    flags = report.get("context") or {}
+    if flags:
+        text += " Context: " + "; ".join(sorted({f for v in flags.values() for f in v})) + "."
+    if report["summary"].get("synthetic_footprints"):
+        text += " The footprints are synthetic: these verdicts are not evidence."
+    return text
+
+
+def _years_text(years: list[str]) -> str:
+    ints = sorted(int(y) for y in years)
+    runs, start = [], ints[0]
+    for a, b in zip(ints, ints[1:] + [None]):
+        if b != a + 1:
+            runs.append(str(start) if start == a else f"{start}–{a}")
+            start = b
+    return ", ".join(runs)
 
 
 def build_report(inputs: ReportInputs, *,
@@ -182,97 +288,48 @@ def build_report(inputs: ReportInputs, *,
     fields = list(inputs.fields)
     years = list(range(inputs.year_from, inputs.year_to + 1))
     declared = _declared_annual(inputs)
-    tests: list[P.TestResult] = []
-    not_run: list[dict[str, str]] = []
+    if not inputs.absent_years_as_zero:
+        declared = declared[declared["status"] != "no_record"].reset_index(drop=True)
+        years = [int(y) for y in declared["year"]]
 
     base_capacity = P.sum_capacity_draws([f.capacity_ct_per_year for f in fields])
     value = P.combine_value_draws([f.capacity_ct_per_year for f in fields],
                                   [f.value_usd_per_ct for f in fields])
-    bands = []
-    for year in years:
-        cap = P.sum_capacity_draws([f.capacity_for_year(year) for f in fields])
-        q = P.quantiles(cap, (0.05, 0.5, 0.95))
-        bands.append({"year": year, **q})
-        row = declared[declared["year"] == year].iloc[0]
-        if row["status"] == "absent" and not inputs.absent_years_as_zero:
-            continue
-        result = P.compare_volume(float(row["carats"]), cap, period=str(year), thresholds=th)
-        result.evidence["declared_status"] = row["status"]
-        tests.append(result)
-        if row["carats"] > 0 and row["value_usd"] > 0:
-            tests.append(P.compare_value_band(float(row["usd_per_ct"]), value,
-                                              period=str(year), thresholds=th))
-
-    tests.append(P.detect_break(years, declared["carats"].to_numpy(),
-                                np.array([b["p5"] for b in bands]),
-                                np.array([b["p95"] for b in bands]), quantity="volume",
-                                thresholds=th))
-    priced = declared[declared["usd_per_ct"].notna()]
-    vq = P.quantiles(value)
-    if len(priced) >= 4:
-        tests.append(P.detect_break(priced["year"].tolist(), priced["usd_per_ct"].to_numpy(float),
-                                    np.full(len(priced), vq["p5"]), np.full(len(priced), vq["p95"]),
-                                    quantity="value", thresholds=th))
-    else:
-        not_run.append({"name": "break_value",
-                        "reason": f"US$/ct declared in {len(priced)} year(s); at least 4 needed"})
+    capacity_by_year = [P.sum_capacity_draws([f.capacity_for_year(y) for f in fields])
+                        for y in years]
+    bands = [{"year": y, **P.quantiles(c, (0.05, 0.5, 0.95))}
+             for y, c in zip(years, capacity_by_year)]
+    market = inputs.market or P.MarketModel(index={})
+    classes, stone_share, kappa = size_inputs(fields)
+    certs = _own_certificates(inputs)
+    data = P.ProtocolData(
+        years=years, declared_ct=declared["carats"].to_numpy(float),
+        declared_usd=declared["value_usd"].to_numpy(float),
+        status=list(declared["status"]), capacity_by_year=capacity_by_year,
+        value_draws_usd_per_ct=value, market=market,
+        certificates=None if certs is None else _certificates(certs, classes),
+        size_classes=classes, stone_share=stone_share, size_concentration=kappa,
+        volume_series=inputs.volume_series)
+    seed = int(sum(int(f.seed) for f in fields) % (2 ** 32))
+    tests, not_run = P.run_protocols(data, seed=seed, thresholds=th)
 
     size_series = None
-    expected_size = expected_size_sd = None
-    with_size = [f for f in fields if f.size_shares]
-    if with_size:
-        size_weights = [P.quantiles(f.capacity_ct_per_year, (0.5,))["p50"] for f in with_size]
-        expected_size = P.combine_size_shares([f.size_shares for f in with_size], size_weights)
-        expected_size_sd = (P.combine_size_shares([f.size_share_sd for f in with_size],
-                                                  size_weights, normalise=False)
-                            if all(f.size_share_sd for f in with_size) else None)
-    certs = _own_certificates(inputs)
-    if certs is None:
-        for name in ("shipment_values", "size_distribution"):
-            not_run.append({"name": name, "reason": "no certificate records of this participant "
-                                                    "in the period"})
-    else:
-        span = f"{inputs.year_from}-{inputs.year_to}"
-        if len(certs) >= _MIN_SHIPMENTS:
-            tests.append(P.compare_shipment_values(certs["usd_per_ct"].to_numpy(float), value,
-                                                   period=span, thresholds=th))
-        else:
-            not_run.append({"name": "shipment_values",
-                            "reason": f"{len(certs)} certificate(s); at least {_MIN_SHIPMENTS}"})
-        sieve_cols = [c for c in certs.columns if c.startswith("sieve_")]
-        sieved = certs[sieve_cols].dropna(how="all") if sieve_cols else pd.DataFrame()
-        if sieved.empty:
-            not_run.append({"name": "size_distribution",
-                            "reason": "no certificate has a sieve-class breakdown"})
-        elif expected_size is None:
-            not_run.append({"name": "size_distribution",
-                            "reason": "the footprints have no size distribution"})
-        else:
-            ct_by_sieve = {c[len("sieve_"):]: float(sieved[c].sum()) for c in sieve_cols}
-            observed = P.observed_common_class_ct({k: v for k, v in ct_by_sieve.items() if v > 0})
-            result = P.compare_size_distribution(observed, expected_size, period=span,
-                                                 expected_share_sd=expected_size_sd,
-                                                 thresholds=th)
-            result.evidence["n_certificates"] = int(len(sieved))
-            tests.append(result)
-    if expected_size is not None:
-        size_series = {"classes": list(expected_size),
-                       "expected_share": list(expected_size.values())}
+    if stone_share is not None and classes is not None:
+        size_series = {"classes": list(classes), "expected_share": stone_share.tolist(),
+                       "unit": "share of stones"}
         obs = next((t for t in tests if t.name == "size_distribution"), None)
         if obs is not None:
-            shares = dict(zip(obs.evidence["classes"], obs.evidence["observed_share"]))
-            size_series["observed_share"] = [shares.get(c, 0.0) for c in expected_size]
+            size_series["observed_share"] = obs.evidence["observed_share"]
+    vq = P.quantiles(value)
 
     balance = _mass_balance_table(inputs)
     if balance is None:
         not_run.append({"name": "mass_balance",
                         "reason": "no export statistics of this participant in the period"})
     else:
-        result = P.check_mass_balance(balance, period=f"{inputs.year_from}-{inputs.year_to}",
-                                      thresholds=th)
-        result.evidence["stock_change_note"] = ("stock changes are not part of the export "
-                                                "schema: taken as 0")
-        tests.append(result)
+        tests.append(P.check_mass_balance(balance,
+                                          period=f"{inputs.year_from}-{inputs.year_to}",
+                                          thresholds=th))
     pairs = None
     if inputs.exports is not None:
         ex = inputs.exports[inputs.exports["year"].between(inputs.year_from, inputs.year_to)]
@@ -305,6 +362,10 @@ def build_report(inputs: ReportInputs, *,
         "not_run": not_run,
         "fdr": fdr,
         "thresholds": th.model_dump(),
+        "market": {"index": {str(k): float(v) for k, v in market.index.items()},
+                   "annual_sd_ln": market.annual_sd_ln, "annual_ar1": market.annual_ar1,
+                   "note": "rough-diamond price index of the other KP participants "
+                           "(out of sample), rebased on the value footprint's years"},
         "series": {
             "capacity": {"unit": "ct/yr", "quantiles": P.quantiles(base_capacity),
                          "mean": float(base_capacity.mean()),
@@ -313,11 +374,19 @@ def build_report(inputs: ReportInputs, *,
                       "histogram": _histogram(value, log=True)},
             "size": size_series,
             "shipments_usd_per_ct": None if certs is None
-            else certs["usd_per_ct"].astype(float).tolist(),
+            else [float(x) for x in certs["usd_per_ct"] if np.isfinite(x)],
         },
         "provenance": {"code_version": code_version(), **dict(inputs.provenance)},
     }
+    report["context"] = _context(inputs, years, capacity_by_year)
+    report["characteristics"] = (dict(inputs.characteristics)
+                                 if inputs.characteristics else None)
+    covered = [f for f in fields if getattr(f, "kind", "field") == "field"]
+    report["summary"]["capacity_share_alluvial_fields"] = float(
+        sum(float(np.median(f.capacity_ct_per_year)) for f in covered)
+        / max(sum(float(np.median(f.capacity_ct_per_year)) for f in fields), 1e-300))
     report = P._jsonable(report)
+    report["summary"]["narrative"] = narrative(report)
     report["provenance"]["inputs_sha256"] = sha256_json(
         {"footprints": footprints, "declared": report["declared"],
          "thresholds": report["thresholds"], "provenance": dict(inputs.provenance)})
@@ -325,10 +394,19 @@ def build_report(inputs: ReportInputs, *,
 
 
 def verdict_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat row per test (for the HTML and PDF tables)."""
+    """One flat row per test (for the HTML and PDF tables): with the test's size and power
+    from the calibration harness where the report carries them, and context flags."""
     rows = []
+    oc = _characteristics_by_test(report.get("characteristics"))
+    context = report.get("context") or {}
     for t in report["tests"]:
-        rows.append({"test": t["name"], "period": t["period"] or "",
+        c = oc.get(t["name"])
+        size = "–" if not c or c["size"] is None else f"{c['size']:.3f}"
+        power = "–" if not c or not c["power"] else ", ".join(
+            f"{k} {v:.2f}" for k, v in c["power"].items())
+        flags = context.get(t["period"] or "", [])
+        rows.append({"size": size, "power": power, "context": "; ".join(flags),
+                     "test": t["name"], "period": t["period"] or "",
                      "statistic": _fmt(t["statistic"]), "statistic_name": t["statistic_name"],
                      "p_value": _fmt(t["p_value"]), "p_adjusted": _fmt(t["p_adjusted"]),
                      "probability": _fmt(t["probability"]), "verdict": t["verdict"],
@@ -354,32 +432,36 @@ def _note(t: dict[str, Any]) -> str:
         q = ev["capacity_ct"]
         text = (f"declared {ev['declared_ct']:,.0f} ct vs capacity P5–P95 "
                 f"{q['p5']:,.0f}–{q['p95']:,.0f} ct/yr")
-        if ev.get("declared_status") in ("absent", "no_production"):
+        if ev.get("declared_status") in ("no_record", "no_production"):
             text += f" ({ev['declared_status'].replace('_', ' ')})"
         if t["verdict"] != "consistent":
             text += f"; {P.VOLUME_PATTERNS[ev['tail']]}"
         return text
     if t["name"] == "value_band":
         q = ev["value_usd_per_ct"]
-        return (f"{ev['declared_usd_per_ct']:,.1f} US$/ct, percentile {ev['percentile']:.1f} of "
-                f"value band P5–P95 {q['p5']:,.1f}–{q['p95']:,.1f}")
+        return (f"{ev['declared_usd_per_ct']:,.1f} US$/ct (index {ev['index']:.2f}), "
+                f"percentile {ev['percentile']:.1f} of the year's band P5–P95 "
+                f"{q['p5']:,.1f}–{q['p95']:,.1f}")
     if t["name"].startswith("break_"):
-        if not ev["breaks"]:
-            return "no change point"
-        segs = "; ".join(f"{s['from']}–{s['to']}: {s['level']:,.3g} ({s['position']} band)"
-                         for s in ev["segments"])
-        return f"breaks at {', '.join(map(str, ev['breaks']))}; {segs}"
+        text = (f"largest shift at {ev['break_year']} ({ev['latent_jump']:+.2f} sd of the "
+                f"footprint band)")
+        if "declared_before" in ev and "reference_before" in ev:
+            text += (f"; declared {ev['declared_before']:,.3g} → {ev['declared_after']:,.3g}, "
+                     f"reference {ev['reference_before']:,.3g} → {ev['reference_after']:,.3g}")
+        return text
     if t["name"] == "shipment_values":
-        return (f"{ev['n_shipments']} shipments, median {ev['shipment_usd_per_ct']['p50']:,.1f} "
-                f"US$/ct vs footprint {ev['value_usd_per_ct']['p50']:,.1f}")
+        return (f"{ev['n_shipments']} shipments, field-level {ev['field_level_real_usd_per_ct']:,.1f}"
+                f" US$/ct (deflated) vs footprint {ev['value_usd_per_ct']['p50']:,.1f}; parcel "
+                f"sd {ev['parcel_sd_ln']:.2f} ln")
     if t["name"] == "size_distribution":
         diffs = [o - e for o, e in zip(ev["observed_share"], ev["expected_share"])]
         i = max(range(len(diffs)), key=lambda k: abs(diffs[k]))
-        return (f"{ev.get('n_certificates', '?')} certificates with sieves; largest gap "
-                f"{ev['classes'][i]}: {ev['observed_share'][i]:.0%} of carats vs "
+        return (f"{ev.get('n_certificates', '?')} certificates, {ev['n_stones']:,} stones; "
+                f"largest gap {ev['classes'][i]}: {ev['observed_share'][i]:.0%} of stones vs "
                 f"{ev['expected_share'][i]:.0%} expected")
     if t["name"] == "mass_balance":
         return "; ".join(f"{r['period']}: residual {r['residual_ct']:,.0f} ct"
+                         + ("" if r["stock_known"] else " (stock unknown)")
                          for r in ev["periods"])
     if t["name"] == "mirror":
         return "; ".join(f"{r['period']} {r['flow']} {r['partner']}: {r['declared_ct']:,.0f} vs "

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from footprint import protocols as P
 from footprint.errors import InvalidParameterError
 from footprint.protocols import DEFAULT_THRESHOLDS, VerdictThresholds
 
@@ -41,12 +42,21 @@ class FieldFootprint:
         True for footprints made up for a demonstration (the report says so loudly).
     size_share_sd
         the footprint's uncertainty of each class share (standard deviation, e.g. from
-        its P5-P95 band); the size test adds it to the sampling variance.
+        its P5-P95 band); the size test's null draws the field's shares with it.
+    value_reference_years
+        ``(first, last)`` years the value footprint was fitted on (its US$ are those
+        years' market); the price index is rebased on them. None: the index's own base.
+    parcel_sd_ln
+        sd of a certificate's ln US$/ct around the field's value in its year (parcel
+        scatter, ln units): the calibration harness simulates parcels with it.
     kind
         ``"field"`` (a modelled alluvial field) or ``"other_producer"`` (a participant's
         producer outside the modelled fields, e.g. Murowa: ``datasets/producers.yaml``).
     title
         human-readable name (``"Murowa Mine"``).
+    sensitivity
+        the version's stored Sobol table (``summaries["sensitivity"]``,
+        :func:`footprint.sensitivity.sensitivity_summary`), shown in the report; or None.
     """
 
     field_id: str
@@ -61,8 +71,11 @@ class FieldFootprint:
     capacity_by_year: Mapping[int, np.ndarray] | None = None
     synthetic: bool = False
     size_share_sd: Mapping[str, float] | None = None
+    value_reference_years: tuple[int, int] | None = None
+    parcel_sd_ln: float = 0.35
     kind: str = "field"
     title: str = ""
+    sensitivity: Mapping[str, Any] | None = None
 
     @property
     def n_draws(self) -> int:
@@ -79,7 +92,8 @@ class FieldFootprint:
                 "n_draws": self.n_draws, "sheet_sha256": self.sheet_sha256,
                 "code_version": self.code_version, "parameters": dict(self.parameters),
                 "capacity_by_year": sorted(int(y) for y in (self.capacity_by_year or {})),
-                "synthetic": bool(self.synthetic), "kind": self.kind, "title": self.title}
+                "synthetic": bool(self.synthetic), "kind": self.kind, "title": self.title,
+                "sensitivity": dict(self.sensitivity) if self.sensitivity else None}
 
 
 @dataclass(frozen=True)
@@ -108,7 +122,16 @@ class ReportInputs:
         JSON-able facts about the inputs (file checksums, KP quirks) copied into the report.
     absent_years_as_zero
         a year with no production row at all is tested as 0 ct declared (the KP
-        publishes nothing: nothing was declared); False leaves it out.
+        publishes nothing: nothing was declared) and labelled ``no_record``; False
+        leaves it out.
+    market
+        the price index and annual scatter the US$/ct tests read
+        (:class:`footprint.protocols.MarketModel`); None: index 1, default scatter.
+    volume_series
+        the honest series model of the break test (KP-like AR(1) and trend).
+    characteristics
+        size and power per test from the calibration harness
+        (:meth:`footprint.calibration.CalibrationResult.to_dict`), shown per test row.
     """
 
     participant: str
@@ -121,6 +144,9 @@ class ReportInputs:
     thresholds: VerdictThresholds = DEFAULT_THRESHOLDS
     provenance: Mapping[str, Any] = field(default_factory=dict)
     absent_years_as_zero: bool = True
+    market: P.MarketModel | None = None
+    volume_series: P.SeriesModel = P.DEFAULT_VOLUME_SERIES
+    characteristics: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.fields:
@@ -131,3 +157,32 @@ class ReportInputs:
         missing = {"participant", "year", "carats", "value_usd"} - set(self.production.columns)
         if missing:
             raise InvalidParameterError(f"production table lacks {sorted(missing)}")
+
+
+def size_inputs(fields: Sequence[FieldFootprint], null: P.SizeNullModel = P.DEFAULT_SIZE_NULL
+                ) -> tuple[list[str] | None, np.ndarray | None, float | None]:
+    """The participant's size footprint as the size test reads it.
+
+    Carat shares of the fields with a size footprint, weighted by capacity P50
+    (:func:`footprint.protocols.combine_size_shares`), turned into stone shares over the
+    common classes; the Dirichlet concentration of their uncertainty from the share sds
+    (:func:`footprint.protocols.footprint_concentration`). ``(None, None, None)`` when no
+    field has a size footprint.
+    """
+    with_size = [f for f in fields if f.size_shares]
+    if not with_size:
+        return None, None, None
+    weights = [float(np.median(f.capacity_ct_per_year)) for f in with_size]
+    carat_share = P.combine_size_shares([f.size_shares for f in with_size], weights)
+    stone_w = P.representative_stone_ct()
+    classes = list(stone_w)
+    stone = P.expected_stone_share(carat_share)
+    share = np.array([stone[c] for c in classes])
+    sd_arr = None
+    if all(f.size_share_sd for f in with_size):
+        sd = P.combine_size_shares([f.size_share_sd for f in with_size], weights,
+                                   normalise=False)
+        scale = 1.0 / sum(carat_share.get(c, 0.0) / stone_w[c] for c in classes)
+        sd_arr = np.array([sd.get(c, 0.0) / stone_w[c] * scale for c in classes])
+    return classes, share, P.footprint_concentration(share, sd_arr,
+                                                     null.footprint_concentration)

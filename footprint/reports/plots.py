@@ -98,7 +98,7 @@ def plot_declared_vs_capacity(report: dict[str, Any]) -> Figure:
         t = by_year.get(str(a["year"]))
         if t is None:
             continue
-        marker = "x" if a["status"] == "absent" else "o"
+        marker = "x" if a["status"] == "no_record" else "o"
         ax.scatter([a["year"]], [max(a["carats"], 1.0)], color=VERDICT_COLOURS[t["verdict"]],
                    marker=marker, zorder=3, s=36)
     values = np.array([a["carats"] for a in annual] + [b["p95"] for b in bands]
@@ -109,8 +109,10 @@ def plot_declared_vs_capacity(report: dict[str, Any]) -> Figure:
         ax.set_ylabel("carats per year (ct/yr, symmetric log scale)")
     else:
         ax.set_ylabel("carats per year (ct/yr)")
-    for brk in next((t["evidence"]["breaks"] for t in _tests(report, "break_volume")), []):
-        ax.axvline(brk - 0.5, color="grey", linestyle="--", linewidth=1)
+    for t in _tests(report, "break_volume"):
+        if t["verdict"] != "consistent":
+            ax.axvline(t["evidence"]["break_year"] - 0.5, color="grey", linestyle="--",
+                       linewidth=1)
     ax.set_xlabel("year")
     ax.set_title(f"{report['participant']}: declared production against capacity "
                  "(dots: verdict per year; x: no KP record; dashed: change point)", fontsize=9)
@@ -154,9 +156,11 @@ def plot_value_band(report: dict[str, Any]) -> Figure | None:
 
 
 def plot_size_distribution(report: dict[str, Any]) -> Figure | None:
-    """Carat share per common size class: footprint against shipments."""
+    """Stone share per common size class: footprint against shipments.
+
+    None when no certificate has a sieve breakdown (footprint bars alone say nothing)."""
     size = report["series"].get("size")
-    if not size:
+    if not size or "observed_share" not in size:
         return None
     classes = size["classes"]
     x = np.arange(len(classes))
@@ -170,7 +174,7 @@ def plot_size_distribution(report: dict[str, Any]) -> Figure | None:
                label="certificates")
     ax.set_xticks(x, classes, rotation=35, ha="right", fontsize=8)
     ax.set_xlabel("size class (ct per stone)")
-    ax.set_ylabel("share of carats (–)")
+    ax.set_ylabel("share of stones (–)")
     ax.set_title(f"{report['participant']}: size distribution by common class", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -8,6 +8,7 @@ PDF: matplotlib ``PdfPages``: a title page with the verdict table, then one page
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,13 @@ def _title_page(report: dict[str, Any]) -> Figure:
     fig.text(0.06, 0.89, f"schema {report['schema_version']} · generated "
              f"{report['generated_at']} · code {report['provenance']['code_version']}",
              fontsize=7)
+    fig.text(0.06, 0.86, "\n".join(textwrap.wrap(s.get("narrative", ""), 150)), fontsize=7,
+             va="top")
     if s["synthetic_footprints"]:
         fig.text(0.06, 0.875, "SYNTHETIC FOOTPRINTS: demonstration only, not evidence",
                  fontsize=9, color="#c62828", weight="bold")
     rows = verdict_rows(report)
-    ax = fig.add_axes((0.04, 0.05, 0.92, 0.80))
+    ax = fig.add_axes((0.04, 0.05, 0.92, 0.74))
     ax.axis("off")
     cells = [[r["test"], r["period"], r["statistic"], r["p_value"], r["p_adjusted"], r["verdict"]]
              for r in rows] or [["(no test)", "", "", "", "", ""]]
@@ -81,6 +84,49 @@ def _title_page(report: dict[str, Any]) -> Figure:
     return fig
 
 
+def _text_page(title: str, lines: list[str]) -> Figure:
+    fig = Figure(figsize=(8.27, 11.69))
+    fig.text(0.06, 0.95, title, fontsize=12, weight="bold")
+    y = 0.925
+    for line in lines:
+        for chunk in textwrap.wrap(line, 120) or [""]:
+            fig.text(0.06, y, chunk, fontsize=6.5, family="monospace")
+            y -= 0.012
+            if y < 0.03:
+                return fig
+    return fig
+
+
+def _detail_pages(report: dict[str, Any]) -> list[Figure]:
+    """What the HTML has beyond the table: evidence, size/power, context, declared table,
+    mass balance and mirror rows, thresholds and provenance."""
+    rows = verdict_rows(report)
+    evidence = [f"{r['test']} {r['period']}: {r['verdict']}; size {r['size']}; power "
+                f"{r['power']}; {r['note']}" + (f" [{r['context']}]" if r["context"] else "")
+                for r in rows]
+    declared = [f"{a['year']}: {a['carats']:,.0f} ct, US$ {a['value_usd']:,.0f}, "
+                f"{'–' if a['usd_per_ct'] is None else format(a['usd_per_ct'], ',.2f')} US$/ct, "
+                f"{a['status'].replace('_', ' ')}" for a in report["declared"]["annual"]]
+    balance = []
+    for t in report["tests"]:
+        if t["name"] == "mass_balance":
+            balance += [f"mass balance {r['period']}: production {r['production_ct']:,.0f}, "
+                        f"imports {r['imports_ct']:,.0f}, exports {r['exports_ct']:,.0f}, stock "
+                        f"{r['stock_change_ct']:,.0f} ({r['stock']}), residual "
+                        f"{r['residual_ct']:,.0f} ct: {r['verdict']}"
+                        for r in t["evidence"]["periods"]]
+        if t["name"] == "mirror":
+            balance += [f"mirror {r['period']} {r['flow']} {r['partner']}: {r['declared_ct']:,.0f} "
+                        f"vs {r['mirror_ct']:,.0f} ct: {r['verdict']}" for r in t["evidence"]["pairs"]]
+    facts = [f"threshold {k} = {v}" for k, v in report["thresholds"].items()]
+    facts += [f"provenance {k} = {v}" for k, v in report["provenance"].items()]
+    return [_text_page("Evidence per test", [report["summary"].get("narrative", ""), "",
+                                             *evidence]),
+            _text_page("Declared production, mass balance and mirror rows",
+                       [*declared, "", *(balance or ["no export statistics"])]),
+            _text_page("Thresholds and provenance", facts)]
+
+
 def render_pdf(report: dict[str, Any], path: str | Path) -> Path:
     """Write the report as a PDF: title page with the verdict table, then the plots."""
     path = Path(path)
@@ -91,6 +137,8 @@ def render_pdf(report: dict[str, Any], path: str | Path) -> Path:
             "Creator": f"footprint {report['provenance']['code_version']}",
             "CreationDate": dt.datetime.now(dt.timezone.utc)}) as pdf:
         pdf.savefig(_title_page(report))
+        for fig in _detail_pages(report):
+            pdf.savefig(fig)
         for fig in report_figures(report).values():
             pdf.savefig(fig)
     return path

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,16 +18,24 @@ from footprint.pipeline import build as build_pipeline
 from footprint.pipeline.delineate import delineate_field
 from footprint.serialise import to_jsonable
 from footprint.settings import Settings
+from footprint.sweeps import PARTIAL_PREFIX, owned_workdir
 
 Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
 class BuiltFootprint:
-    """A stored footprint version and the directory of its files."""
+    """A stored footprint version and the directory of its files.
+
+    ``created`` is False when the field's latest version already had these inputs and is
+    returned as it is; ``same_inputs_as`` names older versions with the same inputs.
+    """
 
     record: Any
     directory: Path
+    created: bool = True
+    same_inputs_as: tuple[int, ...] = ()
+    message: str = ""
 
     def summary(self) -> dict[str, Any]:
         """What a job returns about the version (JSON-able)."""
@@ -38,7 +45,9 @@ class BuiltFootprint:
 def build_footprint(store: Any, settings: Settings, field_id: str, *, seed: int | None = None,
                     draws: int | None = None, sheet_path: str | Path | None = None,
                     sheet: Any = None, progress: Progress | None = None) -> BuiltFootprint:
-    """Compute and store a new footprint version of ``field_id`` from its stored layers.
+    """Compute and store a new footprint version of ``field_id`` from its stored layers,
+    unless its inputs did not change since the latest version (then that one is returned,
+    ``created`` False; :func:`footprint.pipeline.build.build_footprint_version`).
 
     Parameters
     ----------
@@ -61,11 +70,13 @@ def build_footprint(store: Any, settings: Settings, field_id: str, *, seed: int 
     BuiltFootprint
         The record (``version`` counts per field) and ``footprints/<field>/<dir>``.
     """
-    record = build_pipeline.build_footprint(field_id, store=store, settings=settings,
-                                            seed=seed, draws=draws, sheet_path=sheet_path,
-                                            sheet=sheet, progress=progress)
+    outcome = build_pipeline.build_footprint_version(
+        field_id, store=store, settings=settings, seed=seed, draws=draws,
+        sheet_path=sheet_path, sheet=sheet, progress=progress)
+    record = outcome.record
     directory = settings.state_dir / str((record.provenance or {}).get("directory", ""))
-    return BuiltFootprint(record, directory)
+    return BuiltFootprint(record, directory, outcome.created, outcome.same_inputs_as,
+                          outcome.message)
 
 
 def delineate(store: Any, settings: Settings, field_id: str, *, job_id: str,
@@ -81,9 +92,8 @@ def delineate(store: Any, settings: Settings, field_id: str, *, job_id: str,
     if mode:
         kwargs["mode"] = mode
     root = settings.state.delineations
-    root.mkdir(parents=True, exist_ok=True)
     final = root / job_id
-    tmp = Path(tempfile.mkdtemp(prefix=f".partial-{job_id}-", dir=root))
+    tmp = owned_workdir(root, PARTIAL_PREFIX, job_id)  # swept if this process dies
     try:
         result = delineate_field(field_id, tmp, settings=settings,
                                  progress=build_pipeline.delineation_progress(progress, 2, 98),

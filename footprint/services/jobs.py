@@ -35,7 +35,10 @@ def submit_job(executor: executors.Executor, store: Any, settings: Settings, pro
     -------
     (JobRecord, future)
     """
-    job = store.create_job(process.id, inputs, owner=owner)
+    # owned by this process when it runs here (footprint.ownership), so other servers on
+    # the same database can tell a live job from a dead one
+    job = store.create_job(process.id, inputs, owner=owner,
+                           worker=executors.worker_name() if executor.in_process else None)
     future = executors.start_job(executor, process.execute, str(job.id), inputs, settings,
                                  store, reraise=wait)
     return job, future

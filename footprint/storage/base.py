@@ -29,6 +29,8 @@ from footprint.errors import (
     FootprintError,
     InvalidParameterError,
     StorageError,
+    StorageFullError,
+    StorageUnavailableError,
     UnknownFieldError,
 )
 from footprint.storage.database import (
@@ -208,13 +210,17 @@ class StoreBase:
                 raise StorageError("PostGIS is not available in this database",
                                    hint="install PostGIS on the server and run "
                                         "CREATE EXTENSION postgis as a superuser") from error
+            if "full" in text or "no space" in text or "quota" in text:
+                raise StorageFullError("storage full: the database has no space left",
+                                       hint="free space on the server, then try again",
+                                       detail=f"{self.url}: {error.orig}") from error
             if "locked" in text or "busy" in text:
-                raise StorageError("the database is busy", hint="try again") from error
-            unreachable = "connect" in text or "unable to open" in text
-            if isinstance(error, OperationalError) and unreachable:
-                raise StorageError(f"cannot reach the database {self.url}",
-                                   hint="check FOOTPRINT_DATABASE_URL and that the server "
-                                        "is running") from error
+                raise StorageUnavailableError("the database is busy", hint="try again") from error
+            if isinstance(error, OperationalError) or error.connection_invalidated:
+                # down, restarting, out of connections: transient; the URL is for the log
+                raise StorageUnavailableError(
+                    "cannot reach the database", hint="check FOOTPRINT_DATABASE_URL and that "
+                    "the server is running", detail=f"{self.url}: {error.orig}") from error
             raise StorageError("the database refused the operation") from error
         except SQLAlchemyError as error:
             log.info("database error on %s: %s", self.url, error)

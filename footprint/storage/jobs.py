@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,11 +47,13 @@ class JobRepository(StoreBase):
     """Jobs of the processes: status, progress, results, heartbeats."""
 
     def create_job(self, process_id: str, inputs: Mapping[str, Any],
-                   owner: str | None = None) -> JobRecord:
-        """A new job in status ``accepted`` with a random UUID."""
+                   owner: str | None = None, *, worker: str | None = None) -> JobRecord:
+        """A new job in status ``accepted`` with a random UUID; ``owner`` is the key that
+        asked for it, ``worker`` the process that will run it (see footprint.ownership)."""
         now = utcnow()
         job = Job(id=str(uuid.uuid4()), process_id=process_id, status="accepted", progress=0,
-                  inputs=json_safe(dict(inputs)), created_at=now, updated_at=now, owner=owner)
+                  inputs=json_safe(dict(inputs)), created_at=now, updated_at=now, owner=owner,
+                  worker=worker)
         with self._session(write=True) as session:
             session.add(job)
             session.flush()
@@ -92,20 +95,33 @@ class JobRepository(StoreBase):
             return _job_record(_require_job(session, job_id))
 
     def list_jobs(self, limit: int = 100, offset: int = 0, *,
-                  include_dismissed: bool = False) -> list[JobRecord]:
-        """Jobs, newest first (dismissed ones only on request)."""
+                  include_dismissed: bool = False,
+                  statuses: Sequence[str] | None = None) -> list[JobRecord]:
+        """Jobs, newest first (dismissed ones only on request; only ``statuses`` if given)."""
         _check_page(limit, offset)
         query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
         if not include_dismissed:
             query = query.where(Job.status != "dismissed")
+        if statuses is not None:
+            query = query.where(Job.status.in_(tuple(statuses)))
         with self._session() as session:
             return [_job_record(r) for r in session.scalars(query)]
 
     def dismiss_job(self, job_id: str) -> JobRecord:
-        """Mark a job dismissed (OGC ``DELETE /jobs/{id}``); a running job's worker sees
-        it on its next :meth:`update_job` (ConflictError) and stops. Idempotent."""
+        """Dismiss a job (OGC ``DELETE /jobs/{id}``); idempotent.
+
+        An unfinished job is marked ``dismissed``: its worker sees it on its next
+        :meth:`update_job` (ConflictError) and stops. A finished job (successful or
+        failed) keeps its outcome and is deleted with its results, as OGC API -
+        Processes asks; the returned record is the job as it was, marked dismissed.
+        """
         with self._session(write=True) as session:
             job = _require_job(session, job_id, lock=True)
+            if job.status in ("successful", "failed"):
+                record = _job_record(job)
+                session.delete(job)
+                session.flush()
+                return dataclasses.replace(record, status="dismissed")
             if job.status != "dismissed":
                 now = utcnow()
                 job.status = "dismissed"

@@ -49,6 +49,13 @@ class LayerRecord:
     n_features: int
     created_at: dt.datetime
     created_by: str | None
+    retired_at: dt.datetime | None = None
+    retired_by: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """False once the layer is retired (superseded): builds no longer read it."""
+        return self.retired_at is None
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class FootprintRecord:
     rasters: dict[str, str]
     status: str
     n_deposits: int
+    inputs_sha256: str | None = None
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ def test_process_list_names_the_three_processes_with_links(client):
     response = client.get("/processes")
     assert response.status_code == 200
     processes = {p["id"]: p for p in response.json()["processes"]}
-    assert set(processes) == {"delineate", "build-footprint", "anomaly-report"}
+    assert set(processes) == {"delineate", "build-footprint", "anomaly-report",
+                              "calibrate-protocols"}
     for process in processes.values():
         assert "async-execute" in process["jobControlOptions"]
         assert any(link["rel"] == "self" and link["href"].endswith(f"/processes/{process['id']}")
@@ -145,13 +146,16 @@ def test_sync_then_async_build_footprint_store_versions_with_provenance(
     assert done["status"] == "successful", done
     assert done["progress"] == 100 and done["finished"] >= done["created"]
     results_link = next(link["href"] for link in done["links"] if link["rel"].endswith("/results"))
-    second = offline_client.get(results_link).json()["footprint"]
-    assert second["version"] == 2
-    # same seed, same inputs: the same draws (reproducibility through the service)
-    assert second["summaries"]["resource"] == first["summaries"]["resource"]
+    results = offline_client.get(results_link).json()
+    second = results["footprint"]
+    # same seed, same inputs: no new version, the job says so and returns version 1
+    assert second["version"] == 1 and results["created"] is False
+    assert second["inputs_sha256"] == first["inputs_sha256"]
+    assert "no new version" in results["message"] and "no new version" in done["message"]
+    assert sync.json()["created"] is True
 
     versions = store.list_footprints("gh-birim")
-    assert [v.version for v in versions] == [1, 2]
+    assert [v.version for v in versions] == [1]
     for version in versions:
         draws_file = offline_settings.state_dir / version.draws_path
         assert pq.read_metadata(draws_file).num_rows == DRAWS

@@ -158,7 +158,8 @@ def test_cors_only_for_configured_origins(settings, store):
 def test_healthz_and_readyz(public_client):
     assert public_client.get("/healthz").json() == {"status": "ok"}
     ready = public_client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "data_dir": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "data_dir": "ok",
+                                                                  "storage": "ok"}
 
 
 def test_readyz_fails_without_data_dir_or_database(settings, store, tmp_path):

@@ -93,6 +93,14 @@ def test_demo_without_data_says_what_is_missing_and_goes_on(tmp_path):
     assert "report GHA: skipped" in result.stdout
 
 
+def test_protocols_calibrate_refuses_bad_input_on_one_line():
+    result = run("protocols", "calibrate", "GHA", "--from", "2010", "--to", "2003")
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0 and "after" in result.stderr
+    result = run("protocols", "calibrate", "GHA", "--from", "2003", "--to", "2015", "--reps", "0")
+    assert result.returncode != 0 and "--reps" in result.stderr
+
+
 #: Runs ``main()`` once per command line in one interpreter (each usage error printed to
 #: a captured stderr), so that checking every command costs one start-up, not fifteen.
 _EVERY_COMMAND = """

@@ -139,3 +139,26 @@ def test_a_sieve_class_no_scheme_knows_is_refused_at_upload():
     with pytest.raises(InvalidDeclarationError) as excinfo:
         parse_certificates(text, today=TODAY)
     assert any(p.column == "sieve_big" for p in _problems(excinfo))
+
+
+def test_a_certificate_of_almost_no_carats_is_refused_with_a_clear_message():
+    from footprint.declarations import parse_certificates
+    from footprint.errors import InvalidDeclarationError
+
+    csv = ("certificate_id,date,exporter,importer,carats,value_usd,declared_origin\n"
+           "C1,2010-02-01,GHA,ARE,1e-320,3000,GHA\n")
+    with pytest.raises(InvalidDeclarationError) as caught:
+        parse_certificates(csv)
+    assert any(p.column == "carats" and "0.01 ct" in p.message
+               for p in caught.value.problems)
+
+
+def test_an_optional_stock_change_column_is_read_and_blank_means_unknown():
+    from footprint.declarations import parse_exports
+
+    csv = ("participant,period,flow,partner,carats,value_usd,source,stock_change_ct\n"
+           "GHA,2010,export,,100,3000,a,25\n"
+           "GHA,2011,export,,100,3000,a,\n")
+    out = parse_exports(csv)
+    assert out["stock_change_ct"].iloc[0] == 25.0
+    assert np.isnan(out["stock_change_ct"].iloc[1])

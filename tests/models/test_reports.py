@@ -110,16 +110,17 @@ def test_report_adjusts_every_p_value_once_with_benjamini_hochberg(report):
     from statsmodels.stats.multitest import multipletests
     expected = multipletests([t["p_value"] for t in with_p], method="fdr_bh")[1]
     assert [t["p_adjusted"] for t in with_p] == pytest.approx(list(expected))
-    for t in with_p:  # verdicts read the adjusted value
-        th = t["thresholds"]
-        assert t["verdict"] == P.verdict_from_p(t["p_adjusted"], th["anomalous_p"], th["watch_p"])
+    alpha, watch = report["fdr"]["alpha"], report["fdr"]["watch_alpha"]
+    for t in with_p:  # verdicts are the BH decisions at the one stated alpha
+        assert t["verdict"] == P.verdict_from_p(t["p_adjusted"], alpha, watch)
+    assert report["fdr"]["n_rejected"] == sum(t["verdict"] == "anomalous" for t in with_p)
 
 
 def test_report_verdicts_follow_the_declared_figures(report):
     volume = {t["period"]: t for t in report["tests"] if t["name"] == "volume_vs_capacity"}
     assert volume["2009"]["verdict"] == "anomalous"  # 0 ct against ~240,000 ct/yr capacity
     assert volume["2009"]["evidence"]["tail"] == "below"
-    assert volume["2010"]["evidence"]["declared_status"] == "absent"
+    assert volume["2010"]["evidence"]["declared_status"] == "no_record"
     assert volume["2005"]["verdict"] == "consistent"
     mirror = next(t for t in report["tests"] if t["name"] == "mirror")
     assert mirror["statistic"] == pytest.approx(0.4)  # 200,000 vs 120,000 ct
@@ -167,7 +168,8 @@ def test_report_without_uploads_says_which_tests_did_not_run():
                           fields=[_field("ci-seguela", 150_000, 45, 1)])
     report = build_report(inputs)
     assert {n["name"] for n in report["not_run"]} == {
-        "shipment_values", "size_distribution", "mass_balance", "mirror", "break_value"}
+        "shipment_values", "size_distribution", "mass_balance", "mirror", "break_value",
+        "break_volume"}
     jsonschema.validate(report, REPORT_JSON_SCHEMA)
     assert render_html(report).count("data:image/png;base64,") >= 2
 
@@ -208,15 +210,16 @@ def test_togo_report_from_the_real_statistics_flags_2004():
 
 
 @pytest.mark.slow
-def test_cli_report_writes_html_and_refuses_a_bad_upload(tmp_path, monkeypatch):
+def test_cli_report_writes_html_and_refuses_a_bad_upload(settings, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     import footprint.pipeline.report as pipeline
     from footprint.cli import app
 
     _kp_data_dir()
-    monkeypatch.setattr(pipeline, "default_footprint_provider",
-                        lambda settings=None: _no_capacity_provider)
+    # the CLI reports from the store, as the service does: stand in for the stored versions
+    monkeypatch.setattr(pipeline, "stored_footprint_provider",
+                        lambda store, settings, versions=None: _no_capacity_provider)
     out = tmp_path / "tgo.html"
     result = CliRunner().invoke(app, ["report", "TGO", "--from", "2003", "--to", "2005",
                                       "--format", "html", "-o", str(out)])
@@ -229,6 +232,45 @@ def test_cli_report_writes_html_and_refuses_a_bad_upload(tmp_path, monkeypatch):
                                       "--exports", str(bad), "-o", str(tmp_path / "r.json")])
     assert result.exit_code != 0
     assert not (tmp_path / "r.json").exists()
+
+
+def test_report_opens_with_a_narrative_and_carries_context_and_characteristics():
+    from footprint.calibration import calibrate, setup_from_footprints
+
+    fields = [_field("ci-seguela", 150_000, 45, 1)]
+    production = _production({y: (0.0 if 2006 <= y <= 2008 else 90_000.0)
+                               for y in range(2003, 2011)})
+    production = production[~production["year"].between(2006, 2008)]  # no KP record
+    market = P.MarketModel(index={})
+    oc = calibrate(setup_from_footprints(fields, range(2003, 2011), market), reps=3, seed=1,
+                   n_sim=19)
+    report = build_report(ReportInputs(participant="CIV", year_from=2003, year_to=2010,
+                                       production=production, fields=fields, market=market,
+                                       characteristics=oc.to_dict()))
+    text = report["summary"]["narrative"]
+    assert "below what even low utilisation gives in 2006–2008" in text
+    assert "UN embargo" in text and report["context"]["2007"]
+    from footprint.reports import verdict_rows
+
+    rows = [r for r in verdict_rows(report) if r["test"] == "volume_vs_capacity"]
+    assert rows[0]["size"] != "–" and "foreign_goods" in rows[0]["power"]
+    assert "size_distribution" not in report_figures(report)  # no certificates: no size plot
+    html = render_html(report)
+    assert 'id="narrative"' in html and "size at α" in html
+
+
+def test_a_stored_certificate_with_infinite_usd_per_ct_does_not_poison_the_report():
+    certs = parse_certificates(CERTS)
+    certs.loc[0, "carats"] = 1e-320  # stored before uploads refused it
+    certs["usd_per_ct"] = certs["value_usd"] / certs["carats"]
+    assert not np.isfinite(certs.loc[0, "usd_per_ct"])
+    report = build_report(ReportInputs(
+        participant="CIV", year_from=2003, year_to=2010,
+        production=_production({y: 250_000.0 for y in YEARS}),
+        fields=[_field("ci-seguela", 150_000, 45, 1)], certificates=certs))
+    shipment = next(t for t in report["tests"] if t["name"] == "shipment_values")
+    assert shipment["evidence"]["n_left_out"] == 1
+    jsonschema.validate(report, REPORT_JSON_SCHEMA)
 
 
 @pytest.mark.slow

@@ -76,8 +76,10 @@ def test_build_stores_a_version_with_files_and_provenance(offline, store, with_d
     assert (directory / "draws.parquet").is_file() and (directory / "deposits.geojson").is_file()
     assert (offline.state_dir / record.draws_path) == directory / "draws.parquet"
     assert record.n_deposits == 1
-    second = build_footprint("gh-birim", store=store, settings=offline, seed=4, draws=2000)
-    assert second.version == 2 and second.summaries["resource"] == record.summaries["resource"]
+    same = build_footprint("gh-birim", store=store, settings=offline, seed=4, draws=2000)
+    assert same == record  # same inputs: the stored version, not a new one
+    other = build_footprint("gh-birim", store=store, settings=offline, seed=5, draws=2000)
+    assert other.version == 2 and other.inputs_sha256 != record.inputs_sha256
 
 
 @pytest.mark.parametrize("where", ["compute", "store"])
@@ -98,13 +100,23 @@ def test_a_failed_build_leaves_no_files_and_no_version(offline, store, with_depo
     assert not any(root.iterdir())
 
 
-def test_remove_partial_builds_removes_only_hidden_partials(settings):
+def test_remove_partial_builds_removes_only_partials_of_gone_processes(settings):
+    import dataclasses
+    import subprocess
+
+    from footprint.ownership import current_owner
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = dataclasses.replace(current_owner(), pid=gone.pid, start=1)
     root = settings.state_dir / "footprints" / "gh-birim"
-    (root / f"{build_module.PARTIAL_PREFIX}abc" / "delineation").mkdir(parents=True)
+    (root / f"{build_module.PARTIAL_PREFIX}{dead.tag}-abc" / "delineation").mkdir(parents=True)
+    (root / f"{build_module.PARTIAL_PREFIX}{current_owner().tag}-live").mkdir()
     (root / "0123abcd").mkdir()
     removed = remove_partial_builds(settings)
-    assert [p.name for p in removed] == [f"{build_module.PARTIAL_PREFIX}abc"]
-    assert [p.name for p in root.iterdir()] == ["0123abcd"]
+    assert [p.name for p in removed] == [f"{build_module.PARTIAL_PREFIX}{dead.tag}-abc"]
+    assert sorted(p.name for p in root.iterdir()) == sorted(
+        ["0123abcd", f"{build_module.PARTIAL_PREFIX}{current_owner().tag}-live"])
 
 
 def test_cli_build_prints_the_new_version(offline, store, with_deposits):
