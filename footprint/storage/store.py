@@ -16,6 +16,7 @@ validation errors of the inputs (``InvalidLayerError``, ``InvalidDeclarationErro
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -79,11 +80,13 @@ from footprint.storage.records import (
     ApiKeyRecord,
     AuditRecord,
     Bounds,
+    FeaturePage,
     FieldRecord,
     FootprintRecord,
     JobRecord,
     LayerRecord,
 )
+from footprint.storage.filters import filter_clause, sort_columns
 from footprint.storage.types import SRID, encode_ewkb, utcnow
 
 if TYPE_CHECKING:
@@ -361,6 +364,12 @@ class Store:
         limit: int = 100,
         offset: int = 0,
         year: int | None = None,
+        layer_ids: Sequence[int] | None = None,
+        filter_tree: Any = None,
+        queryables: Mapping[str, str] | None = None,
+        sortby: Sequence[tuple[str, bool]] = (),
+        years: tuple[int | None, int | None] | None = None,
+        undated_layers: Sequence[int] = (),
     ) -> tuple[list[Feature], int]:
         """Features of one layer, or of the layers of a field/kind/year, as GeoJSON dicts.
 
@@ -373,6 +382,15 @@ class Store:
             Page of the result, ordered by layer then feature index.
         year : int, optional
             Only layers of that year (e.g. a mined-area layer per year).
+        layer_ids : sequence of int, optional
+            Only these layers (with the other conditions).
+        filter_tree, queryables, sortby
+            A parsed CQL2 filter and sort order on the ``queryables`` (name -> JSON-Schema
+            type), as SQL (see :mod:`footprint.storage.filters`).
+        years : (first, last) calendar years, optional
+            Only features whose own date falls in those years (``None``: open end): the
+            feature's ``year`` property, else its layer's ``year``; features with neither
+            are kept when their layer is in ``undated_layers`` (chosen by upload time).
 
         Returns
         -------
@@ -393,12 +411,21 @@ class Store:
                 layers = layers.where(Layer.kind == kind)
             if year is not None:
                 layers = layers.where(Layer.year == int(year))
-            layer_ids = list(session.scalars(layers))
-            if not layer_ids:
+            if layer_ids is not None:
+                layers = layers.where(Layer.id.in_([int(i) for i in layer_ids]))
+            chosen = list(session.scalars(layers))
+            if not chosen:
                 return [], 0
+            where = LayerFeature.layer_id.in_(chosen)
+            if filter_tree is not None:
+                where = and_(where, filter_clause(filter_tree, LayerFeature, queryables or {}))
+            if years is not None:
+                where = and_(where, _feature_year_clause(years, undated_layers))
+            sort = sort_columns(sortby, LayerFeature, queryables or {})
             rows, matched = self._page(
-                session, LayerFeature, LayerFeature.layer_id.in_(layer_ids),
-                (LayerFeature.layer_id, LayerFeature.feature_index), bbox, limit, offset)
+                session, LayerFeature, where,
+                (*sort, LayerFeature.layer_id, LayerFeature.feature_index), bbox, limit, offset,
+                sql_order=bool(sort))
             return _features([f"{r.layer_id}-{r.feature_index}" for r in rows],
                              [r.geom for r in rows], [r.properties for r in rows]), matched
 
@@ -460,8 +487,10 @@ class Store:
                         rasters=_json_safe(dict(rasters)), status=status, n_deposits=len(rows))
                     session.add(footprint)
                     _flush_or_race(session)
+                    texts = _deposit_texts(version, rows)
                     _insert_chunks(session, Deposit,
-                                   ({"footprint_id": footprint.id, **row} for row in rows))
+                                   ({"footprint_id": footprint.id, **row, "feature_json": text}
+                                    for row, text in zip(rows, texts, strict=True)))
                     return _footprint_record(footprint)
             except _VersionRace:
                 continue
@@ -505,29 +534,100 @@ class Store:
         _check_page(limit, offset)
         bbox = _check_bounds(bbox_4326) if bbox_4326 is not None else None
         with self._session() as session:
-            if version is None:
-                footprint = session.scalar(select(Footprint).where(Footprint.field_id == field_id)
-                                           .order_by(Footprint.version.desc()).limit(1))
-                if footprint is None:
-                    _require_field(session, field_id)
-                    raise NotFoundError(f"field {field_id!r} has no footprint yet")
-            else:
-                footprint = _require_footprint(session, field_id, version)
+            footprint = _footprint_or_latest(session, field_id, version)
             rows, matched = self._page(
                 session, Deposit, Deposit.footprint_id == footprint.id,
                 (Deposit.feature_index,), bbox, limit, offset)
-            properties = [{"deposit_class": r.deposit_class, "area_m2": r.area_m2,
-                           "mined_area_m2": r.mined_area_m2, "mode": r.mode,
-                           "version": footprint.version, **r.properties} for r in rows]
+            properties = [_deposit_properties(footprint.version, r) for r in rows]
             return _features([f"{footprint.version}-{r.feature_index}" for r in rows],
                              [r.geom for r in rows], properties), matched
 
+    def deposit_page(
+        self,
+        field_id: str,
+        *,
+        version: int | None = None,
+        bbox_4326: Sequence[float] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        filter_tree: Any = None,
+        queryables: Mapping[str, str] | None = None,
+        sortby: Sequence[tuple[str, bool]] = (),
+    ) -> FeaturePage:
+        """A page of deposits as GeoJSON Feature texts, as :meth:`deposit_features` would
+        serialise them, read from the text stored with the version (no serialisation).
+
+        ``filter_tree``, ``queryables`` and ``sortby`` as for :meth:`layer_features`.
+        Without a bbox or filter, ``number_matched`` is the version's deposit count (no
+        count query). Raises :class:`NotFoundError` when the field has no such footprint.
+        """
+        _check_page(limit, offset)
+        bbox = _check_bounds(bbox_4326) if bbox_4326 is not None else None
+        with self._session() as session:
+            footprint = _footprint_or_latest(session, field_id, version)
+            where = Deposit.footprint_id == footprint.id
+            if filter_tree is not None:
+                where = and_(where, filter_clause(filter_tree, Deposit, queryables or {}))
+            sort = sort_columns(sortby, Deposit, queryables or {})
+            order = (*sort, Deposit.feature_index)
+            if bbox is None or self.is_postgres:
+                query = select(Deposit.id).where(where)
+                if bbox is not None:
+                    query = query.where(func.ST_Intersects(
+                        Deposit.geom, func.ST_MakeEnvelope(*bbox, SRID)))
+                matched = footprint.n_deposits if bbox is None and filter_tree is None else \
+                    int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+                ids = list(session.scalars(query.order_by(*order).limit(limit).offset(offset)))
+            else:
+                matching = _sqlite_bbox_ids(session, Deposit, where, order, bbox,
+                                            sql_order=bool(sort))
+                ids, matched = [int(i) for i in matching[offset:offset + limit]], len(matching)
+            return FeaturePage(footprint.version, _deposit_texts_of(session, footprint, ids),
+                               matched)
+
+    def deposit_feature_text(self, field_id: str, version: int, feature_index: int) -> str | None:
+        """One deposit of a version as GeoJSON Feature text (an indexed lookup), or None."""
+        with self._session() as session:
+            deposit_id = session.scalar(
+                select(Deposit.id).join(Footprint, Deposit.footprint_id == Footprint.id)
+                .where(Footprint.field_id == field_id, Footprint.version == int(version),
+                       Deposit.feature_index == int(feature_index)))
+            if deposit_id is None:
+                return None
+            footprint = _require_footprint(session, field_id, version)
+            return _deposit_texts_of(session, footprint, [deposit_id])[0]
+
+    def latest_footprint_version(self, field_id: str) -> int | None:
+        """The field's newest footprint version number (one indexed query), or None."""
+        with self._session() as session:
+            return session.scalar(select(func.max(Footprint.version))
+                                  .where(Footprint.field_id == field_id))
+
+    def layer_feature(self, layer_id: int, feature_index: int) -> tuple[LayerRecord, Feature] | None:
+        """One feature of a layer by its index (an indexed lookup), with its layer; or None."""
+        with self._session() as session:
+            layer = session.get(Layer, int(layer_id))
+            if layer is None:
+                return None
+            row = session.scalar(select(LayerFeature).where(
+                LayerFeature.layer_id == layer.id,
+                LayerFeature.feature_index == int(feature_index)))
+            if row is None:
+                return None
+            feature = _features([f"{row.layer_id}-{row.feature_index}"], [row.geom],
+                                [row.properties])[0]
+            return _layer_record(layer), feature
+
     def _page(self, session: Session, model: type[LayerFeature] | type[Deposit],
               where: Any, order: tuple[Any, ...], bbox: Bounds | None,
-              limit: int, offset: int) -> tuple[list[Any], int]:
-        """One page of rows and the number matched, with the backend's bbox filter."""
+              limit: int, offset: int, *, sql_order: bool = False) -> tuple[list[Any], int]:
+        """One page of rows and the number matched, with the backend's bbox filter.
+
+        ``sql_order``: sort in SQL (``order`` holds expressions, e.g. a sortby), not here.
+        """
         if bbox is not None and not self.is_postgres:
-            return _page_sqlite_bbox(session, model, where, order, bbox, limit, offset)
+            return _page_sqlite_bbox(session, model, where, order, bbox, limit, offset,
+                                     sql_order=sql_order)
         query = select(model).where(where)
         if bbox is not None:
             # ST_Intersects first tests && (bounding boxes) through the GIST index.
@@ -862,6 +962,33 @@ def _require_job(session: Session, job_id: str, *, lock: bool = False) -> Job:
     return row
 
 
+def _feature_year_clause(years: tuple[int | None, int | None],
+                         undated_layers: Sequence[int]) -> Any:
+    """Features dated (own ``year``, else the layer's) within ``years``, or undated ones
+    of ``undated_layers``."""
+    year = func.coalesce(LayerFeature.properties["year"].as_integer(),
+                         select(Layer.year).where(Layer.id == LayerFeature.layer_id)
+                         .scalar_subquery())
+    first, last = years
+    dated = and_(year.is_not(None), *([year >= int(first)] if first is not None else []),
+                 *([year <= int(last)] if last is not None else []))
+    if not undated_layers:
+        return dated
+    return or_(dated, and_(year.is_(None),
+                           LayerFeature.layer_id.in_([int(i) for i in undated_layers])))
+
+
+def _footprint_or_latest(session: Session, field_id: str, version: int | None) -> Footprint:
+    if version is not None:
+        return _require_footprint(session, field_id, version)
+    footprint = session.scalar(select(Footprint).where(Footprint.field_id == field_id)
+                               .order_by(Footprint.version.desc()).limit(1))
+    if footprint is None:
+        _require_field(session, field_id)
+        raise NotFoundError(f"field {field_id!r} has no footprint yet")
+    return footprint
+
+
 def _flush_or_race(session: Session) -> None:
     try:
         session.flush()
@@ -885,28 +1012,37 @@ def _insert_chunks(session: Session, model: type, rows: Iterable[dict[str, Any]]
 
 def _page_sqlite_bbox(session: Session, model: type[LayerFeature] | type[Deposit], where: Any,
                       order: tuple[Any, ...], bbox: Bounds, limit: int,
-                      offset: int) -> tuple[list[Any], int]:
+                      offset: int, *, sql_order: bool = False) -> tuple[list[Any], int]:
     """Bounding-box prefilter on the indexed columns, exact test with shapely (GEOS).
 
     The candidates are sorted here, not by SQL: an ORDER BY would tempt SQLite to walk
     the (parent, feature_index) unique index instead of the bbox index.
     """
-    minx, miny, maxx, maxy = bbox
-    prefilter = and_(model.minx <= maxx, model.maxx >= minx,
-                     model.miny <= maxy, model.maxy >= miny)
-    candidates = session.execute(
-        select(model.id, type_coerce(model.geom, LargeBinary), *order).where(where, prefilter)
-    ).all()
-    if not candidates:
+    matched_ids = _sqlite_bbox_ids(session, model, where, order, bbox, sql_order=sql_order)
+    if not matched_ids.size:
         return [], 0
-    candidates.sort(key=lambda c: tuple(c[2:]))
-    ids = np.array([c[0] for c in candidates])
-    geoms = shapely.from_wkb(np.array([c[1] for c in candidates], dtype=object))
-    matched_ids = ids[shapely.intersects(geoms, box(*bbox))]
     page_ids = [int(i) for i in matched_ids[offset:offset + limit]]
     rows = list(session.scalars(select(model).where(model.id.in_(page_ids)).order_by(*order))) \
         if page_ids else []
     return rows, int(matched_ids.size)
+
+
+def _sqlite_bbox_ids(session: Session, model: type[LayerFeature] | type[Deposit], where: Any,
+                     order: tuple[Any, ...], bbox: Bounds, *,
+                     sql_order: bool = False) -> np.ndarray:
+    """Row ids, in ``order``, whose geometry intersects ``bbox`` (see _page_sqlite_bbox)."""
+    minx, miny, maxx, maxy = bbox
+    prefilter = and_(model.minx <= maxx, model.maxx >= minx,
+                     model.miny <= maxy, model.maxy >= miny)
+    query = select(model.id, type_coerce(model.geom, LargeBinary), *order).where(where, prefilter)
+    candidates = session.execute(query.order_by(*order) if sql_order else query).all()
+    if not candidates:
+        return np.array([], dtype=np.int64)
+    if not sql_order:
+        candidates.sort(key=lambda c: tuple(c[2:]))
+    ids = np.array([c[0] for c in candidates])
+    geoms = shapely.from_wkb(np.array([c[1] for c in candidates], dtype=object))
+    return ids[shapely.intersects(geoms, box(*bbox))]
 
 
 def _feature_rows(gdf: gpd.GeoDataFrame, *, what: str,
@@ -1051,6 +1187,44 @@ def _features(ids: list[str], geoms: list[BaseGeometry | None],
              "geometry": None if text is None else json.loads(text),
              "properties": dict(props)}
             for feature_id, text, props in zip(ids, texts, properties, strict=True)]
+
+
+def _deposit_properties(version: int, row: Any) -> dict[str, Any]:
+    """A deposit's GeoJSON properties from its row (a Deposit or an insert dict)."""
+    get = row.get if isinstance(row, Mapping) else functools.partial(getattr, row)
+    return {"deposit_class": get("deposit_class"), "area_m2": get("area_m2"),
+            "mined_area_m2": get("mined_area_m2"), "mode": get("mode"), "version": version,
+            **get("properties")}
+
+
+def _deposit_texts(version: int, rows: Sequence[Any]) -> list[str]:
+    """GeoJSON Feature texts of deposit rows (insert dicts with EWKB, or Deposit rows),
+    exactly as :meth:`Store.deposit_features` hands the features out."""
+    if not rows:
+        return []
+    geoms = [r["geom"] if isinstance(r, Mapping) else r.geom for r in rows]
+    if any(isinstance(g, bytes) for g in geoms):
+        geoms = list(shapely.from_wkb(np.array(geoms, dtype=object)))
+    features = _features(
+        [f"{version}-{r['feature_index'] if isinstance(r, Mapping) else r.feature_index}"
+         for r in rows], geoms, [_deposit_properties(version, r) for r in rows])
+    return [json.dumps(f, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            for f in features]
+
+
+def _deposit_texts_of(session: Session, footprint: Footprint, ids: Sequence[int]) -> list[str]:
+    """The stored texts of deposit rows ``ids``, in that order; rows stored before the
+    texts existed (NULL) are serialised here."""
+    if not ids:
+        return []
+    texts = dict(session.execute(select(Deposit.id, Deposit.feature_json)
+                                 .where(Deposit.id.in_(ids))).all())
+    missing = [i for i in ids if texts.get(i) is None]
+    if missing:
+        rows = list(session.scalars(select(Deposit).where(Deposit.id.in_(missing))))
+        texts.update(zip([r.id for r in rows], _deposit_texts(footprint.version, rows),
+                         strict=True))
+    return [texts[i] for i in ids]
 
 
 def _check_kind(kind: str) -> None:
