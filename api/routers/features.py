@@ -21,6 +21,7 @@ maximum is clamped to it, as OGC API - Features requires.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Callable, Iterable
@@ -104,6 +105,8 @@ class Collection:
     #: queryable -> JSON-Schema type, or a function of the store giving them
     queryables: Callable[[Any], dict[str, str]] | None = None
     crs_epsg: int | None = None
+    #: the immutable version a read would serve (the asked one, else the latest), if any
+    version_of: Callable[[Any, int | None], int | None] | None = None
 
 
 def _dumps(feature: dict[str, Any]) -> str:
@@ -201,6 +204,12 @@ def _read_deposits(field_id: str):
             return Page([], 0)  # no footprint built yet: an empty collection, not an error
         return Page(page.features, page.number_matched, page.version)
     return read
+
+
+def _deposit_version(field_id: str):
+    def version_of(store: Any, version: int | None) -> int | None:
+        return version if version is not None else store.latest_footprint_version(field_id)
+    return version_of
 
 
 def _get_deposit(field_id: str):
@@ -302,7 +311,7 @@ def _field_collections(field: FieldDefinition) -> list[Collection]:
                    f"Modelled gravel deposits of {field.name} ({field.country}) in the latest "
                    "footprint version; `version` selects another.", bbox, _read_deposits(field.id),
                    _get_deposit(field.id), queryables=_deposit_queryables(field.id),
-                   crs_epsg=field.crs_epsg),
+                   crs_epsg=field.crs_epsg, version_of=_deposit_version(field.id)),
         Collection(f"mined-areas-{field.id}", f"Mined areas, {field.name}",
                    f"Uploaded pits and tailings of {field.name}; `datetime` filters on each "
                    "pit's `year` (else its layer's year, else the upload time).",
@@ -326,7 +335,12 @@ def _union_bbox(boxes: Iterable[BBox]) -> BBox | None:
 
 
 def collections(settings: Settings) -> dict[str, Collection]:
-    """Every collection the service offers, by id."""
+    """Every collection the service offers, by id (built once per data directory)."""
+    return _collections_of(settings.data_dir)
+
+
+@functools.lru_cache(maxsize=4)
+def _collections_of(data_dir: Path) -> dict[str, Collection]:
     catalogue = load_catalogue()
     found: dict[str, Collection] = {
         "fields": Collection("fields", "Diamond fields",
@@ -337,8 +351,8 @@ def collections(settings: Settings) -> dict[str, Collection]:
     }
     for field in catalogue.values():
         found.update({c.id: c for c in _field_collections(field)})
-    if _usgs_paths(settings.data_dir):
-        points = usgs_mine_points(settings.data_dir)
+    if _usgs_paths(data_dir):
+        points = usgs_mine_points(data_dir)
         found["usgs-mines"] = Collection(
             "usgs-mines", "USGS mineral deposits, exploration sites and facilities",
             "Points of the USGS Africa GIS data (doi:10.5066/P97EQWXP) in Ghana, Côte d'Ivoire, "
@@ -500,7 +514,7 @@ def landing_page(request: Request, _: ReadAccess, f: FormatParam = None) -> Any:
     }
     if _wants_html(request, f):
         return HTMLResponse(html_pages.landing(body, base))
-    return body
+    return JSONResponse(body)
 
 
 @router.get("/conformance", responses={200: {"content": {"application/json": {
@@ -511,7 +525,7 @@ def conformance(request: Request, _: ReadAccess, f: FormatParam = None) -> Any:
     body = {"conformsTo": CONFORMANCE_CLASSES + PROCESSES_CONFORMANCE_CLASSES}
     if _wants_html(request, f):
         return HTMLResponse(html_pages.listing("Conformance", body["conformsTo"]))
-    return body
+    return JSONResponse(body)
 
 
 @router.get("/collections", responses={200: {"content": {"application/json": {"example": {
@@ -524,14 +538,19 @@ def list_collections(request: Request, _: ReadAccess, settings: SettingsDep,
     """The feature collections: fields, deposits, mined areas, survey layers, mine points."""
     check_parameters(request, _COMMON_PARAMETERS)
     base = _base(request)
-    body = {
-        "collections": [_describe(c, base) for c in collections(settings).values()],
-        "links": [link(f"{base}/collections", "self", "application/json", "this document"),
-                  link(f"{base}/collections?f=html", "alternate", "text/html", "as HTML")],
-    }
+
+    def describe_all() -> dict[str, Any]:
+        return {
+            "collections": [_describe(c, base) for c in collections(settings).values()],
+            "links": [link(f"{base}/collections", "self", "application/json", "this document"),
+                      link(f"{base}/collections?f=html", "alternate", "text/html", "as HTML")],
+        }
     if _wants_html(request, f):
-        return HTMLResponse(html_pages.collections(body["collections"]))
-    return body
+        return HTMLResponse(html_pages.collections(describe_all()["collections"]))
+    # the list changes only with the catalogue and the data directory, both read once
+    body = cache_of(request).get_or_build(("collections", str(request.url)),
+                                          lambda: json.dumps(describe_all()).encode())
+    return cached_response(request, body, "application/json", immutable=False)
 
 
 CollectionId = Annotated[str, PathParam(description="Collection id, e.g. deposits-gh-birim.",
@@ -547,7 +566,7 @@ def describe_collection(collection_id: CollectionId, request: Request, _: ReadAc
     body = _describe(get_collection(collection_id, settings), _base(request))
     if _wants_html(request, f):
         return HTMLResponse(html_pages.collection(body))
-    return body
+    return JSONResponse(body)
 
 
 def _queryables_of(collection: Collection, store: Any) -> dict[str, str]:
@@ -739,13 +758,18 @@ def get_items(
         return _collection_body(texts, page.number_matched, links)
 
     headers = {"Content-Crs": f"<{output_crs}>"}
-    page = collection.read(store, settings, query)
     if html:
+        page = collection.read(store, settings, query)
         return HTMLResponse(html_pages.items(collection, json.loads(build(page)), request))
-    if page.version is None:
-        return Response(build(page), media_type=GEOJSON_MEDIA_TYPE, headers=headers)
-    body = cache_of(request).get_or_build(("items", page.version, str(request.url)),
-                                          lambda: build(page))
+    # an immutable version's page: look it up before reading anything
+    resolved = None if collection.version_of is None else collection.version_of(store, version)
+    if resolved is None:
+        return Response(build(collection.read(store, settings, query)),
+                        media_type=GEOJSON_MEDIA_TYPE, headers=headers)
+    pinned = dataclasses.replace(query, version=resolved)
+    body = cache_of(request).get_or_build(
+        ("items", resolved, str(request.url)),
+        lambda: build(collection.read(store, settings, pinned)))
     response = cached_response(request, body, GEOJSON_MEDIA_TYPE, immutable=version is not None)
     response.headers.update(headers)
     return response
