@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 import footprint
 from api.errors import Problem, install_error_handlers
 from api.logs import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
-from api.routers import features, footprints, layers, ops, processes
+from api.routers import features, footprints, layers, ops, processes, tiles
 from datasets.catalogue import load_catalogue
 from footprint.settings import Settings, get_settings
 
@@ -41,6 +41,7 @@ Errors are OGC exceptions in the RFC 7807 style (`application/problem+json`, sch
 
 TAGS = [
     {"name": "OGC API - Features", "description": "Fields, deposits, mined areas, layers, mine points."},
+    {"name": "OGC API - Tiles", "description": "Vector tiles of collections, raster tiles of footprints."},
     {"name": "Footprints", "description": "Footprint versions, draws and rasters per field."},
     {"name": "OGC API - Processes", "description": "Delineation, footprint builds, anomaly reports."},
     {"name": "Layers", "description": "Survey-layer and declared-data uploads."},
@@ -142,8 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
 
-    for router in (features.router, footprints.router, processes.router, layers.router,
-                   ops.router):
+    for router in (features.router, tiles.router, footprints.router, processes.router,
+                   layers.router, ops.router):
         app.include_router(_summaries_from_docstrings(router))
     _install_map_page(app)
 

@@ -33,6 +33,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path as PathParam, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from shapely.geometry import box, shape
+from starlette.concurrency import run_in_threadpool
 
 from api import html_pages
 from api.cache import cache_of, cached_response
@@ -698,7 +699,7 @@ def _collection_body(texts: list[str], number_matched: int, links: list[dict[str
                                          "text/html": {}},
                              "description": "A page of features (GeoJSON FeatureCollection)."},
                        304: {"description": "Not modified (the ETag matched)."}})
-def get_items(
+async def get_items(
     collection_id: CollectionId,
     request: Request,
     _: ReadAccess,
@@ -759,17 +760,20 @@ def get_items(
 
     headers = {"Content-Crs": f"<{output_crs}>"}
     if html:
-        page = collection.read(store, settings, query)
+        page = await run_in_threadpool(collection.read, store, settings, query)
         return HTMLResponse(html_pages.items(collection, json.loads(build(page)), request))
     # an immutable version's page: look it up before reading anything
-    resolved = None if collection.version_of is None else collection.version_of(store, version)
+    resolved = None if collection.version_of is None else \
+        version if version is not None else \
+        await run_in_threadpool(collection.version_of, store, version)
     if resolved is None:
-        return Response(build(collection.read(store, settings, query)),
-                        media_type=GEOJSON_MEDIA_TYPE, headers=headers)
+        body_bytes = await run_in_threadpool(
+            lambda: build(collection.read(store, settings, query)))
+        return Response(body_bytes, media_type=GEOJSON_MEDIA_TYPE, headers=headers)
     pinned = dataclasses.replace(query, version=resolved)
-    body = cache_of(request).get_or_build(
-        ("items", resolved, str(request.url)),
-        lambda: build(collection.read(store, settings, pinned)))
+    cache, key = cache_of(request), ("items", resolved, str(request.url))
+    body = cache.peek(key) or await run_in_threadpool(
+        cache.get_or_build, key, lambda: build(collection.read(store, settings, pinned)))
     response = cached_response(request, body, GEOJSON_MEDIA_TYPE, immutable=version is not None)
     response.headers.update(headers)
     return response
@@ -780,7 +784,7 @@ def get_items(
                 "example": FEATURES_EXAMPLE["features"][0]}, "text/html": {}},
                 "description": "One feature (GeoJSON)."},
                 304: {"description": "Not modified (the ETag matched)."}})
-def get_item(
+async def get_item(
     collection_id: CollectionId,
     feature_id: Annotated[str, PathParam(description="Feature id within the collection.")],
     request: Request,
@@ -821,20 +825,20 @@ def get_item(
     cache = cache_of(request)
     key = ("item", str(request.url))
     if html:
-        found = collection.get(store, settings, feature_id, version)
+        found = await run_in_threadpool(collection.get, store, settings, feature_id, version)
         if found is None:
             raise not_found()
         return HTMLResponse(html_pages.item(collection, json.loads(build(found[0]))))
     body = cache.peek(key)
     if body is None:
-        found = collection.get(store, settings, feature_id, version)
+        found = await run_in_threadpool(collection.get, store, settings, feature_id, version)
         if found is None:
             raise not_found()
         text, immutable_version = found
         if immutable_version is None:
             return Response(build(text), media_type=GEOJSON_MEDIA_TYPE,
                             headers={"Content-Crs": f"<{output_crs}>"})
-        body = cache.get_or_build(key, lambda: build(text))
+        body = await run_in_threadpool(cache.get_or_build, key, lambda: build(text))
     response = cached_response(request, body, GEOJSON_MEDIA_TYPE, immutable=True)
     response.headers["Content-Crs"] = f"<{output_crs}>"
     return response

@@ -86,6 +86,7 @@ from footprint.storage.records import (
     JobRecord,
     LayerRecord,
 )
+from footprint.storage import tiles
 from footprint.storage.filters import filter_clause, sort_columns
 from footprint.storage.types import SRID, encode_ewkb, utcnow
 
@@ -602,6 +603,57 @@ class Store:
         with self._session() as session:
             return session.scalar(select(func.max(Footprint.version))
                                   .where(Footprint.field_id == field_id))
+
+    def deposit_tile(self, field_id: str, z: int, x: int, y: int, *,
+                     version: int | None = None) -> tuple[int, bytes]:
+        """A Mapbox Vector Tile (layer ``deposits``) of a footprint version's deposits in
+        tile z/x/y of WebMercatorQuad, with its version (default: the latest).
+
+        Attributes: ``deposit_class``, ``area_m2``, ``mined_area_m2``, ``mode`` and
+        ``feature_index`` (the feature id is ``<version>-<feature_index>``).
+        """
+        tiles.check_tile(z, x, y)
+        with self._session() as session:
+            footprint = _footprint_or_latest(session, field_id, version)
+            if self.is_postgres:
+                data = tiles.postgis_tile(
+                    session, "deposits", "t.footprint_id = :fid", {"fid": footprint.id},
+                    [f"t.{c}" for c in (*DEPOSIT_COLUMNS, "feature_index")], "deposits",
+                    z, x, y)
+            else:
+                data = tiles.sqlite_tile(
+                    session, Deposit, Deposit.footprint_id == footprint.id,
+                    lambda r: {**{c: getattr(r, c) for c in DEPOSIT_COLUMNS},
+                               "feature_index": r.feature_index}, "deposits", z, x, y)
+            return footprint.version, data
+
+    def layer_tile(self, layer_ids: Sequence[int], z: int, x: int, y: int,
+                   name: str = "features") -> bytes:
+        """A Mapbox Vector Tile (layer ``name``) of the features of ``layer_ids`` in tile
+        z/x/y; attributes ``layer_id``, ``feature_index`` and the feature's ``year``."""
+        tiles.check_tile(z, x, y)
+        ids = [int(i) for i in layer_ids]
+        if not ids:
+            return b""
+        with self._session() as session:
+            if self.is_postgres:
+                return tiles.postgis_tile(
+                    session, "layer_features", "t.layer_id = ANY(:ids)", {"ids": ids},
+                    ["t.layer_id", "t.feature_index",
+                     "COALESCE(CASE WHEN jsonb_typeof(t.properties->'year') = 'number' "
+                     "THEN (t.properties->>'year')::float::int END, "
+                     "(SELECT l.year FROM layers l WHERE l.id = t.layer_id)) AS year"],
+                    name, z, x, y)
+            layer_years = dict(session.execute(select(Layer.id, Layer.year)
+                                               .where(Layer.id.in_(ids))).all())
+
+            def attributes(row: LayerFeature) -> dict[str, Any]:
+                year = row.properties.get("year")
+                return {"layer_id": row.layer_id, "feature_index": row.feature_index,
+                        "year": int(year) if isinstance(year, (int, float))
+                        and not isinstance(year, bool) else layer_years.get(row.layer_id)}
+            return tiles.sqlite_tile(session, LayerFeature, LayerFeature.layer_id.in_(ids),
+                                     attributes, name, z, x, y)
 
     def layer_feature(self, layer_id: int, feature_index: int) -> tuple[LayerRecord, Feature] | None:
         """One feature of a layer by its index (an indexed lookup), with its layer; or None."""
