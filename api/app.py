@@ -139,6 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=_lifespan,
         license_info={"name": "MIT"},
+        docs_url=None,  # served from the vendored scripts by api.routers.docs
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -147,6 +149,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    layers.router, ops.router):
         app.include_router(_summaries_from_docstrings(router))
     _install_map_page(app)
+    from api.routers.docs import router as docs_router
+
+    app.include_router(docs_router)
 
     app.openapi = functools.partial(_openapi, app)  # type: ignore[method-assign]
 

@@ -208,3 +208,35 @@ def test_map_page_draws_deposits_and_shows_field_numbers(browser_page, live_serv
     page.screenshot(path=str(ARTIFACTS / "map.png"))
     assert outside_requests == []
     assert console_errors == []
+
+
+def _offline(page) -> list[str]:
+    """Abort every request that leaves 127.0.0.1; return the list they are counted in."""
+    outside: list[str] = []
+
+    def route(request_route):
+        if urlsplit(request_route.request.url).hostname != "127.0.0.1":
+            outside.append(request_route.request.url)
+            request_route.abort("internetdisconnected")
+        else:
+            request_route.continue_()
+    page.route("**/*", route)
+    return outside
+
+
+def test_swagger_ui_and_redoc_render_offline(browser_page, live_server):
+    page = browser_page
+    outside = _offline(page)
+    page.goto(f"{live_server}/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+    assert "footprint" in page.inner_text(".swagger-ui .info .title")
+    # operations of every tag are listed, from the OpenAPI 3.1 document
+    page.wait_for_selector(".opblock-tag", timeout=30_000)
+    assert page.locator(".opblock").count() > 20
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "docs.png"))
+    page.goto(f"{live_server}/redoc")
+    page.wait_for_selector("h1", timeout=30_000)
+    assert "footprint" in page.inner_text("h1")
+    page.screenshot(path=str(ARTIFACTS / "redoc.png"))
+    assert [u for u in outside if "redoc.ly" not in u] == [], outside
