@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +61,7 @@ from footprint.errors import DataMissingError, InvalidParameterError, NotFoundEr
 from footprint.settings import Settings
 
 router = APIRouter(tags=["OGC API - Features"], responses=ERROR_RESPONSES)
+log = logging.getLogger("api.features")
 
 BBox = tuple[float, float, float, float]
 
@@ -748,6 +750,9 @@ async def get_items(
                        limit=clamp_limit(limit, settings.max_items_limit), offset=offset,
                        version=version, filter_tree=parse_filter(filter_, filter_lang, filter_crs),
                        sortby=parse_sortby(sortby))
+    if query.filter_tree is not None:
+        log.info("CQL2 filter on %s: %s", collection.id, filter_[:500] if filter_ else "",
+                 extra={"collection": collection.id, "filter_lang": filter_lang or "cql2-text"})
     html = _wants_html(request, f)
     collection_url = f"{_base(request)}/collections/{collection.id}"
 
