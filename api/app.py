@@ -24,7 +24,6 @@ import footprint
 from api.errors import Problem, install_error_handlers
 from api.logs import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
 from api.routers import features, footprints, layers, ops, processes, tiles
-from datasets.catalogue import load_catalogue
 from footprint.settings import Settings, get_settings
 
 logger = logging.getLogger("api.app")
@@ -60,14 +59,11 @@ def _install_map_page(app: FastAPI) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from footprint.executors import recover_jobs
     from footprint.pipeline.build import remove_partial_builds
-    from footprint.storage.store import Store
+    from footprint.services.store import open_store
 
     settings: Settings = app.state.settings
     settings.check_serve_safe()
-    settings.ensure_dirs()
-    store = Store.from_settings(settings)
-    store.upgrade()
-    store.sync_fields(load_catalogue().values())
+    store = open_store(settings)
     orphaned = recover_jobs(store, settings)
     if orphaned:
         logger.warning("marked %s orphaned job(s) failed", orphaned)

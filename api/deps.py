@@ -27,13 +27,13 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from footprint.concepts import ROLES
 from footprint.errors import AuthenticationError, PermissionDeniedError
 from footprint.settings import Settings
 
 if TYPE_CHECKING:
     from footprint.storage.store import Store
 
-ROLES = ("reader", "surveyor", "monitor", "admin")
 ANONYMOUS = "anonymous"
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,

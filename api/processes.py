@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from footprint.concepts import DELINEATION_MODES
 from footprint.errors import InvalidParameterError, NotFoundError
+from footprint.serialise import to_jsonable
+from footprint.services import footprints as footprint_service
+from footprint.services import reports as report_service
 from footprint.settings import Settings
 
 PROCESS_VERSION = "1.0.0"
@@ -134,7 +134,7 @@ def _check_value(name: str, value: Any, schema: dict) -> str | None:
 # input schemas
 # --------------------------------------------------------------------------------------
 def _field_ids() -> list[str]:
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
     return list(load_catalogue())
 
 
@@ -160,7 +160,7 @@ def _delineate_inputs() -> dict:
                  "description": "terrain (DEM valley bottoms), rivers (river buffers) or polygons "
                                 "(uploaded deposit polygons); default: the best the field's "
                                 "layers allow.",
-                 "schema": {"type": "string", "enum": ["terrain", "rivers", "polygons"]},
+                 "schema": {"type": "string", "enum": list(DELINEATION_MODES)},
                  "minOccurs": 0, "maxOccurs": 1},
     }
 
@@ -206,35 +206,10 @@ def _report_inputs() -> dict:
 # --------------------------------------------------------------------------------------
 def execute_delineate(inputs: dict, *, store: Any, settings: Settings,
                       progress: Callable[[float, str], None], job_id: str) -> dict:
-    """Delineate the field's deposits into ``state_dir/delineations/<job_id>/``.
-
-    Uses the field's stored layers (uploaded DEM, deposit polygons, mined ground). The
-    outputs are written to a hidden directory beside the target and renamed into place
-    when complete, so a crash leaves no half-written result.
-    """
-    from datasets.catalogue import get_field
-    from footprint.pipeline.build import delineation_inputs, delineation_progress
-    from footprint.pipeline.delineate import delineate_field
-
-    progress(1, "collecting the field's layers")
-    kwargs, checksums = delineation_inputs(get_field(inputs["field"]), store, settings)
-    if inputs.get("mode"):
-        kwargs["mode"] = inputs["mode"]
-    root = settings.state_dir / "delineations"
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / job_id
-    tmp = Path(tempfile.mkdtemp(prefix=f".partial-{job_id}-", dir=root))
-    try:
-        result = delineate_field(inputs["field"], tmp, settings=settings,
-                                 progress=delineation_progress(progress, 2, 98), **kwargs)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return {"summary": {**_jsonable(result.summary), "mode": result.mode,
-                        "stored_layer_checksums": checksums,
-                        "directory": str(final.relative_to(settings.state_dir)),
-                        "files": sorted(p.name for p in final.iterdir())}}
+    """Delineate the field's deposits (:func:`footprint.services.footprints.delineate`)."""
+    return {"summary": footprint_service.delineate(store, settings, inputs["field"],
+                                                   job_id=job_id, mode=inputs.get("mode"),
+                                                   progress=progress)}
 
 
 def build_sheet(inputs: dict) -> Any:
@@ -253,22 +228,18 @@ def build_sheet(inputs: dict) -> Any:
 def execute_build_footprint(inputs: dict, *, store: Any, settings: Settings,
                             progress: Callable[[float, str], None], job_id: str) -> dict:
     """Build and store a new footprint version of the field."""
-    from footprint.pipeline.build import build_footprint, footprint_summary
-
-    sheet = build_sheet(inputs)
-    record = build_footprint(inputs["field"], store=store, settings=settings,
-                             seed=inputs.get("seed"), draws=inputs.get("draws"),
-                             sheet=sheet, progress=progress)
-    return {"footprint": footprint_summary(record)}
+    built = footprint_service.build_footprint(
+        store, settings, inputs["field"], seed=inputs.get("seed"), draws=inputs.get("draws"),
+        sheet=build_sheet(inputs), progress=progress)
+    return {"footprint": built.summary()}
 
 
 def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
                            progress: Callable[[float, str], None], job_id: str) -> dict:
     """Run the statistical protocols for a participant and period; results as JSON."""
-    from footprint.pipeline.report import stored_report
-
     progress(5, "running the statistical protocols on the stored footprints")
-    report = stored_report(store, settings, inputs["participant"], inputs["from"], inputs["to"])
+    report = report_service.make_report(store, settings, inputs["participant"], inputs["from"],
+                                        inputs["to"])
     progress(95, "report computed")
     return {"report": _jsonable(report)}
 
@@ -276,18 +247,7 @@ def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
 # --------------------------------------------------------------------------------------
 # reports from what the store holds
 # --------------------------------------------------------------------------------------
-def _jsonable(obj: Any) -> Any:
-    """A JSON-able view of a result object (pydantic model, dataclass, mapping)."""
-    import dataclasses
-    import json
-
-    if hasattr(obj, "model_dump"):
-        obj = obj.model_dump(mode="json")
-    elif hasattr(obj, "to_dict"):
-        obj = obj.to_dict()
-    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        obj = dataclasses.asdict(obj)
-    return json.loads(json.dumps(obj, default=str))
+_jsonable = to_jsonable
 
 
 # --------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def peer_python(name: str, peers_dir: Path) -> Path:
 
 def ensure_footprint(settings, field_id: str, draws: int):
     """The store and the latest footprint of ``field_id``, built first if there is none."""
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
     from footprint.storage.store import Store
 
     store = Store.from_settings(settings)
@@ -115,7 +115,7 @@ def deposits_frame(store, field_id: str):
 
 def copy_footprint(source, record, target, field_id: str):
     """Store the deposits of ``record`` as a footprint version of ``target`` (another backend)."""
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
 
     target.upgrade()
     target.sync_fields(load_catalogue().values())
@@ -286,7 +286,7 @@ def main() -> None:  # noqa: C901 - a linear script
 
     from sqlalchemy.engine import make_url
 
-    from datasets.catalogue import get_field
+    from footprint.catalogue import get_field
     from footprint.settings import Settings
     from footprint.storage.store import Store
     from footprint.storage.testing import temporary_postgis_database

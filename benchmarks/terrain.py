@@ -47,7 +47,7 @@ from scipy import ndimage
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from datasets.catalogue import get_field  # noqa: E402
+from footprint.catalogue import get_field  # noqa: E402
 from footprint import terrain  # noqa: E402
 from footprint.io.dem import load_dem  # noqa: E402
 from footprint.pipeline.delineate import (DelineationParameters, TerrainParameters,  # noqa: E402

@@ -29,6 +29,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from footprint.concepts import JOB_STATUSES, JOB_TERMINAL_STATUSES
 from footprint.errors import (
     ConfigurationError,
     ConflictError,
@@ -46,9 +47,8 @@ HEARTBEAT_INTERVAL_S = 5.0
 STALE_AFTER_S = 60.0
 
 #: Job states (OGC API - Processes ``statusCode``).
-ACCEPTED, RUNNING, SUCCESSFUL, FAILED, DISMISSED = (
-    "accepted", "running", "successful", "failed", "dismissed")
-TERMINAL_STATES = frozenset({SUCCESSFUL, FAILED, DISMISSED})
+ACCEPTED, RUNNING, SUCCESSFUL, FAILED, DISMISSED = JOB_STATUSES
+TERMINAL_STATES = frozenset(JOB_TERMINAL_STATUSES)
 
 #: A job function: ``fn(inputs, *, store, settings, progress, job_id) -> JSON-able dict``.
 JobFunction = Callable[..., dict]

@@ -20,6 +20,8 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -30,7 +32,9 @@ from scipy import special
 
 from footprint.errors import InvalidParameterError, NotFoundError
 
-PARAMETERS_DIR = Path(__file__).resolve().parent.parent / "datasets" / "parameters"
+#: The bundled sheets, a resource of the ``datasets`` package (a directory when installed
+#: from a source tree or a wheel).
+PARAMETERS_DIR = resources.files("datasets") / "parameters"
 
 #: Tolerance on the smallest eigenvalue of a correlation matrix (numerical noise).
 PSD_TOLERANCE = 1e-10
@@ -413,11 +417,11 @@ def load_sheet(path_or_field_id: str | Path) -> ParameterSheet:
     InvalidParameterError
         If the YAML or the sheet is invalid.
     """
-    candidate = Path(path_or_field_id)
+    candidate: Path | Traversable = Path(path_or_field_id)
     if candidate.suffix not in (".yaml", ".yml"):
         candidate = PARAMETERS_DIR / f"{path_or_field_id}.yaml"
-    if not candidate.is_file():
-        raise NotFoundError(f"no parameter sheet at {candidate}")
+    if not candidate.is_file():  # the name only: error bodies carry no server paths
+        raise NotFoundError(f"no parameter sheet {candidate.name!r}")
     try:
         data = yaml.safe_load(candidate.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:

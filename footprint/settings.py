@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from footprint.errors import ConfigurationError
+from footprint.state import StateLayout
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET = "change-me-in-production"
@@ -76,7 +77,7 @@ class Settings(BaseSettings):
         """The database URL, defaulting to an SQLite file in the state directory."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{self.state_dir / 'footprint.sqlite'}"
+        return f"sqlite:///{self.state.database}"
 
     @property
     def is_postgres(self) -> bool:
@@ -89,10 +90,14 @@ class Settings(BaseSettings):
                 "refusing to start in production with the default secret",
                 hint="set FOOTPRINT_SECRET_KEY to a long random value")
 
+    @property
+    def state(self) -> StateLayout:
+        """The layout of :attr:`state_dir` (the one place its folder names are spelled)."""
+        return StateLayout(self.state_dir)
+
     def ensure_dirs(self) -> None:
-        """Create the state directory and its sub-folders."""
-        for sub in ("", "rasters", "draws", "reports", "uploads", "deliveries"):
-            (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+        """Create the state directory and the sub-folders that are written to."""
+        self.state.ensure()
 
 
 @functools.lru_cache(maxsize=1)

@@ -67,7 +67,7 @@ print("Monte Carlo draws per footprint:", settings.draws)
 '''
 
 STORE = '''\
-from datasets.catalogue import load_catalogue
+from footprint.catalogue import load_catalogue
 from footprint.storage.store import Store
 
 store = Store.from_settings(settings)
@@ -145,7 +145,7 @@ print(f"{{FIELD}} footprint version {{record.version}}: {{record.n_deposits}} de
 '''),
         new_markdown_cell("## Deposits by class"),
         new_code_cell('''\
-from datasets.catalogue import get_field
+from footprint.catalogue import get_field
 
 field = get_field(FIELD)
 deposits = deposits_frame(FIELD)
@@ -261,7 +261,7 @@ print(f"version {{v1.version}}: {{len(deposits_v1)}} deposit polygons, classes "
 Pits along the deposits of version 1: small discs on the deposit boundary's vertices,
 each dated to a year of 2008-2012, written as GeoJSON as a field team would deliver it."""),
         new_code_cell('''\
-from datasets.catalogue import get_field
+from footprint.catalogue import get_field
 
 field = get_field(FIELD)
 utm_v1 = deposits_v1.to_crs(field.crs_epsg)

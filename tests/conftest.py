@@ -97,7 +97,7 @@ def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def store(settings):
     """A migrated :class:`~footprint.storage.store.Store` on this test's database, with
     the catalogue's fields synchronised."""
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
     from footprint.storage.store import Store
 
     with Store.from_settings(settings) as opened:

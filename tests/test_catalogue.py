@@ -3,7 +3,7 @@
 import pytest
 from shapely.geometry import Point
 
-from datasets.catalogue import get_field, load_catalogue, srtm_tile_names
+from footprint.catalogue import get_field, load_catalogue, srtm_tile_names
 from footprint.errors import FootprintError, UnknownFieldError
 
 EXPECTED = {"gh-birim": 32630, "ci-seguela": 32629, "ci-tortiya": 32630,

@@ -2,15 +2,14 @@
 
 import datetime as dt
 
-import pandas as pd
 
 from footprint.declarations import parse_certificates, parse_exports
-from footprint.pipeline.report import _declarations_csv
+from footprint.pipeline.report import _stored_declarations
 
 TODAY = dt.date(2016, 1, 1)
 
 
-def test_a_corrected_upload_replaces_the_earlier_record(store, tmp_path):
+def test_a_corrected_upload_replaces_the_earlier_record(store):
     header = "certificate_id,date,exporter,importer,carats,value_usd,declared_origin\n"
     first = parse_certificates(header + "GH-1,2010-03-31,GHA,ARE,100,3000,GHA\n", today=TODAY)
     fixed = parse_certificates(header + "GH-1,2010-03-31,GHA,ARE,120,3600,GHA\n", today=TODAY)
@@ -18,13 +17,15 @@ def test_a_corrected_upload_replaces_the_earlier_record(store, tmp_path):
         stored = frame.assign(participant_iso3=frame["exporter"],
                               period=frame["date"].dt.strftime("%Y-%m-%d"))
         store.add_declarations("certificates", stored, source=sha, sha256=sha * 64, actor="t")
-    rows = pd.read_csv(_declarations_csv(store, "certificates", tmp_path / "c.csv"))
+    rows, uploads = _stored_declarations(store, "certificates")
     assert rows["carats"].tolist() == [120]
+    assert uploads == ["b" * 64]  # provenance names the upload the report used
 
     ex_header = "participant,period,flow,partner,carats,value_usd,source\n"
     one = parse_exports(ex_header + "GHA,2010,export,ARE,500,15000,first\n", today=TODAY)
     two = parse_exports(ex_header + "GHA,2010,export,ARE,650,19500,second\n", today=TODAY)
     store.add_declarations("exports", one, source="a", sha256="c" * 64, actor="t")
     store.add_declarations("exports", two, source="b", sha256="d" * 64, actor="t")
-    exports = pd.read_csv(_declarations_csv(store, "exports", tmp_path / "e.csv"))
+    exports, uploads = _stored_declarations(store, "exports")
     assert exports["carats"].tolist() == [650]  # not 500 + 650
+    assert uploads == ["d" * 64]

@@ -56,7 +56,7 @@ from api.ogc import (
     parse_datetime,
     utc_now_rfc3339,
 )
-from datasets.catalogue import FieldDefinition, load_catalogue
+from footprint.catalogue import FieldDefinition, load_catalogue
 from footprint.errors import DataMissingError, InvalidParameterError, NotFoundError
 from footprint.settings import Settings
 

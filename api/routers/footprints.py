@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from api.deps import ReadAccess, SettingsDep, StoreDep
 from api.errors import ERROR_RESPONSES
 from api.ogc import link
-from datasets.catalogue import FieldDefinition, get_field, load_catalogue
+from footprint.catalogue import FieldDefinition, get_field, load_catalogue
 from footprint.errors import InvalidParameterError, NotFoundError
 from footprint.settings import Settings
 

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,23 +27,26 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.deps import Principal, ReadAccess, SettingsDep, StoreDep, require_role
 from api.errors import ERROR_RESPONSES
-from api.routers.processes import audit, status_info, submit_job
+from api.jobs import audit, status_info, submit_job
+from api.processes import _jsonable, get_process
+from footprint.catalogue import get_field
 from footprint.errors import (
-    InvalidDeclarationError,
     InvalidLayerError,
     InvalidParameterError,
-    NotFoundError,
     NotAcceptableError,
+    NotFoundError,
     PayloadTooLargeError,
 )
+from footprint.services import reports as report_service
+from footprint.services.declarations import ingest_declarations
+from footprint.services.layers import UPLOAD_KINDS as LAYER_KINDS
+from footprint.services.layers import ingest_layer
+from footprint.services.uploads import Upload
 from footprint.settings import Settings
 
 router = APIRouter(tags=["Layers"], responses=ERROR_RESPONSES)
 MonitorAccess = Annotated[Principal, Depends(require_role("monitor"))]
 
-LAYER_KINDS = ("dem", "deposits", "mined_areas", "bulk_samples", "pit_logs", "workforce")
-#: A zipped upload may expand to at most this many times the upload size limit.
-ZIP_EXPANSION_FACTOR = 8
 #: Room for multipart headers and the small form fields beyond the file itself.
 _FORM_OVERHEAD_BYTES = 64 * 1024
 _CHUNK = 1 << 20
@@ -62,17 +63,6 @@ def _multipart_body(fields: dict[str, dict]) -> dict:
 # --------------------------------------------------------------------------------------
 # streaming the upload to disk
 # --------------------------------------------------------------------------------------
-@dataclass
-class Upload:
-    """One uploaded file on disk (in a private temporary directory) and the form fields."""
-
-    path: Path
-    filename: str
-    size_bytes: int
-    sha256: str
-    fields: dict[str, str] = field(default_factory=dict)
-
-
 def safe_filename(name: str) -> str:
     """A file name for the scratch copy: safe characters, at most 100 of them, the
     extension kept (GDAL recognises ``N05W001.hgt`` by its name)."""
@@ -138,7 +128,7 @@ async def receive_upload(request: Request, settings: Settings, workdir: Path) ->
 @contextlib.contextmanager
 def upload_workdir(settings: Settings) -> Iterator[Path]:
     """A private temporary directory under ``state_dir/uploads``, removed afterwards."""
-    root = settings.state_dir / "uploads"
+    root = settings.state.uploads
     root.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=".upload-", dir=root))
     try:
@@ -183,15 +173,8 @@ def _layers_of(store: Any, field_id: str) -> list[Any]:
     return list(store.list_layers(field_id))
 
 
-def _same_upload(store: Any, field_id: str, kind: str, sha256: str) -> Any | None:
-    for layer in store.list_layers(field_id, kind):
-        if layer.sha256 == sha256:
-            return layer
-    return None
-
-
 # --------------------------------------------------------------------------------------
-# ingesting a layer (synchronous; runs in a worker thread)
+# the form of a layer upload
 # --------------------------------------------------------------------------------------
 def _parse_form(upload: Upload) -> tuple[str, str, int | None, bool]:
     kind = (upload.fields.get("kind") or "").strip()
@@ -212,94 +195,6 @@ def _parse_form(upload: Upload) -> tuple[str, str, int | None, bool]:
     return kind, name[:200], year, rebuild_text in ("true", "1", "yes", "on")
 
 
-def ingest_layer(store: Any, settings: Settings, field_id: str, upload: Upload, *,
-                 kind: str, name: str, year: int | None, actor: str,
-                 workdir: Path) -> tuple[Any, bool]:
-    """Validate and store one uploaded layer; returns ``(layer, created)``.
-
-    DEM: checked (CRS, georeferencing, nodata, finite values, inside the field), converted
-    to a COG at ``state_dir/rasters/<field>/<sha256>.tif`` with a STAC item. Vectors:
-    validated per kind and stored as features in EPSG:4326. Nothing stays behind when a
-    step fails.
-    """
-    from datasets.catalogue import get_field
-    from footprint.io import layers as layer_io
-
-    field_def = get_field(field_id)
-    existing = _same_upload(store, field_id, kind, upload.sha256)
-    if existing is not None:
-        return existing, False
-    if kind == "dem":
-        return _ingest_dem(store, settings, field_def, upload, name=name, year=year,
-                           actor=actor, workdir=workdir, layer_io=layer_io)
-    _check_zip_expansion(upload, settings, workdir, layer_io)
-    frame = layer_io.validate_vector_layer(upload.path, kind, field_def)
-    frame_4326 = frame.to_crs(4326)
-    return store.add_layer(
-        field_id, kind, name, upload.sha256, crs=frame.crs.to_string(),
-        bounds_4326=tuple(float(v) for v in frame_4326.total_bounds), features=frame_4326,
-        year=year, source="upload",
-        meta={"filename": upload.filename, "size_bytes": upload.size_bytes,
-              "n_features": int(len(frame))},
-        actor=actor)
-
-
-def _check_zip_expansion(upload: Upload, settings: Settings, workdir: Path, layer_io: Any) -> None:
-    """Refuse a zip expanding past :data:`ZIP_EXPANSION_FACTOR` x the upload limit (counted
-    on the bytes written, by the same safe extraction the validation uses)."""
-    with open(upload.path, "rb") as handle:
-        if not handle.read(4).startswith(b"PK"):
-            return
-    limit = min(layer_io.MAX_EXPANDED_BYTES,
-                ZIP_EXPANSION_FACTOR * settings.max_upload_mb * 1024 * 1024)
-    probe = workdir / "zip-probe"
-    try:
-        layer_io.safe_extract_zip(upload.path, probe, max_expanded_bytes=limit)
-    finally:
-        shutil.rmtree(probe, ignore_errors=True)
-
-
-def _ingest_dem(store: Any, settings: Settings, field_def: Any, upload: Upload, *, name: str,
-                year: int | None, actor: str, workdir: Path, layer_io: Any) -> tuple[Any, bool]:
-    info = layer_io.validate_dem_upload(upload.path, field_def)
-    staged = layer_io.dem_to_cog(upload.path, workdir / "cog.tif")
-    rasters = settings.state_dir / "rasters" / field_def.id
-    rasters.mkdir(parents=True, exist_ok=True)
-    final = rasters / f"dem-{upload.sha256[:16]}.tif"
-    relative = str(final.relative_to(settings.state_dir))
-    placed_here = not final.exists()
-    try:
-        if placed_here:
-            os.replace(staged, final)  # same file system: atomic
-        stac = layer_io.dem_stac_item(final, f"{field_def.id}-dem-{upload.sha256[:16]}",
-                                      href=relative, properties={
-                                          "title": name, "footprint:field": field_def.id,
-                                          "footprint:upload_sha256": upload.sha256})
-        bounds, _ = _raster_extent(final)
-        meta = {"filename": upload.filename, "size_bytes": upload.size_bytes,
-                **{k: v for k, v in info.items() if _jsonable_scalar(v)}}
-        return store.add_layer(field_def.id, "dem", name, upload.sha256, crs=info.get("crs"),
-                               bounds_4326=bounds, path=relative, year=year,
-                               source="upload", stac=stac, meta=meta, actor=actor)
-    except BaseException:
-        if placed_here:
-            final.unlink(missing_ok=True)
-        raise
-
-
-def _jsonable_scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool, type(None), list, tuple))
-
-
-def _raster_extent(path: Path) -> tuple[tuple[float, float, float, float], str]:
-    import rasterio
-    from rasterio.warp import transform_bounds
-
-    with rasterio.open(path) as src:
-        bounds = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
-        return tuple(float(v) for v in bounds), src.crs.to_string()
-
-
 # --------------------------------------------------------------------------------------
 # routes: layers
 # --------------------------------------------------------------------------------------
@@ -318,23 +213,21 @@ async def upload_layer(
 ) -> JSONResponse:
     """Upload a survey layer (DEM GeoTIFF/.hgt, or GeoJSON/GeoPackage/zipped shapefile
     of deposits, mined_areas, bulk_samples, pit_logs or workforce)."""
-    from datasets.catalogue import get_field
-
     get_field(field_id)  # 404 before reading the body
     with upload_workdir(settings) as workdir:
         upload = await receive_upload(request, settings, workdir)
         kind, name, year, rebuild = _parse_form(upload)
-        layer, created = await run_in_threadpool(
-            ingest_layer, store, settings, field_id, upload, kind=kind, name=name, year=year,
-            actor=principal.name, workdir=workdir)
+        ingested = await run_in_threadpool(
+            ingest_layer, store, upload, field_id=field_id, kind=kind, name=name, year=year,
+            actor=principal.name, state=settings.state, max_upload_mb=settings.max_upload_mb,
+            workdir=workdir)
+    layer, created = ingested.layer, ingested.created
     body = layer_document(layer, request)
     if created:
         audit(store, request, principal, "upload_layer", f"fields/{field_id}/layers/{body['id']}",
               sha256=upload.sha256, detail={"kind": kind, "name": name, "year": year,
                                             "size_bytes": upload.size_bytes})
     if rebuild:
-        from api.processes import get_process
-
         process = get_process("build-footprint", settings)
         inputs = process.validate_inputs({"field": field_id})
         job, _ = submit_job(request, store, settings, process, inputs, principal.name)
@@ -350,8 +243,6 @@ def list_layers(field_id: str, request: Request, store: StoreDep, _: ReadAccess,
                 kind: Annotated[str | None,
                                 Query(description="Only layers of this kind.")] = None) -> dict:
     """The layers of a field (uploaded and bundled), newest version last."""
-    from datasets.catalogue import get_field
-
     get_field(field_id)
     layers = [layer_document(layer, request) for layer in _layers_of(store, field_id)
               if kind is None or _get(layer, "kind") == kind]
@@ -372,36 +263,12 @@ def get_layer(field_id: str, layer_id: int, request: Request, store: StoreDep,
 # --------------------------------------------------------------------------------------
 # routes: declared statistics
 # --------------------------------------------------------------------------------------
-def _ingest_declarations(store: Any, kind: str, upload: Upload, actor: str) -> dict:
-    """Validate an uploaded declarations CSV (all-or-nothing) and store its rows."""
-    from footprint import declarations
-
-    parse = {"exports": declarations.parse_exports,
-             "certificates": declarations.parse_certificates}[kind]
-    try:
-        frame = parse(upload.path)
-    except InvalidDeclarationError:
-        raise
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidDeclarationError(f"the {kind} CSV could not be read: {exc}") from None
-    stored = frame
-    if kind == "certificates":  # stored per exporter and issue date
-        stored = frame.assign(participant_iso3=frame["exporter"],
-                              period=frame["date"].dt.strftime("%Y-%m-%d"))
-    rows_stored = store.add_declarations(kind, stored, source=upload.filename,
-                                         sha256=upload.sha256, actor=actor)
-    return {"kind": kind, "rows": int(len(frame)), "rows_stored": int(rows_stored),
-            "duplicate_upload": rows_stored == 0, "sha256": upload.sha256,
-            "participants": sorted(set(stored.get("participant", stored.get("participant_iso3")))),
-            "years": sorted({int(y) for y in (frame["year"] if "year" in frame
-                                              else frame["date"].dt.year)})}
-
-
 async def _declarations_upload(kind: str, request: Request, store: Any, settings: Settings,
                                principal: Principal) -> JSONResponse:
     with upload_workdir(settings) as workdir:
         upload = await receive_upload(request, settings, workdir)
-        body = await run_in_threadpool(_ingest_declarations, store, kind, upload, principal.name)
+        body = await run_in_threadpool(ingest_declarations, store, upload, kind=kind,
+                                       actor=principal.name)
     if body["duplicate_upload"]:
         return JSONResponse(body, status_code=200)
     audit(store, request, principal, f"upload_{kind}", f"declarations/{kind}",
@@ -428,7 +295,7 @@ async def upload_certificates(request: Request, store: StoreDep, settings: Setti
 # --------------------------------------------------------------------------------------
 # routes: reports
 # --------------------------------------------------------------------------------------
-_FORMATS = {"json": "application/json", "html": "text/html", "pdf": "application/pdf"}
+_FORMATS = report_service.REPORT_FORMATS
 
 
 def _report_format(f: str | None, accept: str | None) -> str:
@@ -474,24 +341,19 @@ def participant_report(
     f: Annotated[str | None, Query(description="json, html or pdf (else from Accept).")] = None,
 ) -> Response:
     """The anomaly report of a participant over a period: JSON, HTML or PDF (`f` or `Accept`)."""
-    from api.processes import _jsonable
-    from footprint.pipeline.report import stored_report
-    from footprint import reports
-
     if not re.fullmatch(r"[A-Za-z]{3}", iso3):
         raise InvalidParameterError(f"participant must be an ISO3 code, got {iso3!r}")
     if year_from > year_to:
         raise InvalidParameterError("'from' must not be after 'to'")
     fmt = _report_format(f, request.headers.get("accept"))
-    report = stored_report(store, settings, iso3, year_from, year_to)
+    report = report_service.make_report(store, settings, iso3, year_from, year_to)
     vary = {"Vary": "Accept"}
     if fmt == "html":
-        return HTMLResponse(reports.render_html(report), headers=vary)
+        return HTMLResponse(report_service.render_report(report, "html", ""), headers=vary)
     if fmt == "pdf":
         filename = f"report-{iso3.upper()}-{year_from}-{year_to}.pdf"
-        with tempfile.TemporaryDirectory(prefix="footprint-pdf-") as tmp:
-            pdf = reports.render_pdf(report, Path(tmp) / filename).read_bytes()
-        return Response(pdf, media_type="application/pdf",
+        return Response(report_service.render_report(report, "pdf", filename),
+                        media_type="application/pdf",
                         headers={"Content-Disposition": f'inline; filename="{filename}"', **vary})
     return JSONResponse(_jsonable(report), headers=vary)
 

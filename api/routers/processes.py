@@ -9,7 +9,6 @@ whose worker died or whose server restarted ends ``failed`` with the reason.
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
@@ -17,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import Principal, ReadAccess, SettingsDep, StoreDep, require_role, role_allows
 from api.errors import ERROR_RESPONSES
+from api.jobs import audit, job_futures, job_id_of, record_value, status_info, submit_job
 from api.processes import Process, get_process, list_processes
 from footprint import executors
 from footprint.errors import (
@@ -29,97 +29,10 @@ from footprint.settings import Settings
 
 router = APIRouter(tags=["OGC API - Processes"], responses=ERROR_RESPONSES)
 
-REL_RESULTS = "http://www.opengis.net/def/rel/ogc/1.0/results"
 REL_EXECUTE = "http://www.opengis.net/def/rel/ogc/1.0/execute"
 REL_JOB_LIST = "http://www.opengis.net/def/rel/ogc/1.0/job-list"
 
-_EXECUTOR_LOCK = threading.Lock()
-
 EXECUTE_EXAMPLE = {"inputs": {"field": "gh-birim", "seed": 20081106, "draws": 20000}}
-
-
-# --------------------------------------------------------------------------------------
-# helpers shared with the layers router
-# --------------------------------------------------------------------------------------
-def app_executor(request: Request) -> executors.Executor:
-    """The application's executor, created on first use (shut down by the lifespan)."""
-    state = request.app.state
-    with _EXECUTOR_LOCK:
-        if getattr(state, "executor", None) is None:
-            state.executor = executors.get_executor(state.settings)
-            state.job_futures = {}
-    return state.executor
-
-
-def _futures(request: Request) -> dict[str, Any]:
-    if getattr(request.app.state, "job_futures", None) is None:
-        request.app.state.job_futures = {}
-    return request.app.state.job_futures
-
-
-def submit_job(request: Request, store: Any, settings: Settings, process: Process,
-               inputs: dict, owner: str | None, *, wait: bool = False) -> tuple[Any, Any]:
-    """Create the job row for ``process`` and start it; returns ``(job, future)``.
-
-    With ``wait`` the future raises the job's own error (synchronous execution).
-    """
-    job = store.create_job(process.id, inputs, owner=owner)
-    job_id = _job_id(job)
-    future = executors.start_job(app_executor(request), process.execute, job_id, inputs,
-                                 settings, store, reraise=wait)
-    futures = _futures(request)
-    futures[job_id] = future
-    future.add_done_callback(lambda _f, j=job_id: futures.pop(j, None))
-    return job, future
-
-
-def audit(store: Any, request: Request, principal: Principal, action: str, target: str,
-          *, sha256: str | None = None, detail: dict | None = None) -> None:
-    """Record who did what to which object (and the checksum of what they sent)."""
-    store.record_audit(principal.name, action, target, sha256=sha256,
-                       detail={**(detail or {}), "role": principal.role,
-                               "request_id": getattr(request.state, "request_id", None)})
-
-
-def _job_id(job: Any) -> str:
-    return str(_get(job, "job_id") or _get(job, "id"))
-
-
-def _get(record: Any, name: str) -> Any:
-    if isinstance(record, dict):
-        return record.get(name)
-    return getattr(record, name, None)
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def status_info(job: Any, request: Request) -> dict[str, Any]:
-    """The OGC statusInfo document of a job."""
-    job_id = _job_id(job)
-    status = _get(job, "status")
-    self_url = str(request.url_for("get_job", job_id=job_id))
-    links = [{"href": self_url, "rel": "self", "type": "application/json", "title": "this job"},
-             {"href": str(request.url_for("list_jobs")), "rel": "up", "type": "application/json",
-              "title": "all jobs"}]
-    if status == executors.SUCCESSFUL:
-        links.append({"href": str(request.url_for("get_job_results", job_id=job_id)),
-                      "rel": REL_RESULTS, "type": "application/json", "title": "results"})
-    progress = _get(job, "progress")
-    return {
-        "jobID": job_id,
-        "processID": _get(job, "process_id"),
-        "type": "process",
-        "status": status,
-        "message": _get(job, "message") or "",
-        "progress": int(progress) if progress is not None else 0,
-        "created": _iso(_get(job, "created_at")),
-        "started": _iso(_get(job, "started_at")),
-        "finished": _iso(_get(job, "finished_at")),
-        "updated": _iso(_get(job, "updated_at")),
-        "links": links,
-    }
 
 
 def _check_role(principal: Principal, process: Process) -> None:
@@ -138,10 +51,10 @@ def _check_job_access(principal: Principal, job: Any, settings: Settings, *,
     admins always; private results (anomaly reports) also any key that may run the
     process, other results anyone who may read."""
     if principal.role == "admin" or (not principal.is_anonymous
-                                     and principal.name == _get(job, "owner")):
+                                     and principal.name == record_value(job, "owner")):
         return
     if not owner_or_admin:
-        process = get_process(_get(job, "process_id"), settings)
+        process = get_process(record_value(job, "process_id"), settings)
         if process.private_results:
             _check_role(principal, process)
         return
@@ -208,7 +121,7 @@ def execute_process(
     wants_async = prefer is not None and "respond-async" in prefer.lower()
     job, future = submit_job(request, store, settings, process, inputs, principal.name,
                              wait=not wants_async)
-    job_id = _job_id(job)
+    job_id = job_id_of(job)
     audit(store, request, principal, "execute", f"jobs/{job_id}",
           detail={"process": process.id, "inputs": inputs, "async": wants_async})
     location = str(request.url_for("get_job", job_id=job_id))
@@ -218,9 +131,9 @@ def execute_process(
                             headers={"Location": location, "Preference-Applied": "respond-async"})
     future.result()  # raises the job's own error (recorded in its row first)
     job = store.get_job(job_id)
-    if _get(job, "status") != executors.SUCCESSFUL:  # dismissed meanwhile
-        raise ConflictError(f"job {job_id} ended {_get(job, 'status')}: {_get(job, 'message')}")
-    return JSONResponse(_get(job, "results") or {},
+    if record_value(job, "status") != executors.SUCCESSFUL:  # dismissed meanwhile
+        raise ConflictError(f"job {job_id} ended {record_value(job, 'status')}: {record_value(job, 'message')}")
+    return JSONResponse(record_value(job, "results") or {},
                         headers={"Link": f'<{location}>; rel="monitor"'})
 
 
@@ -247,11 +160,11 @@ def get_job_results(job_id: str, store: StoreDep, settings: SettingsDep,
     """The results of a successful job (for its owner and the roles that may run its process)."""
     job = _load_job(store, job_id)
     _check_job_access(principal, job, settings)
-    status = _get(job, "status")
+    status = record_value(job, "status")
     if status == executors.SUCCESSFUL:
-        return _get(job, "results") or {}
+        return record_value(job, "results") or {}
     if status == executors.FAILED:
-        raise ConflictError(f"job {job_id} failed: {_get(job, 'message') or 'no reason recorded'}")
+        raise ConflictError(f"job {job_id} failed: {record_value(job, 'message') or 'no reason recorded'}")
     if status == executors.DISMISSED:
         raise NotFoundError(f"job {job_id} was dismissed; it has no results")
     raise NotFoundError(f"job {job_id} is {status}; results are not ready",
@@ -265,10 +178,10 @@ def dismiss_job(job_id: str, request: Request, store: StoreDep, settings: Settin
     """Dismiss a job (its owner or an admin): stop it at its next progress report."""
     job = _load_job(store, job_id)
     _check_job_access(principal, job, settings, owner_or_admin=True)
-    if _get(job, "status") == executors.DISMISSED:
+    if record_value(job, "status") == executors.DISMISSED:
         raise NotFoundError(f"job {job_id} was already dismissed")
     store.dismiss_job(job_id)
-    future = _futures(request).get(job_id)
+    future = job_futures(request).get(job_id)
     if future is not None:
         future.cancel()
     audit(store, request, principal, "dismiss", f"jobs/{job_id}")

@@ -31,7 +31,7 @@ from api.deps import ReadAccess, SettingsDep, StoreDep
 from api.errors import ERROR_RESPONSES
 from api.ogc import link
 from api.routers.features import check_parameters, get_collection
-from datasets.catalogue import get_field, load_catalogue
+from footprint.catalogue import get_field, load_catalogue
 from footprint.errors import InvalidParameterError, NotFoundError
 from footprint.settings import Settings
 

@@ -20,9 +20,11 @@ app = typer.Typer(name="footprint", no_args_is_help=True, add_completion=False,
 data_app = typer.Typer(no_args_is_help=True, help="Input data: what is present, what is missing.")
 db_app = typer.Typer(no_args_is_help=True, help="The database: migrations.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys and their roles.")
+layers_app = typer.Typer(no_args_is_help=True, help="Survey layers of a field: upload.")
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(layers_app, name="layers")
 
 
 def _version(value: bool) -> None:
@@ -50,6 +52,7 @@ _COMMANDS = [
     (keys_app, "create", "keys", "create"),
     (keys_app, "list", "keys", "list_"),
     (keys_app, "revoke", "keys", "revoke"),
+    (layers_app, "add", "layers", "add"),
     (app, "delineate", "delineate", "delineate"),
     (app, "capacity", "capacity", "capacity"),
     (app, "build", "build", "build"),

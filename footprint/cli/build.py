@@ -14,23 +14,20 @@ def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
                                       help="Parameter sheet (default "
                                            "datasets/parameters/FIELD.yaml).")) -> None:
     """Build a footprint version of FIELD from its stored layers and print the version id."""
-    from datasets.catalogue import get_field, load_catalogue
-    from footprint.pipeline.build import build_footprint
+    from footprint.catalogue import get_field
+    from footprint.services.footprints import build_footprint
+    from footprint.services.store import open_store
     from footprint.settings import get_settings
-    from footprint.storage.store import Store
 
     get_field(field)  # an unknown id fails here, before any work
     settings = get_settings()
-    settings.ensure_dirs()
-    store = Store.from_settings(settings)
-    store.upgrade()
-    store.sync_fields(load_catalogue().values())
+    store = open_store(settings)
     # unfinished builds are cleared by the service at start-up, not here: a running
     # server may own one
 
     def progress(pct: float, message: str = "") -> None:
         typer.echo(f"[{pct:5.1f}%] {message}", err=True)
 
-    record = build_footprint(field, store=store, settings=settings, seed=seed, draws=draws,
-                             sheet_path=params, progress=progress)
+    record = build_footprint(store, settings, field, seed=seed, draws=draws,
+                             sheet_path=params, progress=progress).record
     typer.echo(f"{record.field_id} v{record.version} (id {record.id})")

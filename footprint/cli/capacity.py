@@ -33,7 +33,7 @@ def capacity(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
                                              help="Base seed (default FOOTPRINT_SEED); the field's own seed is derived from it."),
              json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Print a field's resource (ct) and production capacity (ct/yr): P5, P50, P95, mean."""
-    from datasets.catalogue import get_field
+    from footprint.catalogue import get_field
     from footprint.footprints import compute_footprint
     from footprint.params import load_sheet
     from footprint.provenance import sha256_file

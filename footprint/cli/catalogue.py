@@ -12,7 +12,7 @@ def fields(json_out: bool = typer.Option(False, "--json", help="Print JSON inste
     from rich.console import Console
     from rich.table import Table
 
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
     from footprint.io.coverage import field_coverage
     from footprint.settings import get_settings
 

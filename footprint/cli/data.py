@@ -8,7 +8,7 @@ import typer
 def check(json_out: bool = typer.Option(False, "--json", help="Print JSON."),
           strict: bool = typer.Option(False, "--strict", help="Exit 4 when anything is missing.")) -> None:
     """Say per field which layers are present, which are missing, and where to get them."""
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
     import json
 
     from footprint.io.checks import data_inventory
@@ -36,7 +36,7 @@ def fetch(field: str = typer.Argument(..., help="Field id, e.g. ci-seguela."),
           source: str = typer.Option("copernicus90", help="Tile source."),
           dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be downloaded.")) -> None:
     """Download the DEM tiles a field lacks (needs internet; cached, checksummed, resumable)."""
-    from datasets.catalogue import get_field
+    from footprint.catalogue import get_field
     from footprint.io.dem import find_tiles
     from footprint.settings import get_settings
 

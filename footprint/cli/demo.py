@@ -17,25 +17,22 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the 
     """Build every field's footprint and the participants' reports, then serve them."""
     from rich.console import Console
 
-    from datasets.catalogue import fields_of, load_catalogue
+    from footprint.catalogue import fields_of, load_catalogue
     from footprint.errors import FootprintError
-    from footprint.pipeline.build import build_footprint
+    from footprint.services.footprints import build_footprint
+    from footprint.services.store import open_store
     from footprint.settings import get_settings
-    from footprint.storage.store import Store
 
     console = Console()
     settings = get_settings()
-    settings.ensure_dirs()
-    store = Store.from_settings(settings)
-    store.upgrade()
+    store = open_store(settings)
     catalogue = load_catalogue()
-    store.sync_fields(catalogue.values())
     console.print(f"[bold]state[/]: {settings.state_dir}   [bold]data[/]: {settings.data_dir}")
     built: set[str] = set()
     for field_id in catalogue:
         try:
             with console.status(f"building the footprint of {field_id} ..."):
-                record = build_footprint(field_id, store=store, settings=settings, draws=draws)
+                record = build_footprint(store, settings, field_id, draws=draws).record
         except FootprintError as error:  # e.g. data missing here: say so, go on with the rest
             console.print(f"[yellow]{field_id:<12} not built: {error}[/]")
             continue
@@ -44,17 +41,17 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the 
         res = record.summaries["resource"]["resource_ct"]
         console.print(f"{field_id:<12} version {record.version}: resource P50 {res['p50']:,.0f} ct, "
                       f"capacity P50 {cap['p50']:,.0f} ct/yr")
-    from footprint.pipeline.report import stored_report
     from footprint.reports import render_html
+    from footprint.services.reports import make_report
 
-    reports_dir = settings.state_dir / "reports"
+    reports_dir = settings.state.reports
     for iso3 in sorted({f.participant_iso3 for f in catalogue.values()}):
         if not all(f.id in built for f in fields_of(iso3)):
             console.print(f"[yellow]report {iso3}: skipped (a field of {iso3} has no footprint)[/]")
             continue
         try:
             with console.status(f"anomaly report for {iso3} ..."):
-                report = stored_report(store, settings, iso3, year_from, year_to)
+                report = make_report(store, settings, iso3, year_from, year_to)
         except FootprintError as error:
             console.print(f"[yellow]report {iso3}: not made: {error}[/]")
             continue

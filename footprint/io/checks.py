@@ -124,7 +124,7 @@ def data_inventory(data_dir: Path | None, fields: Iterable, cache_dir: Path | No
     data_dir
         the data directory (default ``get_settings().data_dir``).
     fields
-        :class:`datasets.catalogue.FieldDefinition` objects (``id``, ``participant_iso3``,
+        :class:`footprint.catalogue.FieldDefinition` objects (``id``, ``participant_iso3``,
         ``aoi_4326``, ``dem_tiles``).
     cache_dir
         the download cache, searched for DEM tiles after ``data_dir``.

@@ -24,7 +24,6 @@ import stat
 import tempfile
 import zipfile
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
@@ -37,6 +36,7 @@ from rasterio.errors import RasterioError
 from rasterio.warp import transform_bounds
 from shapely.geometry import box
 
+from footprint.concepts import KIND_SCHEMAS
 from footprint.errors import InvalidLayerError
 
 #: Farthest a feature may lie from the field's area of interest (metres).
@@ -48,46 +48,6 @@ MAX_EXPANDED_BYTES = 512 * 1024 * 1024
 ELEVATION_RANGE_M = (-500.0, 9000.0)
 #: Largest DEM accepted (pixels), about a 1°×1° tile at 1 arc-second, four times over.
 MAX_DEM_PIXELS = 4 * 3601 * 3601
-
-
-@dataclass(frozen=True)
-class Attribute:
-    """One attribute of a layer kind: name (with unit), type, bounds, required or not."""
-
-    name: str
-    dtype: type
-    required: bool = False
-    minimum: float | None = None
-    maximum: float | None = None
-    description: str = ""
-
-
-_POLYGONS = ("Polygon", "MultiPolygon")
-_POINTS_OR_POLYGONS = ("Point", "MultiPoint", "Polygon", "MultiPolygon")
-
-#: Attributes and geometry types per vector layer kind.
-KIND_SCHEMAS: dict[str, tuple[tuple[str, ...], tuple[Attribute, ...]]] = {
-    "deposits": (_POLYGONS, (
-        Attribute("thickness_m", float, False, 0.0, 100.0, "gravel thickness"),
-        Attribute("grade_ct_m3", float, False, 0.0, 1000.0, "grade, carats per m3 of gravel"),
-        Attribute("deposit_class", str, False, description="e.g. floodplain, low terrace"),
-    )),
-    "mined_areas": (_POLYGONS, (
-        Attribute("year", int, False, 1900, 2100, "year the ground was mined"),
-    )),
-    "bulk_samples": (_POINTS_OR_POLYGONS, (
-        Attribute("volume_m3", float, True, 0.0, 1e7, "gravel volume processed"),
-        Attribute("carats", float, True, 0.0, 1e8, "carats recovered"),
-    )),
-    "pit_logs": (_POINTS_OR_POLYGONS, (
-        Attribute("thickness_m", float, True, 0.0, 100.0, "gravel thickness"),
-        Attribute("overburden_m", float, True, 0.0, 500.0, "overburden thickness"),
-    )),
-    "workforce": (_POINTS_OR_POLYGONS, (
-        Attribute("count", int, True, 0, 1e7, "number of miners"),
-        Attribute("year", int, True, 1900, 2100, "census year"),
-    )),
-}
 
 
 # --- reading an upload -------------------------------------------------------------------
@@ -174,7 +134,8 @@ def safe_extract_zip(source: Path | bytes, dest: Path, *, max_members: int = MAX
 
 
 @contextmanager
-def _materialised(path_or_bytes: Path | str | bytes) -> Iterator[Path]:
+def _materialised(path_or_bytes: Path | str | bytes, *,
+                  max_expanded_bytes: int = MAX_EXPANDED_BYTES) -> Iterator[Path]:
     """A readable vector dataset path for the upload (extracting zips to a temp dir)."""
     with tempfile.TemporaryDirectory(prefix="footprint-upload-") as tmp:
         tmpdir = Path(tmp)
@@ -208,7 +169,8 @@ def _materialised(path_or_bytes: Path | str | bytes) -> Iterator[Path]:
                 yield path
                 return
             source = path
-        extracted = safe_extract_zip(source, tmpdir / "zip")
+        extracted = safe_extract_zip(source, tmpdir / "zip",
+                                     max_expanded_bytes=max_expanded_bytes)
         shapefiles = [p for p in extracted if p.suffix.lower() == ".shp"
                       and not any(part.startswith("__MACOSX") for part in p.parts)]
         if len(shapefiles) != 1:
@@ -330,7 +292,8 @@ def _coerce_attributes(frame: gpd.GeoDataFrame, kind: str) -> gpd.GeoDataFrame:
 
 
 def validate_vector_layer(path_or_bytes: Path | str | bytes, kind: str, field: Any, *,
-                          max_distance_m: float = MAX_DISTANCE_M) -> gpd.GeoDataFrame:
+                          max_distance_m: float = MAX_DISTANCE_M,
+                          max_expanded_bytes: int = MAX_EXPANDED_BYTES) -> gpd.GeoDataFrame:
     """Read and validate an uploaded vector layer of ``kind`` for ``field``.
 
     Parameters
@@ -341,10 +304,12 @@ def validate_vector_layer(path_or_bytes: Path | str | bytes, kind: str, field: A
         one of :data:`KIND_SCHEMAS` (``deposits``, ``mined_areas``, ``bulk_samples``,
         ``pit_logs``, ``workforce``).
     field
-        a :class:`datasets.catalogue.FieldDefinition` (``id``, ``crs_epsg``,
+        a :class:`footprint.catalogue.FieldDefinition` (``id``, ``crs_epsg``,
         ``aoi_projected()``).
     max_distance_m
         farthest a feature may lie from the field's AOI.
+    max_expanded_bytes
+        most bytes a zipped shapefile may expand to (counted as it is extracted, once).
 
     Returns
     -------
@@ -359,7 +324,7 @@ def validate_vector_layer(path_or_bytes: Path | str | bytes, kind: str, field: A
     if kind not in KIND_SCHEMAS:
         raise InvalidLayerError(f"unknown layer kind {kind!r}",
                                 hint=f"one of {', '.join(KIND_SCHEMAS)}")
-    with _materialised(path_or_bytes) as path:
+    with _materialised(path_or_bytes, max_expanded_bytes=max_expanded_bytes) as path:
         frame = _read_vector(path, kind)
     _check_geometries(frame, kind)
     _check_extent(frame, field, max_distance_m)

@@ -73,10 +73,7 @@ def _newest(layers: list[Any], kind: str) -> Any | None:
 
 def _layer_frame(store: Any, layer: Any) -> gpd.GeoDataFrame:
     """A stored vector layer's features as a GeoDataFrame in EPSG:4326 (all of them)."""
-    features, _ = store.layer_features(layer.id, limit=max(layer.n_features, 1))
-    if not features:
-        return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=4326), crs=4326)
-    return gpd.GeoDataFrame.from_features(features, crs=4326)
+    return store.layer_frame(layer.id)
 
 
 def mined_area_by_year(mined: gpd.GeoDataFrame, crs: Any) -> dict[int, float]:
@@ -193,7 +190,7 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
     Memory: the draws are streamed to Parquet in blocks (bounded by the engine's block
     size); deposits are held as one GeoDataFrame.
     """
-    from datasets.catalogue import get_field
+    from footprint.catalogue import get_field
     from footprint.footprints import compute_footprint
     from footprint.params import load_sheet
     from footprint.pipeline.delineate import delineate_field

@@ -42,13 +42,14 @@ from rasterio.transform import xy
 
 from footprint import deposits as dep
 from footprint import terrain
+from footprint.concepts import DELINEATION_MODES
 from footprint.errors import DataMissingError, InvalidLayerError, InvalidParameterError
 from footprint.io.raster import Grid, write_cog
 from footprint.provenance import code_version, sha256_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
-MODES = ("terrain", "rivers", "polygons")
+MODES = DELINEATION_MODES
 
 #: progress(step, done, total): called before each step of the run.
 ProgressCallback = Callable[[str, int, int], None]
@@ -180,7 +181,7 @@ def _dem_paths(field, dem_paths, settings, margin_m: float) -> list[Path] | None
         if missing:
             raise DataMissingError(f"DEM file not found: {', '.join(missing)}")
         return [Path(p) for p in dem_paths]
-    from datasets.catalogue import srtm_tile_names
+    from footprint.catalogue import srtm_tile_names
     from footprint.io.dem import find_tiles
 
     found = find_tiles(field.dem_tiles, Path(settings.data_dir), Path(settings.cache_dir))
@@ -375,7 +376,7 @@ def delineate_field(field_id: str, out_dir: Path | None = None, *, mode: str | N
     ------
     UnknownFieldError, DataMissingError, InvalidLayerError, InvalidParameterError
     """
-    from datasets.catalogue import get_field
+    from footprint.catalogue import get_field
 
     field = get_field(field_id)
     settings = _settings(settings)

@@ -10,12 +10,12 @@ statistics.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from footprint.declarations import parse_certificates, parse_exports
 from footprint.errors import InvalidParameterError, NotFoundError
@@ -95,7 +95,7 @@ def default_footprint_provider(settings: Settings | None = None) -> FootprintPro
 
 def fields_of(participant: str) -> list[str]:
     """Catalogue field ids whose KP participant is ``participant`` (sorted)."""
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
 
     ids = sorted(fid for fid, f in load_catalogue().items() if f.participant_iso3 == participant)
     if not ids:
@@ -105,9 +105,11 @@ def fields_of(participant: str) -> list[str]:
 
 
 def make_report(participant: str, year_from: int, year_to: int,
-                exports_csv: str | Path | None = None, certificates_csv: str | Path | None = None,
+                exports_csv: str | Path | pd.DataFrame | None = None,
+                certificates_csv: str | Path | pd.DataFrame | None = None,
                 footprints: FootprintProvider | None = None,
-                settings: Settings | None = None) -> dict[str, Any]:
+                settings: Settings | None = None,
+                provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The anomaly report of ``participant`` over ``year_from``-``year_to`` (inclusive).
 
     Parameters
@@ -115,12 +117,16 @@ def make_report(participant: str, year_from: int, year_to: int,
     participant
         ISO3 code (upper case) of a participant with fields in the catalogue.
     exports_csv, certificates_csv
-        optional uploads (schemas in :mod:`footprint.declarations`); parsed all-or-nothing.
+        optional uploads (schemas in :mod:`footprint.declarations`), as files (their
+        sha256 goes to the provenance) or tables in the upload schema; parsed
+        all-or-nothing.
     footprints
         ``field_id -> FieldFootprint | FootprintResult``; default
         :func:`default_footprint_provider`.
     settings
         default :func:`footprint.settings.get_settings` (data directory, seed, draws).
+    provenance
+        entries added to the report's provenance (e.g. the checksums of stored uploads).
 
     Returns
     -------
@@ -133,12 +139,16 @@ def make_report(participant: str, year_from: int, year_to: int,
     participant = participant.strip().upper()
     if year_from > year_to:
         raise InvalidParameterError(f"--from {year_from} is after --to {year_to}")
-    provenance: dict[str, Any] = {}
+    provenance = dict(provenance or {})
     exports = certificates = None
-    if exports_csv is not None:
+    if isinstance(exports_csv, pd.DataFrame):
+        exports = parse_exports(exports_csv)
+    elif exports_csv is not None:
         exports = parse_exports(Path(exports_csv))
         provenance["exports_sha256"] = sha256_file(exports_csv)
-    if certificates_csv is not None:
+    if isinstance(certificates_csv, pd.DataFrame):
+        certificates = parse_certificates(certificates_csv)
+    elif certificates_csv is not None:
         certificates = parse_certificates(Path(certificates_csv))
         provenance["certificates_sha256"] = sha256_file(certificates_csv)
     kp = load_kp_production(settings.data_dir)
@@ -170,37 +180,40 @@ def stored_report(store: Any, settings: Settings, participant: str, year_from: i
     participant = participant.strip().upper()
     if year_from > year_to:
         raise InvalidParameterError("'from' must not be after 'to'")
-    with tempfile.TemporaryDirectory(prefix="footprint-report-") as tmp:
-        exports = _declarations_csv(store, "exports", Path(tmp) / "exports.csv")
-        certificates = _declarations_csv(store, "certificates", Path(tmp) / "certificates.csv")
-        return make_report(participant, year_from, year_to, exports_csv=exports,
-                           certificates_csv=certificates,
-                           footprints=stored_footprint_provider(store, settings),
-                           settings=settings)
+    exports, exports_uploads = _stored_declarations(store, "exports")
+    certificates, certificates_uploads = _stored_declarations(store, "certificates")
+    provenance: dict[str, Any] = {}
+    if exports is not None:
+        provenance["exports_upload_sha256"] = exports_uploads
+    if certificates is not None:
+        provenance["certificates_upload_sha256"] = certificates_uploads
+    return make_report(participant, year_from, year_to, exports_csv=exports,
+                       certificates_csv=certificates,
+                       footprints=stored_footprint_provider(store, settings),
+                       settings=settings, provenance=provenance)
 
 
-def _declarations_csv(store: Any, kind: str, path: Path) -> Path | None:
-    """The stored declarations of ``kind`` (every upload) as one CSV in the upload schema."""
-    import pandas as pd
-
+def _stored_declarations(store: Any, kind: str) -> tuple[pd.DataFrame | None, list[str]]:
+    """The stored declarations of ``kind`` (every upload) as one table in the upload schema,
+    and the sha256 of each upload its rows come from (what the users sent)."""
     from footprint import declarations
 
     frame = store.declarations(kind)
     if frame.empty:
-        return None
+        return None, []
     # upload order (row id): a later upload of the same record corrects the earlier one
-    rows = pd.DataFrame(list(frame.sort_values("id")["row"]))
+    frame = frame.sort_values("id")
+    rows = pd.DataFrame(list(frame["row"])).assign(_upload_sha256=list(frame["sha256"]))
     if kind == "exports":
-        rows = rows[list(declarations.EXPORT_COLUMNS)]
         rows = rows.drop_duplicates(subset=["participant", "period", "flow", "partner"],
                                     keep="last")
+        columns = list(declarations.EXPORT_COLUMNS)
     else:
         rows["date"] = pd.to_datetime(rows["date"]).dt.strftime("%Y-%m-%d")
-        sieves = [c for c in rows.columns if c.startswith(declarations.SIEVE_PREFIX)]
-        rows = rows[list(declarations.CERTIFICATE_COLUMNS) + sieves]
         rows = rows.drop_duplicates(subset=["certificate_id"], keep="last")
-    rows.to_csv(path, index=False)
-    return path
+        sieves = [c for c in rows.columns if c.startswith(declarations.SIEVE_PREFIX)]
+        columns = list(declarations.CERTIFICATE_COLUMNS) + sieves
+    return rows[columns].reset_index(drop=True), sorted(set(rows["_upload_sha256"]))
 
 
 def stored_footprint_provider(store: Any, settings: Settings) -> Callable[[str], Any]:

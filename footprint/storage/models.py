@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from footprint.concepts import JOB_STATUSES, ROLES
 from footprint.storage.types import Geometry4326, JSONDoc, UTCDateTime, utcnow
 
 NAMING_CONVENTION = {
@@ -39,9 +40,7 @@ NAMING_CONVENTION = {
 
 LAYER_SOURCES = ("upload", "bundled")
 DECLARATION_KINDS = ("production", "exports", "certificates")
-JOB_STATUSES = ("accepted", "running", "successful", "failed", "dismissed")
-JOB_TERMINAL_STATUSES = ("successful", "failed", "dismissed")
-API_KEY_ROLES = ("reader", "surveyor", "monitor", "admin")
+API_KEY_ROLES = ROLES
 
 #: Row ids: 64-bit on PostgreSQL; SQLite needs plain INTEGER for its rowid alias.
 RowId = BigInteger().with_variant(Integer(), "sqlite")

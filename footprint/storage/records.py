@@ -13,6 +13,8 @@ from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
+from footprint.concepts import JOB_TERMINAL_STATUSES
+
 Bounds = tuple[float, float, float, float]
 
 
@@ -85,7 +87,7 @@ class JobRecord:
 
     @property
     def is_finished(self) -> bool:
-        return self.status in ("successful", "failed", "dismissed")
+        return self.status in JOB_TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import pytest
 from shapely.geometry import box, shape
 
 from api.ogc import GEOJSON_MEDIA_TYPE
-from datasets.catalogue import load_catalogue
+from footprint.catalogue import load_catalogue
 from footprint.settings import get_settings
 from synthetic_footprint import GAP, GRID, ORIGIN, SIDE, square
 

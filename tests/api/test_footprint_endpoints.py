@@ -18,7 +18,7 @@ from synthetic_footprint import (
     raster_values,
 )
 
-from datasets.catalogue import load_catalogue
+from footprint.catalogue import load_catalogue
 
 TO_LONLAT = pyproj.Transformer.from_crs(32630, 4326, always_xy=True)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from synthetic_footprint import GRID
 
-from datasets.catalogue import load_catalogue
+from footprint.catalogue import load_catalogue
 
 
 def test_owslib_reads_collections_and_items(live_server, footprint):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from datasets.catalogue import get_field, load_catalogue
+from footprint.catalogue import get_field, load_catalogue
 from footprint.io.checks import data_inventory
 from footprint.io.vectors import VECTOR_FILES
 from footprint.settings import get_settings

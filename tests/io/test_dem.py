@@ -6,7 +6,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from datasets.catalogue import get_field
+from footprint.catalogue import get_field
 from footprint.errors import DataMissingError, InvalidLayerError
 from footprint.io.dem import find_tiles, load_dem, load_field_dem
 from footprint.io.raster import read_grid, sample_lonlat, write_cog

@@ -15,7 +15,7 @@ import rasterio
 from rasterio.transform import from_origin
 from shapely.geometry import Point, Polygon, mapping
 
-from datasets.catalogue import get_field
+from footprint.catalogue import get_field
 from footprint.errors import InvalidLayerError
 from footprint.io.layers import (dem_to_cog, safe_extract_zip, validate_dem_upload,
                                  validate_vector_layer)

@@ -10,7 +10,7 @@ import pyogrio
 import pytest
 from shapely.geometry import box
 
-from datasets.catalogue import get_field
+from footprint.catalogue import get_field
 from footprint.errors import DataMissingError, InvalidParameterError, UnknownFieldError
 from footprint.pipeline.delineate import choose_mode, delineate_field
 from footprint.settings import Settings

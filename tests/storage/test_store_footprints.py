@@ -90,7 +90,7 @@ def test_deposits_are_stored_in_lon_lat_with_their_areas(store):
 
 
 def test_failed_footprint_leaves_no_version_behind(store, monkeypatch):
-    import footprint.storage.store as store_module
+    import footprint.storage.footprints as footprints_module
 
     wrong_crs = deposits().set_crs(4326, allow_override=True)  # metres declared as degrees
     with pytest.raises(InvalidLayerError, match="longitude/latitude"):
@@ -100,7 +100,7 @@ def test_failed_footprint_leaves_no_version_behind(store, monkeypatch):
         list(rows)
         raise RuntimeError("connection lost")
 
-    monkeypatch.setattr(store_module, "_insert_chunks", fail_after_the_footprint_row)
+    monkeypatch.setattr(footprints_module, "_insert_chunks", fail_after_the_footprint_row)
     with pytest.raises(RuntimeError):
         add(store)
     monkeypatch.undo()

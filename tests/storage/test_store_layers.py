@@ -10,7 +10,7 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, Polygon, box, shape
 
-import footprint.storage.store as store_module
+import footprint.storage.layers as layers_module
 from footprint.errors import InvalidLayerError, NotFoundError, UnknownFieldError
 
 FIELD = "gh-birim"  # synchronised by the store fixture; AOI about 1.2-0.5 W, 5.8-6.3 N
@@ -135,14 +135,14 @@ def test_invalid_geometry_is_repaired_and_collapsed_one_refused(store):
 
 
 def test_failure_midway_leaves_nothing_behind(store, monkeypatch):
-    real_insert = store_module._insert_chunks
+    real_insert = layers_module._insert_chunks
 
     def insert_two_then_fail(session, model, rows):
         rows = list(rows)
         real_insert(session, model, rows[:2])  # the layer row and two features are written
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store_module, "_insert_chunks", insert_two_then_fail)
+    monkeypatch.setattr(layers_module, "_insert_chunks", insert_two_then_fail)
     with pytest.raises(RuntimeError, match="disk full"):
         add(store, digest=sha("upload"))
     monkeypatch.undo()
@@ -187,7 +187,7 @@ def test_raster_layer_path_year_filter_and_delete(store, settings):
 
 
 def test_fields_are_upserted(store):
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
 
     before = store.get_field(FIELD)
     assert before.participant_iso3 == "GHA" and before.crs_epsg == 32630
@@ -204,7 +204,7 @@ def test_concurrent_field_synchronisation_does_not_conflict(store):
     """Several server processes start at once and each synchronises the catalogue."""
     import threading
 
-    from datasets.catalogue import load_catalogue
+    from footprint.catalogue import load_catalogue
 
     definitions = list(load_catalogue().values())
     store.downgrade("base")

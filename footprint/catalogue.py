@@ -1,26 +1,28 @@
 """The field catalogue: five alluvial diamond fields and how their areas were drawn.
 
-``datasets/fields.yaml`` holds recipes drawn from published coordinates; this module turns
-them into polygons. Circles are drawn in the field's projected CRS (true radius on the
+``datasets/fields.yaml`` (read through :mod:`importlib.resources`) holds recipes drawn from
+published coordinates; this module turns them into polygons. Circles are drawn in the field's projected CRS (true radius on the
 ground) and published in EPSG:4326 lon/lat.
 """
 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
-from typing import Any, Literal
+from importlib import resources
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from shapely import Polygon, box
 from shapely.geometry import Point, mapping
 
+from footprint.concepts import DelineationMode
 from footprint.crs import reproject_geometry
 from footprint.errors import UnknownFieldError
+from footprint.io.download import tile_names_for_bbox
 
-CATALOGUE_PATH = Path(__file__).with_name("fields.yaml")
-DelineationMode = Literal["terrain", "rivers", "polygons"]
+#: The catalogue file, a resource of the ``datasets`` package.
+CATALOGUE_RESOURCE = resources.files("datasets") / "fields.yaml"
 
 
 class UsgsPoint(BaseModel):
@@ -84,8 +86,6 @@ class FieldDefinition(BaseModel):
 
 def srtm_tile_names(bbox_4326: tuple[float, float, float, float]) -> tuple[str, ...]:
     """Names of the 1x1 degree SRTM tiles (named by their SW corner) covering a bbox."""
-    from footprint.io.download import tile_names_for_bbox
-
     return tuple(tile_names_for_bbox(bbox_4326))
 
 
@@ -117,7 +117,7 @@ def _build(field_id: str, entry: dict[str, Any]) -> FieldDefinition:
 @functools.lru_cache(maxsize=1)
 def load_catalogue() -> dict[str, FieldDefinition]:
     """All fields of ``datasets/fields.yaml`` by id, in file order."""
-    raw = yaml.safe_load(CATALOGUE_PATH.read_text(encoding="utf-8"))
+    raw = yaml.safe_load(CATALOGUE_RESOURCE.read_text(encoding="utf-8"))
     return {fid: _build(fid, entry) for fid, entry in raw["fields"].items()}
 
 

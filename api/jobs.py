@@ -1,0 +1,102 @@
+"""Jobs over HTTP: the application's executor, submitting a job, audit entries, statusInfo.
+
+Shared by the routers that start jobs (processes, and layer uploads with ``rebuild``);
+the job itself is created and started by :func:`footprint.services.jobs.submit_job`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from fastapi import Request
+
+from api.deps import Principal
+from footprint import executors
+from footprint.services import jobs as job_service
+from footprint.settings import Settings
+
+REL_RESULTS = "http://www.opengis.net/def/rel/ogc/1.0/results"
+
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def app_executor(request: Request) -> executors.Executor:
+    """The application's executor, created on first use (shut down by the lifespan)."""
+    state = request.app.state
+    with _EXECUTOR_LOCK:
+        if getattr(state, "executor", None) is None:
+            state.executor = executors.get_executor(state.settings)
+            state.job_futures = {}
+    return state.executor
+
+
+def job_futures(request: Request) -> dict[str, Any]:
+    """The futures of the jobs this application started, by job id (to cancel them)."""
+    if getattr(request.app.state, "job_futures", None) is None:
+        request.app.state.job_futures = {}
+    return request.app.state.job_futures
+
+
+def submit_job(request: Request, store: Any, settings: Settings, process: Any,
+               inputs: dict, owner: str | None, *, wait: bool = False) -> tuple[Any, Any]:
+    """Create the job row for ``process`` and start it; returns ``(job, future)``.
+
+    With ``wait`` the future raises the job's own error (synchronous execution).
+    """
+    job, future = job_service.submit_job(app_executor(request), store, settings, process,
+                                         inputs, owner, wait=wait)
+    job_id = job_id_of(job)
+    futures = job_futures(request)
+    futures[job_id] = future
+    future.add_done_callback(lambda _f, j=job_id: futures.pop(j, None))
+    return job, future
+
+
+def audit(store: Any, request: Request, principal: Principal, action: str, target: str,
+          *, sha256: str | None = None, detail: dict | None = None) -> None:
+    """Record who did what to which object (and the checksum of what they sent)."""
+    store.record_audit(principal.name, action, target, sha256=sha256,
+                       detail={**(detail or {}), "role": principal.role,
+                               "request_id": getattr(request.state, "request_id", None)})
+
+
+def job_id_of(job: Any) -> str:
+    return str(record_value(job, "job_id") or record_value(job, "id"))
+
+
+def record_value(record: Any, name: str) -> Any:
+    if isinstance(record, dict):
+        return record.get(name)
+    return getattr(record, name, None)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def status_info(job: Any, request: Request) -> dict[str, Any]:
+    """The OGC statusInfo document of a job."""
+    job_id = job_id_of(job)
+    status = record_value(job, "status")
+    self_url = str(request.url_for("get_job", job_id=job_id))
+    links = [{"href": self_url, "rel": "self", "type": "application/json", "title": "this job"},
+             {"href": str(request.url_for("list_jobs")), "rel": "up", "type": "application/json",
+              "title": "all jobs"}]
+    if status == executors.SUCCESSFUL:
+        links.append({"href": str(request.url_for("get_job_results", job_id=job_id)),
+                      "rel": REL_RESULTS, "type": "application/json", "title": "results"})
+    progress = record_value(job, "progress")
+    return {
+        "jobID": job_id,
+        "processID": record_value(job, "process_id"),
+        "type": "process",
+        "status": status,
+        "message": record_value(job, "message") or "",
+        "progress": int(progress) if progress is not None else 0,
+        "created": _iso(record_value(job, "created_at")),
+        "started": _iso(record_value(job, "started_at")),
+        "finished": _iso(record_value(job, "finished_at")),
+        "updated": _iso(record_value(job, "updated_at")),
+        "links": links,
+    }

@@ -1,0 +1,41 @@
+"""Run a job: create its row and start its function on an executor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from footprint import executors
+from footprint.settings import Settings
+
+
+def submit_job(executor: executors.Executor, store: Any, settings: Settings, process: Any,
+               inputs: dict[str, Any], owner: str | None, *,
+               wait: bool = False) -> tuple[Any, Any]:
+    """Create the job row of ``process`` (status ``accepted``) and start it.
+
+    Parameters
+    ----------
+    executor : Executor
+        Where it runs (:func:`footprint.executors.get_executor`).
+    store : Store
+        Holds the job row; the job's function reports progress and results through it.
+    settings : Settings
+        Handed to the job's function (a remote worker opens its own store from them).
+    process
+        Anything with an ``id`` and an ``execute(inputs, *, store, settings, progress,
+        job_id)`` function (an OGC process of :mod:`api.processes`).
+    inputs : dict
+        Validated inputs, stored on the job row.
+    owner : str or None
+        The key name that asked for it.
+    wait : bool
+        The future then raises the job's own error (synchronous execution).
+
+    Returns
+    -------
+    (JobRecord, future)
+    """
+    job = store.create_job(process.id, inputs, owner=owner)
+    future = executors.start_job(executor, process.execute, str(job.id), inputs, settings,
+                                 store, reraise=wait)
+    return job, future
