@@ -36,6 +36,7 @@ class CachedBody:
 
     @classmethod
     def of(cls, raw: bytes) -> CachedBody:
+        """The body ``raw`` with its gzipped copy and ETag (blake2b of the bytes)."""
         digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
         gzipped = gzip.compress(raw, compresslevel=6, mtime=0) \
             if len(raw) >= GZIP_MIN_BYTES else None
@@ -43,6 +44,7 @@ class CachedBody:
 
     @property
     def size(self) -> int:
+        """Bytes held: plain and gzipped."""
         return len(self.raw) + len(self.gzipped or b"")
 
 

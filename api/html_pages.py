@@ -12,7 +12,8 @@ from typing import Any
 
 _STYLE = ("body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:70rem}"
           "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;"
-          "text-align:left;vertical-align:top}iframe{width:100%;height:28rem;border:1px solid #ccc}")
+          "text-align:left;vertical-align:top}"
+          "iframe{width:100%;height:28rem;border:1px solid #ccc}")
 
 
 def _page(title: str, body: str) -> str:
@@ -22,7 +23,8 @@ def _page(title: str, body: str) -> str:
 
 
 def _links(links: list[dict[str, Any]]) -> str:
-    items = "".join(f'<li><a href="{escape(str(l_["href"]))}">{escape(l_.get("title") or l_["rel"])}'
+    items = "".join(f'<li><a href="{escape(str(l_["href"]))}">'
+                    f'{escape(l_.get("title") or l_["rel"])}'
                     f"</a> ({escape(l_['rel'])}, {escape(l_.get('type', ''))})</li>"
                     for l_ in links)
     return f"<ul>{items}</ul>"
@@ -33,15 +35,18 @@ def _map(fragment: str = "") -> str:
 
 
 def landing(body: dict[str, Any], base: str) -> str:
+    """The landing page: description, links and the map."""
     return _page(body["title"], f"<p>{escape(body['description'])}</p>{_links(body['links'])}"
                  f"{_map()}")
 
 
 def listing(title: str, values: list[str]) -> str:
+    """A titled list of values (e.g. the conformance classes)."""
     return _page(title, "<ul>" + "".join(f"<li>{escape(v)}</li>" for v in values) + "</ul>")
 
 
 def collections(described: list[dict[str, Any]]) -> str:
+    """The collections as a table, with the map."""
     rows = "".join(f'<tr><td><a href="collections/{escape(c["id"])}?f=html">{escape(c["id"])}'
                    f'</a></td><td>{escape(c["title"])}</td><td>{escape(c["description"])}</td></tr>'
                    for c in described)
@@ -50,6 +55,7 @@ def collections(described: list[dict[str, Any]]) -> str:
 
 
 def collection(described: dict[str, Any]) -> str:
+    """One collection: description, extent, links and the map."""
     extent = described.get("extent", {}).get("spatial", {}).get("bbox")
     return _page(described["title"],
                  f"<p>{escape(described['description'])}</p>"
@@ -64,6 +70,7 @@ def _properties(properties: dict[str, Any]) -> str:
 
 
 def items(coll: Any, body: dict[str, Any], request: Any) -> str:
+    """A page of features as a table of their properties, with paging links and the map."""
     rows = "".join(
         f'<tr><td><a href="items/{escape(str(f_["id"]))}?f=html">{escape(str(f_["id"]))}</a></td>'
         f"<td>{_properties(f_.get('properties') or {})}</td></tr>" for f_ in body["features"])
@@ -75,6 +82,7 @@ def items(coll: Any, body: dict[str, Any], request: Any) -> str:
 
 
 def item(coll: Any, feature: dict[str, Any]) -> str:
+    """One feature: its properties, links and the map."""
     return _page(f"{coll.title}: {feature.get('id')}",
                  _properties(feature.get("properties") or {}) + _links(feature.get("links", []))
                  + _map())

@@ -380,7 +380,7 @@ def main() -> None:  # noqa: C901 - a linear script
                               f"{result.errors:>7}", flush=True)
             print(f"\nfootprint ({args.backend}) req/s as a multiple of each peer's", flush=True)
             print(f"{'request':<22} {'clients':>7} " + " ".join(f"{'x ' + p:>12}" for p in peers))
-            for case, by_server in cases.items():
+            for case in cases:
                 for concurrency in clients:
                     ours = results[(case, "footprint", concurrency)]
                     cells = []

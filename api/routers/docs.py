@@ -24,6 +24,7 @@ def _root(request: Request) -> str:
 
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
+    """Swagger UI on the service's OpenAPI document, from the vendored scripts."""
     root = _root(request)
     return get_swagger_ui_html(
         openapi_url=f"{root}{request.app.openapi_url}", title=f"{request.app.title} - API",
@@ -35,11 +36,13 @@ def swagger_ui(request: Request) -> HTMLResponse:
 
 @router.get("/docs/oauth2-redirect")
 def swagger_ui_redirect() -> HTMLResponse:
+    """Swagger UI's OAuth2 redirect page."""
     return get_swagger_ui_oauth2_redirect_html()
 
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
+    """ReDoc on the service's OpenAPI document, from the vendored script (no web fonts)."""
     root = _root(request)
     return get_redoc_html(
         openapi_url=f"{root}{request.app.openapi_url}", title=f"{request.app.title} - ReDoc",

@@ -19,6 +19,7 @@ from footprint.errors import (
     NotFoundError,
 )
 from footprint.serialise import json_safe
+from footprint.storage import tiles
 from footprint.storage.base import (
     _VERSION_RETRIES,
     StoreBase,
@@ -31,19 +32,17 @@ from footprint.storage.base import (
     _require_field,
     _VersionRace,
 )
+from footprint.storage.filters import filter_clause, sort_columns
 from footprint.storage.models import (
     Deposit,
     Footprint,
 )
-from footprint.storage import tiles
-from footprint.storage.filters import filter_clause, sort_columns
 from footprint.storage.records import (
     FeaturePage,
     FootprintRecord,
 )
 from footprint.storage.spatial import Feature, _feature_rows, _features, _sqlite_bbox_ids
-from footprint.storage.types import SRID
-from footprint.storage.types import utcnow
+from footprint.storage.types import SRID, utcnow
 
 if TYPE_CHECKING:
     import geopandas as gpd

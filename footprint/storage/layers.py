@@ -19,6 +19,7 @@ from footprint.errors import (
     NotFoundError,
 )
 from footprint.serialise import json_safe
+from footprint.storage import tiles
 from footprint.storage.base import (
     _VERSION_RETRIES,
     StoreBase,
@@ -32,6 +33,7 @@ from footprint.storage.base import (
     _require_field,
     _VersionRace,
 )
+from footprint.storage.filters import filter_clause, sort_columns
 from footprint.storage.models import (
     LAYER_SOURCES,
     Layer,
@@ -40,8 +42,6 @@ from footprint.storage.models import (
 from footprint.storage.records import (
     LayerRecord,
 )
-from footprint.storage import tiles
-from footprint.storage.filters import filter_clause, sort_columns
 from footprint.storage.spatial import Feature, _feature_rows, _features, _rows_bounds
 from footprint.storage.types import SRID, utcnow
 
@@ -281,7 +281,8 @@ class LayerRepository(StoreBase):
             return tiles.sqlite_tile(session, LayerFeature, LayerFeature.layer_id.in_(ids),
                                      attributes, name, z, x, y)
 
-    def layer_feature(self, layer_id: int, feature_index: int) -> tuple[LayerRecord, Feature] | None:
+    def layer_feature(self, layer_id: int,
+                      feature_index: int) -> tuple[LayerRecord, Feature] | None:
         """One feature of a layer by its index (an indexed lookup), with its layer; or None."""
         with self._session() as session:
             layer = session.get(Layer, int(layer_id))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import Transformer
-from sqlalchemy import LargeBinary, and_, bindparam, func, select, text, type_coerce
+from sqlalchemy import LargeBinary, and_, bindparam, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 EXTENT = 4096
@@ -50,6 +50,7 @@ def tile_bounds_4326(z: int, x: int, y: int, buffer_px: int = BUFFER_PX
 
 
 def check_tile(z: int, x: int, y: int) -> None:
+    """Refuse (400) a tile outside WebMercatorQuad zooms 0-24."""
     from footprint.errors import InvalidParameterError
 
     if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):

@@ -8,7 +8,6 @@ import json
 import geopandas as gpd
 import pytest
 from shapely.geometry import shape
-
 from synthetic_footprint import GRID, square
 
 DEPOSITS = "/collections/deposits-gh-birim/items"

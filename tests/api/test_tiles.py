@@ -10,9 +10,9 @@ import morecantile
 import numpy as np
 import pytest
 from PIL import Image
+from synthetic_footprint import GRID, ORIGIN, RASTER_ORIGIN, square
 
 from footprint.settings import get_settings
-from synthetic_footprint import GRID, ORIGIN, RASTER_ORIGIN, square
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 DEPOSITS = "/collections/deposits-gh-birim/tiles/WebMercatorQuad"
