@@ -98,3 +98,68 @@ def capacity_series(mined_area_m2_by_year: Mapping[int, ArrayLike], thickness_m:
         remaining = remaining - taken
         series[int(year)] = taken
     return series
+
+
+#: Mined areas above ``-MINED_AREA_ROUNDOFF_M2`` but below 0 are float round-off (m²).
+MINED_AREA_ROUNDOFF_M2 = 1e-3
+
+
+def clean_mined_area_by_year(mined_area_m2_by_year: Mapping[int, float]) -> dict[int, float]:
+    """``year -> m²`` with float round-off below zero set to 0 (issue 11 row 2).
+
+    Raises
+    ------
+    InvalidParameterError
+        For a real negative area (below ``-MINED_AREA_ROUNDOFF_M2``) or a non-finite one.
+    """
+    clean = {}
+    for year, area in sorted(mined_area_m2_by_year.items()):
+        area = float(area)
+        if not np.isfinite(area) or area < -MINED_AREA_ROUNDOFF_M2:
+            raise InvalidParameterError(f"newly mined area of {year} is {area} m²: it must be a "
+                                        "finite, non-negative number")
+        clean[int(year)] = max(area, 0.0)
+    return clean
+
+
+def deplete_by_year(wanted_ct_by_year: Mapping[int, ArrayLike], resource_ct: ArrayLike,
+                    resource_year: int, *,
+                    produced_ct_by_year: Mapping[int, ArrayLike] | None = None
+                    ) -> dict[int, np.ndarray]:
+    """Capacity per year capped by what remains that year (depletion through time).
+
+    Parameters
+    ----------
+    wanted_ct_by_year
+        ``year -> uncapped capacity draws (ct/yr)`` over consecutive years.
+    resource_ct
+        What remains at the start of ``resource_year`` (ct): the mapped resource.
+    resource_year
+        The year the resource stands for.
+    produced_ct_by_year
+        Known production per year (ct, e.g. the imagery series): a year before
+        ``resource_year`` had the resource plus what was produced from it until then.
+
+    Returns
+    -------
+    dict
+        ``year -> min(wanted, remaining at the start of that year)``. Before
+        ``resource_year`` the remaining is ``C + Σ produced`` (years from that year up to
+        ``resource_year``); from it on, each year's capped capacity is taken from what
+        remains (capacity is a maximum, so this is the fastest depletion the field allows).
+    """
+    resource = _check_non_negative("resource_ct", resource_ct)
+    produced = produced_ct_by_year or {}
+    years = sorted(wanted_ct_by_year)
+    out: dict[int, np.ndarray] = {}
+    later = np.zeros_like(resource)  # known production from `year` up to resource_year
+    for year in sorted((y for y in years if y < resource_year), reverse=True):
+        later = later + np.asarray(produced.get(year, 0.0), dtype=np.float64)
+        wanted = _check_non_negative(f"capacity of {year}", wanted_ct_by_year[year])
+        out[year] = np.minimum(wanted, resource + later)
+    remaining = np.array(resource, dtype=np.float64)
+    for year in (y for y in years if y >= resource_year):
+        wanted = _check_non_negative(f"capacity of {year}", wanted_ct_by_year[year])
+        out[year] = np.minimum(wanted, remaining)
+        remaining = remaining - out[year]
+    return {year: out[year] for year in years}

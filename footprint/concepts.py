@@ -116,6 +116,8 @@ KIND_SCHEMAS: dict[str, tuple[tuple[str, ...], tuple[Attribute, ...]]] = {
     "bulk_samples": (_POINTS_OR_POLYGONS, (
         Attribute("volume_m3", float, True, 0.0, 1e7, "gravel volume processed"),
         Attribute("carats", float, True, 0.0, 1e8, "carats recovered"),
+        Attribute("stones", int, False, 0, 1e9, "stones recovered (enables the negative "
+                  "binomial grade model, footprint.evidence)"),
     )),
     "pit_logs": (_POINTS_OR_POLYGONS, (
         Attribute("thickness_m", float, True, 0.0, 100.0, "gravel thickness"),

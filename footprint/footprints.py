@@ -16,6 +16,11 @@ Model chain (DOMAIN.md section 3), per Monte Carlo draw:
   from which ``c = 1000 × width × T × G × r`` (a placer ribbon along the drainage);
 * capacity: the sum of the sheet's ``capacity_modes`` (artisanal, mechanised, imagery),
   capped by the resource (depletion), with years to exhaustion ``C / P``;
+* capacity per year ``capacity_ct.<year>`` for every year of the span (the sheet's
+  ``timeline``): each mode weighted by the share of the year it runs (field activity ×
+  mode operating periods, e.g. GCD's plant off after September 2007), artisanal with that
+  year's workforce parameter, at least the imagery series' production of that year, and
+  capped by what remains that year (:func:`footprint.capacity.remaining_by_year`);
 * an optional ``deposit_present`` parameter (0/1) multiplies resource and capacity: a
   reconnaissance screen's honest "there may be nothing here";
 * value: ``usd_per_ct`` draws and the value of a year's capacity;
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +44,7 @@ import pandas as pd
 from footprint import capacity as cap
 from footprint import resources as res
 from footprint.errors import InvalidParameterError
-from footprint.params import ParameterSheet
+from footprint.params import DEFAULT_FIRST_YEAR, ParameterSheet, Producer, active_fraction
 from footprint.provenance import code_version, sha256_json
 from footprint.simulation import MapBlocks, SimulationResult, Summary, simulate
 from footprint.value import COMMON_CLASSES, size_class_shares
@@ -75,6 +80,7 @@ class FieldModel:
     sheet_area_classes: tuple[str, ...] = ()
     stream_length_km: float | None = None
     mined_area_m2_by_year: Mapping[int, float] = field(default_factory=dict)
+    years: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for cls in self.classes:
@@ -131,12 +137,12 @@ class FieldModel:
         out["resource_ct"] = resource
 
         potential = np.zeros(n)
+        per_mode: dict[str, np.ndarray] = {}
         for mode in sheet.capacity_modes:
             grade = p[sheet.resolve("grade_ct_m3", mode)]
             recovery = p[sheet.resolve("recovery", mode)]
             if mode == "artisanal":
-                mode_ct = cap.artisanal_capacity_ct_per_year(
-                    p["miners"], p["days_per_year"], p["m3_per_miner_day"], grade, recovery)
+                mode_ct = self._artisanal(p, "miners")
             elif mode == "mechanised":
                 mode_ct = cap.mechanised_capacity_ct_per_year(
                     p["plant_m3_per_h"], p["hours_per_year"], p["availability"], grade, recovery)
@@ -144,19 +150,56 @@ class FieldModel:
                 mode_ct = cap.imagery_capacity_ct_per_year(
                     p["mined_area_m2_per_year"], p[sheet.resolve("thickness_m", mode)], grade, recovery)
             out[f"capacity_{mode}_ct_per_year"] = present * mode_ct
+            per_mode[mode] = present * mode_ct
             potential = potential + present * mode_ct
         out["capacity_potential_ct_per_year"] = potential
         out["capacity_ct_per_year"], out["years_to_exhaustion"] = cap.deplete(potential, resource)
         if "usd_per_ct" in p:
             out["capacity_value_usd_per_year"] = out["capacity_ct_per_year"] * p["usd_per_ct"]
+        imagery: dict[int, np.ndarray] = {}
         if self.mined_area_m2_by_year:
             series = cap.capacity_series(
                 self.mined_area_m2_by_year, p[sheet.resolve("thickness_m", "imagery")],
                 p[sheet.resolve("grade_ct_m3", "imagery")], p[sheet.resolve("recovery", "imagery")],
                 resource)
             for year, values in series.items():
-                out[f"capacity_imagery_ct.{year}"] = present * values
+                imagery[year] = present * values
+                out[f"capacity_imagery_ct.{year}"] = imagery[year]
+        if self.years:
+            out.update(self._capacity_by_year(p, present, per_mode, imagery, resource))
         return out
+
+    def _artisanal(self, p: Mapping[str, np.ndarray], miners: str) -> np.ndarray:
+        sheet = self.sheet
+        return cap.artisanal_capacity_ct_per_year(
+            p[miners], p["days_per_year"], p["m3_per_miner_day"],
+            p[sheet.resolve("grade_ct_m3", "artisanal")], p[sheet.resolve("recovery", "artisanal")])
+
+    def _capacity_by_year(self, p: Mapping[str, np.ndarray], present: np.ndarray,
+                          per_mode: Mapping[str, np.ndarray], imagery: Mapping[int, np.ndarray],
+                          resource: np.ndarray) -> dict[str, np.ndarray]:
+        """``capacity_ct.<year>`` for every year of the span (see the module docstring)."""
+        timeline = self.sheet.timeline
+        wanted: dict[int, np.ndarray] = {}
+        artisanal_by_miners: dict[str, np.ndarray] = {"miners": per_mode.get("artisanal")}
+        for year in self.years:
+            total = np.zeros_like(resource)
+            for mode, mode_ct in per_mode.items():
+                share = timeline.mode_fraction(mode, year)
+                if share == 0.0:
+                    continue
+                if mode == "artisanal":
+                    name = timeline.miners_parameter(year)
+                    if name not in artisanal_by_miners:
+                        artisanal_by_miners[name] = present * self._artisanal(p, name)
+                    mode_ct = artisanal_by_miners[name]
+                total = total + share * mode_ct
+            if year in imagery:  # capacity is at least what the imagery shows was dug
+                total = np.maximum(total, imagery[year])
+            wanted[year] = total
+        resource_year = timeline.resource_year or self.years[-1]
+        capped = cap.deplete_by_year(wanted, resource, resource_year, produced_ct_by_year=imagery)
+        return {f"capacity_ct.{year}": values for year, values in capped.items()}
 
 
 @dataclass
@@ -172,6 +215,7 @@ class FootprintResult:
     size: pd.DataFrame | None
     provenance: dict[str, Any]
     simulation: SimulationResult
+    capacity_by_year: dict[int, Summary] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         def block(summaries: Mapping) -> dict:
@@ -183,6 +227,7 @@ class FootprintResult:
             "resource": block(self.resource),
             "capacity": block(self.capacity),
             "capacity_series": block(self.capacity_series),
+            "capacity_by_year": block(self.capacity_by_year),
             "value": block(self.value),
             "size": None if self.size is None else self.size.reset_index().to_dict(orient="records"),
             "tails_trusted": self.simulation.tails_trusted,
@@ -223,7 +268,8 @@ def compute_footprint(field_id: str, sheet: ParameterSheet, deposits=None,
                       block_size: int | None = None, draws_path: str | Path | None = None,
                       input_checksums: Mapping[str, str] | None = None,
                       mined_area_m2_by_year: Mapping[int, float] | None = None,
-                      map_blocks: MapBlocks | None = None) -> FootprintResult:
+                      map_blocks: MapBlocks | None = None,
+                      current_year: int | None = None) -> FootprintResult:
     """Compute a field's footprint by Monte Carlo.
 
     Parameters
@@ -244,12 +290,19 @@ def compute_footprint(field_id: str, sheet: ParameterSheet, deposits=None,
         ``name -> sha256`` of the layers the inputs came from (recorded, not checked).
     mined_area_m2_by_year
         Newly mined area per year (m²) from imagery, for the capacity time series.
+        Round-off below zero (> -1e-3 m²) counts as 0; a real negative area is refused.
+    current_year
+        Last year of the span when the sheet's timeline leaves ``last_year`` open
+        (default: this calendar year, UTC); recorded in provenance as ``years``.
     """
     if sheet.field != field_id:
         raise InvalidParameterError(f"sheet is for '{sheet.field}', not '{field_id}'")
     remaining, sheet_classes, deposit_summary = _deposit_inputs(sheet, deposits)
-    model = FieldModel(sheet, remaining, sheet_classes, stream_length_km,
-                       dict(mined_area_m2_by_year or {}))
+    mined_by_year = cap.clean_mined_area_by_year(mined_area_m2_by_year or {})
+    if current_year is None:
+        current_year = datetime.now(UTC).year
+    years = tuple(sheet.timeline.years(int(current_year)))
+    model = FieldModel(sheet, remaining, sheet_classes, stream_length_km, mined_by_year, years)
     result = simulate(sheet, model, draws=draws, seed=seed, block_size=block_size,
                       draws_path=draws_path, map_blocks=map_blocks)
     s = result.summaries
@@ -257,6 +310,7 @@ def compute_footprint(field_id: str, sheet: ParameterSheet, deposits=None,
     capacity = {k: s[k] for k in CAPACITY_KEYS if k in s}
     value = {k: s[k] for k in VALUE_KEYS if k in s}
     series = {int(k.rsplit(".", 1)[1]): s[k] for k in s if k.startswith("capacity_imagery_ct.")}
+    by_year = {int(k.rsplit(".", 1)[1]): s[k] for k in s if k.startswith("capacity_ct.")}
     sheet_dict = sheet.to_yaml_dict()
     provenance = {
         "field_id": field_id,
@@ -265,7 +319,8 @@ def compute_footprint(field_id: str, sheet: ParameterSheet, deposits=None,
         "sheet_sha256": sha256_json(sheet_dict),
         "deposit_areas_m2": deposit_summary,
         "stream_length_km": stream_length_km,
-        "mined_area_m2_by_year": {str(k): v for k, v in (mined_area_m2_by_year or {}).items()},
+        "mined_area_m2_by_year": {str(k): v for k, v in mined_by_year.items()},
+        "years": [years[0], years[-1]],
         "seed": seed,
         "draws": draws,
         "chunk_draws": result.chunk_draws,
@@ -275,4 +330,45 @@ def compute_footprint(field_id: str, sheet: ParameterSheet, deposits=None,
         "computed_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return FootprintResult(field_id, deposit_summary, resource, capacity, value, series,
-                           _size_footprint(result), provenance, result)
+                           _size_footprint(result), provenance, result, by_year)
+
+
+@dataclass(frozen=True)
+class ProducerModel:
+    """Capacity per year of a producer outside the modelled fields (picklable).
+
+    ``capacity_ct.<year> = Σ_periods share_p × covered fraction of the year ×
+    capacity_ct_per_year`` (periods do not overlap in practice; overlapping ones are
+    capped at the full capacity). ``capacity_ct_per_year`` out is the last year's.
+    """
+
+    producer: Producer
+    years: tuple[int, ...]
+
+    def __call__(self, p: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        capacity = p["capacity_ct_per_year"]
+        out: dict[str, np.ndarray] = {}
+        for year in self.years:
+            share = np.zeros_like(capacity)
+            for period in self.producer.periods:
+                covered = active_fraction([period], year)
+                if covered > 0:
+                    share = share + covered * (p[period.share] if period.share else 1.0)
+            out[f"capacity_ct.{year}"] = np.minimum(share, 1.0) * capacity
+        out["capacity_now_ct_per_year"] = out[f"capacity_ct.{self.years[-1]}"]
+        return out
+
+
+def compute_producer_capacity(producer: Producer, *, seed: int, draws: int,
+                              current_year: int | None = None,
+                              first_year: int = DEFAULT_FIRST_YEAR) -> SimulationResult:
+    """Seeded Monte Carlo of an other producer's capacity per year (draws in memory).
+
+    Columns: the producer's parameters, ``capacity_ct.<year>`` for ``first_year`` to
+    ``current_year`` (default this year, UTC) and ``capacity_now_ct_per_year``. Same
+    engine as fields: same seed and draws give the same table.
+    """
+    if current_year is None:
+        current_year = datetime.now(UTC).year
+    years = tuple(range(first_year, max(int(current_year), first_year) + 1))
+    return simulate(producer.as_sheet(), ProducerModel(producer, years), draws=draws, seed=seed)

@@ -17,6 +17,7 @@ per deposit class or capacity mode with a dot: ``grade_ct_m3.terrace`` overrides
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import math
 import re
@@ -244,6 +245,127 @@ class Empirical(_Distribution):
         return ordered[np.clip(index, 0, ordered.size - 1)]
 
 
+#: First year of a footprint's span by default: the KP statistics start in 2003.
+DEFAULT_FIRST_YEAR = 2003
+
+
+class Period(BaseModel):
+    """A dated period (inclusive ``start`` and ``end`` dates) with its source.
+
+    ``start`` None: since before any year of interest; ``end`` None: still going on.
+    Used for a field's activity periods and each capacity mode's operating periods
+    (DOMAIN.md section 7): e.g. GCD's Akwatia plant ``end: 2007-09-30``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    source: str | None = None
+    assumption: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not (self.source or self.assumption):
+            raise ValueError("each period needs a 'source' or an 'assumption' (labelled as such)")
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"period ends ({self.end}) before it starts ({self.start})")
+        return self
+
+    def days_in(self, year: int) -> set[int]:
+        """Ordinal days of ``year`` the period covers."""
+        first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+        lo = max(first, self.start or first)
+        hi = min(last, self.end or last)
+        return set(range(lo.toordinal(), hi.toordinal() + 1)) if hi >= lo else set()
+
+
+def active_fraction(periods: list[Period] | tuple[Period, ...] | None, year: int) -> float:
+    """Share of ``year`` (0-1) covered by the union of ``periods``; no periods: always on."""
+    if not periods:
+        return 1.0
+    days = set().union(*(p.days_in(year) for p in periods))
+    return len(days) / (dt.date(year, 12, 31).toordinal() - dt.date(year, 1, 1).toordinal() + 1)
+
+
+class WorkforcePeriod(BaseModel):
+    """Which ``miners`` parameter holds in which years (e.g. the 2006-2008 Marange rush).
+
+    ``parameter`` names a sheet parameter (``miners.rush``); the first entry covering a
+    year wins, years no entry covers use ``miners``. Workforce counts uploaded as evidence
+    add entries ``miners.<year>`` in front (:mod:`footprint.evidence`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start_year: int = Field(..., ge=1900, le=2100)
+    end_year: int = Field(..., ge=1900, le=2100)
+    parameter: str
+    source: str | None = None
+    assumption: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not (self.source or self.assumption):
+            raise ValueError("each workforce period needs a 'source' or an 'assumption'")
+        if self.end_year < self.start_year:
+            raise ValueError(f"workforce period ends ({self.end_year}) before it starts "
+                             f"({self.start_year})")
+        return self
+
+
+class Timeline(BaseModel):
+    """The dates that shape a field's capacity per year (DOMAIN.md section 7).
+
+    Attributes
+    ----------
+    first_year, last_year
+        The footprint's span (inclusive); ``last_year`` None: the build's current year.
+    resource_year
+        Year the resource (mapped ground minus mined ground) stands for; default the last
+        year of the span. Earlier years had that resource plus what the imagery series shows
+        was produced since; later years lose what capacity takes (depletion).
+    activity
+        Periods in which the field is worked at all (empty: throughout the span).
+    modes
+        Operating periods of each capacity mode (a mode not listed: whenever the field is).
+    workforce
+        Which ``miners`` parameter holds in which years.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    first_year: int = Field(DEFAULT_FIRST_YEAR, ge=1900, le=2100)
+    last_year: int | None = Field(None, ge=1900, le=2100)
+    resource_year: int | None = Field(None, ge=1900, le=2100)
+    activity: list[Period] = Field(default_factory=list)
+    modes: dict[CapacityMode, list[Period]] = Field(default_factory=dict)
+    workforce: list[WorkforcePeriod] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.last_year is not None and self.last_year < self.first_year:
+            raise ValueError(f"timeline last_year {self.last_year} is before first_year "
+                             f"{self.first_year}")
+        return self
+
+    def years(self, current_year: int) -> list[int]:
+        """The span's years, ``first_year`` to ``last_year`` (default ``current_year``)."""
+        last = self.last_year if self.last_year is not None else current_year
+        return list(range(self.first_year, max(last, self.first_year) + 1))
+
+    def mode_fraction(self, mode: str, year: int) -> float:
+        """Share of ``year`` in which ``mode`` runs: field activity × mode periods."""
+        return active_fraction(self.activity, year) * active_fraction(self.modes.get(mode), year)
+
+    def miners_parameter(self, year: int) -> str:
+        for entry in self.workforce:
+            if entry.start_year <= year <= entry.end_year:
+                return entry.parameter
+        return "miners"
+
+
 Parameter = Annotated[Union[Fixed, Uniform, Triangular, Pert, Normal, Lognormal, Empirical],
                       Field(discriminator="dist")]
 
@@ -266,6 +388,9 @@ class ParameterSheet(BaseModel):
         default_factory=list, description="Capacity modes present in the field; their sum is the capacity.")
     parameters: dict[str, Parameter]
     correlations: list[tuple[str, str, float]] = Field(default_factory=list)
+    timeline: Timeline = Field(default_factory=Timeline,
+                               description="Activity periods, mode operating periods and "
+                                           "workforce by year (capacity per year).")
 
     @field_validator("parameters")
     @classmethod
@@ -299,6 +424,12 @@ class ParameterSheet(BaseModel):
                    for name in MODE_REQUIREMENTS[mode] if self.resolve(name, mode) is None]
         if missing:
             raise ValueError("capacity modes lack parameters (" + "; ".join(missing) + ")")
+        stray = sorted(set(self.timeline.modes) - set(self.capacity_modes))
+        if stray:
+            raise ValueError(f"timeline gives periods for modes the sheet lacks: {', '.join(stray)}")
+        unknown = [w.parameter for w in self.timeline.workforce if w.parameter not in self.parameters]
+        if unknown:
+            raise ValueError(f"timeline workforce names unknown parameters: {', '.join(unknown)}")
         return self
 
     @property
@@ -429,3 +560,78 @@ def load_sheet(path_or_field_id: str | Path) -> ParameterSheet:
     if not isinstance(data, dict):
         raise InvalidParameterError(f"parameter sheet {candidate.name} must be a mapping")
     return parse_sheet(data)
+
+
+# --------------------------------------------------------------------------------------
+# other producers: a participant's producers outside the modelled alluvial fields
+# --------------------------------------------------------------------------------------
+PRODUCERS_FILE = resources.files("datasets") / "producers.yaml"
+
+
+class ProducerPeriod(Period):
+    """An operating period of a producer; ``share`` names a parameter (0-1) that scales
+    the capacity in that period (a ramp-up, or an unknown status), else the full capacity."""
+
+    share: str | None = None
+
+
+class Producer(BaseModel):
+    """A producer outside the modelled fields (a kimberlite mine, a plant), DOMAIN.md §7.
+
+    ``parameters`` holds ``capacity_ct_per_year`` and ``usd_per_ct`` (and any ``share``
+    parameters of the periods), each with a source or a labelled assumption; capacity is
+    zero outside ``periods``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(..., pattern=r"^[a-z][a-z0-9-]*$")
+    participant_iso3: str = Field(..., pattern=r"^[A-Z]{3}$")
+    title: str = Field(..., min_length=1)
+    kind: str = Field(..., min_length=1, description="e.g. 'kimberlite mine'.")
+    status: str = Field(..., min_length=1, description="Operating status and its source.")
+    lon: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+    usgs_feature: str | None = None
+    parameters: dict[str, Parameter]
+    periods: list[ProducerPeriod] = Field(..., min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        for name in ("capacity_ct_per_year", "usd_per_ct"):
+            if name not in self.parameters:
+                raise ValueError(f"producer {self.id} lacks '{name}'")
+        missing = [p.share for p in self.periods if p.share and p.share not in self.parameters]
+        if missing:
+            raise ValueError(f"producer {self.id}: periods name unknown parameters "
+                             f"{', '.join(missing)}")
+        return self
+
+    def as_sheet(self) -> ParameterSheet:
+        """The producer's parameters as a sheet the Monte Carlo engine runs."""
+        return ParameterSheet(field=self.id, title=self.title, parameters=self.parameters)
+
+
+class ProducerSheet(BaseModel):
+    """``datasets/producers.yaml``: every participant's other producers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    producers: list[Producer] = Field(default_factory=list)
+
+    def of(self, participant_iso3: str) -> list[Producer]:
+        return [p for p in self.producers if p.participant_iso3 == participant_iso3.upper()]
+
+
+def load_producers(path: str | Path | None = None) -> ProducerSheet:
+    """Read and validate the other-producers file (default ``datasets/producers.yaml``)."""
+    candidate: Path | Traversable = Path(path) if path is not None else PRODUCERS_FILE
+    if not candidate.is_file():
+        raise NotFoundError(f"no producers file {candidate.name}")
+    try:
+        data = yaml.safe_load(candidate.read_text(encoding="utf-8"))
+        return ProducerSheet.model_validate(data or {})
+    except yaml.YAMLError as error:
+        raise InvalidParameterError(f"{candidate.name} is not valid YAML: {error}") from None
+    except ValidationError as error:
+        raise InvalidParameterError(f"invalid producers file: {error}") from None

@@ -17,6 +17,7 @@ import pandas as pd
 import pyogrio
 import pyogrio.raw
 
+from footprint.io import require_dir
 from footprint.errors import DataMissingError, InvalidDeclarationError
 from footprint.io.download import KNOWN_SHA256, TILE_SOURCES
 from footprint.io.kpstats import KP_HALFYEAR_RELPATH, participant_iso3
@@ -122,7 +123,7 @@ def data_inventory(data_dir: Path | None, fields: Iterable, cache_dir: Path | No
     Parameters
     ----------
     data_dir
-        the data directory (default ``get_settings().data_dir``).
+        the data directory (required).
     fields
         :class:`footprint.catalogue.FieldDefinition` objects (``id``, ``participant_iso3``,
         ``aoi_4326``, ``dem_tiles``).
@@ -135,11 +136,7 @@ def data_inventory(data_dir: Path | None, fields: Iterable, cache_dir: Path | No
     ``layer``, ``name``, ``present``, ``path``, ``detail``, ``where``), and the summary
     lists ``present`` and ``missing`` (``"dem:N05W001"``, ``"rivers_wdbii"`` ...).
     """
-    if data_dir is None:
-        from footprint.settings import get_settings
-        settings = get_settings()
-        data_dir, cache_dir = settings.data_dir, cache_dir or settings.cache_dir
-    data_dir = Path(data_dir)
+    data_dir = Path(require_dir(data_dir, "data_dir"))
     kp = _kp_rows(data_dir)
     inventory = []
     for field in fields:

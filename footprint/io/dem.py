@@ -25,6 +25,7 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject
 from shapely import Polygon
 
 from footprint.crs import reproject_geometry
+from footprint.io import require_dir
 from footprint.errors import DataMissingError, InvalidLayerError
 from footprint.io.raster import Grid
 
@@ -133,11 +134,8 @@ def load_field_dem(field, *, data_dir: Path | None = None, paths: Iterable[Path]
     download cache; a missing tile raises :class:`DataMissingError` naming it.
     """
     if paths is None:
-        from footprint.settings import get_settings
-
-        settings = get_settings()
-        data_dir = Path(data_dir or settings.data_dir)
-        found = find_tiles(field.dem_tiles, data_dir, cache_dir or settings.cache_dir)
+        data_dir = Path(require_dir(data_dir, "data_dir"))
+        found = find_tiles(field.dem_tiles, data_dir, cache_dir)
         missing = [name for name, path in found.items() if path is None]
         if len(missing) == len(found):
             raise DataMissingError(

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import httpx
 
+from footprint.io import require_dir
 from footprint.errors import DownloadError, InvalidParameterError
 from footprint.provenance import sha256_file
 
@@ -179,11 +180,8 @@ def _source(source: str | TileSource) -> TileSource:
 
 
 def tile_cache_dir(source: str | TileSource, cache_dir: Path | None = None) -> Path:
-    """``<cache_dir>/dem/<source key>`` (``cache_dir`` defaults to the settings')."""
-    if cache_dir is None:
-        from footprint.settings import get_settings
-        cache_dir = get_settings().cache_dir
-    return Path(cache_dir) / "dem" / _source(source).key
+    """``<cache_dir>/dem/<source key>`` (``cache_dir`` is required)."""
+    return require_dir(cache_dir, "cache_dir") / "dem" / _source(source).key
 
 
 def read_manifest(directory: Path) -> dict[str, dict]:
@@ -280,7 +278,7 @@ def ensure_tile(name: str, *, source: str | TileSource = "copernicus90",
     source
         a key of :data:`TILE_SOURCES` or a :class:`TileSource`.
     cache_dir
-        root of the cache (default ``get_settings().cache_dir``).
+        root of the cache (required: ``settings.cache_dir``).
     client
         an ``httpx.Client`` to use (default: a new one following redirects).
     progress

@@ -48,6 +48,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from footprint.io import require_dir
 from footprint.errors import DataMissingError, InvalidDeclarationError
 
 #: Path of the half-yearly production CSV inside the data directory.
@@ -476,7 +477,7 @@ def load_kp_production(data_dir: Path | None = None, path: Path | None = None, *
     Parameters
     ----------
     data_dir
-        data directory (default ``get_settings().data_dir``); the file is
+        data directory (required unless ``path`` is given); the file is
         :data:`KP_HALFYEAR_RELPATH` inside it.
     path
         the CSV itself (overrides ``data_dir``).
@@ -491,10 +492,7 @@ def load_kp_production(data_dir: Path | None = None, path: Path | None = None, *
         the CSV lacks a column or has a row without country, year or half-year.
     """
     if path is None:
-        if data_dir is None:
-            from footprint.settings import get_settings
-            data_dir = get_settings().data_dir
-        path = Path(data_dir) / KP_HALFYEAR_RELPATH
+        path = Path(require_dir(data_dir, "data_dir")) / KP_HALFYEAR_RELPATH
     path = Path(path)
     if not path.is_file():
         raise DataMissingError(

@@ -25,6 +25,7 @@ import pandas as pd
 import pyogrio
 from shapely.geometry import box
 
+from footprint.io import require_dir
 from footprint.errors import DataMissingError, InvalidParameterError
 
 BBox = tuple[float, float, float, float]
@@ -74,10 +75,7 @@ _CAPACITY_MISSING = -999.0
 # --- files and regions -------------------------------------------------------------------
 
 def _default_data_dir(data_dir: Path | None) -> Path:
-    if data_dir is not None:
-        return Path(data_dir)
-    from footprint.settings import get_settings
-    return get_settings().data_dir
+    return require_dir(data_dir, "data_dir")
 
 
 def _check_bbox(bbox_4326: Sequence[float] | None) -> BBox | None:

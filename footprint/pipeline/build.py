@@ -76,11 +76,18 @@ def _layer_frame(store: Any, layer: Any) -> gpd.GeoDataFrame:
     return store.layer_frame(layer.id)
 
 
+#: Newly mined areas below this (m²) are float round-off of the polygon overlay, not ground.
+MINED_AREA_TOLERANCE_M2 = 1e-3
+
+
 def mined_area_by_year(mined: gpd.GeoDataFrame, crs: Any) -> dict[int, float]:
     """Newly mined area per year (m², in projected ``crs``) from dated mined-ground polygons.
 
     The ground mined by year ``y`` is the union of the polygons dated ``<= y``; the area
-    new in ``y`` is the growth of that union, so ground mapped twice counts once.
+    new in ``y`` is the area of that year's polygons minus (set difference) the ground
+    mined before, so ground mapped twice counts once. A set difference has no negative
+    area; what the overlay leaves below :data:`MINED_AREA_TOLERANCE_M2` (round-off of the
+    same polygon uploaded for two years, issue 11 row 2) counts as nothing new.
     The first dated year is the **baseline**: what it shows was mined up to then, over
     unknown years, so it is not one year's production and the series starts the year
     after. Polygons without a year belong to that baseline too (they still count as
@@ -96,13 +103,13 @@ def mined_area_by_year(mined: gpd.GeoDataFrame, crs: Any) -> dict[int, float]:
     years = sorted(int(y) for y in year_of.dropna().unique())
     baseline = mined[year_of.isna() | (year_of == years[0])].geometry.values
     cumulative = shapely.union_all(shapely.make_valid(baseline))
-    series, previous_m2 = {}, float(cumulative.area)
+    series = {}
     for year in years[1:]:
-        ofyear = dated[year_of[year_of.notna()] == year].geometry.values
-        cumulative = shapely.union_all([cumulative, *shapely.make_valid(ofyear)])
-        area_m2 = float(cumulative.area)
-        series[year] = area_m2 - previous_m2
-        previous_m2 = area_m2
+        ofyear = shapely.union_all(shapely.make_valid(
+            dated[year_of[year_of.notna()] == year].geometry.values))
+        new_m2 = float(shapely.difference(ofyear, cumulative).area)
+        series[year] = new_m2 if new_m2 > MINED_AREA_TOLERANCE_M2 else 0.0
+        cumulative = shapely.union_all([cumulative, ofyear])
     return series
 
 
@@ -149,6 +156,75 @@ def delineation_inputs(field: Any, store: Any,
     return kwargs, checksums
 
 
+#: Layer kinds whose features update the parameter sheet (:mod:`footprint.evidence`).
+EVIDENCE_KINDS = ("bulk_samples", "pit_logs", "workforce")
+
+
+def _assign_classes(frame: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame | None,
+                    crs: Any) -> pd.Series:
+    """The deposit class each feature falls in ("*" outside every deposit), by its
+    representative point in the field's projected ``crs``."""
+    if deposits is None or deposits.empty or "deposit_class" not in deposits:
+        return pd.Series("*", index=frame.index)
+    points = gpd.GeoDataFrame(geometry=frame.to_crs(crs).geometry.representative_point(),
+                              crs=crs)
+    polygons = deposits.to_crs(crs)[["deposit_class", "geometry"]]
+    joined = gpd.sjoin(points, polygons, how="left", predicate="within")
+    first = joined[~joined.index.duplicated(keep="first")]["deposit_class"]
+    return first.reindex(frame.index).fillna("*").astype(str)
+
+
+def evidence_inputs(store: Any, layers: list[Any], deposits: gpd.GeoDataFrame | None,
+                    crs: Any) -> tuple[Any, dict[str, str]]:
+    """The :class:`footprint.evidence.Evidence` of a field's stored survey layers.
+
+    Bulk samples (``volume_m3``, ``carats``, optional ``stones``) and pit logs
+    (``thickness_m``, ``overburden_m``) belong to the deposit class they fall in;
+    workforce counts (``count``, ``year``) are grouped by year. Returns the evidence and
+    the sha256 of each layer used (``layer:<kind>:<id>``).
+    """
+    import numpy as np
+
+    from footprint.evidence import BulkSamples, Evidence
+
+    bulk: dict[str, list[pd.DataFrame]] = {}
+    pits: dict[str, list[pd.DataFrame]] = {}
+    workforce: dict[int, list[float]] = {}
+    used, checksums = [], {}
+    for layer in layers:
+        if layer.kind not in EVIDENCE_KINDS:
+            continue
+        frame = _layer_frame(store, layer)
+        if frame.empty:
+            continue
+        used.append({"kind": layer.kind, "id": layer.id, "sha256": layer.sha256,
+                     "n_features": len(frame)})
+        checksums[f"layer:{layer.kind}:{layer.id}"] = layer.sha256
+        if layer.kind == "workforce":
+            for year, count in zip(pd.to_numeric(frame["year"], errors="coerce"),
+                                   pd.to_numeric(frame["count"], errors="coerce")):
+                if pd.notna(year) and pd.notna(count):
+                    workforce.setdefault(int(year), []).append(float(count))
+            continue
+        classes = _assign_classes(frame, deposits, crs)
+        target = bulk if layer.kind == "bulk_samples" else pits
+        for cls, part in frame.groupby(classes):
+            target.setdefault(str(cls), []).append(pd.DataFrame(part.drop(columns="geometry")))
+
+    def column(parts: list[pd.DataFrame], name: str) -> np.ndarray | None:
+        if not all(name in p for p in parts):
+            return None
+        return pd.to_numeric(pd.concat([p[name] for p in parts]), errors="coerce").to_numpy(float)
+
+    samples = {cls: BulkSamples(column(parts, "volume_m3"), column(parts, "carats"),
+                                column(parts, "stones"))
+               for cls, parts in bulk.items()}
+    logs = {cls: {name: values for name in ("thickness_m", "overburden_m")
+                  if (values := column(parts, name)) is not None}
+            for cls, parts in pits.items()}
+    return Evidence(samples, logs, workforce, used), checksums
+
+
 def delineation_progress(progress: Progress, low: float,
                          high: float) -> Callable[[str, int, int], None]:
     """Map the delineation's ``(step, done, total)`` onto ``progress`` between low and high %."""
@@ -191,10 +267,11 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
     size); deposits are held as one GeoDataFrame.
     """
     from footprint.catalogue import get_field
+    from footprint.evidence import apply_evidence
     from footprint.footprints import compute_footprint
     from footprint.params import load_sheet
     from footprint.pipeline.delineate import delineate_field
-    from footprint.provenance import sha256_file
+    from footprint.provenance import sha256_file, sha256_json
     from footprint.simulation import field_seed
 
     progress = progress or _no_progress
@@ -223,6 +300,12 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
         by_year = mined_area_by_year(mined, f"EPSG:{field.crs_epsg}") if mined is not None else {}
         rasters = {name: str(path) for name, path in delineation.files.items()
                    if str(path).endswith(".tif")}
+        progress(33, "updating the parameters with the survey evidence")
+        evidence, evidence_checksums = evidence_inputs(
+            store, list(store.list_layers(field.id)), deposits, f"EPSG:{field.crs_epsg}")
+        checksums.update(evidence_checksums)
+        prior_sheet_sha256 = sha256_json(sheet.to_yaml_dict())
+        sheet, evidence_block = apply_evidence(sheet, evidence)
         if sheet_path is not None:
             checksums["sheet_file"] = sha256_file(sheet_path)
         progress(35, f"simulating {draws} draws (seed {seed})")
@@ -242,12 +325,14 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
         relocated = {name: str(relative / Path(path).relative_to(workdir))
                      for name, path in rasters.items()}
         document = result.to_dict()
+        document["evidence"] = {**evidence_block, "prior_sheet_sha256": prior_sheet_sha256}
         provenance = {**document["provenance"], "base_seed": base_seed,
+                      "evidence": document["evidence"],
                       "draws_path": str(relative / "draws.parquet"),
                       "directory": str(relative), "stored_layer_checksums": checksums}
         summaries = {key: document[key] for key in
-                     ("deposits", "resource", "capacity", "capacity_series", "value", "size",
-                      "tails_trusted", "warning")}
+                     ("deposits", "resource", "capacity", "capacity_series", "capacity_by_year",
+                      "evidence", "value", "size", "tails_trusted", "warning")}
         progress(95, "storing the footprint version")
         record = store.add_footprint(
             field_id, deposits=deposits_4326, seed=seed, n_draws=draws,

@@ -28,11 +28,24 @@ from footprint.settings import Settings, get_settings
 FootprintProvider = Callable[[str], Any]
 
 
+def _parameter_summary(spec: dict) -> dict:
+    """A parameter as the report shows it: no source text, and an empirical distribution
+    (e.g. an evidence posterior of 1,000 quantiles) as its size and P5/P50/P95."""
+    out = {k: v for k, v in spec.items() if k != "source"}
+    samples = out.get("samples")
+    if isinstance(samples, list) and len(samples) > 20:
+        p5, p50, p95 = np.percentile(np.asarray(samples, dtype="float64"), [5, 50, 95])
+        out["samples"] = {"n": len(samples), "p5": float(p5), "p50": float(p50),
+                          "p95": float(p95)}
+    return out
+
+
 def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootprint:
     """Adapt a :class:`footprint.footprints.FootprintResult` (or a FieldFootprint) for reports.
 
-    Reads the long table of draws: ``capacity_ct_per_year``, ``usd_per_ct`` and, where the
-    footprint has an imagery time series, ``capacity_imagery_ct.<year>``; the size
+    Reads the long table of draws: ``capacity_ct_per_year``, ``usd_per_ct`` and the
+    capacity per year ``capacity_ct.<year>`` of every year of the span (older footprints
+    without it: the imagery series ``capacity_imagery_ct.<year>`` where it exists); the size
     footprint's mean carat share per common class; seed, sheet sha256 and code version
     from the provenance. ``version`` defaults to the provenance's ``version`` or, for an
     unstored footprint, ``"draws:<first 12 hex of the draws sha256>"``.
@@ -44,8 +57,10 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
     if "usd_per_ct" not in sim.parameters and "usd_per_ct" not in getattr(sim, "summaries", {}):
         raise InvalidParameterError(f"footprint of {result.field_id} has no usd_per_ct draws",
                                     hint="add usd_per_ct to the field's parameter sheet")
-    by_year = {int(y): np.asarray(sim.column(f"capacity_imagery_ct.{y}"), dtype="float64")
-               for y in (result.capacity_series or {})}
+    span = getattr(result, "capacity_by_year", None) or {}
+    column = "capacity_ct" if span else "capacity_imagery_ct"
+    by_year = {int(y): np.asarray(sim.column(f"{column}.{y}"), dtype="float64")
+               for y in (span or result.capacity_series or {})}
     size = None if result.size is None else {str(k): float(v)
                                              for k, v in result.size["mean"].items()}
     # P5-P95 of a normal spans 3.29 sd: the footprint's own uncertainty of each share
@@ -53,7 +68,7 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
         str(k): float(hi - lo) / 3.29
         for k, lo, hi in zip(result.size.index, result.size["p5"], result.size["p95"])}
     sheet = prov.get("sheet") or {}
-    params = {name: {k: v for k, v in spec.items() if k != "source"}
+    params = {name: _parameter_summary(spec)
               for name, spec in (sheet.get("parameters") or {}).items()
               if isinstance(spec, dict)}
     label = version or prov.get("version") or f"draws:{str(prov.get('draws_sha256', ''))[:12]}"
@@ -66,6 +81,41 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
         sheet_sha256=str(prov.get("sheet_sha256", "")),
         code_version=str(prov.get("code_version", "")), parameters=params,
         capacity_by_year=by_year or None)
+
+
+def other_producer_footprints(participant: str, *, draws: int, base_seed: int,
+                              current_year: int | None = None) -> list[FieldFootprint]:
+    """The participant's producers outside the modelled fields (``datasets/producers.yaml``)
+    as FieldFootprint objects of kind ``"other_producer"``.
+
+    Each is a seeded Monte Carlo (seed ``field_seed(base_seed, producer id)``) with
+    ``draws`` draws, so it sums draw by draw with the fields.
+    """
+    from footprint.footprints import compute_producer_capacity
+    from footprint.params import load_producers
+    from footprint.provenance import code_version, sha256_json
+    from footprint.simulation import field_seed
+
+    out = []
+    for producer in load_producers().of(participant):
+        seed = field_seed(base_seed, producer.id)
+        sim = compute_producer_capacity(producer, seed=seed, draws=draws,
+                                        current_year=current_year)
+        by_year = {int(name.rsplit(".", 1)[1]): np.asarray(sim.column(name), dtype="float64")
+                   for name in sim.outputs if name.startswith("capacity_ct.")}
+        spec = producer.model_dump(mode="json", exclude_none=True)
+        params = {name: {k: v for k, v in p.items() if k != "source"}
+                  for name, p in spec["parameters"].items()}
+        out.append(FieldFootprint(
+            field_id=producer.id, title=producer.title, kind="other_producer",
+            capacity_ct_per_year=np.asarray(sim.column("capacity_now_ct_per_year"), "float64"),
+            value_usd_per_ct=np.asarray(sim.column("usd_per_ct"), dtype="float64"),
+            size_shares=None, version=f"producers:{sha256_json(spec)[:12]}", seed=seed,
+            sheet_sha256=sha256_json(spec), code_version=code_version(),
+            parameters={**params, "status": producer.status,
+                        "periods": spec["periods"]},
+            capacity_by_year=by_year))
+    return out
 
 
 def default_footprint_provider(settings: Settings | None = None) -> FootprintProvider:
@@ -161,6 +211,8 @@ def make_report(participant: str, year_from: int, year_to: int,
         and year_from <= q["year"] <= year_to]
     provider = footprints or default_footprint_provider(settings)
     fields = [as_field_footprint(provider(fid)) for fid in fields_of(participant)]
+    fields += other_producer_footprints(participant, draws=fields[0].n_draws,
+                                        base_seed=settings.seed)
     inputs = ReportInputs(participant=participant, year_from=year_from, year_to=year_to,
                           production=kp.halfyear, fields=fields, exports=exports,
                           certificates=certificates, provenance=provenance)
@@ -244,6 +296,7 @@ def stored_footprint_provider(store: Any, settings: Settings) -> Callable[[str],
             field_id=field_id, simulation=simulation,
             provenance={**record.provenance, "version": f"v{record.version}"},
             capacity_series=record.summaries.get("capacity_series") or {},
+            capacity_by_year=record.summaries.get("capacity_by_year") or {},
             size=pd.DataFrame(size).set_index("size_class") if size else None)
 
     return provide

@@ -33,13 +33,20 @@ class FieldFootprint:
     parameters
         JSON-able summary of the parameters used (shown in the report).
     capacity_by_year
-        optional ``year -> draws`` (imagery-based annual capacity) overriding
+        ``year -> draws`` (ct/yr) for every year of the footprint's span: zero draws
+        before a field starts or while a mode is off, the imagery series where it exists,
+        depletion applied (:mod:`footprint.footprints`); overrides
         ``capacity_ct_per_year`` for those years.
     synthetic
         True for footprints made up for a demonstration (the report says so loudly).
     size_share_sd
         the footprint's uncertainty of each class share (standard deviation, e.g. from
         its P5-P95 band); the size test adds it to the sampling variance.
+    kind
+        ``"field"`` (a modelled alluvial field) or ``"other_producer"`` (a participant's
+        producer outside the modelled fields, e.g. Murowa: ``datasets/producers.yaml``).
+    title
+        human-readable name (``"Murowa Mine"``).
     """
 
     field_id: str
@@ -54,6 +61,8 @@ class FieldFootprint:
     capacity_by_year: Mapping[int, np.ndarray] | None = None
     synthetic: bool = False
     size_share_sd: Mapping[str, float] | None = None
+    kind: str = "field"
+    title: str = ""
 
     @property
     def n_draws(self) -> int:
@@ -70,7 +79,7 @@ class FieldFootprint:
                 "n_draws": self.n_draws, "sheet_sha256": self.sheet_sha256,
                 "code_version": self.code_version, "parameters": dict(self.parameters),
                 "capacity_by_year": sorted(int(y) for y in (self.capacity_by_year or {})),
-                "synthetic": bool(self.synthetic)}
+                "synthetic": bool(self.synthetic), "kind": self.kind, "title": self.title}
 
 
 @dataclass(frozen=True)

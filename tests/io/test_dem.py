@@ -21,7 +21,8 @@ needs_tiles = pytest.mark.skipif(not (DATA / "dem/srtm3/N06W001.hgt").is_file(),
 @needs_tiles
 def test_birim_dem_is_utm_and_akwatia_is_plausible():
     field = get_field("gh-birim")
-    grid = load_field_dem(field)
+    settings = get_settings()
+    grid = load_field_dem(field, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
     assert grid.crs.to_epsg() == 32630
     assert grid.res_m == pytest.approx(90.0)
     # the AOI is ~78 km x 55 km: the grid must not be much larger (windowed to the AOI)

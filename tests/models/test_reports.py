@@ -221,3 +221,27 @@ def test_cli_report_writes_html_and_refuses_a_bad_upload(tmp_path, monkeypatch):
                                       "--exports", str(bad), "-o", str(tmp_path / "r.json")])
     assert result.exit_code != 0
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.slow
+def test_zimbabwe_report_adds_its_other_producers_and_spares_2003_2005():
+    """Before Marange (2006) Zimbabwe's output came from its kimberlite mines."""
+    from footprint.pipeline.report import make_report
+
+    _kp_data_dir()
+    rng = np.random.default_rng(3)
+
+    def marange(field_id: str) -> FieldFootprint:
+        capacity = rng.lognormal(math.log(6e6), 1.0, N)
+        by_year = {y: (capacity if y >= 2006 else np.zeros(N)) for y in range(2003, 2014)}
+        return FieldFootprint(field_id, capacity, rng.lognormal(math.log(50), 0.1, N), None,
+                              "synthetic", 3, "0" * 64, "test", capacity_by_year=by_year,
+                              synthetic=True)
+
+    report = make_report("ZWE", 2003, 2013, footprints=marange)
+    jsonschema.validate(report, REPORT_JSON_SCHEMA)
+    kinds = {f["field_id"]: f["kind"] for f in report["footprints"]}
+    assert kinds["zw-murowa"] == kinds["zw-river-ranch"] == "other_producer"
+    assert kinds["zw-marange"] == "field"
+    volume = {t["period"]: t for t in report["tests"] if t["name"] == "volume_vs_capacity"}
+    assert all(volume[str(y)]["verdict"] != "anomalous" for y in (2003, 2004, 2005))
