@@ -334,8 +334,10 @@ async def raster_tile(field_id: FieldId, name: RasterName, z: Z, x: XY, y: XY,
     resolved, path = await run_in_threadpool(_raster_source, store, settings, field_id, name,
                                              version)
     cache, key = cache_of(request), ("png", field_id, name, resolved, z, x, y)
-    body = cache.peek(key) or await run_in_threadpool(
-        cache.get_or_build, key, lambda: _render(name, field_id, settings, path, z, x, y))
+    body = cache.peek(key)
+    if body is None:
+        body = await run_in_threadpool(
+            cache.get_or_build, key, lambda: _render(name, field_id, settings, path, z, x, y))
     if not body.raw:
         return Response(status_code=204, headers={"ETag": body.etag})
     # bundled DEM tiles do not change with the version either

@@ -35,9 +35,9 @@ _REFUSED = (ast.SpatialComparisonPredicate, ast.SpatialDistancePredicate, ast.Re
             ast.BBox, ast.TemporalPredicate, ast.ArrayPredicate, ast.Function, ast.Arithmetic)
 
 
-def queryable_columns(model: type, queryables: Mapping[str, str]) -> dict[str, Any]:
+def queryable_columns(model: Any, queryables: Mapping[str, str]) -> dict[str, Any]:
     """SQL expression of each queryable of ``model`` (name -> JSON-Schema type)."""
-    columns = {c.key for c in inspect(model).columns}
+    columns: set[str] = {c.key for c in inspect(model).columns}
     mapping: dict[str, Any] = {}
     for name, json_type in queryables.items():
         if name in columns and name not in ("properties", "geom", "feature_json"):
@@ -60,7 +60,7 @@ def _walk(node: Any) -> list[Any]:
     return found
 
 
-def filter_clause(tree: Any, model: type, queryables: Mapping[str, str]) -> ColumnElement[bool]:
+def filter_clause(tree: Any, model: Any, queryables: Mapping[str, str]) -> ColumnElement[bool]:
     """The SQL ``WHERE`` clause of a parsed CQL2 filter on ``model``'s features.
 
     Raises :class:`InvalidParameterError` naming an attribute that is not a queryable,
@@ -79,7 +79,7 @@ def filter_clause(tree: Any, model: type, queryables: Mapping[str, str]) -> Colu
     return to_filter(tree, queryable_columns(model, queryables), undefined_as_null=False)
 
 
-def sort_columns(sortby: Sequence[tuple[str, bool]], model: type,
+def sort_columns(sortby: Sequence[tuple[str, bool]], model: Any,
                  queryables: Mapping[str, str]) -> list[Any]:
     """ORDER BY terms for ``sortby`` (name, ascending) pairs; unknown names are a 400."""
     mapping = queryable_columns(model, queryables)

@@ -283,7 +283,7 @@ def _deposit_properties(version: int, row: Any) -> dict[str, Any]:
     get = row.get if isinstance(row, Mapping) else functools.partial(getattr, row)
     return {"deposit_class": get("deposit_class"), "area_m2": get("area_m2"),
             "mined_area_m2": get("mined_area_m2"), "mode": get("mode"), "version": version,
-            **get("properties")}
+            **(get("properties") or {})}
 
 
 def _deposit_texts(version: int, rows: Sequence[Any]) -> list[str]:
@@ -306,11 +306,11 @@ def _deposit_texts_of(session: Session, footprint: Footprint, ids: Sequence[int]
     texts existed (NULL) are serialised here."""
     if not ids:
         return []
-    texts = dict(session.execute(select(Deposit.id, Deposit.feature_json)
+    texts: dict[int, str | None] = dict(session.execute(select(Deposit.id, Deposit.feature_json)
                                  .where(Deposit.id.in_(ids))).all())
     missing = [i for i in ids if texts.get(i) is None]
     if missing:
         rows = list(session.scalars(select(Deposit).where(Deposit.id.in_(missing))))
         texts.update(zip([r.id for r in rows], _deposit_texts(footprint.version, rows),
                          strict=True))
-    return [texts[i] for i in ids]
+    return [str(texts[i]) for i in ids]

@@ -240,7 +240,7 @@ class LayerRepository(StoreBase):
             chosen = list(session.scalars(layers))
             if not chosen:
                 return [], 0
-            where = LayerFeature.layer_id.in_(chosen)
+            where: Any = LayerFeature.layer_id.in_(chosen)
             if filter_tree is not None:
                 where = and_(where, filter_clause(filter_tree, LayerFeature, queryables or {}))
             if years is not None:

@@ -62,7 +62,7 @@ def _sqlite_bbox_ids(session: Session, model: type[LayerFeature] | type[Deposit]
     prefilter = and_(model.minx <= maxx, model.maxx >= minx,
                      model.miny <= maxy, model.maxy >= miny)
     query = select(model.id, type_coerce(model.geom, LargeBinary), *order).where(where, prefilter)
-    candidates = session.execute(query.order_by(*order) if sql_order else query).all()
+    candidates = list(session.execute(query.order_by(*order) if sql_order else query).all())
     if not candidates:
         return np.array([], dtype=np.int64)
     if not sql_order:

@@ -77,7 +77,7 @@ def postgis_tile(session: Session, table: str, where_sql: str, params: dict[str,
     return bytes(data) if data is not None else b""
 
 
-def sqlite_tile(session: Session, model: type, where: Any, attributes: Any, layer: str,
+def sqlite_tile(session: Session, model: Any, where: Any, attributes: Any, layer: str,
                 z: int, x: int, y: int) -> bytes:
     """One MVT layer of ``model`` rows matching ``where``: bbox prefilter, clip, encode.
 
@@ -88,8 +88,8 @@ def sqlite_tile(session: Session, model: type, where: Any, attributes: Any, laye
     minx, miny, maxx, maxy = tile_bounds_4326(z, x, y)
     prefilter = and_(model.minx <= maxx, model.maxx >= minx, model.miny <= maxy,
                      model.maxy >= miny)
-    rows = session.execute(select(model, type_coerce(model.geom, LargeBinary).label("wkb"))
-                           .where(where, prefilter)).all()
+    rows = list(session.execute(select(model, type_coerce(model.geom, LargeBinary).label("wkb"))
+                                .where(where, prefilter)).all())
     if not rows:
         return b""
     geoms = shapely.from_wkb(np.array([r.wkb for r in rows], dtype=object))
