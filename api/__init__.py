@@ -1,0 +1,1 @@
+"""The web service: FastAPI application, routers, errors and logs over :mod:`footprint`."""

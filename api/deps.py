@@ -50,6 +50,7 @@ class Principal:
 
     @property
     def is_anonymous(self) -> bool:
+        """No API key was sent (a public read)."""
         return self.role == ANONYMOUS
 
 

@@ -26,6 +26,7 @@ Status choices:
 from __future__ import annotations
 
 import http
+import re
 import logging
 from typing import Any
 
@@ -150,8 +151,33 @@ async def _footprint_error(request: Request, exc: Exception) -> JSONResponse:
                      extra={"request_id": request_id_of(request)})
     headers = {"WWW-Authenticate": 'Bearer, ApiKey header="X-API-Key"'} if status == 401 else None
     code = exc.code if exc.code != "NoApplicableCode" else None
-    return problem_json(status, str(exc), code=code, instance=request.url.path,
-                        request_id=request_id_of(request), headers=headers)
+    return problem_json(status, without_paths(str(exc), _roots(request)), code=code,
+                        instance=request.url.path, request_id=request_id_of(request),
+                        headers=headers)
+
+
+#: An absolute POSIX path (not the path part of a URL): its last component is kept.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.>])/(?:[\w.+-]+/)+([\w.+-]+)")
+
+
+def without_paths(text: str, roots: dict[str, Any]) -> str:
+    """``text`` for a response body: the server's directories never shown.
+
+    Paths under a known root (``roots``: label -> directory) read ``<label>/...``; any
+    other absolute path is cut to its file name. The log keeps the full message.
+    """
+    for label, root in roots.items():
+        if root:
+            text = text.replace(str(root), f"<{label}>")
+    return _ABSOLUTE_PATH.sub(lambda match: match.group(1), text)
+
+
+def _roots(request: Request) -> dict[str, Any]:
+    settings = getattr(request.app.state, "settings", None)
+    if settings is None:
+        return {}
+    return {"state_dir": settings.state_dir, "data_dir": settings.data_dir,
+            "cache_dir": settings.cache_dir}
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -62,10 +62,12 @@ def audit(store: Any, request: Request, principal: Principal, action: str, targe
 
 
 def job_id_of(job: Any) -> str:
+    """The id of a job record or statusInfo dict."""
     return str(record_value(job, "job_id") or record_value(job, "id"))
 
 
 def record_value(record: Any, name: str) -> Any:
+    """Attribute ``name`` of a record, or key of a dict (None when absent)."""
     if isinstance(record, dict):
         return record.get(name)
     return getattr(record, name, None)

@@ -9,7 +9,8 @@ job (see :func:`footprint.executors.run_job`)::
 ``delineate``
     where the gravels are: :func:`footprint.pipeline.delineate.delineate_field`.
 ``build-footprint``
-    a new footprint version: :func:`footprint.pipeline.build.build_footprint`. Its
+    a new footprint version when the inputs changed (else the latest one, ``created``
+    false): :func:`footprint.pipeline.build.build_footprint_version`. Its
     ``parameters`` input is described by :class:`footprint.params.ParameterSheet`'s own
     JSON Schema, so the API and the sheets in ``datasets/parameters`` cannot drift apart.
 ``anomaly-report``
@@ -198,6 +199,11 @@ def _report_inputs() -> dict:
         "to": {"title": "Last year",
                "schema": {"type": "integer", "minimum": 2003, "maximum": 2100},
                "minOccurs": 1, "maxOccurs": 1},
+        "version": {"title": "Footprint versions",
+                    "description": "Pin footprint versions: N (a participant with one field) "
+                                   "or FIELD:N[,FIELD:N]; default the latest stored.",
+                    "schema": {"type": "string", "maxLength": 500},
+                    "minOccurs": 0, "maxOccurs": 1},
     }
 
 
@@ -227,11 +233,13 @@ def build_sheet(inputs: dict) -> Any:
 
 def execute_build_footprint(inputs: dict, *, store: Any, settings: Settings,
                             progress: Callable[[float, str], None], job_id: str) -> dict:
-    """Build and store a new footprint version of the field."""
+    """Build and store a new footprint version of the field, unless its inputs did not
+    change since the latest one: then that one is returned (``created: false``)."""
     built = footprint_service.build_footprint(
         store, settings, inputs["field"], seed=inputs.get("seed"), draws=inputs.get("draws"),
         sheet=build_sheet(inputs), progress=progress)
-    return {"footprint": built.summary()}
+    return {"footprint": built.summary(), "created": built.created,
+            "same_inputs_as": list(built.same_inputs_as), "message": built.message}
 
 
 def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
@@ -239,7 +247,7 @@ def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
     """Run the statistical protocols for a participant and period; results as JSON."""
     progress(5, "running the statistical protocols on the stored footprints")
     report = report_service.make_report(store, settings, inputs["participant"], inputs["from"],
-                                        inputs["to"])
+                                        inputs["to"], version=inputs.get("version"))
     progress(95, "report computed")
     return {"report": _jsonable(report)}
 

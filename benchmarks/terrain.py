@@ -2,7 +2,11 @@
 
 Run::
 
-    .venv/bin/python benchmarks/terrain.py [--field gh-birim] [--threshold-km2 5] [--keep DIR]
+    .venv/bin/python benchmarks/terrain.py [--field gh-birim | --aoi FILE.geojson]
+        [--threshold-km2 5] [--keep DIR]
+
+``--aoi`` with the box lon -2..0, lat 5..7 delineates the whole four-tile Birim mosaic
+(6.66 M cells at 90 m with the margin) side by side with GRASS.
 
 What it does
 
@@ -19,8 +23,8 @@ What it does
 3. Compares the two stream networks inside the AOI: the share of our stream cells
    within one cell (3x3) of a GRASS stream cell, and the reverse.
 
-Needs Debian ``grass-core`` (``apt-get install -y grass-core``) and the SRTM3 tiles in
-the data directory. Prints figures; asserts nothing (timings belong here, not in tests).
+Needs Debian ``grass-core`` (installed by the script with apt-get when it is missing and
+it runs as root) and the SRTM3 tiles in the data directory. Prints figures; asserts nothing (timings belong here, not in tests).
 """
 
 from __future__ import annotations
@@ -38,21 +42,22 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-import pyproj
 import rasterio
-import shapely
-from rasterio.features import geometry_mask
 from scipy import ndimage
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from footprint.catalogue import get_field  # noqa: E402
 from footprint import terrain  # noqa: E402
-from footprint.io.dem import load_dem  # noqa: E402
-from footprint.pipeline.delineate import (DelineationParameters, TerrainParameters,  # noqa: E402
-                                          _coverage_4326, _dem_paths, _grow_aoi_4326,
-                                          delineate_field)
+from footprint.catalogue import get_field  # noqa: E402
+from footprint.io.dem import DemSource  # noqa: E402
+from footprint.pipeline.delineate import (  # noqa: E402
+    DelineationParameters,
+    TerrainParameters,
+    _dem_paths,
+    delineate_field,
+    prepare_dem,
+)
 from footprint.settings import get_settings  # noqa: E402
 
 GRASS_SCRIPT = r'''
@@ -82,7 +87,7 @@ def _mb(n_bytes: float) -> float:
     return n_bytes / 2 ** 20
 
 
-def run_ours(field_id: str, params: DelineationParameters, out_dir: Path) -> dict:
+def run_ours(field_id, params: DelineationParameters, out_dir: Path) -> dict:
     delineate_field(field_id, None, parameters=params)  # warm the numba disk cache
     start, cpu_start = time.perf_counter(), time.process_time()
     result = delineate_field(field_id, out_dir, parameters=params)
@@ -98,28 +103,32 @@ def run_ours(field_id: str, params: DelineationParameters, out_dir: Path) -> dic
             "stream_length_km": result.stream_length_km}
 
 
-def routing_input(field_id: str, params: TerrainParameters):
+def routing_input(field_id, params: TerrainParameters):
     """The void-filled DEM our routing sees, with its AOI mask (same calls as the pipeline)."""
     settings = get_settings()
-    field = get_field(field_id)
+    field = field_id if not isinstance(field_id, str) else get_field(field_id)
     paths = _dem_paths(field, None, settings, params.margin_m)
-    grown_4326 = _grow_aoi_4326(field, params.margin_m).intersection(_coverage_4326(paths))
-    grown_4326 = grown_4326.union(field.aoi_4326)
-    grid = load_dem(grown_4326, field.crs_epsg, paths, res_m=params.res_m)
-    to_utm = pyproj.Transformer.from_crs(4326, field.crs_epsg, always_xy=True)
-    grown_utm = shapely.transform(
-        grown_4326, lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1])))
-    grown = geometry_mask([grown_utm], out_shape=grid.shape, transform=grid.transform, invert=True)
-    elevation = terrain.fill_voids(grid.data, max_search_cells=params.max_void_search_cells,
-                                   fill_mask=grown)
-    in_aoi = geometry_mask([field.aoi_projected()], out_shape=grid.shape,
-                           transform=grid.transform, invert=True)
+    prepared = prepare_dem(field, [DemSource(tuple(paths))], params)
+    grid, elevation, in_aoi = prepared.grid, prepared.elevation_m, prepared.in_aoi
     return grid, elevation, in_aoi
+
+
+def install_debian(package: str) -> None:
+    """Install a Debian package the comparison needs (root only), else say how."""
+    import os
+
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise SystemExit(f"{package} not installed: apt-get update && apt-get install -y {package}")
+    print(f"installing Debian {package} for the comparison ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
 
 
 def run_grass(dem_path: Path, work: Path, threshold_cells: int) -> dict:
     if shutil.which("grass") is None:
-        raise SystemExit("GRASS GIS not found: apt-get update && apt-get install -y grass-core")
+        install_debian("grass-core")
     script = work / "grass_watershed.py"
     script.write_text(GRASS_SCRIPT)
     done = subprocess.run(["grass", "--tmp-location", "EPSG:32630", "--exec", "python3", str(script),
@@ -145,6 +154,9 @@ def agreement(ours: np.ndarray, theirs: np.ndarray, mask: np.ndarray) -> tuple[f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--field", default="gh-birim")
+    parser.add_argument("--aoi", type=Path, default=None,
+                        help="GeoJSON AOI instead of --field (e.g. the four Birim tiles, "
+                             "lon -2..0, lat 5..7: the 6.1 M-cell mosaic of issue 12)")
     parser.add_argument("--threshold-km2", type=float, default=5.0)
     parser.add_argument("--keep", type=Path, default=None, help="keep outputs in this directory")
     args = parser.parse_args()
@@ -152,9 +164,15 @@ def main() -> None:
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="footprint-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    ours = run_ours(args.field, params, work / "ours")
+    target = args.field
+    if args.aoi is not None:
+        from footprint.pipeline.delineate import field_from_aoi
 
-    grid, elevation, in_aoi = routing_input(args.field, params.terrain)
+        target = field_from_aoi(args.aoi)
+        args.field = target.id
+    ours = run_ours(target, params, work / "ours")
+
+    grid, elevation, in_aoi = routing_input(target, params.terrain)
     dem_path = work / "dem_filled.tif"
     with rasterio.open(dem_path, "w", driver="GTiff", height=grid.shape[0], width=grid.shape[1],
                        count=1, dtype="float32", crs=grid.crs, transform=grid.transform,
@@ -182,7 +200,7 @@ def main() -> None:
     print(f"ours  full delineation      wall {ours['wall_s']:6.2f} s   cpu {ours['cpu_s']:6.2f} s   "
           f"traced peak {ours['traced_peak_mb']:6.1f} MB ({ours['traced_peak_mb'] / cells_m:5.1f} MB per M cells)   "
           f"process max RSS {ours['maxrss_mb']:6.1f} MB")
-    print(f"      steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in ours["timings_s"].items()))
+    print("      steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in ours["timings_s"].items()))
     print(f"ours  routing + streams only wall {routing_wall:6.2f} s   cpu {routing_cpu:6.2f} s "
           "(conditioning, D8, accumulation, stream threshold: what r.watershed does)")
     print(f"GRASS r.watershed -s         wall {grass['wall_s']:6.2f} s   cpu {grass['cpu_s']:6.2f} s   "
@@ -196,7 +214,7 @@ def main() -> None:
     print(f"accumulation on our stream cells: median relative difference {np.median(rel_err):.2%}, "
           f"{(rel_err < 0.05).mean():.1%} within 5%")
     print("areas per class (km2): " + ", ".join(f"{k} {v['area_m2'] / 1e6:.1f}" for k, v in ours["areas"].items()))
-    print(f"stream length in AOI: {ours['stream_length_km']:.1f} km")
+    print(f"placer (source-connected) stream length in AOI: {ours['stream_length_km']:.1f} km")
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,8 +1,8 @@
 """The field catalogue: five alluvial diamond fields and how their areas were drawn.
 
 ``datasets/fields.yaml`` (read through :mod:`importlib.resources`) holds recipes drawn from
-published coordinates; this module turns them into polygons. Circles are drawn in the field's projected CRS (true radius on the
-ground) and published in EPSG:4326 lon/lat.
+published coordinates; this module turns them into polygons. Circles are drawn in the
+field's projected CRS (true radius on the ground) and published in EPSG:4326 lon/lat.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ CATALOGUE_RESOURCE = resources.files("datasets") / "fields.yaml"
 
 
 class UsgsPoint(BaseModel):
+    """A USGS deposit point of the field (lon/lat, EPSG:4326) and its source layer."""
     model_config = ConfigDict(frozen=True)
     name: str
     layer: str
@@ -60,10 +61,12 @@ class FieldDefinition(BaseModel):
 
     @property
     def aoi_area_km2(self) -> float:
+        """Area of the AOI in km², computed in the field's projected CRS."""
         return self.aoi_projected().area / 1e6
 
     @property
     def bbox_4326(self) -> tuple[float, float, float, float]:
+        """The AOI's bounds in degrees: (west, south, east, north)."""
         return tuple(self.aoi_4326.bounds)  # type: ignore[return-value]
 
     def feature(self) -> dict[str, Any]:

@@ -50,10 +50,12 @@ __all__ = [
     "WidthRange",
     "area_by_class",
     "buffer_rivers",
+    "channel_belts",
     "deposits_from_polygons",
     "empty_deposits",
     "polygonize_classes",
     "subtract_mined",
+    "with_channel",
 ]
 
 DEPOSIT_COLUMNS = ["deposit_class", "area_m2", "mined_area_m2", "remaining_area_m2", "mode",
@@ -136,6 +138,70 @@ def polygonize_classes(classes: np.ndarray, transform: Affine, crs,
         geoms[crossing] = shapely.intersection(geoms[crossing], aoi)
         frame["geometry"] = geoms
     return _finish(frame, mode)
+
+
+def channel_belts(x0_m: np.ndarray, y0_m: np.ndarray, x1_m: np.ndarray, y1_m: np.ndarray,
+                  width_m: np.ndarray, crs, aoi: BaseGeometry | None = None,
+                  mode: str = "terrain") -> gpd.GeoDataFrame:
+    """Active-channel polygons: each D8 step of a stream buffered to its channel width.
+
+    Parameters
+    ----------
+    x0_m, y0_m, x1_m, y1_m : stream cell centre and its downstream cell centre
+        (projected CRS, metres); an outlet has ``(x1, y1) == (x0, y0)``.
+    width_m : channel width (m) of each step, e.g.
+        :meth:`footprint.terrain.PlacerParameters.channel_width_m`.
+    crs : projected CRS.
+    aoi : optional polygon in ``crs``; belts are clipped to it.
+
+    Returns
+    -------
+    GeoDataFrame (:data:`DEPOSIT_COLUMNS`), class ``active_channel``, one row per
+    connected belt; areas in m² (the belts' union, so confluences count once).
+    """
+    _check_projected(crs)
+    if len(x0_m) == 0:
+        return empty_deposits(crs)
+    coords = np.stack([np.column_stack([x0_m, y0_m]), np.column_stack([x1_m, y1_m])], axis=1)
+    lines = shapely.linestrings(coords)
+    belts = shapely.buffer(lines, np.asarray(width_m, dtype=float) / 2.0, quad_segs=2)
+    union = shapely.union_all(belts)
+    if aoi is not None:
+        union = shapely.intersection(union, aoi)
+    parts = shapely.get_parts(union)
+    parts = parts[shapely.get_type_id(parts) == 3]  # polygons only
+    frame = gpd.GeoDataFrame({"deposit_class": ["active_channel"] * len(parts)},
+                             geometry=parts, crs=crs)
+    return _finish(frame, mode)
+
+
+def with_channel(channel: gpd.GeoDataFrame, others: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Channel belts on top of the other classes: the belts are cut out of the
+    floodplain and terrace polygons they overlap, so no ground counts twice."""
+    if channel.empty:
+        return others
+    if others.empty:
+        return channel
+    geoms = np.asarray(others.geometry.values).copy()
+    tree = shapely.STRtree(np.asarray(channel.geometry.values))
+    hits_other, hits_channel = tree.query(geoms, predicate="intersects")
+    if hits_other.size:
+        order = np.argsort(hits_other, kind="stable")
+        hits_other, hits_channel = hits_other[order], hits_channel[order]
+        starts = np.flatnonzero(np.r_[True, np.diff(hits_other) > 0])
+        ends = np.r_[starts[1:], hits_other.size]
+        channel_geoms = np.asarray(channel.geometry.values)
+        for start, end in zip(starts, ends):
+            i = hits_other[start]
+            cutter = shapely.union_all(channel_geoms[hits_channel[start:end]])
+            geoms[i] = _polygonal(shapely.difference(geoms[i], cutter))
+    cut = others.copy()
+    cut["geometry"] = geoms
+    cut = cut[~shapely.is_empty(geoms)]
+    mode = str(others["mode"].iloc[0])
+    merged = pd.concat([channel, _finish(cut[["deposit_class", "geometry"]], mode)],
+                       ignore_index=True)
+    return gpd.GeoDataFrame(merged, geometry="geometry", crs=others.crs)[DEPOSIT_COLUMNS]
 
 
 def _polygons_from_rings(polygons_rings: list[list]) -> np.ndarray:

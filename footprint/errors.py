@@ -72,7 +72,8 @@ class PayloadTooLargeError(FootprintError, ValueError):
     code = "PayloadTooLarge"
 
     @classmethod
-    def for_limit(cls, limit_mb: int) -> "PayloadTooLargeError":
+    def for_limit(cls, limit_mb: int) -> PayloadTooLargeError:
+        """The error for an upload past ``limit_mb`` megabytes."""
         return cls(f"upload larger than the limit of {limit_mb} MB",
                    hint="FOOTPRINT_MAX_UPLOAD_MB sets the limit")
 

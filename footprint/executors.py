@@ -247,7 +247,10 @@ def run_job(fn: JobFunction, job_id: str, inputs: dict, settings: Settings,
         if reraise or not isinstance(exc, Exception):
             raise
         return None
-    _finish(store, job_id, SUCCESSFUL, message="finished", results=results, progress=100)
+    # a result may say what the job did in one line (a build: "inputs unchanged ...")
+    said = results.get("message") if isinstance(results, dict) else None
+    _finish(store, job_id, SUCCESSFUL, message=str(said or "finished")[:2000], results=results,
+            progress=100)
     return results
 
 

@@ -216,6 +216,8 @@ class FootprintResult:
     provenance: dict[str, Any]
     simulation: SimulationResult
     capacity_by_year: dict[int, Summary] = field(default_factory=dict)
+    #: the vectorised model the draws ran through (for Sobol indices); not serialised
+    model: FieldModel | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def block(summaries: Mapping) -> dict:
@@ -330,7 +332,8 @@ def compute_footprint(field_id: str, sheet: ParameterSheet, deposits=None,
         "computed_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return FootprintResult(field_id, deposit_summary, resource, capacity, value, series,
-                           _size_footprint(result), provenance, result, by_year)
+                           _size_footprint(result), provenance, result, by_year,
+                           model=model)
 
 
 @dataclass(frozen=True)

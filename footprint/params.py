@@ -357,7 +357,8 @@ class Timeline(BaseModel):
 
     def mode_fraction(self, mode: str, year: int) -> float:
         """Share of ``year`` in which ``mode`` runs: field activity × mode periods."""
-        return active_fraction(self.activity, year) * active_fraction(self.modes.get(mode), year)
+        periods = next((v for k, v in self.modes.items() if k == mode), None)
+        return active_fraction(self.activity, year) * active_fraction(periods, year)
 
     def miners_parameter(self, year: int) -> str:
         for entry in self.workforce:
@@ -388,7 +389,7 @@ class ParameterSheet(BaseModel):
         default_factory=list, description="Capacity modes present in the field; their sum is the capacity.")
     parameters: dict[str, Parameter]
     correlations: list[tuple[str, str, float]] = Field(default_factory=list)
-    timeline: Timeline = Field(default_factory=Timeline,
+    timeline: Timeline = Field(default_factory=lambda: Timeline(),
                                description="Activity periods, mode operating periods and "
                                            "workforce by year (capacity per year).")
 

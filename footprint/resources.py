@@ -48,7 +48,9 @@ def _check_fraction(name: str, value: ArrayLike) -> np.ndarray:
     return array
 
 
-def class_areas(deposits: pd.DataFrame | Mapping[str, float | tuple[float, float]]) -> dict[str, ClassArea]:
+def class_areas(
+        deposits: pd.DataFrame | Mapping[str, float | tuple[float, float]],
+) -> dict[str, ClassArea]:
     """Delineated, mined and remaining area per deposit class.
 
     Parameters
@@ -87,7 +89,8 @@ def class_areas(deposits: pd.DataFrame | Mapping[str, float | tuple[float, float
     result = {}
     for name in sorted(set(classes.tolist())):
         sel = classes == name
-        result[name] = ClassArea(float(area[sel].sum()), float(np.minimum(mined[sel], area[sel]).sum()),
+        result[name] = ClassArea(float(area[sel].sum()),
+                                 float(np.minimum(mined[sel], area[sel]).sum()),
                                  float(remaining[sel].sum()), int(sel.sum()))
     return result
 

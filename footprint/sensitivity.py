@@ -26,7 +26,8 @@ _U_EPS = 1e-9
 
 
 def rank_correlations(draws: pd.DataFrame, output: str, parameters: Sequence[str]) -> pd.Series:
-    """Spearman rank correlation of each (non-constant) parameter with ``output``, by |rho| descending."""
+    """Spearman rank correlation of each (non-constant) parameter with ``output``, by
+    |rho| descending."""
     if output not in draws.columns:
         raise InvalidParameterError(f"no output '{output}' in the draws")
     values = {}
@@ -73,7 +74,8 @@ def sobol_indices(sheet: ParameterSheet, model: Model, outputs: Sequence[str], *
     problem = {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
     u = sobol_sample.sample(problem, n_base, calc_second_order=False, seed=seed)
     u = np.clip(u, _U_EPS, 1.0 - _U_EPS)
-    params = {name: spec.ppf(np.zeros(len(u))) if spec.is_fixed else spec.ppf(u[:, names.index(name)])
+    params = {name: spec.ppf(np.zeros(len(u))) if spec.is_fixed
+              else spec.ppf(u[:, names.index(name)])
               for name, spec in sheet.parameters.items()}
     results = model(params)
     rows = []
@@ -91,3 +93,53 @@ def sobol_indices(sheet: ParameterSheet, model: Model, outputs: Sequence[str], *
                          "ST_conf": float(indices["ST_conf"][i])})
     frame = pd.DataFrame(rows, columns=["output", "parameter", "S1", "S1_conf", "ST", "ST_conf"])
     return frame.sort_values(["output", "ST"], ascending=[True, False]).reset_index(drop=True)
+
+
+#: Outputs whose spread the stored sensitivity table apportions.
+SENSITIVITY_OUTPUTS = ("resource_ct", "capacity_ct_per_year")
+SENSITIVITY_METHOD = ("Sobol first-order (S1) and total (ST) indices, Saltelli et al. (2010) "
+                      "estimators via SALib, parameters sampled independently from their "
+                      "marginals (the sheet's correlations are not applied)")
+
+
+def sensitivity_summary(sheet: ParameterSheet, model: Model,
+                        outputs: Sequence[str] = SENSITIVITY_OUTPUTS, *, n_base: int = 1024,
+                        seed: int = 0) -> dict:
+    """The JSON block a stored footprint keeps as ``summaries["sensitivity"]``.
+
+    Parameters
+    ----------
+    sheet, model, outputs, n_base, seed
+        As for :func:`sobol_indices`; outputs the model lacks or that do not vary are
+        left out (a footprint without capacity modes has no capacity row).
+
+    Returns
+    -------
+    dict
+        ``method``, ``n_base``, ``seed``, ``model_runs`` and ``outputs``:
+        ``{output: [{"parameter", "S1", "S1_conf", "ST", "ST_conf"}, ...]}`` sorted by
+        ``ST`` descending. Indices are unitless shares of the output's variance.
+        ``outputs`` is empty when the sheet has fewer than two uncertain parameters.
+    """
+    names = sheet.stochastic_names
+    block: dict = {"method": SENSITIVITY_METHOD, "n_base": int(n_base), "seed": int(seed),
+                   "model_runs": int(n_base * (len(names) + 2)), "outputs": {}}
+    if len(names) < 2:
+        return block
+    probe = model({name: spec.ppf(np.full(2, 0.5)) for name, spec in sheet.parameters.items()})
+    present = [name for name in outputs if name in probe]
+    if not present:
+        return block
+    table = sobol_indices(sheet, model, present, n_base=n_base, seed=seed)
+    for output, rows in table.groupby("output", sort=False):
+        block["outputs"][str(output)] = [
+            {"parameter": str(r.parameter), "S1": float(r.S1), "S1_conf": float(r.S1_conf),
+             "ST": float(r.ST), "ST_conf": float(r.ST_conf)}
+            for r in rows.sort_values("ST", ascending=False).itertuples()]
+    return block
+
+
+def total_indices(block: dict | None, output: str) -> dict[str, float]:
+    """``parameter -> ST`` of ``output`` in a stored sensitivity block (empty when absent)."""
+    rows = ((block or {}).get("outputs") or {}).get(output) or []
+    return {str(row["parameter"]): float(row["ST"]) for row in rows}

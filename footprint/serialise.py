@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any
 
@@ -36,23 +36,26 @@ def json_safe(value: Any, *, strict: bool = True) -> Any:
         return {str(k): json_safe(v, strict=strict) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [json_safe(v, strict=strict) for v in value]
-    if isinstance(value, np.ndarray):
+    if isinstance(value, (np.ndarray, np.generic)):
         return json_safe(value.tolist(), strict=strict)
-    if isinstance(value, np.generic):
-        return json_safe(value.item(), strict=strict)
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, (str, int, bool)) or value is None:
         return value
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, PurePath):
-        return value.as_posix()
-    if isinstance(value, BaseGeometry):
-        return mapping(value)
+    for kind, convert in _LEAVES:
+        if isinstance(value, kind):
+            return convert(value)
     if not strict:
         return str(value)
     raise InvalidParameterError(f"cannot store a {type(value).__name__} as JSON")
+
+
+#: Leaf types and their JSON form.
+_LEAVES: tuple[tuple[type | tuple[type, ...], Callable[[Any], Any]], ...] = (
+    ((dt.datetime, dt.date), lambda v: v.isoformat()),
+    (PurePath, lambda v: v.as_posix()),
+    (BaseGeometry, mapping),
+)
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -54,7 +54,8 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default: sqlite:///<state_dir>/footprint.sqlite. "
         "Use postgresql+psycopg://... for PostGIS.")
     executor: Literal["local", "dask"] = "local"
-    dask_scheduler: str | None = Field(default=None, description="tcp://host:port of a dask scheduler.")
+    dask_scheduler: str | None = Field(default=None,
+                                       description="tcp://host:port of a dask scheduler.")
     workers: int = Field(default=2, ge=1, le=256, description="Local executor pool size.")
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
     public_reads: bool = Field(default=True, description="Reads need no API key when true.")
@@ -62,7 +63,9 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=200, ge=1)
     max_items_limit: int = Field(default=1000, ge=1)
     draws: int = Field(default=20_000, ge=100, description="Default Monte Carlo draws.")
-    seed: int = Field(default=20081106, ge=0, description="Base Monte Carlo seed; each field derives its own from it (footprint.simulation.field_seed).")
+    seed: int = Field(default=20081106, ge=0,
+                      description="Base Monte Carlo seed; each field derives its own from it "
+                                  "(footprint.simulation.field_seed).")
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -81,11 +84,13 @@ class Settings(BaseSettings):
 
     @property
     def is_postgres(self) -> bool:
+        """The database is PostgreSQL (else the embedded SQLite)."""
         return self.effective_database_url.startswith("postgresql")
 
     def check_serve_safe(self) -> None:
         """Refuse to serve with the default secret outside development and tests."""
-        if self.environment == "production" and self.secret_key.get_secret_value() == DEFAULT_SECRET:
+        default_secret = self.secret_key.get_secret_value() == DEFAULT_SECRET
+        if self.environment == "production" and default_secret:
             raise ConfigurationError(
                 "refusing to start in production with the default secret",
                 hint="set FOOTPRINT_SECRET_KEY to a long random value")

@@ -97,6 +97,7 @@ class SimulationResult:
         return pq.read_table(self.draws_path, columns=None if columns is None else list(columns))
 
     def column(self, name: str) -> np.ndarray:
+        """All draws of one parameter or output (read from the Parquet file when streamed)."""
         return self.read_draws([name]).column(name).to_numpy()
 
 
@@ -213,13 +214,14 @@ def _read_column(parquet: pq.ParquetFile, name: str, draws: int) -> np.ndarray:
     out = np.empty(draws, dtype=np.float64)
     start = 0
     for group in range(parquet.num_row_groups):
-        values = parquet.read_row_group(group, columns=[name], use_threads=False).column(0).to_numpy()
+        values = parquet.read_row_group(group, columns=[name],
+                                        use_threads=False).column(0).to_numpy()
         out[start:start + values.size] = values
         start += values.size
     return out
 
 
-def simulate(sheet: ParameterSheet, model: Model, *, draws: int, seed: int,
+def simulate(sheet: ParameterSheet, model: Model, *, draws: int, seed: int,  # noqa: C901
              block_size: int | None = None, draws_path: str | Path | None = None,
              map_blocks: MapBlocks | None = None, keep_in_memory: bool | None = None,
              chunk_draws: int = CHUNK_DRAWS) -> SimulationResult:

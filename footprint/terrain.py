@@ -23,10 +23,11 @@ Memory
 ------
 Every step works on whole grids: about a dozen float32/int32/uint8 grids of the input's
 shape, pyflwdir's int64 network arrays and the priority-flood heap (24 bytes a cell).
-Measured with ``benchmarks/terrain.py`` (tracemalloc peak of the whole gh-birim
-delineation, 0.71 M cells at 90 m, polygons and COGs included): **about 100 MB per
-million cells** (GRASS ``r.watershed`` alone: about 80 MB per million cells of resident
-memory). A field at 90 m (0.5-1 M cells) is processed whole; a DEM beyond ~20 M cells
+Measured with ``benchmarks/terrain.py`` (tracemalloc peak of the whole delineation,
+polygons and COGs included): about 77 MB per million cells, on gh-birim (0.71 M cells
+at 90 m, 54.5 MB) and on the four-tile mosaic (6.66 M cells, 511 MB; GRASS
+``r.watershed -s`` alone: 183 MB resident, 2.8x less, on 2026-12-01). A field at 90 m
+(0.5-1 M cells) is processed whole; a DEM beyond ~20 M cells
 should be split by basin (``FlowRouting.flwdir.basins()``) before MRVBF and HAND.
 """
 
@@ -51,15 +52,19 @@ __all__ = [
     "DEPOSIT_CLASS_NAMES",
     "FlowRouting",
     "MrvbfParameters",
+    "PlacerParameters",
     "ValleyClassParameters",
     "classify_valley_bottoms",
+    "drains_to",
     "elevation_percentile",
+    "enclosed_voids",
     "extract_streams",
     "fill_voids",
     "height_above_drainage",
     "mrvbf",
     "route_flow",
     "slope_percent",
+    "source_connected_streams",
     "stream_length_km",
 ]
 
@@ -125,6 +130,36 @@ def fill_voids(elevation_m: np.ndarray, *, max_search_cells: int = 100,
     if fill_mask is not None:
         filled[voids & ~np.asarray(fill_mask, dtype=bool)] = np.nan
     return filled
+
+
+def enclosed_voids(elevation_m: np.ndarray, within: np.ndarray | None = None) -> np.ndarray:
+    """Nodata cells enclosed by data: the voids that may be filled.
+
+    A connected (8-neighbour) region of NaN cells is a void only if it neither touches
+    the grid's edge nor reaches outside ``within``: the nodata beyond a DEM's coverage
+    (an uploaded tile's edge, the end of the bundled tiles) is not a void, and filling
+    it would extrapolate terrain (issue 13 item 4: 9 km of false terrain past a tile).
+
+    Parameters
+    ----------
+    elevation_m : float array (m), NaN = nodata.
+    within : optional bool array (e.g. the AOI grown by the hydrological margin).
+
+    Returns
+    -------
+    bool array, True on void cells to fill.
+    """
+    nodata = np.isnan(np.asarray(elevation_m))
+    labels, count = ndimage.label(nodata, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return nodata
+    open_to_outside = np.zeros(count + 1, dtype=bool)
+    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        open_to_outside[edge] = True
+    if within is not None:
+        open_to_outside[labels[~np.asarray(within, dtype=bool)]] = True
+    open_to_outside[0] = True
+    return ~open_to_outside[labels]
 
 
 # --------------------------------------------------------------------------- routing
@@ -401,6 +436,148 @@ def _hand_kernel(seq, idxs_ds, drain, elevation):  # pragma: no cover - compiled
     return hand
 
 
+# --------------------------------------------------------------------------- placers
+
+#: Birim placers 10-120 m wide (mining encyclopaedia entry on the Birim field, DOMAIN.md 5).
+_BIRIM_WIDTHS = "Birim placers 10-120 m wide (mining encyclopaedia; DOMAIN.md 5)"
+
+
+class PlacerParameters(BaseModel):
+    """Which drainages carry placer gravel, and how wide their channel is.
+
+    **Rule (source-connected envelope).** Diamonds reach a placer only by being carried
+    down the drainage from a source, so deposits lie only along drainages downstream of
+    known sources (DOMAIN.md 3.1): USGS diamond deposit and facility points, uploaded
+    deposits, mined areas and bulk samples with carats > 0. A stream cell (contributing
+    area >= ``min_placer_area_km2``) is *source-connected* when it lies within
+    ``source_radius_km`` of a source, or downstream of such a cell by at most
+    ``max_transport_km`` along the D8 path. A known point stands for workings around it,
+    not one pit: the radius is assumed (9 km: a circle of the 240 km² over which GCD's
+    proven reserve lies, DOMAIN.md 5). Valley-bottom cells count only where the first
+    stream their flow path meets is source-connected.
+
+    **Channel width (hydraulic geometry).** ``W = a · A^b`` with contributing area ``A``
+    (km²), clipped to ``[min_width_m, max_width_m]``. ``b = 0.5``: Leopold and Maddock
+    (1953, USGS Prof. Paper 252) downstream width-discharge exponent, with discharge
+    proportional to area (assumption). ``a = 2.2 m/km`` is an assumption calibrated so
+    that the Birim where it leaves the gh-birim AOI (~2,600 km² of contributing area) is
+    about 110 m wide, near the top of the published range; the clip is the published
+    Birim placer range, 10-120 m.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source_connected: bool = Field(True, description="Restrict deposits to drainages "
+                                   "downstream of known sources (needs sources).")
+    source_radius_km: float = Field(9.0, ge=0, le=100, description=(
+        "Drainages within this distance of a source are source-connected (km); assumption: "
+        "radius of the 240 km2 of GCD's proven reserve."))
+    max_transport_km: float = Field(150.0, gt=0, le=5000, description=(
+        "Greatest distance downstream of a source-connected cell (km); assumption."))
+    min_placer_area_km2: float = Field(5.0, gt=0, le=100_000, description=(
+        "Smallest contributing area of a placer-bearing stream (km2); assumption, the "
+        "stream threshold."))
+    width_coefficient_m: float = Field(2.2, gt=0, le=1000, description=(
+        "a in W = a A^b (m at 1 km2); assumption: ~110 m for the Birim's 2,600 km2."))
+    width_exponent: float = Field(0.5, gt=0, le=1, description=(
+        "b in W = a A^b; Leopold and Maddock (1953) width-discharge exponent."))
+    min_width_m: float = Field(10.0, gt=0, le=10_000, description=_BIRIM_WIDTHS + ", lower end.")
+    max_width_m: float = Field(120.0, gt=0, le=10_000, description=_BIRIM_WIDTHS + ", upper end.")
+
+    @model_validator(mode="after")
+    def _widths(self) -> PlacerParameters:
+        if self.min_width_m > self.max_width_m:
+            raise ValueError("min_width_m must not exceed max_width_m")
+        return self
+
+    def channel_width_m(self, upstream_area_km2: np.ndarray) -> np.ndarray:
+        """Active-channel width (m) from contributing area (km²), hydraulic geometry."""
+        area = np.nan_to_num(np.asarray(upstream_area_km2, dtype=np.float64), nan=0.0)
+        width = self.width_coefficient_m * np.power(np.maximum(area, 0.0), self.width_exponent)
+        return np.clip(width, self.min_width_m, self.max_width_m)
+
+
+def source_connected_streams(routing: FlowRouting, streams: np.ndarray,
+                             sources: np.ndarray,
+                             params: PlacerParameters | None = None) -> np.ndarray:
+    """Stream cells downstream of known sources (see :class:`PlacerParameters`).
+
+    Parameters
+    ----------
+    routing : FlowRouting of the grid.
+    streams : bool stream grid.
+    sources : bool grid, True on the cells of known sources (points or polygons
+        rasterised by the caller).
+    params : PlacerParameters.
+
+    Returns
+    -------
+    bool grid: source-connected stream cells (all False without sources).
+    """
+    p = params or PlacerParameters()
+    area = np.nan_to_num(routing.upstream_area_km2, nan=0.0)
+    placer = np.asarray(streams, dtype=bool) & (area >= p.min_placer_area_km2 * (1 - 1e-6))
+    sources = np.asarray(sources, dtype=bool)
+    if not sources.any() or not placer.any():
+        return np.zeros(placer.shape, dtype=bool)
+    near = ndimage.distance_transform_edt(~sources) * routing.res_m <= p.source_radius_km * 1000
+    seeds = np.flatnonzero((placer & near).ravel())
+    if seeds.size == 0:  # no placer stream within reach: the nearest one takes the source
+        _, (rows, cols) = ndimage.distance_transform_edt(~placer, return_indices=True)
+        src = np.flatnonzero(sources.ravel())
+        seeds = np.unique(rows.ravel()[src] * placer.shape[1] + cols.ravel()[src])
+    flw = routing.flwdir
+    cols = flw.shape[1]
+    cells = np.arange(placer.size)
+    ds = flw.idxs_ds
+    step_m = np.hypot(ds // cols - cells // cols, ds % cols - cells % cols) * routing.res_m
+    distance_m = _downstream_distance(seeds.astype(np.int64), ds.astype(np.int64), step_m,
+                                      p.max_transport_km * 1000.0, placer.ravel())
+    return np.isfinite(distance_m).reshape(placer.shape)
+
+
+@njit(cache=True)
+def _downstream_distance(seeds, idxs_ds, step_m, max_m, placer):  # pragma: no cover
+    """Distance (m) along D8 from the nearest seed upstream; inf where none within max_m."""
+    distance = np.full(idxs_ds.size, np.inf)
+    for seed in seeds:
+        cell, d = seed, 0.0
+        while d <= max_m and d < distance[cell]:
+            if placer[cell]:
+                distance[cell] = d
+            down = idxs_ds[cell]
+            if down == cell:
+                break
+            d += step_m[cell]
+            cell = down
+    return distance
+
+
+def drains_to(routing: FlowRouting, streams: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Cells whose D8 path first meets a stream cell that is in ``targets``.
+
+    The same first-stream rule as :func:`height_above_drainage`, so a cell's HAND is
+    measured to the stream it is a valley bottom of. Returns a bool grid.
+    """
+    flw = routing.flwdir
+    out = _drains_to_kernel(flw.idxs_seq, flw.idxs_ds, np.asarray(streams, bool).ravel(),
+                            np.asarray(targets, bool).ravel())
+    return out.reshape(flw.shape)
+
+
+@njit(cache=True)
+def _drains_to_kernel(seq, idxs_ds, drain, targets):  # pragma: no cover - compiled
+    out = np.zeros(drain.size, dtype=np.bool_)
+    for cell in seq:  # outlets first, so a cell's downstream neighbour is done
+        if drain[cell]:
+            out[cell] = targets[cell]
+        else:
+            down = idxs_ds[cell]
+            if down != cell:
+                out[cell] = out[down]
+    return out
+
+
 # --------------------------------------------------------------------------- MRVBF
 
 
@@ -665,7 +842,8 @@ class ValleyClassParameters(BaseModel):
     channel (default 0 m: none, because depression filling leaves flats at exactly the
     stream's level that are not channel), ``<= floodplain_max_m`` floodplain,
     ``<= low_terrace_max_m`` low terrace, ``<= high_terrace_max_m`` high terrace; higher
-    cells are not deposits. Patches of fewer than ``min_patch_cells`` cells (at 90 m,
+    cells are not deposits (the high terrace only with ``include_high_terrace``, on
+    evidence). Patches of fewer than ``min_patch_cells`` cells (at 90 m,
     3 cells = 2.4 ha) are merged into the largest neighbouring class, 0 included
     (``rasterio.features.sieve``): isolated cells are SRTM noise, not mappable ground.
 
@@ -686,6 +864,10 @@ class ValleyClassParameters(BaseModel):
                                       description="Top of the high terrace (m).")
     min_patch_cells: int = Field(3, ge=1, le=1000,
                                  description="Smaller patches (cells) are sieved.")
+    include_high_terrace: bool = Field(
+        False, description="Class high_terrace painted only on evidence (mapped terrace "
+        "gravels or samples in it): off by default, the 12-30 m band alone was 546 km2 "
+        "of the Birim AOI without any evidence of gravel (issue 12).")
 
     @model_validator(mode="after")
     def _increasing(self) -> ValleyClassParameters:
@@ -719,6 +901,8 @@ def classify_valley_bottoms(mrvbf_index: np.ndarray, hand_m: np.ndarray, streams
                     (DepositClass.LOW_TERRACE, p.low_terrace_max_m),
                     (DepositClass.FLOODPLAIN, p.floodplain_max_m),
                     (DepositClass.ACTIVE_CHANNEL, p.active_channel_max_m)]  # last: strict <
+    if not p.include_high_terrace:
+        upper_bounds = upper_bounds[1:]
     for code, top_m in upper_bounds[:-1]:  # paint from highest to lowest class
         classes[valley & (hand <= top_m)] = code
     classes[valley & (hand < p.active_channel_max_m)] = DepositClass.ACTIVE_CHANNEL

@@ -6,6 +6,8 @@ bash scripts/system-deps.sh
 bash scripts/install.sh test
 export FOOTPRINT_TEST_BACKENDS="${FOOTPRINT_TEST_BACKENDS:-sqlite,postgis}"
 mkdir -p artifacts
+# the gates first: lint, types, import contracts (configured in pyproject.toml)
+bash scripts/gates.sh
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider --timeout=900 "$@"
 rc=$?

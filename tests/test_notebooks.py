@@ -66,9 +66,8 @@ def _ensure_python3_kernel() -> None:
 
 
 def _execute(name: str):
-    from footprint.settings import get_settings
-
     from footprint.io.coverage import KP_FILE, RIVER_FILES
+    from footprint.settings import get_settings
 
     data_dir = get_settings().data_dir
     needed = [KP_FILE, RIVER_FILES["west_africa"], "dem/srtm3/N06W001.hgt"]

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path as PathParam, Query, Request
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, StreamingResponse
 
 from api.deps import ReadAccess, SettingsDep, StoreDep
@@ -67,6 +68,9 @@ def footprint_document(record: Any, base: str) -> dict[str, Any]:
         "parameters": record.parameters,
         "provenance": record.provenance,
         "rasters": _raster_names(record.rasters),
+        # the Sobol table of the version (also in summaries), for readers looking for it
+        "sensitivity": (record.summaries or {}).get("sensitivity"),
+        "inputs_sha256": getattr(record, "inputs_sha256", None),
     })
     version = f"?version={record.version}"
     links = doc["links"]
@@ -175,6 +179,32 @@ def list_field_footprints(field_id: FieldId, request: Request, _: ReadAccess,
     records = sorted(store.list_footprints(field_id), key=lambda r: r.version, reverse=True)
     return {"field_id": field_id, "footprints": [footprint_summary(r, base) for r in records],
             "links": [link(f"{base}/fields/{field_id}/footprints", "self")]}
+
+
+@router.get("/fields/{field_id}/footprints/compare", responses={200: {"content": {
+    "application/json": {"example": {
+        "field_id": "gh-birim", "from": {"version": 1}, "to": {"version": 2},
+        "same_inputs": False,
+        "evidence": {"layers_added": [{"id": 3, "kind": "bulk_samples", "name": "pits 2009"}]},
+        "outputs": [{"output": "capacity_ct_per_year", "unit": "ct/yr",
+                     "from": {"p5": 1.1e5, "p50": 3.0e5, "p95": 8.2e5, "band_width": 7.1e5},
+                     "to": {"p5": 1.6e5, "p50": 2.9e5, "p95": 5.0e5, "band_width": 3.4e5},
+                     "band_width_change_pct": -52.1}],
+        "deposits": {"added": 0, "removed": 0},
+        "sensitivity": {"capacity_ct_per_year": [
+            {"parameter": "grade_ct_m3", "ST_from": 0.86, "ST_to": 0.41}]}}}}}})
+def compare_field_footprints(
+    field_id: FieldId, _: ReadAccess, store: StoreDep,
+    version_from: Annotated[int, Query(alias="from", ge=1, le=2**31 - 1,
+                                       description="The earlier version (before).")],
+    version_to: Annotated[int | None, Query(alias="to", ge=1, le=2**31 - 1,
+                                            description="The later version (after); "
+                                                        "default the latest.")] = None,
+) -> dict[str, Any]:
+    """Compare two footprint versions: evidence, parameter shifts, bands, deposits, Sobol."""
+    from footprint.pipeline.compare import compare_versions
+
+    return compare_versions(store, field_id, version_from, version_to)
 
 
 @router.get("/fields/{field_id}/footprint", responses={200: {"content": {"application/json": {

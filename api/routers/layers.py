@@ -6,6 +6,10 @@ then validated (:mod:`footprint.io.layers`, :mod:`footprint.declarations`) and o
 stored. Every step that fails removes what the upload created, so a rejected upload
 leaves no database row and no file. An identical re-upload (same field, kind and sha256)
 answers 200 with the layer already stored instead of 201.
+
+``DELETE /fields/{id}/layers/{layer_id}`` **retires** a layer: it stays stored (features,
+file, checksum) for the provenance of the versions built with it, with an audit entry,
+but the next build no longer reads it. Uploading the same file again brings it back.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import hashlib
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,12 +32,12 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from api.deps import Principal, ReadAccess, SettingsDep, StoreDep, require_role
 from api.errors import ERROR_RESPONSES
 from api.jobs import audit, status_info, submit_job
+from api.negotiation import negotiate
 from api.processes import _jsonable, get_process
 from footprint.catalogue import get_field
 from footprint.errors import (
     InvalidLayerError,
     InvalidParameterError,
-    NotAcceptableError,
     NotFoundError,
     PayloadTooLargeError,
 )
@@ -73,7 +77,7 @@ def safe_filename(name: str) -> str:
 
 
 async def _limited(stream: AsyncIterator[bytes], max_bytes: int,
-                   limit_mb: int) -> AsyncIterator[bytes]:
+                   limit_mb: int) -> AsyncGenerator[bytes, None]:
     received = 0
     async for chunk in stream:
         received += len(chunk)
@@ -161,6 +165,9 @@ def layer_document(layer: Any, request: Request) -> dict[str, Any]:
         "created_at": created.isoformat() if created is not None else None,
         "created_by": _get(layer, "created_by"),
         "meta": _get(layer, "meta") or {},
+        "active": _get(layer, "retired_at") is None,
+        "retired_at": _iso(_get(layer, "retired_at")),
+        "retired_by": _get(layer, "retired_by"),
         "links": [{"href": str(request.url_for("get_layer", field_id=field_id, layer_id=layer_id)),
                    "rel": "self", "type": "application/json"}],
     }
@@ -169,8 +176,12 @@ def layer_document(layer: Any, request: Request) -> dict[str, Any]:
     return doc
 
 
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def _layers_of(store: Any, field_id: str) -> list[Any]:
-    return list(store.list_layers(field_id))
+    return list(store.list_layers(field_id, include_retired=True))
 
 
 # --------------------------------------------------------------------------------------
@@ -260,6 +271,27 @@ def get_layer(field_id: str, layer_id: int, request: Request, store: StoreDep,
     raise NotFoundError(f"field {field_id!r} has no layer {layer_id}")
 
 
+@router.delete("/fields/{field_id}/layers/{layer_id}",
+               responses={200: {"description": "The layer, retired (or already retired)."}})
+def retire_layer(
+    field_id: str, layer_id: int, request: Request, store: StoreDep,
+    principal: Annotated[Principal, Depends(require_role("surveyor"))],
+    reason: Annotated[str | None, Query(max_length=500,
+                                        description="Why the layer is retired (audited).")] = None,
+) -> dict:
+    """Retire a layer: kept for the provenance of old versions, left out of new builds."""
+    from footprint.catalogue import get_field
+
+    get_field(field_id)
+    layer, retired = store.retire_layer(
+        layer_id, actor=principal.name, field_id=field_id, reason=reason,
+        detail={"role": principal.role,
+                "request_id": getattr(request.state, "request_id", None)})
+    body = layer_document(layer, request)
+    body["retired_now"] = retired
+    return body
+
+
 # --------------------------------------------------------------------------------------
 # routes: declared statistics
 # --------------------------------------------------------------------------------------
@@ -298,37 +330,6 @@ async def upload_certificates(request: Request, store: StoreDep, settings: Setti
 _FORMATS = report_service.REPORT_FORMATS
 
 
-def _report_format(f: str | None, accept: str | None) -> str:
-    """The report format: ``f`` first, else the best of ``Accept`` by q-value (JSON when
-    neither says; 406 when ``Accept`` names only formats we cannot give)."""
-    if f:
-        if f.lower() not in _FORMATS:
-            raise InvalidParameterError(f"f must be one of {', '.join(_FORMATS)}, got {f!r}")
-        return f.lower()
-    if not accept:
-        return "json"
-    offers = []
-    for order, part in enumerate(accept.split(",")):
-        media, *params = [p.strip() for p in part.split(";")]
-        q = 1.0
-        for param in params:
-            if param.lower().startswith("q="):
-                try:
-                    q = float(param[2:])
-                except ValueError:
-                    q = 0.0
-        if q > 0:
-            offers.append((-q, order, media.lower()))
-    for _, _, media in sorted(offers):
-        if media in ("*/*", "application/*"):
-            return "json"
-        for name, media_type in _FORMATS.items():
-            if media == media_type or (media == "text/*" and name == "html"):
-                return name
-    raise NotAcceptableError(f"cannot answer with any of: {accept}",
-                             hint="ask for application/json, text/html or application/pdf")
-
-
 @router.get("/participants/{iso3}/report",
             responses={200: {"content": {"application/json": {}, "text/html": {},
                                          "application/pdf": {}},
@@ -339,14 +340,18 @@ def participant_report(
     year_from: Annotated[int, Query(alias="from", ge=2003, le=2100)],
     year_to: Annotated[int, Query(alias="to", ge=2003, le=2100)],
     f: Annotated[str | None, Query(description="json, html or pdf (else from Accept).")] = None,
+    version: Annotated[str | None, Query(
+        max_length=500, description="Pin footprint versions: N (a participant with one "
+                                    "field) or FIELD:N[,FIELD:N]; default the latest.")] = None,
 ) -> Response:
     """The anomaly report of a participant over a period: JSON, HTML or PDF (`f` or `Accept`)."""
     if not re.fullmatch(r"[A-Za-z]{3}", iso3):
         raise InvalidParameterError(f"participant must be an ISO3 code, got {iso3!r}")
     if year_from > year_to:
         raise InvalidParameterError("'from' must not be after 'to'")
-    fmt = _report_format(f, request.headers.get("accept"))
-    report = report_service.make_report(store, settings, iso3, year_from, year_to)
+    fmt = negotiate(f, request.headers.get("accept"), _FORMATS)
+    report = report_service.make_report(store, settings, iso3, year_from, year_to,
+                                        version=version)
     vary = {"Vary": "Accept"}
     if fmt == "html":
         return HTMLResponse(report_service.render_report(report, "html", ""), headers=vary)

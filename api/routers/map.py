@@ -36,6 +36,7 @@ def map_page() -> FileResponse:
 
 @router.get("/map/", include_in_schema=False)
 def map_page_slash() -> RedirectResponse:
+    """``/map/`` redirects to ``/map``."""
     # the page's relative URLs (static/…, collections/…) assume it is served at /map
     return RedirectResponse("../map", status_code=308)
 

@@ -132,7 +132,8 @@ def execute_process(
     future.result()  # raises the job's own error (recorded in its row first)
     job = store.get_job(job_id)
     if record_value(job, "status") != executors.SUCCESSFUL:  # dismissed meanwhile
-        raise ConflictError(f"job {job_id} ended {record_value(job, 'status')}: {record_value(job, 'message')}")
+        raise ConflictError(f"job {job_id} ended {record_value(job, 'status')}: "
+                            f"{record_value(job, 'message')}")
     return JSONResponse(record_value(job, "results") or {},
                         headers={"Link": f'<{location}>; rel="monitor"'})
 
@@ -164,7 +165,8 @@ def get_job_results(job_id: str, store: StoreDep, settings: SettingsDep,
     if status == executors.SUCCESSFUL:
         return record_value(job, "results") or {}
     if status == executors.FAILED:
-        raise ConflictError(f"job {job_id} failed: {record_value(job, 'message') or 'no reason recorded'}")
+        reason = record_value(job, "message") or "no reason recorded"
+        raise ConflictError(f"job {job_id} failed: {reason}")
     if status == executors.DISMISSED:
         raise NotFoundError(f"job {job_id} was dismissed; it has no results")
     raise NotFoundError(f"job {job_id} is {status}; results are not ready",

@@ -20,7 +20,8 @@ app = typer.Typer(name="footprint", no_args_is_help=True, add_completion=False,
 data_app = typer.Typer(no_args_is_help=True, help="Input data: what is present, what is missing.")
 db_app = typer.Typer(no_args_is_help=True, help="The database: migrations.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys and their roles.")
-layers_app = typer.Typer(no_args_is_help=True, help="Survey layers of a field: upload.")
+layers_app = typer.Typer(no_args_is_help=True,
+                         help="Survey layers of a field: upload, list, retire.")
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
@@ -38,7 +39,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit."),
-          verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details.")) -> None:
+          verbose: bool = typer.Option(False, "--verbose", "-v",
+                                       help="Log progress details.")) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
 
@@ -56,6 +58,9 @@ _COMMANDS = [
     (app, "delineate", "delineate", "delineate"),
     (app, "capacity", "capacity", "capacity"),
     (app, "build", "build", "build"),
+    (app, "compare", "compare", "compare"),
+    (layers_app, "list", "layers", "list_"),
+    (layers_app, "retire", "layers", "retire"),
     (app, "report", "report", "report"),
     (app, "serve", "serve", "serve"),
     (app, "demo", "demo", "demo"),
@@ -68,8 +73,20 @@ for _target, _name, _module, _func in _COMMANDS:
         _target.command(_name)(getattr(_mod, _func))
 
 
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Click's usage-error class, from click itself and from the copy typer >= 0.29 bundles."""
+    found = []
+    for name in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            found.append(importlib.import_module(name).ClickException)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
 def main() -> None:
-    """Entry point of the console script: FootprintError → one line, non-zero exit."""
+    """Entry point of the console script: FootprintError and usage errors → one line on
+    stderr, non-zero exit."""
     try:
         result = app(standalone_mode=False)
         # in non-standalone mode click returns typer.Exit's code instead of raising
@@ -83,10 +100,7 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except Exception as error:  # click usage errors
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+    except _click_errors() as error:  # usage errors: a bad option, a missing argument
+        message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
+        typer.echo(f"footprint: error: {message} (see --help)", err=True)
+        sys.exit(error.exit_code)  # type: ignore[attr-defined]

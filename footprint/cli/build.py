@@ -1,4 +1,5 @@
-"""``footprint build FIELD``: compute and store a new footprint version, print its id."""
+"""``footprint build FIELD``: compute and store a new footprint version, print its id
+(when the inputs did not change: the latest version, marked ``unchanged``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import typer
 
 
 def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
-          seed: int = typer.Option(None, help="Base seed (default FOOTPRINT_SEED); the field's own seed is derived from it."),
+          seed: int = typer.Option(None, help="Base seed (default FOOTPRINT_SEED); the field's "
+                                              "own seed is derived from it."),
           draws: int = typer.Option(None, help="Monte Carlo draws (default FOOTPRINT_DRAWS)."),
           params: Path = typer.Option(None, "--params", exists=True, dir_okay=False,
                                       help="Parameter sheet (default "
@@ -28,6 +30,10 @@ def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
     def progress(pct: float, message: str = "") -> None:
         typer.echo(f"[{pct:5.1f}%] {message}", err=True)
 
-    record = build_footprint(store, settings, field, seed=seed, draws=draws,
-                             sheet_path=params, progress=progress).record
-    typer.echo(f"{record.field_id} v{record.version} (id {record.id})")
+    built = build_footprint(store, settings, field, seed=seed, draws=draws,
+                            sheet_path=params, progress=progress)
+    record = built.record
+    if not built.created:
+        typer.echo(f"footprint: {built.message}", err=True)
+    typer.echo(f"{record.field_id} v{record.version} (id {record.id})"
+               + ("" if built.created else " unchanged"))

@@ -30,7 +30,8 @@ def capacity(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
              draws: int | None = typer.Option(None, "--draws", min=1,
                                               help="Monte Carlo draws (default FOOTPRINT_DRAWS)."),
              seed: int | None = typer.Option(None, "--seed", min=0,
-                                             help="Base seed (default FOOTPRINT_SEED); the field's own seed is derived from it."),
+                                             help="Base seed (default FOOTPRINT_SEED); the field's "
+                                                   "own seed is derived from it."),
              json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Print a field's resource (ct) and production capacity (ct/yr): P5, P50, P95, mean."""
     from footprint.catalogue import get_field
@@ -71,7 +72,8 @@ def capacity(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
         }, indent=2))
         return
     out = sys.stdout
-    out.write(f"{field}: {draws:,} draws, seed {seed}, areas from {result.deposits['area_source']}\n")
+    out.write(f"{field}: {draws:,} draws, seed {seed}, "
+              f"areas from {result.deposits['area_source']}\n")
     out.write(f"{'':26}{'P5':>14}{'P50':>14}{'P95':>14}{'mean':>14}\n")
     for label, row in (("resource (ct)", resource), ("capacity (ct/yr)", capacity_)):
         out.write(f"{label:26}" + "".join(f"{row[k]:>14,.0f}" for k in ("p5", "p50", "p95", "mean"))

@@ -7,7 +7,8 @@ import json
 import typer
 
 
-def fields(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+def fields(json_out: bool = typer.Option(False, "--json",
+                                         help="Print JSON instead of a table.")) -> None:
     """List the fields of the catalogue and which input data each has."""
     from rich.console import Console
     from rich.table import Table
@@ -30,7 +31,8 @@ def fields(json_out: bool = typer.Option(False, "--json", help="Print JSON inste
         typer.echo(json.dumps({"data_dir": str(settings.data_dir), "fields": rows}, indent=2))
         return
     table = Table(title=f"fields (data: {settings.data_dir})")
-    for column in ("id", "participant", "area km²", "DEM tiles present", "mode", "rivers", "USGS points"):
+    for column in ("id", "participant", "area km²", "DEM tiles present", "mode", "rivers",
+                   "USGS points"):
         table.add_column(column)
     for row in rows:
         table.add_row(row["id"], row["participant_iso3"], f"{row['aoi_area_km2']:,.0f}",

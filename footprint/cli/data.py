@@ -6,11 +6,12 @@ import typer
 
 
 def check(json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-          strict: bool = typer.Option(False, "--strict", help="Exit 4 when anything is missing.")) -> None:
+          strict: bool = typer.Option(False, "--strict",
+                                      help="Exit 4 when anything is missing.")) -> None:
     """Say per field which layers are present, which are missing, and where to get them."""
-    from footprint.catalogue import load_catalogue
     import json
 
+    from footprint.catalogue import load_catalogue
     from footprint.io.checks import data_inventory
     from footprint.settings import get_settings
 
@@ -34,7 +35,8 @@ def check(json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 
 def fetch(field: str = typer.Argument(..., help="Field id, e.g. ci-seguela."),
           source: str = typer.Option("copernicus90", help="Tile source."),
-          dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be downloaded.")) -> None:
+          dry_run: bool = typer.Option(False, "--dry-run",
+                                       help="Only say what would be downloaded.")) -> None:
     """Download the DEM tiles a field lacks (needs internet; cached, checksummed, resumable)."""
     from footprint.catalogue import get_field
     from footprint.io.dem import find_tiles
@@ -42,7 +44,8 @@ def fetch(field: str = typer.Argument(..., help="Field id, e.g. ci-seguela."),
 
     settings = get_settings()
     fdef = get_field(field)
-    missing = [n for n, p in find_tiles(fdef.dem_tiles, settings.data_dir, settings.cache_dir).items() if not p]
+    found = find_tiles(fdef.dem_tiles, settings.data_dir, settings.cache_dir)
+    missing = [n for n, p in found.items() if not p]
     if not missing:
         typer.echo(f"{field}: all DEM tiles present")
         return

@@ -1,24 +1,27 @@
-"""``footprint delineate FIELD --out DIR [--dem FILE ...] [--mode terrain|rivers|polygons]``."""
+"""``footprint delineate FIELD --out DIR [--dem FILE ...] [--mode terrain|rivers|polygons]``
+or ``footprint delineate --aoi FILE.geojson --out DIR`` for any area of interest."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import typer
 
 
 def delineate(
-    field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
+    field: str | None = typer.Argument(None, help="Field id, e.g. gh-birim (or --aoi)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (created)."),
-    dem: Optional[list[Path]] = typer.Option(
+    dem: list[Path] | None = typer.Option(
         None, "--dem", help="DEM file to use instead of the field's tiles; repeat for several."),
-    mode: Optional[str] = typer.Option(
+    mode: str | None = typer.Option(
         None, "--mode", help="terrain, rivers or polygons (default: the best the data allow)."),
-    deposits: Optional[Path] = typer.Option(
+    deposits: Path | None = typer.Option(
         None, "--deposits", help="Expert deposit polygons (vector file) for polygon mode."),
-    mined: Optional[Path] = typer.Option(
+    mined: Path | None = typer.Option(
         None, "--mined", help="Mined pits/tailings polygons (vector file) to subtract."),
+    aoi: Path | None = typer.Option(
+        None, "--aoi", help="GeoJSON polygon (lon/lat) to delineate instead of a catalogue field."),
     stream_threshold_km2: float = typer.Option(
         5.0, "--stream-threshold-km2", help="Contributing area that starts a stream (km²)."),
 ) -> None:
@@ -26,8 +29,20 @@ def delineate(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from footprint.pipeline.delineate import (DelineationParameters, TerrainParameters,
-                                              delineate_field)
+    from footprint.errors import InvalidParameterError
+    from footprint.pipeline.delineate import (
+        DelineationParameters,
+        TerrainParameters,
+        delineate_field,
+        field_from_aoi,
+    )
+
+    if (field is None) == (aoi is None):
+        raise InvalidParameterError("give a field id or --aoi FILE.geojson (one of the two)")
+    target: Any = field
+    if aoi is not None:
+        target = field_from_aoi(aoi)
+        field = target.id
 
     params = DelineationParameters(
         terrain=TerrainParameters(stream_threshold_km2=stream_threshold_km2))
@@ -39,7 +54,7 @@ def delineate(
         def progress(step: str, done: int, total: int) -> None:
             bar.update(task, description=f"{field}: {step}", completed=done, total=total)
 
-        result = delineate_field(field, out, mode=mode, dem_paths=list(dem) if dem else None,
+        result = delineate_field(target, out, mode=mode, dem_paths=list(dem) if dem else None,
                                  deposit_polygons=deposits, mined_polygons=mined,
                                  progress=progress, parameters=params)
     summary = result.summary

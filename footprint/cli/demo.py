@@ -10,8 +10,10 @@ from __future__ import annotations
 import typer
 
 
-def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the service at the end."),
-         draws: int = typer.Option(None, help="Monte Carlo draws per footprint (default: settings)."),
+def demo(serve: bool = typer.Option(True, "--serve/--no-serve",
+                                    help="Start the service at the end."),
+         draws: int = typer.Option(None,
+                                   help="Monte Carlo draws per footprint (default: settings)."),
          year_from: int = typer.Option(2003, "--from", help="First year of the reports."),
          year_to: int = typer.Option(2015, "--to", help="Last year of the reports.")) -> None:
     """Build every field's footprint and the participants' reports, then serve them."""
@@ -39,7 +41,8 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the 
         built.add(field_id)
         cap = record.summaries["capacity"]["capacity_ct_per_year"]
         res = record.summaries["resource"]["resource_ct"]
-        console.print(f"{field_id:<12} version {record.version}: resource P50 {res['p50']:,.0f} ct, "
+        console.print(f"{field_id:<12} version {record.version}: "
+                      f"resource P50 {res['p50']:,.0f} ct, "
                       f"capacity P50 {cap['p50']:,.0f} ct/yr")
     from footprint.reports import render_html
     from footprint.services.reports import make_report

@@ -48,7 +48,8 @@ def list_(show_revoked: bool = typer.Option(True, "--revoked/--active-only",
     Console().print(table)
 
 
-def revoke(key_id: int = typer.Argument(..., help="Id of the key (see `footprint keys list`).")) -> None:
+def revoke(key_id: int = typer.Argument(...,
+                                        help="Id of the key (see `footprint keys list`).")) -> None:
     """Revoke an API key: requests with its token are refused from now on."""
     from footprint.storage.store import Store
 

@@ -1,4 +1,9 @@
-"""``footprint report``: the anomaly report of a participant and period (JSON, HTML or PDF)."""
+"""``footprint report``: the anomaly report of a participant and period (JSON, HTML or PDF).
+
+The report is made from the stored footprint versions and the uploaded declarations by
+the same function the service uses (:func:`footprint.services.reports.make_report`), so
+the CLI and ``GET /participants/{iso3}/report`` give the same answer.
+"""
 
 from __future__ import annotations
 
@@ -20,24 +25,35 @@ def report(participant: str = typer.Argument(..., help="KP participant, ISO3 (GH
            year_from: int = typer.Option(..., "--from", help="First year (inclusive)."),
            year_to: int = typer.Option(..., "--to", help="Last year (inclusive)."),
            exports: Path | None = typer.Option(None, "--exports", exists=True, dir_okay=False,
-                                               help="Export statistics CSV (schema: "
+                                               help="Export statistics CSV used instead of "
+                                                    "the uploaded ones (schema: "
                                                     "datasets/schemas/exports.md)."),
            certificates: Path | None = typer.Option(None, "--certificates", exists=True,
                                                     dir_okay=False,
-                                                    help="KP certificate records CSV."),
+                                                    help="KP certificate records CSV used "
+                                                         "instead of the uploaded ones."),
+           version: str = typer.Option(None, "--version",
+                                       help="Pin footprint versions: N (a participant with "
+                                            "one field) or FIELD:N[,FIELD:N]; default the "
+                                            "latest stored."),
            format: ReportFormat = typer.Option(ReportFormat.json, "--format",
                                                help="json, html or pdf."),
            output: Path = typer.Option(..., "-o", "--output", dir_okay=False,
                                        help="File to write ('-' prints JSON or HTML).")) -> None:
-    """Compare a participant's declared statistics with its fields' footprints."""
-    from footprint.pipeline.report import make_report
+    """Compare a participant's declared statistics with its fields' stored footprints."""
     from footprint.reports import render_html, render_pdf
+    from footprint.services.reports import make_report
+    from footprint.services.store import open_store
+    from footprint.settings import get_settings
 
-    result = make_report(participant, year_from, year_to, exports_csv=exports,
-                         certificates_csv=certificates)
+    if format is ReportFormat.pdf and str(output) == "-":
+        raise typer.BadParameter("a PDF needs a file: -o report.pdf", param_hint="-o")
+    settings = get_settings()
+    with open_store(settings) as store:
+        result = make_report(store, settings, participant, year_from, year_to,
+                             version=version, exports_csv=exports,
+                             certificates_csv=certificates)
     if format is ReportFormat.pdf:
-        if str(output) == "-":
-            raise typer.BadParameter("a PDF needs a file: -o report.pdf", param_hint="-o")
         render_pdf(result, output)
     else:
         text = (json.dumps(result, indent=2, ensure_ascii=False) if format is ReportFormat.json

@@ -7,7 +7,8 @@ import typer
 
 def serve(host: str = typer.Option(None, help="Interface to bind (default FOOTPRINT_HOST)."),
           port: int = typer.Option(None, help="TCP port (default FOOTPRINT_PORT)."),
-          reload: bool = typer.Option(False, "--reload", help="Restart on code changes (development).")) -> None:
+          reload: bool = typer.Option(False, "--reload",
+                                      help="Restart on code changes (development).")) -> None:
     """Start the service with uvicorn and print the URL to open."""
     import uvicorn
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyogrio
 import pyogrio.raw
 
-from footprint.io import require_dir
 from footprint.errors import DataMissingError, InvalidDeclarationError
+from footprint.io import require_dir
 from footprint.io.download import KNOWN_SHA256, TILE_SOURCES
 from footprint.io.kpstats import KP_HALFYEAR_RELPATH, participant_iso3
 from footprint.io.vectors import VECTOR_FILES, VECTOR_ORIGINS, region_for_bbox
@@ -53,7 +54,7 @@ def _kp_rows(data_dir: Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     raw = pd.read_csv(path, usecols=["country", "year", "half_year"])
-    codes = {}
+    codes: dict[str, str | None] = {}
     for name in raw["country"].dropna().unique():
         try:
             codes[name] = participant_iso3(name)
@@ -88,7 +89,7 @@ def _vector_layer(layer: str, field, data_dir: Path) -> dict:
                     "where": f"add an extract of {VECTOR_ORIGINS[layer]} for this region"}
         relpath = relpath.format(region=region)
     path = data_dir / relpath
-    entry = {"layer": layer, "name": region, "present": path.is_file(),
+    entry: dict[str, Any] = {"layer": layer, "name": region, "present": path.is_file(),
              "path": str(path) if path.is_file() else None, "detail": None,
              "where": None if path.is_file() else
              f"{VECTOR_ORIGINS[layer]} -> <data_dir>/{relpath} (see SOURCES.md)"}

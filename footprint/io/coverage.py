@@ -23,7 +23,8 @@ BOUNDARY_FILE = "boundaries/dcw_admin0_GHA_CIV_TGO_ZWE.geojson"
 
 def river_file_for(field) -> str:
     """The WDBII river file whose region holds the field (Zimbabwe vs West Africa)."""
-    return RIVER_FILES["zimbabwe"] if field.participant_iso3 == "ZWE" else RIVER_FILES["west_africa"]
+    region = "zimbabwe" if field.participant_iso3 == "ZWE" else "west_africa"
+    return RIVER_FILES[region]
 
 
 def field_coverage(field, data_dir: Path, cache_dir: Path | None = None) -> dict:

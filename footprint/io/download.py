@@ -41,8 +41,8 @@ from pathlib import Path
 
 import httpx
 
-from footprint.io import require_dir
 from footprint.errors import DownloadError, InvalidParameterError
+from footprint.io import require_dir
 from footprint.provenance import sha256_file
 
 _TILE_RE = re.compile(r"^([NS])(\d{2})([EW])(\d{3})$")
@@ -68,11 +68,13 @@ class TileSource:
     gzip: bool = False
 
     def url(self, name: str) -> str:
+        """The download URL of tile ``name`` (e.g. ``N05W001``)."""
         ns, lat, ew, lon = _parse(name)
         return self.url_template.format(name=name, ns=ns, lat=lat, ew=ew, lon=lon,
                                         lat_dir=f"{ns}{lat:02d}")
 
     def filename(self, name: str) -> str:
+        """The file name of tile ``name`` in this source's cache."""
         return f"{name}{self.suffix}"
 
 

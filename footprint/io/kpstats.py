@@ -48,8 +48,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from footprint.io import require_dir
 from footprint.errors import DataMissingError, InvalidDeclarationError
+from footprint.io import require_dir
 
 #: Path of the half-yearly production CSV inside the data directory.
 KP_HALFYEAR_RELPATH = Path("kp_stats/kp_production_halfyear_all_participants_2003_2024.csv")
@@ -305,9 +305,10 @@ def _map_participants(frame: pd.DataFrame, quirks: list[dict]) -> pd.Series:
             quirks.append(_quirk("unmapped_country", None, detail=(
                 f"{name!r} is not in PARTICIPANT_ISO3: its rows keep an empty participant")))
             continue
-        if codes[name] in NON_ISO_PARTICIPANTS:
-            quirks.append(_quirk("non_iso_participant", codes[name], detail=(
-                f"{name!r} coded {codes[name]}: {NON_ISO_PARTICIPANTS[codes[name]]}")))
+        code = str(codes[name])
+        if code in NON_ISO_PARTICIPANTS:
+            quirks.append(_quirk("non_iso_participant", code, detail=(
+                f"{name!r} coded {code}: {NON_ISO_PARTICIPANTS[code]}")))
     return frame["country"].map(codes).astype("string")
 
 
@@ -418,7 +419,7 @@ def _combine_half_year(rows: list[dict], quirks: list[dict]) -> dict:
 def _report_missing_half_years(halfyear: pd.DataFrame, quirks: list[dict]) -> None:
     for (participant, country), rows in halfyear.groupby(["participant", "country"],
                                                          dropna=False, sort=True):
-        present = set(zip(rows["year"], rows["half"]))
+        present = set(zip(rows["year"], rows["half"], strict=True))
         for year in range(int(rows["year"].min()), int(rows["year"].max()) + 1):
             for half in (1, 2):
                 if (year, half) not in present:

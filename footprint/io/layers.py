@@ -23,9 +23,10 @@ import os
 import stat
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -34,6 +35,7 @@ import pyogrio
 import rasterio
 from rasterio.errors import RasterioError
 from rasterio.warp import transform_bounds
+from rasterio.windows import Window
 from shapely.geometry import box
 
 from footprint.concepts import KIND_SCHEMAS
@@ -48,6 +50,15 @@ MAX_EXPANDED_BYTES = 512 * 1024 * 1024
 ELEVATION_RANGE_M = (-500.0, 9000.0)
 #: Largest DEM accepted (pixels), about a 1°×1° tile at 1 arc-second, four times over.
 MAX_DEM_PIXELS = 4 * 3601 * 3601
+#: Largest decoded size of an uploaded DEM (width x height x bytes per sample): a
+#: compressed 622 kB file can decode to 415 MB (issue 11 row 4); 4 SRTM1 tiles in int16
+#: decode to 104 MB.
+MAX_DEM_DECODED_BYTES = 256 * 1024 * 1024
+#: Largest decoded internal block (strip or tile): GDAL decodes a whole block to read
+#: any part of it, so a one-strip file would be read whole.
+MAX_DEM_BLOCK_BYTES = 32 * 1024 * 1024
+#: Rows read at a time when scanning an upload (bounded memory whatever the layout).
+_DEM_SCAN_BYTES = 16 * 1024 * 1024
 
 
 # --- reading an upload -------------------------------------------------------------------
@@ -76,7 +87,7 @@ def _safe_member_path(name: str) -> PurePosixPath:
     return path
 
 
-def safe_extract_zip(source: Path | bytes, dest: Path, *, max_members: int = MAX_ZIP_MEMBERS,
+def safe_extract_zip(source: Path | bytes, dest: Path, *, max_members: int = MAX_ZIP_MEMBERS,  # noqa: C901
                      max_expanded_bytes: int = MAX_EXPANDED_BYTES) -> list[Path]:
     """Extract a zip upload into ``dest`` refusing anything unsafe; returns the files.
 
@@ -244,7 +255,7 @@ def _check_extent(frame: gpd.GeoDataFrame, field: Any, max_distance_m: float) ->
             f"{distance_m.max() / 1000:,.0f} km): check the CRS and the lon/lat order")
 
 
-def _coerce_attributes(frame: gpd.GeoDataFrame, kind: str) -> gpd.GeoDataFrame:
+def _coerce_attributes(frame: gpd.GeoDataFrame, kind: str) -> gpd.GeoDataFrame:  # noqa: C901
     by_lower = {str(c).lower(): c for c in frame.columns if c != frame.geometry.name}
     frame = frame.copy()
     for attr in KIND_SCHEMAS[kind][1]:
@@ -341,8 +352,11 @@ def _open_error(err: Exception) -> InvalidLayerError:
 def validate_dem_upload(path: Path | str, field: Any) -> dict[str, Any]:
     """Check an uploaded DEM for ``field`` and describe it.
 
-    Memory: one internal block at a time (the whole raster is read once, to find
-    non-finite or implausible heights).
+    Memory: the size caps (:data:`MAX_DEM_DECODED_BYTES`, :data:`MAX_DEM_BLOCK_BYTES`)
+    are checked from the header before any pixel is read; the raster is then scanned
+    once in windows of about 16 MB (float64) to find non-finite or implausible heights.
+    Any CRS GDAL can transform to lon/lat is accepted: builds warp the DEM to the
+    field's grid (a UTM DEM is reprojected, not refused later).
 
     Returns
     -------
@@ -368,12 +382,32 @@ def validate_dem_upload(path: Path | str, field: Any) -> dict[str, Any]:
         raise _open_error(err) from err
 
 
-def _describe_dem(src, field: Any) -> dict[str, Any]:
+def _check_dem_size(src) -> None:
+    """Refuse from the header a DEM whose decoded size or block size is over the caps."""
+    itemsize = np.dtype(src.dtypes[0]).itemsize if np.issubdtype(
+        np.dtype(src.dtypes[0]), np.number) else 8
+    decoded = src.width * src.height * itemsize
+    if decoded > MAX_DEM_DECODED_BYTES:
+        raise InvalidLayerError(
+            f"the DEM decodes to {decoded / 2**20:,.0f} MiB ({src.width}x{src.height} "
+            f"{src.dtypes[0]}); at most {MAX_DEM_DECODED_BYTES / 2**20:,.0f} MiB are accepted "
+            "(tile it, or resample it to the build resolution, 90 m by default)")
+    block_h, block_w = src.block_shapes[0]
+    if block_h * block_w * itemsize > MAX_DEM_BLOCK_BYTES:
+        raise InvalidLayerError(
+            f"the DEM is stored in blocks of {block_w}x{block_h} pixels "
+            f"({block_h * block_w * itemsize / 2**20:,.0f} MiB decoded each); at most "
+            f"{MAX_DEM_BLOCK_BYTES / 2**20:,.0f} MiB: re-save it tiled "
+            "(e.g. gdal_translate -co TILED=YES)")
+
+
+def _describe_dem(src, field: Any) -> dict[str, Any]:  # noqa: C901
     if src.count < 1:
         raise InvalidLayerError("the DEM has no band")
     if src.width * src.height > MAX_DEM_PIXELS:
         raise InvalidLayerError(f"the DEM has {src.width}x{src.height} pixels; at most "
                                 f"{MAX_DEM_PIXELS:,} are accepted (tile it)")
+    _check_dem_size(src)
     if src.crs is None:
         raise InvalidLayerError("the DEM has no coordinate reference system")
     if src.transform.is_identity or src.transform.determinant == 0:
@@ -395,7 +429,9 @@ def _describe_dem(src, field: Any) -> dict[str, Any]:
                                 f"{north:.2f}) does not overlap the field {field.id}")
     low, high = ELEVATION_RANGE_M
     n_valid, minimum, maximum = 0, np.inf, -np.inf
-    for _, window in src.block_windows(1):
+    rows_per_read = max(1, _DEM_SCAN_BYTES // max(src.width * 8, 1))
+    for row in range(0, src.height, rows_per_read):
+        window = Window(0, row, src.width, min(rows_per_read, src.height - row))
         block = src.read(1, window=window, masked=False).astype(np.float64, copy=False)
         keep = np.ones(block.shape, dtype=bool)
         if nodata is not None:

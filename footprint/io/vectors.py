@@ -25,8 +25,8 @@ import pandas as pd
 import pyogrio
 from shapely.geometry import box
 
-from footprint.io import require_dir
 from footprint.errors import DataMissingError, InvalidParameterError
+from footprint.io import require_dir
 
 BBox = tuple[float, float, float, float]
 
@@ -352,7 +352,7 @@ def _usgs_columns(raw: gpd.GeoDataFrame, layer: str) -> dict:
 
 def _joined(parts: list[pd.Series], index: pd.Index) -> pd.Series:
     """Distinct non-empty values of several columns, "; "-joined per row."""
-    rows = zip(*parts) if parts else ([] for _ in index)
+    rows = zip(*parts, strict=True) if parts else ([] for _ in index)
     joined = ["; ".join(dict.fromkeys(v for v in row if not pd.isna(v))) for row in rows]
     return pd.Series(joined, index=index, dtype="string").mask(lambda s: s == "")
 

@@ -18,6 +18,22 @@
 
 Provenance records the sha256 of every stored layer used, the parameter sheet and its
 checksum, the seed, the number of draws and the code version.
+
+**A version only when the inputs changed.** After the delineation (which reports the data
+files it read) the build hashes its inputs canonically (:func:`build_inputs`): the field's
+catalogue entry, the parameter sheet's content, every *active* layer of the field (id,
+kind, year, sha256), the checksums of the layers and data files the delineation read, the
+field seed, the number of draws and the model version (the package version: a new commit
+that does not bump it does not make builds differ). When the field's latest version has
+the same ``inputs_sha256`` the build stops there and returns it (``created`` is False);
+otherwise it adds a version, and names any older versions with the same inputs (after a
+layer is retired, the next build reproduces the version from before the upload: same
+inputs, same draws).
+
+**Sensitivity.** Each version stores the Sobol indices of resource and capacity
+(:func:`footprint.sensitivity.sensitivity_summary`) as ``summaries["sensitivity"]``, and
+the P5/P50/P95 of every uncertain parameter as ``summaries["parameter_quantiles"]`` (what
+``footprint compare`` reads for the parameter shifts).
 """
 
 from __future__ import annotations
@@ -27,7 +43,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +150,8 @@ def delineation_inputs(field: Any, store: Any,
     """Keyword arguments of :func:`delineate_field` from the field's stored layers, and
     the sha256 of each layer used (``layer:<kind>:<id>``).
 
-    Uploaded DEMs replace the field's tiles (terrain mode); the newest uploaded
+    Uploaded DEMs are stacked over the field's tiles, each winning where it has data
+    (terrain mode; coverage per source in the delineation summary); the newest uploaded
     ``deposits`` layer selects the deposit-polygon mode; every ``mined_areas`` layer is
     subtracted.
     """
@@ -149,9 +167,17 @@ def delineation_inputs(field: Any, store: Any,
         kwargs["deposit_polygons"] = _layer_frame(store, polygons)
         kwargs["mode"] = "polygons"
         checksums[f"layer:deposits:{polygons.id}"] = polygons.sha256
+    samples = [layer for layer in layers if layer.kind == "bulk_samples"]
+    if samples and polygons is None:  # known sources of the terrain mode (carats > 0)
+        frames = [_layer_frame(store, layer) for layer in samples]
+        frames = [frame.to_crs(4326) for frame in frames if frame.crs is not None]
+        if frames:
+            kwargs["bulk_samples"] = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
+        checksums.update({f"layer:bulk_samples:{layer.id}": layer.sha256 for layer in samples})
     dems = [layer for layer in layers if layer.kind == "dem" and layer.path]
     if dems and polygons is None:
-        kwargs["dem_paths"] = [settings.state_dir / layer.path for layer in dems]
+        kwargs["dem_uploads"] = [(f"upload:{layer.id}", settings.state_dir / layer.path)
+                                 for layer in dems]
         checksums.update({f"layer:dem:{layer.id}": layer.sha256 for layer in dems})
     return kwargs, checksums
 
@@ -234,12 +260,109 @@ def delineation_progress(progress: Progress, low: float,
 
 
 # --------------------------------------------------------------------------------------
+# the inputs of a build, hashed
+# --------------------------------------------------------------------------------------
+#: Sobol base sample of the stored sensitivity table (the model runs n_base x (k + 2) times).
+SENSITIVITY_N_BASE = 1024
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    """What a build did: the version it returns, and whether it made it.
+
+    ``created`` is False when the field's latest version already had these inputs (it is
+    returned as it is). ``same_inputs_as`` lists older versions with the same inputs.
+    """
+
+    record: Any
+    created: bool
+    inputs_sha256: str
+    same_inputs_as: tuple[int, ...] = ()
+
+    @property
+    def message(self) -> str:
+        record = self.record
+        if not self.created:
+            return (f"inputs unchanged since {record.field_id} v{record.version}: no new "
+                    f"version (inputs sha256 {self.inputs_sha256[:12]})")
+        same = (f"; same inputs as v{', v'.join(map(str, self.same_inputs_as))}"
+                if self.same_inputs_as else "")
+        return f"{record.field_id} v{record.version} built (id {record.id}){same}"
+
+
+def _checksum_key(key: str) -> str:
+    """``delineation:<role>:<path>`` names a data file by its base name, so the hash does
+    not change when the data directory moves (the sha256 names the content)."""
+    if key.startswith("delineation:"):
+        _, role, path = key.split(":", 2)
+        return f"delineation:{role}:{Path(path).name if path not in ('', 'None') else path}"
+    return key
+
+
+def build_inputs(field: Any, sheet: Any, layers: list[Any], checksums: Mapping[str, str], *,
+                 seed: int, draws: int) -> dict[str, Any]:
+    """The canonical document of a build's inputs (its sha256 identifies the version).
+
+    Parameters
+    ----------
+    field
+        The catalogue's :class:`~footprint.catalogue.FieldDefinition`.
+    sheet
+        The validated :class:`~footprint.params.ParameterSheet` (hashed by content).
+    layers
+        The field's **active** stored layers (retired ones are not inputs any more).
+    checksums
+        ``name -> sha256`` of what the build read (stored layers, the delineation's data
+        files); ``sheet_file`` is left out (the sheet is hashed by content).
+    seed, draws
+        The field seed (derived from the base seed) and the number of draws.
+    """
+    from footprint import __version__
+    from footprint.provenance import sha256_json
+
+    return {
+        "field_id": field.id,
+        "catalogue_sha256": sha256_json(field.model_dump()),
+        "sheet_sha256": sha256_json(sheet.to_yaml_dict()),
+        "layers": sorted(({"id": int(layer.id), "kind": layer.kind, "year": layer.year,
+                           "sha256": layer.sha256} for layer in layers),
+                         key=lambda entry: entry["id"]),
+        "checksums": {_checksum_key(k): v for k, v in sorted(checksums.items())
+                      if k != "sheet_file"},
+        "seed": int(seed),
+        "draws": int(draws),
+        "model_version": __version__,
+    }
+
+
+def parameter_quantiles(result: Any) -> dict[str, dict[str, float]]:
+    """P5/P50/P95 of each uncertain parameter's draws (units as in the sheet)."""
+    summaries = result.simulation.summaries
+    sheet = result.model.sheet if result.model is not None else None
+    names = sheet.stochastic_names if sheet is not None else []
+    return {name: {"p5": summaries[name].p5, "p50": summaries[name].p50,
+                   "p95": summaries[name].p95}
+            for name in names if name in summaries}
+
+
+# --------------------------------------------------------------------------------------
 # the build
 # --------------------------------------------------------------------------------------
 def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int | None = None,
                     draws: int | None = None, sheet_path: str | Path | None = None,
                     sheet: Any = None, progress: Progress | None = None) -> Any:
-    """Compute and store a new footprint version of ``field_id``.
+    """The footprint version of ``field_id`` for its current inputs (see
+    :func:`build_footprint_version`; this returns only the record)."""
+    return build_footprint_version(field_id, store=store, settings=settings, seed=seed,
+                                   draws=draws, sheet_path=sheet_path, sheet=sheet,
+                                   progress=progress).record
+
+
+def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
+                            seed: int | None = None, draws: int | None = None,
+                            sheet_path: str | Path | None = None, sheet: Any = None,
+                            progress: Progress | None = None) -> BuildOutcome:
+    """Compute and store a new footprint version of ``field_id`` if its inputs changed.
 
     Parameters
     ----------
@@ -260,8 +383,10 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
 
     Returns
     -------
-    FootprintRecord
-        The stored version (``version`` counts per field).
+    BuildOutcome
+        The stored version (``version`` counts per field) and whether this build made
+        it: when the latest version has the same inputs (:func:`build_inputs`) it is
+        returned and nothing new is stored.
 
     Memory: the draws are streamed to Parquet in blocks (bounded by the engine's block
     size); deposits are held as one GeoDataFrame.
@@ -272,6 +397,7 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
     from footprint.params import load_sheet
     from footprint.pipeline.delineate import delineate_field
     from footprint.provenance import sha256_file, sha256_json
+    from footprint.sensitivity import sensitivity_summary
     from footprint.simulation import field_seed
 
     progress = progress or _no_progress
@@ -305,9 +431,21 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
             store, list(store.list_layers(field.id)), deposits, f"EPSG:{field.crs_epsg}")
         checksums.update(evidence_checksums)
         prior_sheet_sha256 = sha256_json(sheet.to_yaml_dict())
+        prior_sheet = sheet  # the input; the posterior follows from it and the evidence
         sheet, evidence_block = apply_evidence(sheet, evidence)
         if sheet_path is not None:
             checksums["sheet_file"] = sha256_file(sheet_path)
+        inputs = build_inputs(field, prior_sheet, store.list_layers(field_id),
+                              checksums, seed=seed, draws=draws)
+        inputs_sha256 = sha256_json(inputs)
+        latest = store.latest_footprint(field_id)
+        if latest is not None and latest.inputs_sha256 == inputs_sha256:
+            shutil.rmtree(workdir, ignore_errors=True)
+            outcome = BuildOutcome(latest, False, inputs_sha256)
+            progress(100, outcome.message)
+            return outcome
+        same_inputs_as = tuple(r.version for r in store.footprints_with_inputs(
+            field_id, inputs_sha256))
         progress(35, f"simulating {draws} draws (seed {seed})")
         draws_file = workdir / "draws.parquet"
         result = compute_footprint(field_id, sheet, deposits, delineation.stream_length_km,
@@ -333,19 +471,33 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
         summaries = {key: document[key] for key in
                      ("deposits", "resource", "capacity", "capacity_series", "capacity_by_year",
                       "evidence", "value", "size", "tails_trusted", "warning")}
+        # which terrain the deposits stand on: DEM coverage per source, the placer rule
+        summaries["delineation"] = {key: delineation.summary[key] for key in
+                                    ("mode", "dem_coverage", "placer_network")
+                                    if key in delineation.summary}
+        provenance.update(inputs=inputs, inputs_sha256=inputs_sha256)
+        summaries["parameter_quantiles"] = parameter_quantiles(result)
+        if document.get("sensitivity") is None and result.model is not None:
+            progress(88, "Sobol indices of resource and capacity")
+            summaries["sensitivity"] = sensitivity_summary(
+                result.model.sheet, result.model, n_base=SENSITIVITY_N_BASE, seed=seed)
+        elif document.get("sensitivity") is not None:
+            summaries["sensitivity"] = document["sensitivity"]
         progress(95, "storing the footprint version")
         record = store.add_footprint(
             field_id, deposits=deposits_4326, seed=seed, n_draws=draws,
             code_version=provenance["code_version"], sheet_sha256=provenance["sheet_sha256"],
             parameters=provenance["sheet"], summaries=summaries, provenance=provenance,
-            draws_path=str(relative / "draws.parquet"), rasters=relocated)
+            draws_path=str(relative / "draws.parquet"), rasters=relocated,
+            inputs_sha256=inputs_sha256)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         if final is not None:
             shutil.rmtree(final, ignore_errors=True)
         raise
-    progress(100, f"footprint version {record.version} stored")
-    return record
+    outcome = BuildOutcome(record, True, inputs_sha256, same_inputs_as)
+    progress(100, outcome.message)
+    return outcome
 
 
 def _write_deposits(deposits_4326: gpd.GeoDataFrame, path: Path) -> None:
@@ -365,8 +517,18 @@ def footprint_summary(record: Any) -> dict[str, Any]:
         "sheet_sha256": record.sheet_sha256, "n_deposits": record.n_deposits,
         "summaries": record.summaries,
         "input_checksums": (record.provenance or {}).get("input_checksums", {}),
+        "inputs_sha256": getattr(record, "inputs_sha256", None),
     }
 
 
-__all__ = ["build_footprint", "footprint_summary", "remove_partial_builds",
-           "mined_area_by_year", "delineation_inputs", "delineation_progress"]
+__all__ = [
+    "BuildOutcome",
+    "build_footprint",
+    "build_footprint_version",
+    "build_inputs",
+    "delineation_inputs",
+    "delineation_progress",
+    "footprint_summary",
+    "mined_area_by_year",
+    "remove_partial_builds",
+]

@@ -10,6 +10,7 @@ statistics.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
         seed=int(prov.get("seed", -1)),
         sheet_sha256=str(prov.get("sheet_sha256", "")),
         code_version=str(prov.get("code_version", "")), parameters=params,
-        capacity_by_year=by_year or None)
+        capacity_by_year=by_year or None, sensitivity=getattr(result, "sensitivity", None))
 
 
 def other_producer_footprints(participant: str, *, draws: int, base_seed: int,
@@ -219,29 +220,81 @@ def make_report(participant: str, year_from: int, year_to: int,
     return build_report(inputs)
 
 
+_PIN = re.compile(r"^(?:(?P<field>[a-z][a-z0-9-]*):)?(?P<version>[1-9][0-9]{0,9})$")
+
+
+def parse_version_pins(participant: str, text: str | None) -> dict[str, int]:
+    """``field_id -> version`` from ``?version=`` / ``--version``.
+
+    ``"3"`` pins version 3 of the participant's only field; ``"ci-seguela:2,ci-tortiya:4"``
+    pins each named field (fields not named use their latest version). Raises
+    :class:`InvalidParameterError` for another syntax, a bare number when the participant
+    has several fields, or a field of another participant.
+    """
+    if text is None or not text.strip():
+        return {}
+    fields = fields_of(participant.strip().upper())
+    pins: dict[str, int] = {}
+    for part in text.split(","):
+        match = _PIN.match(part.strip())
+        if match is None:
+            raise InvalidParameterError(f"version must be N or FIELD:N[,FIELD:N], got {part!r}")
+        field_id = match["field"]
+        if field_id is None:
+            if len(fields) != 1:
+                raise InvalidParameterError(
+                    f"{participant.upper()} has several fields: pin each as FIELD:N",
+                    hint=f"fields: {', '.join(fields)}")
+            field_id = fields[0]
+        if field_id not in fields:
+            raise InvalidParameterError(f"{field_id!r} is not a field of {participant.upper()}",
+                                        hint=f"fields: {', '.join(fields)}")
+        pins[field_id] = int(match["version"])
+    return pins
+
+
 def stored_report(store: Any, settings: Settings, participant: str, year_from: int,
-                  year_to: int) -> dict:
-    """The anomaly report of ``participant`` from the stored footprints (latest version of
-    each of its fields) and the stored export statistics and certificates.
+                  year_to: int, *, versions: Mapping[str, int] | None = None,
+                  exports_csv: str | Path | None = None,
+                  certificates_csv: str | Path | None = None) -> dict:
+    """The anomaly report of ``participant`` from the stored footprints and the stored
+    export statistics and certificates: what the service answers, and ``footprint report``.
+
+    Parameters
+    ----------
+    versions
+        ``field_id -> version`` pins (:func:`parse_version_pins`); other fields use their
+        latest stored version.
+    exports_csv, certificates_csv
+        A file used instead of the stored declarations of that kind (the CLI's
+        ``--exports`` / ``--certificates``); validated as an upload is.
 
     Raises
     ------
     ConflictError
         A field of the participant has no stored footprint yet (build one first).
+    NotFoundError
+        A pinned version does not exist.
     """
     participant = participant.strip().upper()
     if year_from > year_to:
         raise InvalidParameterError("'from' must not be after 'to'")
-    exports, exports_uploads = _stored_declarations(store, "exports")
-    certificates, certificates_uploads = _stored_declarations(store, "certificates")
     provenance: dict[str, Any] = {}
-    if exports is not None:
-        provenance["exports_upload_sha256"] = exports_uploads
-    if certificates is not None:
-        provenance["certificates_upload_sha256"] = certificates_uploads
-    return make_report(participant, year_from, year_to, exports_csv=exports,
-                       certificates_csv=certificates,
-                       footprints=stored_footprint_provider(store, settings),
+    exports = certificates = None
+    if exports_csv is None:  # a given file replaces the stored rows (its sha256 is recorded)
+        exports, exports_uploads = _stored_declarations(store, "exports")
+        if exports is not None:
+            provenance["exports_upload_sha256"] = exports_uploads
+    if certificates_csv is None:
+        certificates, certificates_uploads = _stored_declarations(store, "certificates")
+        if certificates is not None:
+            provenance["certificates_upload_sha256"] = certificates_uploads
+    return make_report(participant, year_from, year_to,
+                       exports_csv=exports if exports_csv is None else exports_csv,
+                       certificates_csv=(certificates if certificates_csv is None
+                                         else certificates_csv),
+                       footprints=stored_footprint_provider(store, settings,
+                                                            versions=versions),
                        settings=settings, provenance=provenance)
 
 
@@ -268,9 +321,11 @@ def _stored_declarations(store: Any, kind: str) -> tuple[pd.DataFrame | None, li
     return rows[columns].reset_index(drop=True), sorted(set(rows["_upload_sha256"]))
 
 
-def stored_footprint_provider(store: Any, settings: Settings) -> Callable[[str], Any]:
-    """``field_id -> footprint`` for reports, from the field's latest stored version and
-    its draws file (``FootprintResult``-like: simulation columns read from Parquet)."""
+def stored_footprint_provider(store: Any, settings: Settings, *,
+                              versions: Mapping[str, int] | None = None) -> Callable[[str], Any]:
+    """``field_id -> footprint`` for reports, from the field's stored version (the pinned
+    one in ``versions``, else the latest) and its draws file (``FootprintResult``-like:
+    simulation columns read from Parquet)."""
     from types import SimpleNamespace
 
     import pandas as pd
@@ -279,8 +334,11 @@ def stored_footprint_provider(store: Any, settings: Settings) -> Callable[[str],
     from footprint.errors import ConflictError
     from footprint.simulation import SimulationResult
 
+    pins = dict(versions or {})
+
     def provide(field_id: str) -> Any:
-        record = store.latest_footprint(field_id)
+        record = (store.get_footprint(field_id, pins[field_id]) if field_id in pins
+                  else store.latest_footprint(field_id))
         if record is None or not record.draws_path:
             raise ConflictError(f"field {field_id} has no stored footprint yet",
                                 hint="run the build-footprint process for it first")
@@ -297,6 +355,7 @@ def stored_footprint_provider(store: Any, settings: Settings) -> Callable[[str],
             provenance={**record.provenance, "version": f"v{record.version}"},
             capacity_series=record.summaries.get("capacity_series") or {},
             capacity_by_year=record.summaries.get("capacity_by_year") or {},
+            sensitivity=record.summaries.get("sensitivity"),
             size=pd.DataFrame(size).set_index("size_class") if size else None)
 
     return provide

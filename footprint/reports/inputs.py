@@ -47,6 +47,9 @@ class FieldFootprint:
         producer outside the modelled fields, e.g. Murowa: ``datasets/producers.yaml``).
     title
         human-readable name (``"Murowa Mine"``).
+    sensitivity
+        the version's stored Sobol table (``summaries["sensitivity"]``,
+        :func:`footprint.sensitivity.sensitivity_summary`), shown in the report; or None.
     """
 
     field_id: str
@@ -63,6 +66,7 @@ class FieldFootprint:
     size_share_sd: Mapping[str, float] | None = None
     kind: str = "field"
     title: str = ""
+    sensitivity: Mapping[str, Any] | None = None
 
     @property
     def n_draws(self) -> int:
@@ -79,7 +83,8 @@ class FieldFootprint:
                 "n_draws": self.n_draws, "sheet_sha256": self.sheet_sha256,
                 "code_version": self.code_version, "parameters": dict(self.parameters),
                 "capacity_by_year": sorted(int(y) for y in (self.capacity_by_year or {})),
-                "synthetic": bool(self.synthetic), "kind": self.kind, "title": self.title}
+                "synthetic": bool(self.synthetic), "kind": self.kind, "title": self.title,
+                "sensitivity": dict(self.sensitivity) if self.sensitivity else None}
 
 
 @dataclass(frozen=True)

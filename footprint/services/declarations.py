@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from footprint import declarations
 from footprint.errors import InvalidDeclarationError
 from footprint.services.uploads import Upload
+
+
+def _participants(stored: pd.DataFrame) -> pd.Series:
+    column = "participant" if "participant" in stored else "participant_iso3"
+    return stored[column]
 
 
 def ingest_declarations(store: Any, upload: Upload, *, kind: str, actor: str) -> dict[str, Any]:
@@ -45,6 +52,6 @@ def ingest_declarations(store: Any, upload: Upload, *, kind: str, actor: str) ->
                                          sha256=upload.sha256, actor=actor)
     return {"kind": kind, "rows": int(len(frame)), "rows_stored": int(rows_stored),
             "duplicate_upload": rows_stored == 0, "sha256": upload.sha256,
-            "participants": sorted(set(stored.get("participant", stored.get("participant_iso3")))),
+            "participants": sorted(set(_participants(stored))),
             "years": sorted({int(y) for y in (frame["year"] if "year" in frame
                                               else frame["date"].dt.year)})}

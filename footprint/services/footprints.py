@@ -25,10 +25,17 @@ Progress = Callable[[float, str], None]
 
 @dataclass(frozen=True)
 class BuiltFootprint:
-    """A stored footprint version and the directory of its files."""
+    """A stored footprint version and the directory of its files.
+
+    ``created`` is False when the field's latest version already had these inputs and is
+    returned as it is; ``same_inputs_as`` names older versions with the same inputs.
+    """
 
     record: Any
     directory: Path
+    created: bool = True
+    same_inputs_as: tuple[int, ...] = ()
+    message: str = ""
 
     def summary(self) -> dict[str, Any]:
         """What a job returns about the version (JSON-able)."""
@@ -38,7 +45,9 @@ class BuiltFootprint:
 def build_footprint(store: Any, settings: Settings, field_id: str, *, seed: int | None = None,
                     draws: int | None = None, sheet_path: str | Path | None = None,
                     sheet: Any = None, progress: Progress | None = None) -> BuiltFootprint:
-    """Compute and store a new footprint version of ``field_id`` from its stored layers.
+    """Compute and store a new footprint version of ``field_id`` from its stored layers,
+    unless its inputs did not change since the latest version (then that one is returned,
+    ``created`` False; :func:`footprint.pipeline.build.build_footprint_version`).
 
     Parameters
     ----------
@@ -61,11 +70,13 @@ def build_footprint(store: Any, settings: Settings, field_id: str, *, seed: int 
     BuiltFootprint
         The record (``version`` counts per field) and ``footprints/<field>/<dir>``.
     """
-    record = build_pipeline.build_footprint(field_id, store=store, settings=settings,
-                                            seed=seed, draws=draws, sheet_path=sheet_path,
-                                            sheet=sheet, progress=progress)
+    outcome = build_pipeline.build_footprint_version(
+        field_id, store=store, settings=settings, seed=seed, draws=draws,
+        sheet_path=sheet_path, sheet=sheet, progress=progress)
+    record = outcome.record
     directory = settings.state_dir / str((record.provenance or {}).get("directory", ""))
-    return BuiltFootprint(record, directory)
+    return BuiltFootprint(record, directory, outcome.created, outcome.same_inputs_as,
+                          outcome.message)
 
 
 def delineate(store: Any, settings: Settings, field_id: str, *, job_id: str,

@@ -134,5 +134,5 @@ def _jsonable_scalar(value: Any) -> bool:
 
 def _raster_extent(path: Path) -> tuple[tuple[float, float, float, float], str]:
     with rasterio.open(path) as src:
-        bounds = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
-        return tuple(float(v) for v in bounds), src.crs.to_string()
+        west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+        return (float(west), float(south), float(east), float(north)), src.crs.to_string()

@@ -73,7 +73,7 @@ class StoreBase:
     for the parameters)."""
 
     def __init__(self, url: str | Settings, *, state_dir: str | Path | None = None) -> None:
-        if hasattr(url, "effective_database_url"):
+        if not isinstance(url, str):  # Settings
             state_dir = url.state_dir if state_dir is None else state_dir
             url = url.effective_database_url
         self._url = normalise_url(url)
@@ -97,6 +97,7 @@ class StoreBase:
 
     @property
     def is_postgres(self) -> bool:
+        """The database is PostgreSQL/PostGIS (else SQLite)."""
         return self.engine.dialect.name == "postgresql"
 
     def dispose(self) -> None:
@@ -213,7 +214,8 @@ class StoreBase:
                                         "CREATE EXTENSION postgis as a superuser") from error
             if "locked" in text or "busy" in text:
                 raise StorageError("the database is busy", hint="try again") from error
-            if isinstance(error, OperationalError) and ("connect" in text or "unable to open" in text):
+            unreachable = "connect" in text or "unable to open" in text
+            if isinstance(error, OperationalError) and unreachable:
                 raise StorageError(f"cannot reach the database {self.url}",
                                    hint="check FOOTPRINT_DATABASE_URL and that the server "
                                         "is running") from error
@@ -247,7 +249,7 @@ def _flush_or_race(session: Session) -> None:
 
 def _insert_chunks(session: Session, model: type, rows: Iterable[dict[str, Any]]) -> None:
     """Bulk insert (Core executemany on the session's connection, chunks of 1000)."""
-    statement = model.__table__.insert()
+    statement = model.__table__.insert()  # type: ignore[attr-defined]
     chunk: list[dict[str, Any]] = []
     for row in rows:
         chunk.append(row)

@@ -122,19 +122,22 @@ def _declaration_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
             value = record.get(column)
             row[column] = None if _is_missing(value) else str(value).strip()
         for column in ("carats", "value_usd"):
-            value = record.get(column)
-            if _is_missing(value):
-                row[column] = None
-                continue
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise InvalidDeclarationError(f"row {i}: {column} {value!r} is not a number") from None
-            if not math.isfinite(number) or number < 0:
-                raise InvalidDeclarationError(f"row {i}: {column} must be a non-negative number")
-            row[column] = number
+            row[column] = _non_negative(record.get(column), i, column)
         rows.append(row)
     return rows
+
+
+def _non_negative(value: Any, i: int, column: str) -> float | None:
+    """A declared amount as a float >= 0 (None when blank); row ``i`` named on refusal."""
+    if _is_missing(value):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidDeclarationError(f"row {i}: {column} {value!r} is not a number") from None
+    if not math.isfinite(number) or number < 0:
+        raise InvalidDeclarationError(f"row {i}: {column} must be a non-negative number")
+    return number
 
 
 def _is_missing(value: Any) -> bool:

@@ -65,6 +65,7 @@ class FieldRepository(StoreBase):
             return out
 
     def list_fields(self) -> list[FieldRecord]:
+        """Every stored field, by id."""
         with self._session() as session:
             return [_field_record(r) for r in session.scalars(select(Field).order_by(Field.id))]
 

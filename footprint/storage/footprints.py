@@ -72,6 +72,7 @@ class FootprintRepository(StoreBase):
         draws_path: str | None,
         rasters: Mapping[str, str],
         status: str = "complete",
+        inputs_sha256: str | None = None,
     ) -> FootprintRecord:
         """Store a new footprint version of a field with its deposit polygons.
 
@@ -87,6 +88,8 @@ class FootprintRepository(StoreBase):
             Without ``area_m2``, the area is computed in the field's UTM CRS (m²).
         draws_path, rasters : str, mapping of name -> str
             Files of the version; stored relative to the state directory when inside it.
+        inputs_sha256 : str, optional
+            Canonical checksum of the build's inputs (see :meth:`footprints_with_inputs`).
         """
         with self._session() as session:
             crs_epsg = _require_field(session, field_id).crs_epsg
@@ -96,9 +99,11 @@ class FootprintRepository(StoreBase):
             deposits = deposits.assign(area_m2=deposits.to_crs(crs_epsg).area)
         rows = _feature_rows(deposits, what="deposit", columns=DEPOSIT_COLUMNS)
         draws_path = self._state_path(draws_path)
-        rasters = {str(name): self._state_path(value) for name, value in rasters.items()}
+        stored_rasters = {str(name): self._state_path(value) for name, value in rasters.items()}
         if sheet_sha256 is not None:
             sheet_sha256 = _check_sha256(sheet_sha256)
+        if inputs_sha256 is not None:
+            inputs_sha256 = _check_sha256(inputs_sha256)
         for _attempt in range(_VERSION_RETRIES):
             try:
                 with self._session(write=True) as session:
@@ -111,7 +116,8 @@ class FootprintRepository(StoreBase):
                         sheet_sha256=sheet_sha256, parameters=json_safe(dict(parameters)),
                         summaries=json_safe(dict(summaries)),
                         provenance=json_safe(dict(provenance)), draws_path=draws_path,
-                        rasters=json_safe(dict(rasters)), status=status, n_deposits=len(rows))
+                        rasters=json_safe(stored_rasters), status=status, n_deposits=len(rows),
+                        inputs_sha256=inputs_sha256)
                     session.add(footprint)
                     _flush_or_race(session)
                     texts = _deposit_texts(version, rows)
@@ -130,7 +136,16 @@ class FootprintRepository(StoreBase):
                                  .order_by(Footprint.version.desc()).limit(1))
             return None if row is None else _footprint_record(row)
 
+    def footprints_with_inputs(self, field_id: str, inputs_sha256: str) -> list[FootprintRecord]:
+        """The field's versions built from exactly these inputs (oldest first)."""
+        query = (select(Footprint).where(Footprint.field_id == field_id,
+                                         Footprint.inputs_sha256 == _check_sha256(inputs_sha256))
+                 .order_by(Footprint.version))
+        with self._session() as session:
+            return [_footprint_record(r) for r in session.scalars(query)]
+
     def get_footprint(self, field_id: str, version: int) -> FootprintRecord:
+        """One footprint version; :class:`NotFoundError` if there is none."""
         with self._session() as session:
             return _footprint_record(_require_footprint(session, field_id, version))
 

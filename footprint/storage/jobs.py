@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from footprint.concepts import JOB_STATUSES, JOB_TERMINAL_STATUSES
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_UPDATABLE = frozenset({"status", "progress", "message", "results", "worker", "started_at",
+                        "finished_at", "heartbeat_at"})
+
 class JobRepository(StoreBase):
     """Jobs of the processes: status, progress, results, heartbeats."""
 
@@ -62,21 +65,8 @@ class JobRepository(StoreBase):
         progress to 100). A job in a final status (successful, failed, dismissed) cannot
         change any more: :class:`ConflictError` (a worker finishing a dismissed job).
         """
-        allowed = {"status", "progress", "message", "results", "worker", "started_at",
-                   "finished_at", "heartbeat_at"}
-        unknown = set(changes) - allowed
-        if unknown:
-            raise InvalidParameterError(f"cannot update job field(s) {sorted(unknown)}")
+        changes = _checked_changes(changes)
         status = changes.get("status")
-        if status is not None and status not in JOB_STATUSES:
-            raise InvalidParameterError(f"job status must be one of {JOB_STATUSES}")
-        if "progress" in changes:
-            progress = changes["progress"]
-            if not isinstance(progress, (int, np.integer)) or not 0 <= progress <= 100:
-                raise InvalidParameterError("job progress must be an integer from 0 to 100")
-            changes["progress"] = int(progress)
-        if changes.get("results") is not None:
-            changes["results"] = json_safe(changes["results"])
         with self._session(write=True) as session:
             job = _require_job(session, job_id, lock=True)
             if job.status in JOB_TERMINAL_STATUSES:
@@ -97,6 +87,7 @@ class JobRepository(StoreBase):
             return _job_record(job)
 
     def get_job(self, job_id: str) -> JobRecord:
+        """One job; :class:`NotFoundError` if there is none."""
         with self._session() as session:
             return _job_record(_require_job(session, job_id))
 
@@ -131,7 +122,7 @@ class JobRepository(StoreBase):
         those whose last heartbeat (or update) is older than ``older_than_s`` seconds.
         """
         now = utcnow()
-        condition = Job.status.in_(("accepted", "running"))
+        condition: ColumnElement[bool] = Job.status.in_(("accepted", "running"))
         if older_than_s is not None:
             cutoff = now - dt.timedelta(seconds=float(older_than_s))
             condition = and_(condition, or_(
@@ -141,8 +132,27 @@ class JobRepository(StoreBase):
                      .values(status="failed", message=reason, finished_at=now, updated_at=now)
                      .execution_options(synchronize_session=False))
         with self._session(write=True) as session:
-            return int(session.execute(statement).rowcount or 0)
+            result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]
+            return int(result.rowcount or 0)
 
+
+
+def _checked_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes of :meth:`JobRepository.update_job`, checked and normalised."""
+    unknown = set(changes) - _UPDATABLE
+    if unknown:
+        raise InvalidParameterError(f"cannot update job field(s) {sorted(unknown)}")
+    status = changes.get("status")
+    if status is not None and status not in JOB_STATUSES:
+        raise InvalidParameterError(f"job status must be one of {JOB_STATUSES}")
+    if "progress" in changes:
+        progress = changes["progress"]
+        if not isinstance(progress, (int, np.integer)) or not 0 <= progress <= 100:
+            raise InvalidParameterError("job progress must be an integer from 0 to 100")
+        changes["progress"] = int(progress)
+    if changes.get("results") is not None:
+        changes["results"] = json_safe(changes["results"])
+    return changes
 
 
 def _require_job(session: Session, job_id: str, *, lock: bool = False) -> Job:

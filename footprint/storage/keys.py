@@ -87,6 +87,7 @@ class ApiKeyRepository(StoreBase):
             return _api_key_record(key)
 
     def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every API key (revoked ones too), by id; never the tokens."""
         with self._session() as session:
             return [_api_key_record(k) for k in session.scalars(select(ApiKey).order_by(ApiKey.id))]
 

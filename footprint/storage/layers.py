@@ -36,6 +36,7 @@ from footprint.storage.base import (
 from footprint.storage.filters import filter_clause, sort_columns
 from footprint.storage.models import (
     LAYER_SOURCES,
+    AuditEntry,
     Layer,
     LayerFeature,
 )
@@ -81,7 +82,9 @@ class LayerRepository(StoreBase):
         ----------
         sha256 : str
             Checksum of the uploaded file; with ``field_id`` and ``kind`` it identifies
-            the layer: an identical re-upload returns the stored record and ``False``.
+            the layer: an identical re-upload returns the stored record and ``False``
+            (a retired layer uploaded again is made active again and returned with
+            ``True``: the upload is what brings it back into the builds).
         crs : str
             CRS of the original data (as uploaded), for the record only.
         bounds_4326 : (minx, miny, maxx, maxy) in degrees, or None
@@ -101,7 +104,8 @@ class LayerRepository(StoreBase):
         """
         _check_kind(kind)
         if source not in LAYER_SOURCES:
-            raise InvalidParameterError(f"layer source must be one of {LAYER_SOURCES}, not {source!r}")
+            raise InvalidParameterError(
+                f"layer source must be one of {LAYER_SOURCES}, not {source!r}")
         sha256 = _check_sha256(sha256)
         path = self._state_path(path)
         rows = _feature_rows(features, what="layer") if features is not None else []
@@ -114,6 +118,9 @@ class LayerRepository(StoreBase):
                     _require_field(session, field_id, lock=True)
                     existing = session.scalar(select(Layer).where(
                         Layer.field_id == field_id, Layer.kind == kind, Layer.sha256 == sha256))
+                    if existing is not None and existing.retired_at is not None:
+                        existing.retired_at, existing.retired_by = None, None
+                        return _layer_record(existing), True
                     if existing is not None:
                         return _layer_record(existing), False
                     version = 1 + (session.scalar(select(func.max(Layer.version)).where(
@@ -134,17 +141,25 @@ class LayerRepository(StoreBase):
                 continue
         raise ConflictError("too many concurrent uploads of this layer kind; try again")
 
-    def list_layers(self, field_id: str | None = None, kind: str | None = None) -> list[LayerRecord]:
-        """Layers, oldest first, optionally of one field and/or kind."""
+    def list_layers(self, field_id: str | None = None, kind: str | None = None, *,
+                    include_retired: bool = False) -> list[LayerRecord]:
+        """Layers, oldest first, optionally of one field and/or kind.
+
+        Retired layers (:meth:`retire_layer`) are left out unless ``include_retired``:
+        what a build reads is the active ones.
+        """
         query = select(Layer).order_by(Layer.field_id, Layer.kind, Layer.version)
         if field_id is not None:
             query = query.where(Layer.field_id == field_id)
         if kind is not None:
             query = query.where(Layer.kind == kind)
+        if not include_retired:
+            query = query.where(Layer.retired_at.is_(None))
         with self._session() as session:
             return [_layer_record(r) for r in session.scalars(query)]
 
     def get_layer(self, layer_id: int) -> LayerRecord:
+        """One layer; :class:`NotFoundError` if there is none."""
         with self._session() as session:
             return _layer_record(_require_layer(session, layer_id))
 
@@ -157,6 +172,43 @@ class LayerRepository(StoreBase):
             session.execute(delete(LayerFeature).where(LayerFeature.layer_id == layer_id))
             session.delete(layer)
             return record
+
+    def retire_layer(self, layer_id: int, *, actor: str, field_id: str | None = None,
+                     reason: str | None = None,
+                     detail: Mapping[str, Any] | None = None) -> tuple[LayerRecord, bool]:
+        """Retire (supersede) a layer: it stays stored, with its features and file, for the
+        provenance of the versions built from it, but builds no longer read it.
+
+        The audit entry (action ``retire_layer``) is written in the same transaction.
+
+        Parameters
+        ----------
+        field_id : str, optional
+            When given, the layer must belong to that field (else :class:`NotFoundError`).
+        reason, detail
+            Recorded in the audit entry (``detail``: e.g. the caller's role, request id).
+
+        Returns
+        -------
+        (LayerRecord, retired)
+            ``retired`` is False when the layer was already retired (nothing changes and
+            no second audit entry is written).
+        """
+        with self._session(write=True) as session:
+            layer = _require_layer(session, layer_id)
+            if field_id is not None and layer.field_id != field_id:
+                raise NotFoundError(f"field {field_id!r} has no layer {layer_id}")
+            if layer.retired_at is not None:
+                return _layer_record(layer), False
+            layer.retired_at, layer.retired_by = utcnow(), actor
+            session.add(AuditEntry(
+                at=layer.retired_at, actor=actor, action="retire_layer",
+                target=f"fields/{layer.field_id}/layers/{layer.id}", sha256=layer.sha256,
+                detail=json_safe({**dict(detail or {}), "kind": layer.kind,
+                                  "name": layer.name, "version": layer.version,
+                                  "reason": reason})))
+            session.flush()
+            return _layer_record(layer), True
 
     def layer_frame(self, layer_id: int) -> gpd.GeoDataFrame:
         """All the features of one layer as a GeoDataFrame in EPSG:4326, for the models.
@@ -216,6 +268,8 @@ class LayerRepository(StoreBase):
             feature's ``year`` property, else its layer's ``year``; features with neither
             are kept when their layer is in ``undated_layers`` (chosen by upload time).
 
+        Retired layers are left out, except when asked for by ``layer_id``.
+
         Returns
         -------
         (features, number_matched)
@@ -237,6 +291,8 @@ class LayerRepository(StoreBase):
                 layers = layers.where(Layer.year == int(year))
             if layer_ids is not None:
                 layers = layers.where(Layer.id.in_([int(i) for i in layer_ids]))
+            if layer_id is None:
+                layers = layers.where(Layer.retired_at.is_(None))
             chosen = list(session.scalars(layers))
             if not chosen:
                 return [], 0

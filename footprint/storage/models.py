@@ -51,6 +51,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 class Base(DeclarativeBase):
+    """Declarative base of the tables, with the constraint naming convention."""
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
@@ -101,6 +102,9 @@ class Layer(BBoxMixin, Base):
     n_features: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(200))
+    #: set when the layer is retired (superseded): kept for old versions, not built from
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    retired_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class LayerFeature(BBoxMixin, Base):
@@ -120,7 +124,8 @@ class Footprint(Base):
     """A computed production footprint; ``version`` counts per field, old ones stay."""
 
     __tablename__ = "footprints"
-    __table_args__ = (UniqueConstraint("field_id", "version"),)
+    __table_args__ = (UniqueConstraint("field_id", "version"),
+                      Index(None, "field_id", "inputs_sha256"))
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     field_id: Mapped[str] = mapped_column(ForeignKey("fields.id", ondelete="CASCADE"))
@@ -137,6 +142,8 @@ class Footprint(Base):
     rasters: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     status: Mapped[str] = mapped_column(String(16))
     n_deposits: Mapped[int] = mapped_column(Integer, default=0)
+    #: canonical sha256 of the build's inputs (footprint.pipeline.build.build_inputs)
+    inputs_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class Deposit(BBoxMixin, Base):
@@ -154,7 +161,7 @@ class Deposit(BBoxMixin, Base):
     mode: Mapped[str | None] = mapped_column(String(32))
     properties: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     geom: Mapped[BaseGeometry | None] = mapped_column(Geometry4326())
-    #: the GeoJSON Feature, serialised once when the version is stored (NULL before 0002_ogc)
+    #: the GeoJSON Feature, serialised once when the version is stored (NULL before 0003_ogc)
     feature_json: Mapped[str | None] = mapped_column(Text)
 
 

@@ -20,6 +20,7 @@ Bounds = tuple[float, float, float, float]
 
 @dataclass(frozen=True)
 class FieldRecord:
+    """A field of the catalogue as stored (AOI in lon/lat)."""
     id: str
     name: str
     participant_iso3: str
@@ -31,6 +32,7 @@ class FieldRecord:
 
 @dataclass(frozen=True)
 class LayerRecord:
+    """A stored survey layer (features or a raster file under the state directory)."""
     id: int
     field_id: str
     kind: str
@@ -47,10 +49,18 @@ class LayerRecord:
     n_features: int
     created_at: dt.datetime
     created_by: str | None
+    retired_at: dt.datetime | None = None
+    retired_by: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """False once the layer is retired (superseded): builds no longer read it."""
+        return self.retired_at is None
 
 
 @dataclass(frozen=True)
 class FootprintRecord:
+    """A stored footprint version: seed, draws, sheet, summaries, provenance, files."""
     id: int
     field_id: str
     version: int
@@ -66,10 +76,12 @@ class FootprintRecord:
     rasters: dict[str, str]
     status: str
     n_deposits: int
+    inputs_sha256: str | None = None
 
 
 @dataclass(frozen=True)
 class JobRecord:
+    """A job of an OGC process: status, progress, inputs, results, times."""
     id: str
     process_id: str
     status: str
@@ -87,6 +99,7 @@ class JobRecord:
 
     @property
     def is_finished(self) -> bool:
+        """The job is in a final status (successful, failed or dismissed)."""
         return self.status in JOB_TERMINAL_STATUSES
 
 
@@ -103,11 +116,13 @@ class ApiKeyRecord:
 
     @property
     def active(self) -> bool:
+        """The key is not revoked."""
         return self.revoked_at is None
 
 
 @dataclass(frozen=True)
 class AuditRecord:
+    """One audit entry: who did what to which object, and the checksum sent."""
     id: int
     at: dt.datetime
     actor: str

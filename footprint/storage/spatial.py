@@ -89,7 +89,9 @@ def _feature_rows(gdf: gpd.GeoDataFrame, *, what: str,
         gdf = gdf.to_crs(SRID)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    geoms = np.where(missing, None, shapely.force_2d(np.where(missing, shapely.Point(0, 0), geoms)))
+    placeholders = np.where(missing, shapely.Point(0, 0), geoms)  # type: ignore[call-overload]
+    geoms = np.where(missing, None,  # type: ignore[call-overload, assignment]
+                     shapely.force_2d(placeholders))
     invalid = ~missing & ~shapely.is_valid(geoms)
     if invalid.any():
         # Raster-derived polygons (pixel corners touching) and reprojection rounding give
@@ -107,7 +109,8 @@ def _feature_rows(gdf: gpd.GeoDataFrame, *, what: str,
         geoms[invalid] = repaired
     bounds = shapely.bounds(geoms)
     finite = bounds[~missing]
-    if finite.size and (np.abs(finite[:, [0, 2]]).max() > 180 or np.abs(finite[:, [1, 3]]).max() > 90):
+    if finite.size and (np.abs(finite[:, [0, 2]]).max() > 180
+                        or np.abs(finite[:, [1, 3]]).max() > 90):
         raise InvalidLayerError(f"{what} coordinates fall outside longitude/latitude range",
                                 hint="check the CRS declared for the data")
     attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))

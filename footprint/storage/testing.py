@@ -38,7 +38,8 @@ def postgis_unavailable_reason(url: str | URL | None = None) -> str | None:
             available = connection.execute(text(
                 "SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis'")).scalar()
     except (SQLAlchemyError, OSError) as error:
-        return f"PostgreSQL not reachable at {admin_url().render_as_string()}: {error.__class__.__name__}"
+        where = admin_url().render_as_string()
+        return f"PostgreSQL not reachable at {where}: {error.__class__.__name__}"
     finally:
         engine.dispose()
     return None if available else "the PostGIS extension is not installed on the server"

@@ -33,6 +33,7 @@ JSONDoc = JSON().with_variant(JSONB(), "postgresql")
 
 
 def is_postgres(dialect: Dialect | None) -> bool:
+    """The dialect is PostgreSQL."""
     return dialect is not None and dialect.name == "postgresql"
 
 
@@ -63,6 +64,7 @@ class Geometry4326(TypeDecorator[BaseGeometry]):
     spatial_index = False
 
     def load_dialect_impl(self, dialect: Dialect | None) -> TypeEngine[Any]:
+        """PostGIS geometry on PostgreSQL, WKB bytes elsewhere."""
         postgis = _PostGISGeometry(geometry_type="GEOMETRY", srid=SRID, spatial_index=False)
         if dialect is None:  # GeoAlchemy2's DDL hooks on PostgreSQL ask without a dialect
             return postgis
@@ -71,17 +73,21 @@ class Geometry4326(TypeDecorator[BaseGeometry]):
         return dialect.type_descriptor(LargeBinary())
 
     def process_bind_param(self, value: BaseGeometry | None, dialect: Dialect) -> Any:
+        """Shapely geometry to EWKB (SRID 4326)."""
         if value is None:
             return None
-        if not isinstance(value, EWKB):
-            if not isinstance(value, BaseGeometry):
-                raise TypeError(f"expected a shapely geometry, got {type(value).__name__}")
-            value = EWKB(shapely.to_wkb(shapely.set_srid(shapely.force_2d(value), SRID),
-                                        include_srid=True))
+        if isinstance(value, EWKB):
+            ewkb = value
+        elif isinstance(value, BaseGeometry):
+            ewkb = EWKB(shapely.to_wkb(shapely.set_srid(shapely.force_2d(value), SRID),
+                                       include_srid=True))
+        else:
+            raise TypeError(f"expected a shapely geometry, got {type(value).__name__}")
         # PostGIS: EWKB hex, which GeoAlchemy2's ST_GeomFromEWKT(...) wrapper accepts.
-        return value.hex() if is_postgres(dialect) else bytes(value)
+        return ewkb.hex() if is_postgres(dialect) else bytes(ewkb)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> BaseGeometry | None:
+        """WKB or EWKB from the database to a shapely geometry."""
         if value is None:
             return None
         if isinstance(value, WKBElement):
@@ -99,21 +105,24 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        """A datetime stored as UTC (a naive one is taken as UTC)."""
         if value is None:
             return None
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        value = value.astimezone(dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
         # SQLite keeps a naive ISO string; comparisons stay correct because all are UTC.
         return value if is_postgres(dialect) else value.replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        """The stored datetime as aware UTC."""
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    """The current time, aware, in UTC."""
+    return dt.datetime.now(dt.UTC)

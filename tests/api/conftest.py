@@ -18,8 +18,6 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from rasterio.transform import from_origin
-
-from api.app import create_app
 from synthetic_footprint import (
     GRID,
     N_DRAWS,
@@ -28,6 +26,9 @@ from synthetic_footprint import (
     raster_values,
     square,
 )
+
+from api.app import create_app
+
 
 @pytest.fixture
 def app(settings, store):

@@ -128,7 +128,7 @@ def test_a_job_whose_dask_worker_dies_ends_failed_with_the_reason(process_cluste
     with Client(process_cluster, set_as_default=False) as client:
         executor = executors.DaskExecutor(client)
         future = executors.start_job(executor, dying_job, job.id, {"x": 1}, settings, store)
-        with pytest.raises(Exception):
+        with pytest.raises(Exception):  # noqa: B017 (the type depends on the dask version)
             future.result(timeout=120)
         deadline = time.monotonic() + 30  # the done-callback runs on the client's loop
         while store.get_job(job.id).status == "running" and time.monotonic() < deadline:

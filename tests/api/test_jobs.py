@@ -43,10 +43,11 @@ class Gate:
                 raise self.error
             deposits = gpd.GeoDataFrame({"deposit_class": ["floodplain"], "mode": ["polygons"]},
                                         geometry=[box(-0.83, 6.01, -0.82, 6.02)], crs=4326)
-            return store.add_footprint(
+            record = store.add_footprint(
                 field_id, deposits=deposits, seed=seed or 0, n_draws=draws or 0,
                 code_version="gate", sheet_sha256=None, parameters={}, summaries={"gate": True},
                 provenance={}, draws_path=None, rasters={})
+            return build_module.BuildOutcome(record, True, "0" * 64)
         finally:
             self.finished.set()
 
@@ -54,7 +55,7 @@ class Gate:
 @pytest.fixture
 def gate(monkeypatch):
     gate = Gate()
-    monkeypatch.setattr(build_module, "build_footprint", gate)
+    monkeypatch.setattr(build_module, "build_footprint_version", gate)
     yield gate
     gate.release.set()  # never leave a job thread waiting: the interpreter would not exit
 
@@ -117,7 +118,7 @@ def test_dismissing_a_running_job_stops_it_before_it_stores_anything(client, gat
 def test_a_failing_job_ends_failed_with_the_reason(client, monkeypatch, surveyor, error,
                                                    expected):
     gate = Gate(error=error)
-    monkeypatch.setattr(build_module, "build_footprint", gate)
+    monkeypatch.setattr(build_module, "build_footprint_version", gate)
     location, _ = _start(client, surveyor)
     gate.release.set()
     done = wait_for_job(client, location)
@@ -145,7 +146,7 @@ def test_restart_fails_the_jobs_of_the_previous_server(settings, store):
 
 def test_a_running_job_without_heartbeat_is_failed_on_read(client, store):
     dead = store.create_job("build-footprint", {"field": "gh-birim"})
-    long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
     store.update_job(dead.id, status="running", heartbeat_at=long_ago)
     alive = store.create_job("build-footprint", {"field": "gh-birim"})
     store.update_job(alive.id, status="running")

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from footprint.simulation import field_seed
 from _support import deposit_polygons, mined_areas, wait_for_job, write_vector
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from footprint.params import ParameterSheet
+from footprint.simulation import field_seed
 
 DRAWS = 2000
 
@@ -146,13 +145,16 @@ def test_sync_then_async_build_footprint_store_versions_with_provenance(
     assert done["status"] == "successful", done
     assert done["progress"] == 100 and done["finished"] >= done["created"]
     results_link = next(link["href"] for link in done["links"] if link["rel"].endswith("/results"))
-    second = offline_client.get(results_link).json()["footprint"]
-    assert second["version"] == 2
-    # same seed, same inputs: the same draws (reproducibility through the service)
-    assert second["summaries"]["resource"] == first["summaries"]["resource"]
+    results = offline_client.get(results_link).json()
+    second = results["footprint"]
+    # same seed, same inputs: no new version, the job says so and returns version 1
+    assert second["version"] == 1 and results["created"] is False
+    assert second["inputs_sha256"] == first["inputs_sha256"]
+    assert "no new version" in results["message"] and "no new version" in done["message"]
+    assert sync.json()["created"] is True
 
     versions = store.list_footprints("gh-birim")
-    assert [v.version for v in versions] == [1, 2]
+    assert [v.version for v in versions] == [1]
     for version in versions:
         draws_file = offline_settings.state_dir / version.draws_path
         assert pq.read_metadata(draws_file).num_rows == DRAWS

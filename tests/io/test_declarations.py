@@ -7,8 +7,12 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from footprint.declarations import (KP_PARTICIPANT_ISO3, parse_certificates, parse_exports,
-                                    parse_period)
+from footprint.declarations import (
+    KP_PARTICIPANT_ISO3,
+    parse_certificates,
+    parse_exports,
+    parse_period,
+)
 from footprint.errors import FootprintError, InvalidDeclarationError
 
 TODAY = dt.date(2016, 1, 15)

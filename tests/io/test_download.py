@@ -12,8 +12,15 @@ import numpy as np
 import pytest
 
 from footprint.errors import DownloadError, InvalidParameterError
-from footprint.io.download import (KNOWN_SHA256, TILE_SOURCES, TileSource, ensure_tile,
-                                   read_manifest, tile_bounds, tile_names_for_bbox)
+from footprint.io.download import (
+    KNOWN_SHA256,
+    TILE_SOURCES,
+    TileSource,
+    ensure_tile,
+    read_manifest,
+    tile_bounds,
+    tile_names_for_bbox,
+)
 
 TILE = "N05W001"
 

@@ -6,8 +6,13 @@ import pandas as pd
 import pytest
 
 from footprint.errors import DataMissingError, InvalidDeclarationError
-from footprint.io.kpstats import (KP_HALFYEAR_RELPATH, PARTICIPANT_ISO3, load_kp_production,
-                                  participant_iso3, tidy_kp_production)
+from footprint.io.kpstats import (
+    KP_HALFYEAR_RELPATH,
+    PARTICIPANT_ISO3,
+    load_kp_production,
+    participant_iso3,
+    tidy_kp_production,
+)
 from footprint.settings import get_settings
 
 COLUMNS = ["country", "year", "half_year", "record_type", "production_type", "carats",

@@ -17,8 +17,12 @@ from shapely.geometry import Point, Polygon, mapping
 
 from footprint.catalogue import get_field
 from footprint.errors import InvalidLayerError
-from footprint.io.layers import (dem_to_cog, safe_extract_zip, validate_dem_upload,
-                                 validate_vector_layer)
+from footprint.io.layers import (
+    dem_to_cog,
+    safe_extract_zip,
+    validate_dem_upload,
+    validate_vector_layer,
+)
 
 AKWATIA = (-0.8211, 6.0194)
 
@@ -304,3 +308,43 @@ def test_stac_item_describes_the_cog(tmp_path):
     west, south, east, north = item["bbox"]
     assert west == pytest.approx(-0.9) and north == pytest.approx(6.1)
     assert east == pytest.approx(-0.9 + 0.1) and south == pytest.approx(6.0)
+
+
+def test_dem_decoding_beyond_the_size_cap_is_refused_before_reading(tmp_path, birim,
+                                                                       monkeypatch):
+    """The decoded size (pixels x bytes per sample) is capped from the header, whatever
+    the file size (issue 11 row 4: 622 kB decoding to 415 MB)."""
+    from footprint.io import layers
+
+    data = np.full((600, 600), 150.0, dtype="float64")  # compresses to almost nothing
+    path = _dem(tmp_path / "big.tif", data=data, dtype="float64", nodata=-9999.0)
+    assert validate_dem_upload(path, birim)["dtype"] == "float64"
+    monkeypatch.setattr(layers, "MAX_DEM_DECODED_BYTES", 600 * 600 * 8 - 1)
+    reads = []
+    monkeypatch.setattr(layers, "Window", lambda *a: reads.append(a))  # the scan's windows
+    with pytest.raises(InvalidLayerError, match="decodes to"):
+        validate_dem_upload(path, birim)
+    assert reads == []  # refused from the header, before any pixel was read
+
+
+def test_dem_in_one_huge_strip_is_refused(tmp_path, birim):
+    """A one-strip raster would be decoded whole to read any window of it."""
+    data = np.full((2100, 2100), 150.0, dtype="float64")  # one strip of 35 MB decoded
+    path = tmp_path / "strip.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=2100, height=2100, count=1,
+                       dtype="float64", crs="EPSG:4326", nodata=-9999.0, compress="deflate",
+                       blockysize=2100, transform=from_origin(-0.9, 6.1, 1 / 3600, 1 / 3600)) as dst:
+        dst.write(data, 1)
+    with rasterio.open(path) as src:
+        assert src.block_shapes[0] == (2100, 2100)
+    with pytest.raises(InvalidLayerError, match="tiled"):
+        validate_dem_upload(path, birim)
+
+
+def test_dem_in_utm_is_accepted_and_described(tmp_path, birim):
+    """A projected DEM is accepted: builds reproject it (issue 11 row 4b)."""
+    yy, xx = np.mgrid[0:100, 0:100]
+    path = _dem(tmp_path / "utm.tif", crs="EPSG:32630", data=(100 + xx + yy).astype("int16"),
+                transform=from_origin(700000, 670000, 90, 90))
+    info = validate_dem_upload(path, birim)
+    assert info["crs"] == "EPSG:32630" and info["aoi_overlap_fraction"] > 0

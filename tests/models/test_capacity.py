@@ -4,11 +4,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from footprint.capacity import (artisanal_capacity_ct_per_year, capacity_series, deplete,
-                                imagery_capacity_ct_per_year, mechanised_capacity_ct_per_year)
+from footprint.capacity import (
+    artisanal_capacity_ct_per_year,
+    capacity_series,
+    deplete,
+    imagery_capacity_ct_per_year,
+    mechanised_capacity_ct_per_year,
+)
 from footprint.errors import InvalidLayerError, InvalidParameterError
-from footprint.resources import (class_areas, placer_content_ct_per_km, resource_per_km_ct,
-                                 resource_volume_grade_ct)
+from footprint.resources import (
+    class_areas,
+    placer_content_ct_per_km,
+    resource_per_km_ct,
+    resource_volume_grade_ct,
+)
 
 
 def test_class_areas_remove_mined_ground_per_deposit():

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pytest
-
-from footprint.simulation import field_seed
 from typer.testing import CliRunner
 
 from footprint.cli import app
+from footprint.simulation import field_seed
 
 
 @dataclass

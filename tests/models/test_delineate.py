@@ -92,3 +92,61 @@ def test_mode_preference_follows_the_catalogue():
                        dem_uploaded=True) == "terrain"
     with pytest.raises(DataMissingError):
         choose_mode(seguela, has_dem=False, has_rivers=False, has_polygons=False)
+
+
+def test_an_uploaded_tile_alone_gives_no_terrain_beyond_its_edge(tmp_path, empty_data):
+    """A DEM smaller than the AOI (ci-seguela has no bundled tiles): cells beyond the
+    upload stay no data, nothing is extrapolated, and deposits stop at its edge."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    step = 1 / 1200
+    rows, cols = np.mgrid[0:241, 0:241]
+    # a valley draining south along column 120, 2 m/cell sides, 0.5 m/cell along it
+    heights = (300 + 2.0 * np.abs(cols - 120) + 0.5 * (240 - rows)).astype("float32")
+    west, north = -6.25, 7.75
+    upload = tmp_path / "seguela.tif"
+    with rasterio.open(upload, "w", driver="GTiff", width=241, height=241, count=1,
+                       dtype="float32", crs="EPSG:4326", nodata=-9999.0,
+                       transform=from_origin(west, north, step, step)) as dst:
+        dst.write(heights, 1)
+    result = delineate_field("ci-seguela", None, dem_uploads=[("upload:1", upload)],
+                             settings=empty_data)
+    assert result.mode == "terrain"
+    coverage = result.summary["dem_coverage"]
+    assert 0.05 < coverage["share_of_aoi_by_source"]["upload:1"] < 0.3
+    assert coverage["share_of_aoi_without_data"] > 0.7
+    assert result.summary["grid"]["void_cells_filled"] == 0
+    tile_utm = gpd.GeoSeries([box(west, north - 0.2, west + 0.2, north)], crs=4326).to_crs(32629)
+    # the tile spans 241 whole pixels; an edge cell of the 90 m grid reaches 45 m further
+    outside = result.deposits.geometry.difference(tile_utm.buffer(200).iloc[0])
+    assert len(result.deposits) and outside.area.sum() == pytest.approx(0, abs=1.0)
+    elevation = result.rasters["elevation"].data
+    assert np.isnan(elevation).mean() > 0.6
+
+
+def test_high_terrace_is_enabled_only_by_evidence_lying_in_it():
+    import numpy as np
+    from affine import Affine
+    from shapely.geometry import Point
+
+    from footprint import terrain
+    from footprint.io.raster import Grid
+    from footprint.pipeline.delineate import _with_terrace_evidence
+
+    grid = Grid(np.zeros((10, 10), np.float32), Affine(90, 0, 0, 0, -90, 900), "EPSG:32630")
+    hand = np.tile(np.arange(10, dtype=np.float32) * 4.0, (10, 1))  # 0..36 m across columns
+    mrvbf = np.ones_like(hand)
+    params = terrain.ValleyClassParameters()
+
+    def sample(x_m, kind="bulk_sample"):
+        return gpd.GeoDataFrame({"kind": [kind], "name": ["s"]},
+                                geometry=[Point(x_m, 450)], crs=32630)
+
+    on, cells = _with_terrace_evidence(params, sample(5 * 90 + 45), grid, hand, mrvbf)  # 20 m
+    assert on.include_high_terrace and cells == 1
+    low, _ = _with_terrace_evidence(params, sample(1 * 90 + 45), grid, hand, mrvbf)  # 4 m
+    assert not low.include_high_terrace
+    usgs, _ = _with_terrace_evidence(params, sample(5 * 90 + 45, "usgs_deposits"), grid, hand, mrvbf)
+    assert not usgs.include_high_terrace  # a mine point is a source, not terrace evidence

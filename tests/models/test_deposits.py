@@ -168,3 +168,27 @@ def test_polygons_traced_from_cells_touching_at_corners_are_valid_and_keep_their
     frame = dep.polygonize_classes(classes, transform, "EPSG:32630")
     assert frame.geometry.is_valid.all()
     assert frame["area_m2"].sum() == pytest.approx(6 * 90.0 * 90.0)
+
+
+def test_channel_belts_have_their_width_and_are_cut_out_of_the_floodplain():
+    from shapely.geometry import box as _box
+
+    from footprint.deposits import channel_belts, with_channel
+
+    x0 = np.arange(0.0, 900.0, 90.0)
+    y = np.zeros_like(x0)
+    belts = channel_belts(x0, y, x0 + 90.0, y, np.full(x0.size, 20.0), 32630)
+    assert len(belts) == 1 and belts.iloc[0]["deposit_class"] == "active_channel"
+    # 900 m of centre line, 20 m wide (round ends add a little)
+    assert 900 * 20 <= belts["area_m2"].sum() <= 900 * 20 + 20 ** 2
+    floodplain = gpd.GeoDataFrame({"deposit_class": ["floodplain"], "mode": ["terrain"]},
+                                  geometry=[_box(-45, -200, 945, 200)], crs=32630)
+    floodplain["area_m2"] = floodplain.area
+    for column in ("mined_area_m2", "remaining_area_m2", "thickness_m", "grade_ct_m3"):
+        floodplain[column] = 0.0
+    both = with_channel(belts, floodplain)
+    total = both["area_m2"].sum()
+    assert total == pytest.approx(floodplain.area.sum() + belts.area.sum()
+                                  - belts.intersection(floodplain.geometry.iloc[0]).area.sum())
+    flood = both[both["deposit_class"] == "floodplain"].geometry.iloc[0]
+    assert flood.intersection(belts.geometry.iloc[0]).area < 1e-6

@@ -5,8 +5,14 @@ import pytest
 from scipy import stats
 
 from footprint.errors import InvalidParameterError, NotFoundError
-from footprint.params import (PARAMETERS_DIR, ParameterSheet, copula_correlation, load_sheet,
-                              parse_sheet, spearman_to_pearson)
+from footprint.params import (
+    PARAMETERS_DIR,
+    ParameterSheet,
+    copula_correlation,
+    load_sheet,
+    parse_sheet,
+    spearman_to_pearson,
+)
 
 FIELDS = ["gh-birim", "ci-seguela", "ci-tortiya", "tg-plateaux", "zw-marange"]
 

@@ -13,8 +13,16 @@ import pytest
 
 from footprint import protocols as P
 from footprint.declarations import parse_certificates, parse_exports
-from footprint.reports import (REPORT_JSON_SCHEMA, SCHEMA_VERSION, FieldFootprint, ReportInputs,
-                               build_report, render_html, render_pdf, report_figures)
+from footprint.reports import (
+    REPORT_JSON_SCHEMA,
+    SCHEMA_VERSION,
+    FieldFootprint,
+    ReportInputs,
+    build_report,
+    render_html,
+    render_pdf,
+    report_figures,
+)
 
 N = 4000
 YEARS = range(2003, 2011)
@@ -200,15 +208,16 @@ def test_togo_report_from_the_real_statistics_flags_2004():
 
 
 @pytest.mark.slow
-def test_cli_report_writes_html_and_refuses_a_bad_upload(tmp_path, monkeypatch):
+def test_cli_report_writes_html_and_refuses_a_bad_upload(settings, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     import footprint.pipeline.report as pipeline
     from footprint.cli import app
 
     _kp_data_dir()
-    monkeypatch.setattr(pipeline, "default_footprint_provider",
-                        lambda settings=None: _no_capacity_provider)
+    # the CLI reports from the store, as the service does: stand in for the stored versions
+    monkeypatch.setattr(pipeline, "stored_footprint_provider",
+                        lambda store, settings, versions=None: _no_capacity_provider)
     out = tmp_path / "tgo.html"
     result = CliRunner().invoke(app, ["report", "TGO", "--from", "2003", "--to", "2005",
                                       "--format", "html", "-o", str(out)])

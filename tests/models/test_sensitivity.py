@@ -6,7 +6,12 @@ import pytest
 
 from footprint.errors import InvalidParameterError
 from footprint.params import parse_sheet
-from footprint.sensitivity import rank_correlations, sobol_indices
+from footprint.sensitivity import (
+    rank_correlations,
+    sensitivity_summary,
+    sobol_indices,
+    total_indices,
+)
 
 
 def _p(**kw):
@@ -44,3 +49,20 @@ def test_rank_correlations_order_parameters_by_influence():
     rho = rank_correlations(draws, "y", ["a", "b", "c"])
     assert list(rho.index) == ["a", "b"]  # constant c is skipped
     assert rho["a"] < -0.9 and 0 < rho["b"] < 0.5
+
+
+def test_sensitivity_summary_is_the_stored_block_sorted_by_total_index():
+    def model(p):
+        return {"resource_ct": _additive(p)["y"], "other": p["x1"]}
+
+    block = sensitivity_summary(SHEET, model, ["resource_ct", "capacity_ct_per_year"],
+                                n_base=1024, seed=3)
+    assert list(block["outputs"]) == ["resource_ct"]  # the model has no capacity output
+    rows = block["outputs"]["resource_ct"]
+    assert [r["parameter"] for r in rows][:2] == ["x2", "x1"]
+    assert rows[0]["ST"] == pytest.approx(0.8, abs=0.06)
+    assert block["model_runs"] == 1024 * (3 + 2) and block["seed"] == 3
+    assert total_indices(block, "resource_ct")["x1"] == pytest.approx(0.2, abs=0.06)
+    assert total_indices(block, "capacity_ct_per_year") == {} and total_indices(None, "x") == {}
+    again = sensitivity_summary(SHEET, model, ["resource_ct"], n_base=1024, seed=3)
+    assert again == block  # seeded: the same block every build

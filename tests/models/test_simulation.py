@@ -56,9 +56,9 @@ def test_truncation_bounds_hold_for_every_draw():
         "l": _p(dist="lognormal", median=1.0, sigma=2.0, low=0.2, high=3.0),
         "h": _p(dist="normal", mean=5.0, sd=1.0, low=4.9)}})
     result = simulate(sheet, lambda p: {}, draws=100_000, seed=5, chunk_draws=30_000)
-    n, l, h = (result.column(c) for c in "nlh")
+    n, lognormal, h = (result.column(c) for c in "nlh")
     assert n.min() >= -0.5 and n.max() <= 2.0
-    assert l.min() >= 0.2 and l.max() <= 3.0
+    assert lognormal.min() >= 0.2 and lognormal.max() <= 3.0
     assert h.min() >= 4.9
     # a truncated normal, not a clipped one: no pile-up at the bounds
     assert np.mean(n == -0.5) < 1e-3

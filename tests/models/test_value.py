@@ -7,8 +7,15 @@ import pandas as pd
 import pytest
 
 from footprint.errors import InvalidParameterError
-from footprint.value import (COMMON_CLASSES, DTC_SIEVE_CT, fit_lognormal_usd_per_ct, kp_usd_per_ct,
-                             map_sieve_shares, parse_sieve_class, size_class_shares)
+from footprint.value import (
+    COMMON_CLASSES,
+    DTC_SIEVE_CT,
+    fit_lognormal_usd_per_ct,
+    kp_usd_per_ct,
+    map_sieve_shares,
+    parse_sieve_class,
+    size_class_shares,
+)
 
 
 def test_lognormal_fit_recovers_known_parameters_with_honest_uncertainty():

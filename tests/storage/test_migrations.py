@@ -79,3 +79,21 @@ def test_url_password_is_masked():
         assert store.url.startswith("postgresql+psycopg://")
     finally:
         store.dispose()
+
+
+def test_a_postgresql_url_without_its_driver_is_a_clear_error(monkeypatch):
+    import builtins
+
+    from footprint.errors import ConfigurationError
+    from footprint.storage.database import create_store_engine
+
+    real_import = builtins.__import__
+
+    def no_psycopg(name, *args, **kwargs):
+        if name == "psycopg" or name.startswith("psycopg."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_psycopg)
+    with pytest.raises(ConfigurationError, match="footprint\\[postgis\\]"):
+        create_store_engine("postgresql://user@127.0.0.1/none")

@@ -70,7 +70,7 @@ def test_fail_orphaned_jobs_after_a_restart(store):
 
 
 def test_fail_orphaned_jobs_only_with_stale_heartbeats(store):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     stale = store.create_job("delineate", {})
     store.update_job(stale.id, status="running", heartbeat_at=now - dt.timedelta(minutes=10))
     fresh = store.create_job("delineate", {})

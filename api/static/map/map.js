@@ -302,6 +302,24 @@
     return el("tr", {}, cells);
   }
 
+  /** The stored Sobol total indices (summaries.sensitivity): the top parameters per output. */
+  function sensitivityTable(block, top = 5) {
+    const outputs = (block && block.outputs) || {};
+    const names = { capacity_ct_per_year: "capacity", resource_ct: "resource" };
+    const columns = Object.keys(names).filter((k) => (outputs[k] || []).length);
+    if (!columns.length) return null;
+    const params = [];
+    columns.forEach((k) => outputs[k].slice(0, top).forEach((row) => {
+      if (!params.includes(row.parameter)) params.push(row.parameter);
+    }));
+    const st = (k, p) => { const row = (outputs[k] || []).find((r) => r.parameter === p); return row ? row.ST : null; };
+    return el("table", { class: "summary", id: "sensitivity-table" }, [
+      el("thead", {}, [el("tr", {}, ["Sobol total index", ...columns.map((k) => names[k])].map((h) => el("th", { text: h })))]),
+      el("tbody", {}, params.map((p) => el("tr", {}, [el("td", { text: p }),
+        ...columns.map((k) => el("td", { "data-output": k, text: formatNumber(st(k, p)) }))]))),
+    ]);
+  }
+
   function renderFieldPanel(field, doc, footprint, problem) {
     const props = field.feature.properties || {};
     const iso3 = props.participant_iso3 || (doc && doc.participant_iso3);
@@ -327,6 +345,11 @@
           `${footprint.seed}` + (footprint.created_at ? `, built ${String(footprint.created_at).slice(0, 16).replace("T", " ")} UTC` : "") +
           `. Deposits drawn: ${formatNumber(state.counts.deposits[field.id] || 0)}.` }),
       );
+      const sensitivity = sensitivityTable(s.sensitivity);
+      if (sensitivity) {
+        children.push(el("h3", { text: "What drives the spread" }), sensitivity,
+          el("p", { class: "hint", text: "Share of each output's variance a parameter explains, with its interactions (Sobol ST)." }));
+      }
     } else {
       children.push(el("p", { class: "hint", text: problem || "No footprint built yet for this field." }));
     }

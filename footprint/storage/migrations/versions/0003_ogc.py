@@ -1,13 +1,13 @@
 """Deposits carry their GeoJSON feature, serialised once when the version is stored.
 
-Revision ID: 0002_ogc
-Revises: 0001_initial
+Revision ID: 0003_ogc
+Revises: 0002_versions
 Create Date: 2026-12-01
 
 A footprint version never changes, so its deposits are written out as GeoJSON text
 (``deposits.feature_json``) at build time and OGC API pages are joined from that text
 instead of being serialised on every request. Versions stored before this revision keep
-``NULL`` there and are serialised on read, as before.
+``NULL`` there and are serialised on read, as before. (Re-chained after 0002_versions.)
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_ogc"
-down_revision = "0001_initial"
+revision = "0003_ogc"
+down_revision = "0002_versions"
 branch_labels = None
 depends_on = None
 

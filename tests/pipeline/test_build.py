@@ -5,17 +5,17 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pytest
-from shapely.geometry import Polygon, box
+from shapely.geometry import box
 from typer.testing import CliRunner
 
 from footprint.errors import StorageError
-from footprint.simulation import field_seed
 from footprint.pipeline import build as build_module
 from footprint.pipeline.build import (
     build_footprint,
     mined_area_by_year,
     remove_partial_builds,
 )
+from footprint.simulation import field_seed
 
 UTM30 = "EPSG:32630"
 
@@ -76,8 +76,10 @@ def test_build_stores_a_version_with_files_and_provenance(offline, store, with_d
     assert (directory / "draws.parquet").is_file() and (directory / "deposits.geojson").is_file()
     assert (offline.state_dir / record.draws_path) == directory / "draws.parquet"
     assert record.n_deposits == 1
-    second = build_footprint("gh-birim", store=store, settings=offline, seed=4, draws=2000)
-    assert second.version == 2 and second.summaries["resource"] == record.summaries["resource"]
+    same = build_footprint("gh-birim", store=store, settings=offline, seed=4, draws=2000)
+    assert same == record  # same inputs: the stored version, not a new one
+    other = build_footprint("gh-birim", store=store, settings=offline, seed=5, draws=2000)
+    assert other.version == 2 and other.inputs_sha256 != record.inputs_sha256
 
 
 @pytest.mark.parametrize("where", ["compute", "store"])

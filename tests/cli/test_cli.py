@@ -91,3 +91,39 @@ def test_demo_without_data_says_what_is_missing_and_goes_on(tmp_path):
     # Marange's deposits are the bundled halo polygon: it needs no input data
     assert "zw-marange   version 1" in result.stdout
     assert "report GHA: skipped" in result.stdout
+
+
+#: Runs ``main()`` once per command line in one interpreter (each usage error printed to
+#: a captured stderr), so that checking every command costs one start-up, not fifteen.
+_EVERY_COMMAND = """
+import contextlib, io, json, sys
+from footprint.cli import _COMMANDS, app, main
+groups = {id(app): []}
+for group in app.registered_groups:
+    groups[id(group.typer_instance)] = [group.name]
+out = {}
+for target, name, _, _ in _COMMANDS:
+    argv = [*groups[id(target)], name, "--no-such-option"]
+    sys.argv = ["footprint", *argv]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            main()
+            code = 0
+        except SystemExit as done:
+            code = done.code
+    out[" ".join(argv[:-1])] = [code, err.getvalue()]
+print(json.dumps(out))
+"""
+
+
+def test_usage_errors_are_one_line_and_nonzero_for_every_command():
+    result = subprocess.run([sys.executable, "-c", _EVERY_COMMAND], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    outcomes = json.loads(result.stdout)
+    assert {"build", "layers add", "keys create", "db upgrade", "report"} <= set(outcomes)
+    for command, (code, stderr) in outcomes.items():
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        assert code == 2, (command, stderr)
+        assert len(lines) == 1 and "No such option" in lines[0], (command, stderr)

@@ -2,7 +2,6 @@
 
 import datetime as dt
 
-
 from footprint.declarations import parse_certificates, parse_exports
 from footprint.pipeline.report import _stored_declarations
 
