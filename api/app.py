@@ -26,7 +26,7 @@ import footprint
 from api.errors import Problem, install_error_handlers
 from api.guards import RequestLimitsMiddleware, SecurityHeadersMiddleware
 from api.logs import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
-from api.routers import features, footprints, layers, ops, processes
+from api.routers import features, footprints, layers, ops, processes, tiles
 from footprint.settings import Settings, get_settings
 
 logger = logging.getLogger("api.app")
@@ -43,6 +43,7 @@ Errors are OGC exceptions in the RFC 7807 style (`application/problem+json`, sch
 
 TAGS = [
     {"name": "OGC API - Features", "description": "Fields, deposits, mined areas, layers, mine points."},
+    {"name": "OGC API - Tiles", "description": "Vector tiles of collections, raster tiles of footprints."},
     {"name": "Footprints", "description": "Footprint versions, draws and rasters per field."},
     {"name": "OGC API - Processes", "description": "Delineation, footprint builds, anomaly reports."},
     {"name": "Layers", "description": "Survey-layer and declared-data uploads."},
@@ -176,14 +177,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=_lifespan,
         license_info={"name": "MIT"},
+        docs_url=None,  # served from the vendored scripts by api.routers.docs
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
 
-    for router in (features.router, footprints.router, processes.router, layers.router,
-                   ops.router):
+    for router in (features.router, tiles.router, footprints.router, processes.router,
+                   layers.router, ops.router):
         app.include_router(_summaries_from_docstrings(router))
     _install_map_page(app)
+    from api.routers.docs import router as docs_router
+
+    app.include_router(docs_router)
 
     app.openapi = functools.partial(_openapi, app)  # type: ignore[method-assign]
 

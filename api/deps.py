@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from footprint.concepts import ROLES
 from footprint.errors import AuthenticationError, PermissionDeniedError
@@ -53,12 +54,12 @@ class Principal:
         return self.role == ANONYMOUS
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     """The settings the application was created with."""
     return request.app.state.settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     """The application's :class:`~footprint.storage.store.Store` (opened by the lifespan)."""
     return request.app.state.store
 
@@ -134,5 +135,22 @@ def require_role(*roles: str) -> Callable[..., Principal]:
     return dependency
 
 
+def _on_the_loop_without_a_key(check: Callable[..., Principal]) -> Callable[..., Any]:
+    """``check`` run on the event loop when no key is presented (it then touches no
+    database), in the thread pool otherwise: an anonymous read skips a thread hop."""
+
+    async def dependency(
+        request: Request,
+        api_key: Annotated[str | None, Depends(_api_key_header)] = None,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+    ) -> Principal:
+        if _presented_key(api_key, bearer) is None:
+            return check(request, api_key, bearer)
+        return await run_in_threadpool(check, request, api_key, bearer)
+
+    dependency.__name__ = check.__name__
+    return dependency
+
+
 #: A read: public when ``settings.public_reads``, else any valid key.
-ReadAccess = Annotated[Principal, Depends(require_role())]
+ReadAccess = Annotated[Principal, Depends(_on_the_loop_without_a_key(require_role()))]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -21,7 +22,24 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE_CLASSES = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/schemas",
+    "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/sorting",
+    "http://www.opengis.net/spec/ogcapi-features-6/1.0/conf/property-selection",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
 ]
@@ -168,3 +186,87 @@ def paging_links(url: URL, *, offset: int, limit: int, number_returned: int,
 
 def utc_now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------------------
+# Part 2: coordinate reference systems by reference
+
+EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{}"
+
+
+def crs_uris(extra_epsg: int | None = None) -> list[str]:
+    """CRS a collection can be read in: CRS84, EPSG:4326, EPSG:3857 and its UTM zone."""
+    uris = [CRS84, EPSG_URI.format(4326), EPSG_URI.format(3857)]
+    if extra_epsg is not None and extra_epsg not in (4326, 3857):
+        uris.append(EPSG_URI.format(extra_epsg))
+    return uris
+
+
+def parse_crs(text: str | None, allowed: list[str], what: str = "crs") -> str:
+    """The CRS URI asked for (CRS84 when none); a CRS not in ``allowed`` is a 400."""
+    if text is None or text.strip() == "":
+        return CRS84
+    value = text.strip().strip("[]")
+    if value.upper().startswith("EPSG:"):  # the safe-CURIE and the short form
+        value = EPSG_URI.format(value.split(":", 1)[1])
+    if value not in allowed:
+        raise InvalidParameterError(f"{what} {text!r} is not offered by this collection",
+                                    hint=f"one of {', '.join(allowed)}")
+    return value
+
+
+def _pyproj_crs(uri: str) -> Any:
+    from pyproj import CRS
+
+    return CRS.from_user_input("OGC:CRS84" if uri == CRS84 else "EPSG:" + uri.rsplit("/", 1)[1])
+
+
+def bbox_to_crs84(bbox: tuple[float, float, float, float], crs_uri: str
+                  ) -> tuple[float, float, float, float]:
+    """A ``bbox`` given in ``crs_uri`` (its axis order; EPSG:4326 is lat, lon) as CRS84."""
+    if crs_uri == CRS84:
+        return bbox
+    from pyproj import Transformer
+
+    transformer = Transformer.from_crs(_pyproj_crs(crs_uri), _pyproj_crs(CRS84))
+    return tuple(transformer.transform_bounds(*bbox, densify_pts=21))  # type: ignore[return-value]
+
+
+def parse_bbox_in(text: str | None, crs_uri: str) -> tuple[float, float, float, float] | None:
+    """``bbox`` in ``crs_uri`` (CRS84 ranges are checked only for CRS84), as CRS84."""
+    if crs_uri == CRS84:
+        return parse_bbox(text)
+    if text is None or text == "":
+        return None
+    try:
+        numbers = [float(p) for p in text.split(",")]
+    except ValueError:
+        raise InvalidParameterError(f"bbox has a value that is not a number: {text!r}") from None
+    if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+        raise InvalidParameterError("bbox needs 4 finite comma-separated numbers")
+    if numbers[0] > numbers[2] or numbers[1] > numbers[3]:
+        raise InvalidParameterError("bbox corners are not lower-left then upper-right")
+    west, south, east, north = bbox_to_crs84(tuple(numbers), crs_uri)  # type: ignore[arg-type]
+    return parse_bbox(f"{max(west, -180)},{max(south, -90)},{min(east, 180)},{min(north, 90)}")
+
+
+def geometry_transformer(crs_uri: str) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """A function reprojecting a GeoJSON geometry from CRS84 to ``crs_uri`` (in that CRS's
+    axis order), or None for CRS84 itself."""
+    if crs_uri == CRS84:
+        return None
+    import numpy as np
+    import shapely
+    from pyproj import Transformer
+    from shapely.geometry import mapping, shape
+
+    transformer = Transformer.from_crs(_pyproj_crs(CRS84), _pyproj_crs(crs_uri))
+    decimals = 7 if crs_uri.endswith("/4326") else 3
+
+    def reproject(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.round(np.column_stack([x, y]), decimals)
+
+    def transform(geometry: dict[str, Any]) -> dict[str, Any]:
+        return mapping(shapely.transform(shape(geometry), reproject))
+    return transform

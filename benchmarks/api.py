@@ -1,34 +1,35 @@
-"""Throughput and latency of the service on loopback, side by side with pygeoapi.
+"""Throughput and latency of the service on loopback, side by side with tipg and pygeoapi.
 
 What it does:
 
-1. Opens a store (``--database-url``, default a fresh SQLite file in a temporary state
-   directory) and makes sure ``--field`` has a footprint (builds one with
-   :func:`footprint.pipeline.build.build_footprint` and ``--draws`` draws if it has none).
-2. Starts the footprint service (``uvicorn api.app:create_app --factory``) in a
-   subprocess, one worker.
-3. Exports the same deposits to GeoJSON, writes a pygeoapi configuration serving them as
-   collection ``deposits-<field>`` with its GeoJSON provider, and starts pygeoapi's
-   Starlette app under uvicorn (one worker) in another subprocess.
-4. Sends up to ``--requests`` GET requests per endpoint with ``--concurrency`` concurrent
-   clients (httpx, HTTP/1.1 keep-alive) after a warm-up, within ``--max-seconds`` per
-   endpoint, and prints the requests made, requests per second and p50/p99 latency.
-   pygeoapi's GeoJSON provider parses the whole file on every request, so on a large
-   field it answers far fewer requests inside the budget.
+1. Makes sure ``--field`` has a footprint in a SQLite store kept between runs
+   (``--state-dir``; built once with :func:`footprint.pipeline.build.build_footprint` and
+   ``--draws`` draws). With ``--backend postgis`` the same deposits are stored as a
+   footprint version in a temporary PostGIS database.
+2. Writes the same deposits to ONE PostGIS table (``public.deposits_<field>``, primary key
+   ``id`` = the footprint's feature id, GIST index) in a temporary database, and serves it
+   with tipg and with pygeoapi's PostgreSQL provider. Each peer runs from its own virtual
+   environment (``--peers-dir``), created and installed with pip when missing
+   (tipg 1.6.1; pygeoapi 0.24 where the Python allows, else the newest that installs).
+3. Starts the three servers under uvicorn, one worker each, and sends GET requests with 1,
+   8 and 50 concurrent clients (httpx, HTTP/1.1 keep-alive) for ``--seconds`` per cell:
+   an items page (``limit=100``, offsets cycling), a bbox page, one item by id,
+   ``/collections`` and one vector tile (footprint and tipg). It prints req/s, p50, p99 and
+   errors per cell, then footprint's req/s as a ratio of each peer's.
 
-Needs pygeoapi in the environment (``pip install pygeoapi``; 0.21 was used). Run::
+Run::
 
-    .venv/bin/python benchmarks/api.py --requests 2000 --concurrency 8
+    .venv/bin/python benchmarks/api.py --backend sqlite
+    .venv/bin/python benchmarks/api.py --backend postgis
 
-Both servers and the client share the machine, so the figures compare the two servers
-under the same conditions; they are not absolute capacities.
+Servers and client share the machine: the figures compare servers under the same
+conditions; they are not absolute capacities.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import socket
 import statistics
@@ -42,6 +43,11 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "footprint-bench"
+PEERS = {"tipg": ["tipg==1.6.1", "uvicorn"],
+         "pygeoapi": ["pygeoapi", "psycopg2-binary", "sqlalchemy>=2", "geoalchemy2",
+                      "pygeofilter", "starlette", "uvicorn"]}
+BBOX = "-0.95,5.95,-0.80,6.10"  # about a tenth of the Birim field
 
 
 def free_port() -> int:
@@ -50,20 +56,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_up(url: str, timeout_s: float = 60.0) -> None:
+def wait_until_up(url: str, timeout_s: float = 90.0, log_dir: Path | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=2).status_code < 500:
+            if httpx.get(url, timeout=5).status_code < 500:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server at {url} did not come up in {timeout_s} s")
+        time.sleep(0.3)
+    logs = "".join(p.read_text(errors="replace")[-2000:] for p in
+                   sorted((log_dir or Path()).glob("server-*.log")))
+    raise RuntimeError(f"server at {url} did not come up in {timeout_s} s\n{logs}")
+
+
+def peer_python(name: str, peers_dir: Path) -> Path:
+    """The Python of the peer's own virtual environment, created and installed if missing."""
+    venv = peers_dir / name
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"creating {venv} and installing {' '.join(PEERS[name])} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    probe = subprocess.run([str(python), "-c", f"import {name}"], capture_output=True)
+    if probe.returncode != 0:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEERS[name]], check=True)
+    return python
 
 
 def ensure_footprint(settings, field_id: str, draws: int):
-    """The latest footprint of ``field_id``, built first if the store has none."""
+    """The store and the latest footprint of ``field_id``, built first if there is none."""
     from footprint.catalogue import load_catalogue
     from footprint.storage.store import Store
 
@@ -82,15 +103,46 @@ def ensure_footprint(settings, field_id: str, draws: int):
     return store, record
 
 
-def export_deposits(store, field_id: str, path: Path) -> int:
-    """All deposits of the latest version as a GeoJSON FeatureCollection; returns the count."""
-    features, matched = store.deposit_features(field_id, limit=10**7, offset=0)
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}),
-                    encoding="utf-8")
-    return matched
+def deposits_frame(store, field_id: str):
+    """The latest version's deposits as a GeoDataFrame (EPSG:4326) with their feature ids."""
+    import geopandas as gpd
+
+    features, _ = store.deposit_features(field_id, limit=10**7, offset=0)
+    frame = gpd.GeoDataFrame.from_features(features, crs=4326)
+    frame.insert(0, "id", [f["id"] for f in features])
+    return frame
 
 
-def pygeoapi_config(geojson: Path, field_id: str, port: int, bbox: list[float]) -> dict:
+def copy_footprint(source, record, target, field_id: str):
+    """Store the deposits of ``record`` as a footprint version of ``target`` (another backend)."""
+    from footprint.catalogue import load_catalogue
+
+    target.upgrade()
+    target.sync_fields(load_catalogue().values())
+    frame = deposits_frame(source, field_id).drop(columns=["id", "version"])
+    return target.add_footprint(
+        field_id, deposits=frame, seed=record.seed, n_draws=record.n_draws,
+        code_version=record.code_version, sheet_sha256=record.sheet_sha256,
+        parameters=record.parameters, summaries=record.summaries,
+        provenance=record.provenance, draws_path=None, rasters={})
+
+
+def write_peer_table(frame, url: str, table: str) -> None:
+    """The deposits as one PostGIS table with an id primary key and a GIST index."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        frame.rename_geometry("geom").to_postgis(table, engine, if_exists="replace", index=False)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f'ALTER TABLE "{table}" ADD PRIMARY KEY (id)')
+            connection.exec_driver_sql(f'CREATE INDEX ON "{table}" USING gist (geom)')
+            connection.exec_driver_sql(f'ANALYZE "{table}"')
+    finally:
+        engine.dispose()
+
+
+def pygeoapi_config(db, table: str, collection: str, port: int, bbox: list[float]) -> dict:
     return {
         "server": {"bind": {"host": "127.0.0.1", "port": port},
                    "url": f"http://127.0.0.1:{port}", "mimetype": "application/json; charset=UTF-8",
@@ -108,168 +160,240 @@ def pygeoapi_config(geojson: Path, field_id: str, port: int, bbox: list[float]) 
             "contact": {"name": "footprint", "email": "none@example.org"},
         },
         "resources": {
-            f"deposits-{field_id}": {
-                "type": "collection", "title": f"Deposits {field_id}",
-                "description": "Deposits of the latest footprint version", "keywords": ["deposits"],
+            collection: {
+                "type": "collection", "title": collection, "description": "deposits",
+                "keywords": ["deposits"],
                 "extents": {"spatial": {"bbox": bbox,
                                         "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
                 "links": [],
-                "providers": [{"type": "feature", "name": "GeoJSON", "data": str(geojson),
-                               "id_field": "id"}],
+                "providers": [{"type": "feature", "name": "PostgreSQL",
+                               "data": {"host": db.host, "port": db.port or 5432,
+                                        "dbname": db.database, "user": db.username,
+                                        "password": db.password or "",
+                                        "search_path": ["public"]},
+                               "id_field": "id", "table": table, "geom_field": "geom"}],
             },
         },
     }
 
 
-def start_footprint_service(env: dict[str, str], port: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def quiet(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """A server process; its output goes to ``server-<port>.log`` in the temp directory."""
+    log = open(Path(env.get("BENCH_LOG_DIR", cwd)) / f"server-{command[-5]}.log", "wb")  # noqa: SIM115
+    return subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def start_pygeoapi(workdir: Path, config: dict, port: int) -> subprocess.Popen:
+def uvicorn(python: Path, app: str, port: int, *factory: str) -> list[str]:
+    return [str(python), "-m", "uvicorn", app, *factory, "--host", "127.0.0.1", "--port",
+            str(port), "--no-access-log", "--log-level", "warning"]
+
+
+def start_pygeoapi(python: Path, workdir: Path, config: dict, port: int) -> subprocess.Popen:
     import yaml
 
     config_path = workdir / "pygeoapi-config.yml"
     openapi_path = workdir / "pygeoapi-openapi.yml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    pygeoapi = Path(sys.executable).with_name("pygeoapi")
-    subprocess.run([str(pygeoapi), "openapi", "generate", str(config_path), "--output-file",
-                    str(openapi_path)], check=True, capture_output=True)
     env = {**os.environ, "PYGEOAPI_CONFIG": str(config_path), "PYGEOAPI_OPENAPI": str(openapi_path)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "pygeoapi.starlette_app:APP", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--log-level", "warning"],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([str(python.with_name("pygeoapi")), "openapi", "generate", str(config_path),
+                    "--output-file", str(openapi_path)], check=True, capture_output=True, env=env)
+    return quiet(uvicorn(python, "pygeoapi.starlette_app:APP", port), env, workdir)
 
 
 @dataclass
 class Result:
-    name: str
     requests: int
     errors: int
     seconds: float
     latencies_ms: list[float]
 
-    def line(self) -> str:
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
         lat = sorted(self.latencies_ms)
-        p50 = statistics.median(lat)
-        p99 = lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))]
-        return (f"{self.name:<40} {self.requests:>6} req {self.requests / self.seconds:>8.1f} req/s"
-                f"  p50 {p50:>7.1f} ms  p99 {p99:>7.1f} ms  errors {self.errors}")
+        if not lat:
+            return float("nan")
+        return statistics.median(lat) if q == 50 else lat[min(len(lat) - 1,
+                                                              int(round(q / 100 * (len(lat) - 1))))]
 
 
-async def hammer(name: str, urls: list[str], concurrency: int, max_seconds: float,
-                 warmup: int = 20) -> Result:
-    """GET the ``urls`` with ``concurrency`` workers, stopping after ``max_seconds``."""
+async def hammer(urls: list[str], concurrency: int, seconds: float, warmup: int = 10) -> Result:
+    """GET ``urls`` round-robin with ``concurrency`` workers for ``seconds``."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+    headers = {"Accept-Encoding": "gzip"}
+    async with httpx.AsyncClient(limits=limits, timeout=60, headers=headers) as client:
         for url in urls[:warmup]:
             await client.get(url)
-        queue: asyncio.Queue[str] = asyncio.Queue()
-        for url in urls:
-            queue.put_nowait(url)
         latencies: list[float] = []
         errors = 0
-
-        deadline = time.perf_counter() + max_seconds
+        counter = 0
+        deadline = time.perf_counter() + seconds
 
         async def worker() -> None:
-            nonlocal errors
+            nonlocal errors, counter
             while time.perf_counter() < deadline:
-                try:
-                    url = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
+                url = urls[counter % len(urls)]
+                counter += 1
                 started = time.perf_counter()
-                response = await client.get(url)
-                await response.aread()
+                try:
+                    response = await client.get(url)
+                    await response.aread()
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
                 latencies.append((time.perf_counter() - started) * 1000)
-                if response.status_code != 200:
-                    errors += 1
+                errors += not ok
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return Result(name, len(latencies), errors, elapsed, latencies)
+    return Result(len(latencies), errors, elapsed, latencies)
 
 
-def item_urls(base: str, collection: str, n: int, matched: int, limit: int, extra: str = "") -> list[str]:
+def page_urls(base: str, collection: str, matched: int, limit: int, extra: str = "") -> list[str]:
     pages = max(1, matched // limit)
-    return [f"{base}/collections/{collection}/items?limit={limit}&offset={(i % pages) * limit}{extra}"
-            for i in range(n)]
+    return [f"{base}/collections/{collection}/items?limit={limit}&offset={i * limit}{extra}"
+            for i in range(pages)]
 
 
-def main() -> None:
+def tile_of(bbox: list[float], zoom: int = 12) -> tuple[int, int, int]:
+    import morecantile
+
+    west, south, east, north = bbox
+    tile = morecantile.tms.get("WebMercatorQuad").tile((west + east) / 2, (south + north) / 2,
+                                                       zoom)
+    return tile.z, tile.x, tile.y
+
+
+def main() -> None:  # noqa: C901 - a linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--field", default="gh-birim")
-    parser.add_argument("--requests", type=int, default=2000, help="requests per endpoint")
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--limit", type=int, default=10, help="features per items page")
-    parser.add_argument("--max-seconds", type=float, default=60.0,
-                        help="time budget per endpoint (a slow server gets fewer requests)")
+    parser.add_argument("--backend", choices=("sqlite", "postgis"), default="sqlite")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per cell")
+    parser.add_argument("--clients", default="1,8,50")
+    parser.add_argument("--limit", type=int, default=100, help="features per items page")
     parser.add_argument("--draws", type=int, default=2000, help="draws if a footprint is built")
-    parser.add_argument("--database-url", default=None,
-                        help="store to read (default: a fresh SQLite file in a temp dir)")
+    parser.add_argument("--state-dir", type=Path, default=CACHE / "state",
+                        help="SQLite store kept between runs (the footprint is built once)")
+    parser.add_argument("--peers-dir", type=Path, default=CACHE,
+                        help="where the peers' virtual environments live")
+    parser.add_argument("--peers", default="tipg,pygeoapi")
     args = parser.parse_args()
+    clients = [int(c) for c in args.clients.split(",")]
+    peers = [p for p in args.peers.split(",") if p]
 
+    from sqlalchemy.engine import make_url
+
+    from footprint.catalogue import get_field
     from footprint.settings import Settings
+    from footprint.storage.store import Store
+    from footprint.storage.testing import temporary_postgis_database
 
-    with tempfile.TemporaryDirectory(prefix="footprint-bench-") as tmp:
+    pythons = {name: peer_python(name, args.peers_dir) for name in peers}
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    base_env = {"FOOTPRINT_STATE_DIR": str(args.state_dir), "FOOTPRINT_ENVIRONMENT": "test",
+                "FOOTPRINT_LOG_LEVEL": "WARNING", "FOOTPRINT_DATABASE_URL": ""}
+    os.environ.update(base_env)
+    os.environ.pop("FOOTPRINT_DATABASE_URL")
+    settings = Settings()
+    settings.ensure_dirs()
+    store, record = ensure_footprint(settings, args.field, args.draws)
+    bbox = list(get_field(args.field).bbox_4326)
+    collection = f"deposits-{args.field}"
+    table = f"deposits_{args.field.replace('-', '_')}"
+
+    with tempfile.TemporaryDirectory(prefix="footprint-bench-") as tmp, \
+            temporary_postgis_database() as peer_url:
         workdir = Path(tmp)
-        env_settings = {"FOOTPRINT_STATE_DIR": str(workdir / "state"),
-                        "FOOTPRINT_ENVIRONMENT": "test", "FOOTPRINT_LOG_LEVEL": "WARNING"}
-        if args.database_url:
-            env_settings["FOOTPRINT_DATABASE_URL"] = args.database_url
-        os.environ.update(env_settings)
-        settings = Settings()
-        settings.ensure_dirs()
-        store, record = ensure_footprint(settings, args.field, args.draws)
-        geojson = workdir / "deposits.geojson"
-        n_deposits = export_deposits(store, args.field, geojson)
-        from footprint.catalogue import get_field
+        frame = deposits_frame(store, args.field)
+        write_peer_table(frame, peer_url, table)
+        os.environ["BENCH_LOG_DIR"] = str(workdir)
+        ours_env = {**os.environ, **base_env}
+        ours_env.pop("FOOTPRINT_DATABASE_URL")
+        ours_url = None
+        if args.backend == "postgis":
+            # the footprint store in its own tables of the same database
+            ours_url = peer_url
+            target = Store(ours_url, state_dir=args.state_dir)
+            record = copy_footprint(store, record, target, args.field)
+            target.dispose()
+            ours_env["FOOTPRINT_DATABASE_URL"] = ours_url
+        n = len(frame)
+        item_index = n // 2
+        ours_item = f"{record.version}-{item_index}"
+        peer_item = frame["id"].iloc[item_index]
+        print(f"{args.field}: {n} deposits, footprint version {record.version} on "
+              f"{args.backend}; peers read table {table} on PostGIS; {args.seconds:g} s per cell",
+              flush=True)
 
-        bbox = list(get_field(args.field).bbox_4326)
-        print(f"{args.field}: footprint version {record.version}, {n_deposits} deposits; "
-              f"database {settings.effective_database_url.split(':')[0]}; "
-              f"{args.requests} requests per endpoint, concurrency {args.concurrency}", flush=True)
-
-        ours_port, peer_port = free_port(), free_port()
-        ours = start_footprint_service({**os.environ, **env_settings}, ours_port)
-        peer = start_pygeoapi(workdir, pygeoapi_config(geojson, args.field, peer_port, bbox),
-                              peer_port)
+        ports = {"footprint": free_port(), **{p: free_port() for p in peers}}
+        processes = {"footprint": quiet(uvicorn(Path(sys.executable), "api.app:create_app",
+                                                ports["footprint"], "--factory"),
+                                        ours_env, REPO)}
+        db = make_url(peer_url)
+        if "tipg" in peers:
+            tipg_env = {**os.environ, "DATABASE_URL": db.set(drivername="postgresql")
+                        .render_as_string(hide_password=False),
+                        "TIPG_DB_SCHEMAS": '["public"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000"}
+            processes["tipg"] = quiet(uvicorn(pythons["tipg"], "tipg.main:app", ports["tipg"]),
+                                      tipg_env, workdir)
+        if "pygeoapi" in peers:
+            processes["pygeoapi"] = start_pygeoapi(
+                pythons["pygeoapi"], workdir,
+                pygeoapi_config(db, table, collection, ports["pygeoapi"], bbox),
+                ports["pygeoapi"])
         try:
-            ours_base, peer_base = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{peer_port}"
-            wait_until_up(f"{ours_base}/healthz")
-            wait_until_up(f"{peer_base}/conformance?f=json")
-            collection = f"deposits-{args.field}"
-            cases = [
-                ("footprint  items (page of deposits)",
-                 item_urls(ours_base, collection, args.requests, n_deposits, args.limit)),
-                ("pygeoapi   items (page of deposits)",
-                 item_urls(peer_base, collection, args.requests, n_deposits, args.limit, "&f=json")),
-                ("footprint  items with bbox",
-                 item_urls(ours_base, collection, args.requests, n_deposits, args.limit,
-                           "&bbox=-1.0,5.9,-0.7,6.2")),
-                ("pygeoapi   items with bbox",
-                 item_urls(peer_base, collection, args.requests, n_deposits, args.limit,
-                           "&bbox=-1.0,5.9,-0.7,6.2&f=json")),
-                ("footprint  /fields/{id}/footprint",
-                 [f"{ours_base}/fields/{args.field}/footprint"] * args.requests),
-                ("footprint  /collections",
-                 [f"{ours_base}/collections"] * args.requests),
-                ("pygeoapi   /collections",
-                 [f"{peer_base}/collections?f=json"] * args.requests),
-            ]
-            print(f"{'endpoint':<40} {'requests':>10} {'throughput':>14}  latency", flush=True)
-            for name, urls in cases:
-                print(asyncio.run(hammer(name, urls, args.concurrency, args.max_seconds)).line(),
-                      flush=True)
+            base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+            wait_until_up(f"{base['footprint']}/healthz")
+            ids = {"footprint": collection, "tipg": f"public.{table}", "pygeoapi": collection}
+            fmt = {"footprint": "", "tipg": "", "pygeoapi": "&f=json"}
+            item = {"footprint": ours_item, "tipg": peer_item, "pygeoapi": peer_item}
+            for name in peers:
+                wait_until_up(f"{base[name]}/collections/{ids[name]}?f=json", log_dir=workdir)
+            z, x, y = tile_of([float(v) for v in BBOX.split(",")])
+            cases: dict[str, dict[str, list[str]]] = {}
+            for name in ["footprint", *peers]:
+                b, c = base[name], ids[name]
+                cases.setdefault("items limit=100", {})[name] = page_urls(
+                    b, c, n, args.limit, fmt[name])
+                cases.setdefault("items bbox limit=100", {})[name] = page_urls(
+                    b, c, max(args.limit, n // 10), args.limit, f"&bbox={BBOX}{fmt[name]}")[:1]
+                cases.setdefault("one item", {})[name] = [
+                    f"{b}/collections/{c}/items/{item[name]}{'?f=json' if fmt[name] else ''}"]
+                cases.setdefault("/collections", {})[name] = [
+                    f"{b}/collections{'?f=json' if fmt[name] else ''}"]
+                if name != "pygeoapi":
+                    cases.setdefault("vector tile", {})[name] = [
+                        f"{b}/collections/{c}/tiles/WebMercatorQuad/{z}/{x}/{y}"]
+            results: dict[tuple[str, str, int], Result] = {}
+            print(f"{'request':<22} {'server':<10} {'clients':>7} {'req/s':>9} {'p50 ms':>8} "
+                  f"{'p99 ms':>8} {'errors':>7}", flush=True)
+            for case, by_server in cases.items():
+                for name, urls in by_server.items():
+                    for concurrency in clients:
+                        result = asyncio.run(hammer(urls, concurrency, args.seconds))
+                        results[(case, name, concurrency)] = result
+                        print(f"{case:<22} {name:<10} {concurrency:>7} {result.rate:>9.1f} "
+                              f"{result.percentile(50):>8.1f} {result.percentile(99):>8.1f} "
+                              f"{result.errors:>7}", flush=True)
+            print(f"\nfootprint ({args.backend}) req/s as a multiple of each peer's", flush=True)
+            print(f"{'request':<22} {'clients':>7} " + " ".join(f"{'x ' + p:>12}" for p in peers))
+            for case in cases:
+                for concurrency in clients:
+                    ours = results[(case, "footprint", concurrency)]
+                    cells = []
+                    for peer in peers:
+                        theirs = results.get((case, peer, concurrency))
+                        cells.append(f"{ours.rate / theirs.rate:>12.2f}"
+                                     if theirs and theirs.rate and not theirs.errors
+                                     and not ours.errors else f"{'n/a':>12}")
+                    print(f"{case:<22} {concurrency:>7} " + " ".join(cells), flush=True)
         finally:
-            for process in (ours, peer):
+            for process in processes.values():
                 process.terminate()
-            for process in (ours, peer):
+            for process in processes.values():
                 try:
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:

@@ -153,10 +153,14 @@ class StoreBase:
 
     def _page(self, session: Session, model: type[LayerFeature] | type[Deposit],
               where: Any, order: tuple[Any, ...], bbox: Bounds | None,
-              limit: int, offset: int) -> tuple[list[Any], int]:
-        """One page of rows and the number matched, with the backend's bbox filter."""
+              limit: int, offset: int, *, sql_order: bool = False) -> tuple[list[Any], int]:
+        """One page of rows and the number matched, with the backend's bbox filter.
+
+        ``sql_order``: sort in SQL (``order`` holds expressions, e.g. a sortby), not here.
+        """
         if bbox is not None and not self.is_postgres:
-            return _page_sqlite_bbox(session, model, where, order, bbox, limit, offset)
+            return _page_sqlite_bbox(session, model, where, order, bbox, limit, offset,
+                                     sql_order=sql_order)
         query = select(model).where(where)
         if bbox is not None:
             # ST_Intersects first tests && (bounding boxes) through the GIST index.

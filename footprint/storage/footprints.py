@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+import numpy as np
+import shapely
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from footprint.errors import (
@@ -15,6 +19,7 @@ from footprint.errors import (
     NotFoundError,
 )
 from footprint.serialise import json_safe
+from footprint.storage import tiles
 from footprint.storage.base import (
     _VERSION_RETRIES,
     StoreBase,
@@ -27,15 +32,17 @@ from footprint.storage.base import (
     _require_field,
     _VersionRace,
 )
+from footprint.storage.filters import filter_clause, sort_columns
 from footprint.storage.models import (
     Deposit,
     Footprint,
 )
 from footprint.storage.records import (
+    FeaturePage,
     FootprintRecord,
 )
-from footprint.storage.spatial import Feature, _feature_rows, _features
-from footprint.storage.types import utcnow
+from footprint.storage.spatial import Feature, _feature_rows, _features, _sqlite_bbox_ids
+from footprint.storage.types import SRID, utcnow
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -113,8 +120,10 @@ class FootprintRepository(StoreBase):
                         inputs_sha256=inputs_sha256)
                     session.add(footprint)
                     _flush_or_race(session)
+                    texts = _deposit_texts(version, rows)
                     _insert_chunks(session, Deposit,
-                                   ({"footprint_id": footprint.id, **row} for row in rows))
+                                   ({"footprint_id": footprint.id, **row, "feature_json": text}
+                                    for row, text in zip(rows, texts, strict=True)))
                     return _footprint_record(footprint)
             except _VersionRace:
                 continue
@@ -167,23 +176,109 @@ class FootprintRepository(StoreBase):
         _check_page(limit, offset)
         bbox = _check_bounds(bbox_4326) if bbox_4326 is not None else None
         with self._session() as session:
-            if version is None:
-                footprint = session.scalar(select(Footprint).where(Footprint.field_id == field_id)
-                                           .order_by(Footprint.version.desc()).limit(1))
-                if footprint is None:
-                    _require_field(session, field_id)
-                    raise NotFoundError(f"field {field_id!r} has no footprint yet")
-            else:
-                footprint = _require_footprint(session, field_id, version)
+            footprint = _footprint_or_latest(session, field_id, version)
             rows, matched = self._page(
                 session, Deposit, Deposit.footprint_id == footprint.id,
                 (Deposit.feature_index,), bbox, limit, offset)
-            properties = [{"deposit_class": r.deposit_class, "area_m2": r.area_m2,
-                           "mined_area_m2": r.mined_area_m2, "mode": r.mode,
-                           "version": footprint.version, **r.properties} for r in rows]
+            properties = [_deposit_properties(footprint.version, r) for r in rows]
             return _features([f"{footprint.version}-{r.feature_index}" for r in rows],
                              [r.geom for r in rows], properties), matched
 
+    def deposit_page(
+        self,
+        field_id: str,
+        *,
+        version: int | None = None,
+        bbox_4326: Sequence[float] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        filter_tree: Any = None,
+        queryables: Mapping[str, str] | None = None,
+        sortby: Sequence[tuple[str, bool]] = (),
+    ) -> FeaturePage:
+        """A page of deposits as GeoJSON Feature texts, as :meth:`deposit_features` would
+        serialise them, read from the text stored with the version (no serialisation).
+
+        ``filter_tree``, ``queryables`` and ``sortby`` as for :meth:`layer_features`.
+        Without a bbox or filter, ``number_matched`` is the version's deposit count (no
+        count query). Raises :class:`NotFoundError` when the field has no such footprint.
+        """
+        _check_page(limit, offset)
+        bbox = _check_bounds(bbox_4326) if bbox_4326 is not None else None
+        with self._session() as session:
+            footprint = _footprint_or_latest(session, field_id, version)
+            where = Deposit.footprint_id == footprint.id
+            if filter_tree is not None:
+                where = and_(where, filter_clause(filter_tree, Deposit, queryables or {}))
+            sort = sort_columns(sortby, Deposit, queryables or {})
+            order = (*sort, Deposit.feature_index)
+            if bbox is None or self.is_postgres:
+                query = select(Deposit.id).where(where)
+                if bbox is not None:
+                    query = query.where(func.ST_Intersects(
+                        Deposit.geom, func.ST_MakeEnvelope(*bbox, SRID)))
+                matched = footprint.n_deposits if bbox is None and filter_tree is None else \
+                    int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+                ids = list(session.scalars(query.order_by(*order).limit(limit).offset(offset)))
+            else:
+                matching = _sqlite_bbox_ids(session, Deposit, where, order, bbox,
+                                            sql_order=bool(sort))
+                ids, matched = [int(i) for i in matching[offset:offset + limit]], len(matching)
+            return FeaturePage(footprint.version, _deposit_texts_of(session, footprint, ids),
+                               matched)
+
+    def deposit_feature_text(self, field_id: str, version: int, feature_index: int) -> str | None:
+        """One deposit of a version as GeoJSON Feature text (an indexed lookup), or None."""
+        with self._session() as session:
+            deposit_id = session.scalar(
+                select(Deposit.id).join(Footprint, Deposit.footprint_id == Footprint.id)
+                .where(Footprint.field_id == field_id, Footprint.version == int(version),
+                       Deposit.feature_index == int(feature_index)))
+            if deposit_id is None:
+                return None
+            footprint = _require_footprint(session, field_id, version)
+            return _deposit_texts_of(session, footprint, [deposit_id])[0]
+
+    def latest_footprint_version(self, field_id: str) -> int | None:
+        """The field's newest footprint version number (one indexed query), or None."""
+        with self._session() as session:
+            return session.scalar(select(func.max(Footprint.version))
+                                  .where(Footprint.field_id == field_id))
+
+    def deposit_tile(self, field_id: str, z: int, x: int, y: int, *,
+                     version: int | None = None) -> tuple[int, bytes]:
+        """A Mapbox Vector Tile (layer ``deposits``) of a footprint version's deposits in
+        tile z/x/y of WebMercatorQuad, with its version (default: the latest).
+
+        Attributes: ``deposit_class``, ``area_m2``, ``mined_area_m2``, ``mode`` and
+        ``feature_index`` (the feature id is ``<version>-<feature_index>``).
+        """
+        tiles.check_tile(z, x, y)
+        with self._session() as session:
+            footprint = _footprint_or_latest(session, field_id, version)
+            if self.is_postgres:
+                data = tiles.postgis_tile(
+                    session, "deposits", "t.footprint_id = :fid", {"fid": footprint.id},
+                    [f"t.{c}" for c in (*DEPOSIT_COLUMNS, "feature_index")], "deposits",
+                    z, x, y)
+            else:
+                data = tiles.sqlite_tile(
+                    session, Deposit, Deposit.footprint_id == footprint.id,
+                    lambda r: {**{c: getattr(r, c) for c in DEPOSIT_COLUMNS},
+                               "feature_index": r.feature_index}, "deposits", z, x, y)
+            return footprint.version, data
+
+
+
+def _footprint_or_latest(session: Session, field_id: str, version: int | None) -> Footprint:
+    if version is not None:
+        return _require_footprint(session, field_id, version)
+    footprint = session.scalar(select(Footprint).where(Footprint.field_id == field_id)
+                               .order_by(Footprint.version.desc()).limit(1))
+    if footprint is None:
+        _require_field(session, field_id)
+        raise NotFoundError(f"field {field_id!r} has no footprint yet")
+    return footprint
 
 
 def _require_footprint(session: Session, field_id: str, version: int) -> Footprint:
@@ -196,3 +291,41 @@ def _require_footprint(session: Session, field_id: str, version: int) -> Footpri
 
 def _footprint_record(row: Footprint) -> FootprintRecord:
     return _copy(FootprintRecord, row)
+
+
+def _deposit_properties(version: int, row: Any) -> dict[str, Any]:
+    """A deposit's GeoJSON properties from its row (a Deposit or an insert dict)."""
+    get = row.get if isinstance(row, Mapping) else functools.partial(getattr, row)
+    return {"deposit_class": get("deposit_class"), "area_m2": get("area_m2"),
+            "mined_area_m2": get("mined_area_m2"), "mode": get("mode"), "version": version,
+            **(get("properties") or {})}
+
+
+def _deposit_texts(version: int, rows: Sequence[Any]) -> list[str]:
+    """GeoJSON Feature texts of deposit rows (insert dicts with EWKB, or Deposit rows),
+    exactly as :meth:`Store.deposit_features` hands the features out."""
+    if not rows:
+        return []
+    geoms = [r["geom"] if isinstance(r, Mapping) else r.geom for r in rows]
+    if any(isinstance(g, bytes) for g in geoms):
+        geoms = list(shapely.from_wkb(np.array(geoms, dtype=object)))
+    features = _features(
+        [f"{version}-{r['feature_index'] if isinstance(r, Mapping) else r.feature_index}"
+         for r in rows], geoms, [_deposit_properties(version, r) for r in rows])
+    return [json.dumps(f, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            for f in features]
+
+
+def _deposit_texts_of(session: Session, footprint: Footprint, ids: Sequence[int]) -> list[str]:
+    """The stored texts of deposit rows ``ids``, in that order; rows stored before the
+    texts existed (NULL) are serialised here."""
+    if not ids:
+        return []
+    texts: dict[int, str | None] = dict(session.execute(select(Deposit.id, Deposit.feature_json)
+                                 .where(Deposit.id.in_(ids))).all())
+    missing = [i for i in ids if texts.get(i) is None]
+    if missing:
+        rows = list(session.scalars(select(Deposit).where(Deposit.id.in_(missing))))
+        texts.update(zip([r.id for r in rows], _deposit_texts(footprint.version, rows),
+                         strict=True))
+    return [str(texts[i]) for i in ids]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from footprint.concepts import LAYER_KINDS
@@ -19,6 +19,7 @@ from footprint.errors import (
     NotFoundError,
 )
 from footprint.serialise import json_safe
+from footprint.storage import tiles
 from footprint.storage.base import (
     _VERSION_RETRIES,
     StoreBase,
@@ -32,6 +33,7 @@ from footprint.storage.base import (
     _require_field,
     _VersionRace,
 )
+from footprint.storage.filters import filter_clause, sort_columns
 from footprint.storage.models import (
     LAYER_SOURCES,
     AuditEntry,
@@ -238,6 +240,12 @@ class LayerRepository(StoreBase):
         limit: int = 100,
         offset: int = 0,
         year: int | None = None,
+        layer_ids: Sequence[int] | None = None,
+        filter_tree: Any = None,
+        queryables: Mapping[str, str] | None = None,
+        sortby: Sequence[tuple[str, bool]] = (),
+        years: tuple[int | None, int | None] | None = None,
+        undated_layers: Sequence[int] = (),
     ) -> tuple[list[Feature], int]:
         """Features of one layer, or of the layers of a field/kind/year, as GeoJSON dicts.
 
@@ -250,6 +258,15 @@ class LayerRepository(StoreBase):
             Page of the result, ordered by layer then feature index.
         year : int, optional
             Only layers of that year (e.g. a mined-area layer per year).
+        layer_ids : sequence of int, optional
+            Only these layers (with the other conditions).
+        filter_tree, queryables, sortby
+            A parsed CQL2 filter and sort order on the ``queryables`` (name -> JSON-Schema
+            type), as SQL (see :mod:`footprint.storage.filters`).
+        years : (first, last) calendar years, optional
+            Only features whose own date falls in those years (``None``: open end): the
+            feature's ``year`` property, else its layer's ``year``; features with neither
+            are kept when their layer is in ``undated_layers`` (chosen by upload time).
 
         Retired layers are left out, except when asked for by ``layer_id``.
 
@@ -272,17 +289,85 @@ class LayerRepository(StoreBase):
                 layers = layers.where(Layer.kind == kind)
             if year is not None:
                 layers = layers.where(Layer.year == int(year))
+            if layer_ids is not None:
+                layers = layers.where(Layer.id.in_([int(i) for i in layer_ids]))
             if layer_id is None:
                 layers = layers.where(Layer.retired_at.is_(None))
-            layer_ids = list(session.scalars(layers))
-            if not layer_ids:
+            chosen = list(session.scalars(layers))
+            if not chosen:
                 return [], 0
+            where: Any = LayerFeature.layer_id.in_(chosen)
+            if filter_tree is not None:
+                where = and_(where, filter_clause(filter_tree, LayerFeature, queryables or {}))
+            if years is not None:
+                where = and_(where, _feature_year_clause(years, undated_layers))
+            sort = sort_columns(sortby, LayerFeature, queryables or {})
             rows, matched = self._page(
-                session, LayerFeature, LayerFeature.layer_id.in_(layer_ids),
-                (LayerFeature.layer_id, LayerFeature.feature_index), bbox, limit, offset)
+                session, LayerFeature, where,
+                (*sort, LayerFeature.layer_id, LayerFeature.feature_index), bbox, limit, offset,
+                sql_order=bool(sort))
             return _features([f"{r.layer_id}-{r.feature_index}" for r in rows],
                              [r.geom for r in rows], [r.properties for r in rows]), matched
 
+    def layer_tile(self, layer_ids: Sequence[int], z: int, x: int, y: int,
+                   name: str = "features") -> bytes:
+        """A Mapbox Vector Tile (layer ``name``) of the features of ``layer_ids`` in tile
+        z/x/y; attributes ``layer_id``, ``feature_index`` and the feature's ``year``."""
+        tiles.check_tile(z, x, y)
+        ids = [int(i) for i in layer_ids]
+        if not ids:
+            return b""
+        with self._session() as session:
+            if self.is_postgres:
+                return tiles.postgis_tile(
+                    session, "layer_features", "t.layer_id = ANY(:ids)", {"ids": ids},
+                    ["t.layer_id", "t.feature_index",
+                     "COALESCE(CASE WHEN jsonb_typeof(t.properties->'year') = 'number' "
+                     "THEN (t.properties->>'year')::float::int END, "
+                     "(SELECT l.year FROM layers l WHERE l.id = t.layer_id)) AS year"],
+                    name, z, x, y)
+            layer_years = dict(session.execute(select(Layer.id, Layer.year)
+                                               .where(Layer.id.in_(ids))).all())
+
+            def attributes(row: LayerFeature) -> dict[str, Any]:
+                year = row.properties.get("year")
+                return {"layer_id": row.layer_id, "feature_index": row.feature_index,
+                        "year": int(year) if isinstance(year, (int, float))
+                        and not isinstance(year, bool) else layer_years.get(row.layer_id)}
+            return tiles.sqlite_tile(session, LayerFeature, LayerFeature.layer_id.in_(ids),
+                                     attributes, name, z, x, y)
+
+    def layer_feature(self, layer_id: int,
+                      feature_index: int) -> tuple[LayerRecord, Feature] | None:
+        """One feature of a layer by its index (an indexed lookup), with its layer; or None."""
+        with self._session() as session:
+            layer = session.get(Layer, int(layer_id))
+            if layer is None:
+                return None
+            row = session.scalar(select(LayerFeature).where(
+                LayerFeature.layer_id == layer.id,
+                LayerFeature.feature_index == int(feature_index)))
+            if row is None:
+                return None
+            feature = _features([f"{row.layer_id}-{row.feature_index}"], [row.geom],
+                                [row.properties])[0]
+            return _layer_record(layer), feature
+
+
+def _feature_year_clause(years: tuple[int | None, int | None],
+                         undated_layers: Sequence[int]) -> Any:
+    """Features dated (own ``year``, else the layer's) within ``years``, or undated ones
+    of ``undated_layers``."""
+    year = func.coalesce(LayerFeature.properties["year"].as_integer(),
+                         select(Layer.year).where(Layer.id == LayerFeature.layer_id)
+                         .scalar_subquery())
+    first, last = years
+    dated = and_(year.is_not(None), *([year >= int(first)] if first is not None else []),
+                 *([year <= int(last)] if last is not None else []))
+    if not undated_layers:
+        return dated
+    return or_(dated, and_(year.is_(None),
+                           LayerFeature.layer_id.in_([int(i) for i in undated_layers])))
 
 
 def _require_layer(session: Session, layer_id: int) -> Layer:

@@ -161,6 +161,8 @@ class Deposit(BBoxMixin, Base):
     mode: Mapped[str | None] = mapped_column(String(32))
     properties: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     geom: Mapped[BaseGeometry | None] = mapped_column(Geometry4326())
+    #: the GeoJSON Feature, serialised once when the version is stored (NULL before 0003_ogc)
+    feature_json: Mapped[str | None] = mapped_column(Text)
 
 
 class Declaration(Base):

@@ -130,3 +130,16 @@ class AuditRecord:
     target: str
     sha256: str | None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FeaturePage:
+    """A page of features as GeoJSON Feature texts (serialised once, when stored).
+
+    ``version`` is the footprint version read (the latest when none was asked for);
+    ``number_matched`` counts the features matching the whole query, not only the page.
+    """
+
+    version: int
+    features: list[str]
+    number_matched: int

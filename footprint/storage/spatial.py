@@ -38,28 +38,38 @@ Feature = dict[str, Any]
 
 def _page_sqlite_bbox(session: Session, model: type[LayerFeature] | type[Deposit], where: Any,
                       order: tuple[Any, ...], bbox: Bounds, limit: int,
-                      offset: int) -> tuple[list[Any], int]:
+                      offset: int, *, sql_order: bool = False) -> tuple[list[Any], int]:
     """Bounding-box prefilter on the indexed columns, exact test with shapely (GEOS).
 
     The candidates are sorted here, not by SQL: an ORDER BY would tempt SQLite to walk
-    the (parent, feature_index) unique index instead of the bbox index.
+    the (parent, feature_index) unique index instead of the bbox index (unless
+    ``sql_order``: ``order`` then holds sort expressions only SQL can evaluate).
     """
-    minx, miny, maxx, maxy = bbox
-    prefilter = and_(model.minx <= maxx, model.maxx >= minx,
-                     model.miny <= maxy, model.maxy >= miny)
-    candidates = list(session.execute(
-        select(model.id, type_coerce(model.geom, LargeBinary), *order).where(where, prefilter)
-    ).all())
-    if not candidates:
+    matched_ids = _sqlite_bbox_ids(session, model, where, order, bbox, sql_order=sql_order)
+    if not matched_ids.size:
         return [], 0
-    candidates.sort(key=lambda c: tuple(c[2:]))
-    ids = np.array([c[0] for c in candidates])
-    geoms = shapely.from_wkb(np.array([c[1] for c in candidates], dtype=object))
-    matched_ids = ids[shapely.intersects(geoms, box(*bbox))]
     page_ids = [int(i) for i in matched_ids[offset:offset + limit]]
     rows = list(session.scalars(select(model).where(model.id.in_(page_ids)).order_by(*order))) \
         if page_ids else []
     return rows, int(matched_ids.size)
+
+
+def _sqlite_bbox_ids(session: Session, model: type[LayerFeature] | type[Deposit], where: Any,
+                     order: tuple[Any, ...], bbox: Bounds, *,
+                     sql_order: bool = False) -> np.ndarray:
+    """Row ids, in ``order``, whose geometry intersects ``bbox`` (see _page_sqlite_bbox)."""
+    minx, miny, maxx, maxy = bbox
+    prefilter = and_(model.minx <= maxx, model.maxx >= minx,
+                     model.miny <= maxy, model.maxy >= miny)
+    query = select(model.id, type_coerce(model.geom, LargeBinary), *order).where(where, prefilter)
+    candidates = list(session.execute(query.order_by(*order) if sql_order else query).all())
+    if not candidates:
+        return np.array([], dtype=np.int64)
+    if not sql_order:
+        candidates.sort(key=lambda c: tuple(c[2:]))
+    ids = np.array([c[0] for c in candidates])
+    geoms = shapely.from_wkb(np.array([c[1] for c in candidates], dtype=object))
+    return ids[shapely.intersects(geoms, box(*bbox))]
 
 
 def _feature_rows(gdf: gpd.GeoDataFrame, *, what: str,

@@ -21,6 +21,7 @@ from shapely.geometry import LineString
 
 from api.app import create_app
 from api.routers.map import install_map
+from footprint.settings import get_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -208,3 +209,61 @@ def test_map_page_draws_deposits_and_shows_field_numbers(browser_page, live_serv
     page.screenshot(path=str(ARTIFACTS / "map.png"))
     assert outside_requests == []
     assert console_errors == []
+
+
+def _offline(page) -> list[str]:
+    """Abort every request that leaves 127.0.0.1; return the list they are counted in."""
+    outside: list[str] = []
+
+    def route(request_route):
+        if urlsplit(request_route.request.url).hostname != "127.0.0.1":
+            outside.append(request_route.request.url)
+            request_route.abort("internetdisconnected")
+        else:
+            request_route.continue_()
+    page.route("**/*", route)
+    return outside
+
+
+def test_swagger_ui_and_redoc_render_offline(browser_page, live_server):
+    page = browser_page
+    outside = _offline(page)
+    page.goto(f"{live_server}/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+    assert "footprint" in page.inner_text(".swagger-ui .info .title")
+    # operations of every tag are listed, from the OpenAPI 3.1 document
+    page.wait_for_selector(".opblock-tag", timeout=30_000)
+    assert page.locator(".opblock").count() > 20
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "docs.png"))
+    page.goto(f"{live_server}/redoc")
+    page.wait_for_selector("h1", timeout=30_000)
+    assert "footprint" in page.inner_text("h1")
+    page.screenshot(path=str(ARTIFACTS / "redoc.png"))
+    assert [u for u in outside if "redoc.ly" not in u] == [], outside
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (get_settings().data_dir / "dem" / "srtm3").is_dir(),
+                    reason="no bundled SRTM tiles")
+def test_map_hash_restores_view_and_draws_the_hillshade_offline(browser_page, live_server,
+                                                                stored_footprint):
+    """The URL hash gives the view and the layers; the hillshade tiles come from the
+    service (rio-tiler on the bundled SRTM), with the network blocked."""
+    page = browser_page
+    outside = _offline(page)
+    lon, lat = AKWATIA
+    page.goto(f"{live_server}/map#map=12/{lat}/{lon}&layers=fields,deposits,hillshade")
+    page.wait_for_function("window.footprintMap && window.footprintMap.ready", timeout=60_000)
+    page.wait_for_function("""() => [...document.querySelectorAll('img.leaflet-tile')]
+        .filter((i) => i.src.includes('/hillshade/') && i.complete && i.naturalWidth === 256)
+        .length >= 2""", timeout=60_000)
+    view = page.evaluate("""() => { const m = window.footprintMap.map;
+        return {zoom: m.getZoom(), lat: m.getCenter().lat, lon: m.getCenter().lng}; }""")
+    assert view["zoom"] == 12 and abs(view["lat"] - lat) < 1e-3 and abs(view["lon"] - lon) < 1e-3
+    assert "layers=fields,deposits,hillshade" in page.evaluate("window.location.hash")
+    # the USGS layer of other (non-diamond) sites is not on, being absent from the hash
+    assert "usgs_other" not in page.evaluate("window.location.hash")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "map-hillshade.png"))
+    assert outside == [], outside

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -91,3 +92,37 @@ def test_schemathesis_finds_no_server_error(live_server, footprint, backend):
     assert "No issues found" in result.stdout
     tested = re.search(r"Tested: (\d+)", result.stdout)
     assert tested and int(tested.group(1)) == operations
+
+
+@pytest.mark.skipif(shutil.which("ogr2ogr") is None and not os.environ.get("CI"),
+                    reason="gdal-bin not installed (scripts/system-deps.sh installs it)")
+def test_ogr2ogr_copies_typed_deposits_and_sends_the_filter(live_server, footprint, tmp_path,
+                                                            caplog):
+    """GDAL's OAPIF driver copies deposits with numbers as Real, and applies an attribute
+    filter; GDAL >= 3.7 sends it to the server as CQL2 (the server logs it), GDAL 3.6
+    (Debian 12) evaluates it on the client, which this test then states."""
+    import logging
+
+    import pyogrio
+
+    target = tmp_path / "deposits.gpkg"
+    with caplog.at_level(logging.INFO, logger="api.features"):
+        copied = subprocess.run(
+            ["ogr2ogr", "-f", "GPKG", str(target), f"OAPIF:{live_server}/",
+             "deposits-gh-birim", "-where", "deposit_class = 'floodplain'",
+             "--config", "CPL_DEBUG", "ON"],
+            capture_output=True, text=True, timeout=120)
+    assert copied.returncode == 0, copied.stderr
+    info = pyogrio.read_info(target)
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert types["area_m2"] == "float64"
+    frame = pyogrio.read_dataframe(target)
+    floodplain = sum(1 for i in range(GRID) for j in range(GRID) if (i + j) % 2)
+    assert len(frame) == floodplain and set(frame["deposit_class"]) == {"floodplain"}
+    filters = [r for r in caplog.records if r.name == "api.features" and "CQL2" in r.getMessage()]
+    version = subprocess.run(["ogr2ogr", "--version"], capture_output=True, text=True).stdout
+    major_minor = tuple(int(n) for n in re.search(r"GDAL (\d+)\.(\d+)", version).groups())
+    if major_minor >= (3, 7):
+        assert filters and "floodplain" in filters[0].getMessage()
+    else:
+        assert "evaluated on client side" in copied.stderr or not filters

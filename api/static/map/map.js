@@ -189,18 +189,67 @@
   const streamsLayer = L.featureGroup().addTo(map);
   const minedLayer = L.featureGroup().addTo(map);
   const usgsLayer = L.featureGroup().addTo(map);
+  // Other USGS mineral sites (gold, cement, quarries ...): off by default
+  const usgsOtherLayer = L.featureGroup();
 
+  // Raster tiles of the service (rio-tiler PNGs), off by default. The hillshade and the
+  // DEM are drawn from the bundled SRTM tiles, so they work offline.
+  // (URL() escapes the braces of the tile template: put them back)
+  const rasterTiles = (name) => L.tileLayer(url(
+    `fields/gh-birim/footprint/rasters/${name}/tiles/WebMercatorQuad/{z}/{x}/{y}.png`)
+    .replace(/%7B/g, "{").replace(/%7D/g, "}"),
+  { maxNativeZoom: 16, opacity: name === "hillshade" ? 0.6 : 0.75 });
+  const hillshadeLayer = rasterTiles("hillshade");
+  const demLayer = rasterTiles("dem");
+
+  const overlays = {
+    "Fields (areas of interest)": fieldsLayer,
+    "Deposits by class (latest footprint)": depositsLayer,
+    "Stream network (active channel)": streamsLayer,
+    "Mined areas (surveys)": minedLayer,
+    "USGS diamond sites": usgsLayer,
+    "USGS other mineral sites": usgsOtherLayer,
+    "Hillshade (SRTM)": hillshadeLayer,
+    "Elevation (SRTM)": demLayer,
+  };
+  // short names for the URL hash (#map=zoom/lat/lon&layers=...)
+  const overlayKeys = { fields: fieldsLayer, deposits: depositsLayer, streams: streamsLayer,
+    mined: minedLayer, usgs: usgsLayer, usgs_other: usgsOtherLayer, hillshade: hillshadeLayer,
+    dem: demLayer };
   L.control.layers(
     { "No basemap": noBasemap, "OpenStreetMap (needs network)": osm },
-    {
-      "Fields (areas of interest)": fieldsLayer,
-      "Deposits by class (latest footprint)": depositsLayer,
-      "Stream network (active channel)": streamsLayer,
-      "Mined areas (surveys)": minedLayer,
-      "USGS mineral sites": usgsLayer,
-    },
+    overlays,
     { collapsed: false, position: "topright" },
   ).addTo(map);
+
+  function readHash() {
+    const params = new URLSearchParams(window.location.hash.replace(/^#/, ""));
+    const view = (params.get("map") || "").split("/").map(Number);
+    return { view: view.length === 3 && view.every(Number.isFinite) ? view : null,
+      layers: params.has("layers") ? params.get("layers").split(",").filter(Boolean) : null };
+  }
+
+  function writeHash() {
+    if (!state.ready) return;
+    const c = map.getCenter();
+    const on = Object.entries(overlayKeys).filter(([, layer]) => map.hasLayer(layer)).map(([k]) => k);
+    const hash = `#map=${map.getZoom().toFixed(2).replace(/\.?0+$/, "")}/${c.lat.toFixed(5)}/${c.lng.toFixed(5)}` +
+      `&layers=${on.join(",")}`;
+    if (window.location.hash !== hash) history.replaceState(null, "", hash);
+  }
+
+  function applyHash() {
+    const { view, layers } = readHash();
+    if (layers) {
+      Object.entries(overlayKeys).forEach(([key, layer]) => {
+        if (layers.includes(key)) layer.addTo(map); else map.removeLayer(layer);
+      });
+    }
+    if (view) map.setView([view[1], view[2]], view[0], { animate: false });
+    return view !== null;
+  }
+  map.on("moveend overlayadd overlayremove", writeHash);
+  window.addEventListener("hashchange", applyHash);
 
   const legend = L.control({ position: "bottomright" });
   legend.onAdd = function () {
@@ -512,7 +561,10 @@
         const commodity = p.DsgAttr01 || "";
         layer.bindTooltip(escapeHtml(`${name}${commodity ? ` (${commodity})` : ""} · USGS ${p.source_layer || ""}`));
       },
-    }).addTo(usgsLayer);
+    }).eachLayer((marker) => {
+      // diamond sites on by default; the others are a layer of their own
+      (marker.feature.properties || {}).is_diamond ? marker.addTo(usgsLayer) : marker.addTo(usgsOtherLayer);
+    });
     state.counts.usgs = features.length;
   }
 
@@ -524,7 +576,8 @@
 
     const fieldFeatures = await fetchAllFeatures("fields");
     addFields(fieldFeatures, docs);
-    if (fieldsLayer.getLayers().length > 0) {
+    const hashView = readHash().view !== null;  // a shared view wins over the default one
+    if (fieldsLayer.getLayers().length > 0 && !hashView) {
       // room on the right for the legend, so no field label hides behind it
       map.fitBounds(fieldsLayer.getBounds(), { paddingTopLeft: [30, 30], paddingBottomRight: [300, 60] });
     }
@@ -551,7 +604,8 @@
     legend.update();
 
     const wanted = new URLSearchParams(window.location.search).get("field");
-    if (wanted && state.fields[wanted]) map.fitBounds(state.fields[wanted].layer.getBounds(), { padding: [20, 20] });
+    if (wanted && state.fields[wanted] && !hashView) map.fitBounds(state.fields[wanted].layer.getBounds(), { padding: [20, 20] });
+    applyHash();
 
     const nDeposits = Object.values(state.counts.deposits).reduce((a, b) => a + b, 0);
     setStatus(`${state.counts.fields} fields · ${nDeposits} deposits · ${state.counts.usgs} USGS sites` +
@@ -566,6 +620,7 @@
     })
     .finally(() => {
       state.ready = true;
+      writeHash();
       document.body.dataset.ready = "true";
     });
 })();
