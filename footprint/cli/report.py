@@ -36,6 +36,11 @@ def report(participant: str = typer.Argument(..., help="KP participant, ISO3 (GH
                                        help="Pin footprint versions: N (a participant with "
                                             "one field) or FIELD:N[,FIELD:N]; default the "
                                             "latest stored."),
+           calibrate_reps: int = typer.Option(0, "--calibrate-reps", min=0, max=10_000,
+                                              help="Run the calibration harness with N "
+                                                   "replicates first, so each test row shows "
+                                                   "its size and power (200 is a quick "
+                                                   "look, 1000 the published tables)."),
            format: ReportFormat = typer.Option(ReportFormat.json, "--format",
                                                help="json, html or pdf."),
            output: Path = typer.Option(..., "-o", "--output", dir_okay=False,
@@ -52,7 +57,7 @@ def report(participant: str = typer.Argument(..., help="KP participant, ISO3 (GH
     with open_store(settings) as store:
         result = make_report(store, settings, participant, year_from, year_to,
                              version=version, exports_csv=exports,
-                             certificates_csv=certificates)
+                             certificates_csv=certificates, calibrate_reps=calibrate_reps)
     if format is ReportFormat.pdf:
         render_pdf(result, output)
     else:

@@ -283,7 +283,8 @@ def parse_version_pins(participant: str, text: str | None) -> dict[str, int]:
 def stored_report(store: Any, settings: Settings, participant: str, year_from: int,
                   year_to: int, *, versions: Mapping[str, int] | None = None,
                   exports_csv: str | Path | None = None,
-                  certificates_csv: str | Path | None = None) -> dict:
+                  certificates_csv: str | Path | None = None,
+                  calibrate_reps: int = 0) -> dict:
     """The anomaly report of ``participant`` from the stored footprints and the stored
     export statistics and certificates: what the service answers, and ``footprint report``.
 
@@ -322,7 +323,8 @@ def stored_report(store: Any, settings: Settings, participant: str, year_from: i
                                          else certificates_csv),
                        footprints=stored_footprint_provider(store, settings,
                                                             versions=versions),
-                       settings=settings, provenance=provenance)
+                       settings=settings, provenance=provenance,
+                       calibrate_reps=calibrate_reps)
 
 
 def _stored_declarations(store: Any, kind: str) -> tuple[pd.DataFrame | None, list[str]]:
