@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
@@ -488,7 +488,8 @@ LANDING_EXAMPLE = {
                "type": "application/json", "title": "collections"}],
 }
 
-FormatParam = Annotated[str | None, Query(
+#: Declared as an enum so the OpenAPI says which values exist (schemathesis checks it).
+FormatParam = Annotated[Literal["json", "html", "geojson"] | None, Query(
     description="Response format: `json` (default) or `html`.", examples=["json"])]
 
 
@@ -522,7 +523,7 @@ def landing_page(request: Request, _: ReadAccess, f: FormatParam = None) -> Any:
 
 
 @router.get("/conformance", responses={200: {"content": {"application/json": {
-    "example": {"conformsTo": CONFORMANCE_CLASSES[:3]}}}}})
+    "example": {"conformsTo": CONFORMANCE_CLASSES[:3]}}, "text/html": {}}}})
 def conformance(request: Request, _: ReadAccess, f: FormatParam = None) -> Any:
     """OGC API conformance classes the service implements."""
     check_parameters(request, _COMMON_PARAMETERS)
