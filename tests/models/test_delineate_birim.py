@@ -83,8 +83,12 @@ def test_outputs_are_valid_and_consistent(birim):
     total = sum(row["area_m2"] for row in summary["areas_by_class"].values())
     assert total == pytest.approx(summary["total_area_m2"], rel=1e-6)
     assert 0 < summary["total_area_m2"] < summary["aoi_area_m2"]
+    data_dir = get_settings().data_dir
     for entry in (i for i in summary["inputs"] if i["role"] == "dem"):
-        assert entry["sha256"] == sha256_file(entry["path"])
+        # published inputs name the file, never a server path (issue 11 row 16)
+        assert "/" not in entry["path"]
+        (tile,) = data_dir.rglob(entry["path"])
+        assert entry["sha256"] == sha256_file(tile)
     assert result.stream_length_km > 100  # a real network over ~4,300 km²
 
 
