@@ -29,7 +29,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from api.deps import Principal, ReadAccess, SettingsDep, StoreDep, require_role
+from api.deps import (
+    Principal,
+    ReadAccess,
+    SettingsDep,
+    StoreDep,
+    require_role,
+    require_role_or_session,
+)
 from api.errors import ERROR_RESPONSES
 from api.jobs import audit, status_info, submit_job
 from api.negotiation import negotiate
@@ -340,7 +347,8 @@ def participant_report(
                                    description="ISO3 code of the KP participant.",
                                    examples=["GHA"])],
     request: Request, store: StoreDep, settings: SettingsDep,
-    _: Annotated[Principal, Depends(require_role("monitor"))],
+    # a monitor's browser session (signed cookie) opens the report too: a GET only
+    _: Annotated[Principal, Depends(require_role_or_session("monitor"))],
     year_from: Annotated[int, Query(alias="from", ge=2003, le=2100)],
     year_to: Annotated[int, Query(alias="to", ge=2003, le=2100)],
     f: Annotated[str | None, Query(description="json, html or pdf (else from Accept).")] = None,

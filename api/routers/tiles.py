@@ -244,18 +244,68 @@ def _srtm_paths(settings: Settings, bounds: tuple[float, float, float, float]) -
     return [p for p in find_tiles(names, settings.data_dir).values() if p is not None]
 
 
-def _read_tile(paths: list[Path], z: int, x: int, y: int, size: int = 256):
+def _read_tile(paths: list[Path], z: int, x: int, y: int, size: int = 256,
+               halo_px: int = 0):
+    """The mosaic of ``paths`` in tile z/x/y, ``halo_px`` wider on each side (None if empty)."""
     from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
     from rio_tiler.io import Reader
     from rio_tiler.mosaic import mosaic_reader
 
     def read(path: Path, x: int, y: int, z: int):
         with Reader(str(path)) as src:
-            return src.tile(x, y, z, tilesize=size, resampling_method="bilinear")
+            return src.tile(x, y, z, tilesize=size, resampling_method="bilinear",
+                            buffer=halo_px or None)
     try:
         image, _ = mosaic_reader([str(p) for p in paths], read, x, y, z)
     except (EmptyMosaicError, TileOutsideBounds):
         return None
+    return image
+
+
+#: SRTM's metre-scale speckle reads as texture at fine zooms: smoothed over this (m)
+HILLSHADE_SMOOTHING_M = 90.0
+#: Vertical exaggeration of the hillshade, the same at every zoom and tile (no seams)
+HILLSHADE_Z_FACTOR = 3.0
+
+
+def _hillshade_tile(settings: Settings, z: int, x: int, y: int, size: int = 256):
+    """Hillshade (0-255) of tile z/x/y from the bundled SRTM, seamless across tiles.
+
+    Every number the shade depends on is fixed per zoom (light, z-factor, smoothing in
+    pixels), the DEM is read with a halo wide enough for the smoothing and the gradient,
+    and the halo is cropped: a pixel's shade is the same whichever tile draws it.
+    """
+    import numpy as np
+    from scipy.ndimage import distance_transform_edt, gaussian_filter
+
+    from footprint.shading import hillshade
+    from footprint.storage.tiles import EXTENT, tile_bounds_3857, tile_bounds_4326
+
+    west, _, east, north = tile_bounds_3857(z, x, y)
+    pixel_m = (east - west) / size  # Web Mercator metres: the same for every tile of z
+    sigma_px = max(1.0, HILLSHADE_SMOOTHING_M / pixel_m)
+    halo = math.ceil(4 * sigma_px) + 2  # gaussian_filter truncates at 4 sigma
+    bounds = tile_bounds_4326(z, x, y, math.ceil(halo * EXTENT / size))
+    image = _read_tile(_srtm_paths(settings, bounds), z, x, y, size, halo)
+    if image is None:
+        return None
+    band = image.array[0]
+    elevation = band.astype("float64").filled(np.nan)
+    voids = ~np.isfinite(elevation)
+    if voids.all():
+        return None
+    if voids.any():  # nearest valid elevation: depends on the place, not on the tile mean
+        nearest = distance_transform_edt(voids, return_distances=False, return_indices=True)
+        elevation = elevation[tuple(nearest)]
+    elevation = gaussian_filter(elevation, sigma=sigma_px)
+    # ground size of a pixel shrinks with cos(latitude), row by row (Mercator is conformal)
+    rows_y_m = north - (np.arange(elevation.shape[0]) - halo + 0.5) * pixel_m
+    lat = np.arctan(np.sinh(rows_y_m / 6378137.0))
+    ground_m = (pixel_m * np.cos(lat))[:, None]
+    shade = hillshade(elevation, ground_m, ground_m, azimuth_deg=315.0, altitude_deg=45.0,
+                      z_factor=HILLSHADE_Z_FACTOR)
+    crop = (slice(halo, halo + size), slice(halo, halo + size))
+    image.array = np.ma.MaskedArray((shade[crop] * 255.0)[None], mask=band.mask[crop][None])
     return image
 
 
@@ -282,38 +332,20 @@ def _dem_range_m(data_dir: Path, field_id: str) -> tuple[float, float]:
 def _render(name: str, field_id: str, settings: Settings, path: Path | None,
             z: int, x: int, y: int) -> bytes:
     """PNG of raster ``name`` in tile z/x/y (empty bytes when the tile has no data)."""
-    import numpy as np
     from rio_tiler.colormap import cmap
+
+    from footprint.storage.tiles import tile_bounds_4326
 
     style = RASTER_STYLES.get(name, {"colormap": "viridis", "range": None})
     if path is not None:
         image = _read_tile([path], z, x, y)
+    elif name == "hillshade":
+        image = _hillshade_tile(settings, z, x, y)
     else:
-        from footprint.storage.tiles import tile_bounds_4326
-
         image = _read_tile(_srtm_paths(settings, tile_bounds_4326(z, x, y, 0)), z, x, y)
     if image is None:
         return b""
-    if name == "hillshade":
-        from matplotlib.colors import LightSource
-
-        from footprint.storage.tiles import tile_bounds_3857
-
-        west, _, east, _ = tile_bounds_3857(z, x, y)
-        pixel_m = (east - west) / image.width
-        from scipy.ndimage import gaussian_filter
-
-        elevation = image.array[0].astype("float64").filled(np.nan)
-        filled = np.nan_to_num(elevation, nan=float(np.nanmean(elevation))
-                               if np.isfinite(elevation).any() else 0.0)
-        # SRTM's metre-scale speckle would read as texture at fine zooms: smooth over ~90 m
-        filled = gaussian_filter(filled, sigma=max(1.0, 90.0 / pixel_m))
-        shade = LightSource(azdeg=315, altdeg=45).hillshade(filled, dx=pixel_m, dy=pixel_m,
-                                                            vert_exag=3)
-        image.array = np.ma.MaskedArray((shade * 255)[None], mask=image.array.mask)
-        low, high = style["range"]
-    else:
-        low, high = style["range"] or _dem_range_m(settings.data_dir, field_id)
+    low, high = style["range"] or _dem_range_m(settings.data_dir, field_id)
     image.rescale(in_range=((low, high),))
     return image.render(img_format="PNG", colormap=cmap.get(style["colormap"]))
 
