@@ -7,7 +7,6 @@ as if it did not exist, so a corrupted row can never serve an arbitrary file.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from api.errors import ERROR_RESPONSES
 from api.ogc import link
 from footprint.catalogue import FieldDefinition, get_field, load_catalogue
 from footprint.errors import InvalidParameterError, NotFoundError
+from footprint.serialise import iso_timestamp
 from footprint.settings import Settings
 
 router = APIRouter(tags=["Footprints"], responses=ERROR_RESPONSES)
@@ -34,10 +34,6 @@ VersionQuery = Annotated[int | None, Query(ge=1, le=2**31 - 1,
                                            description="Footprint version; default the latest.")]
 
 
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.datetime | dt.date) else value
-
-
 def _raster_names(rasters: Any) -> list[str]:
     return sorted(rasters or {})
 
@@ -48,7 +44,7 @@ def footprint_summary(record: Any, base: str) -> dict[str, Any]:
     return {
         "field_id": record.field_id,
         "version": record.version,
-        "created_at": _iso(record.created_at),
+        "created_at": iso_timestamp(record.created_at),
         "status": getattr(record, "status", None),
         "seed": record.seed,
         "n_draws": record.n_draws,

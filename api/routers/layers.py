@@ -41,6 +41,7 @@ from footprint.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
+from footprint.serialise import iso_timestamp
 from footprint.services import reports as report_service
 from footprint.services.declarations import ingest_declarations
 from footprint.services.layers import UPLOAD_KINDS as LAYER_KINDS
@@ -153,7 +154,6 @@ def _get(record: Any, name: str, default: Any = None) -> Any:
 def layer_document(layer: Any, request: Request) -> dict[str, Any]:
     """A layer as JSON (no features; they are served by the Features collections)."""
     field_id, layer_id = _get(layer, "field_id"), _get(layer, "id")
-    created = _get(layer, "created_at")
     bounds = _get(layer, "bounds_4326")
     doc = {
         "id": layer_id, "field_id": field_id, "kind": _get(layer, "kind"),
@@ -162,11 +162,11 @@ def layer_document(layer: Any, request: Request) -> dict[str, Any]:
         "sha256": _get(layer, "sha256"), "crs": _get(layer, "crs"),
         "bbox_4326": list(bounds) if bounds is not None else None,
         "n_features": _get(layer, "n_features"),
-        "created_at": created.isoformat() if created is not None else None,
+        "created_at": iso_timestamp(_get(layer, "created_at")),
         # who uploaded it is in the audit log (admins): key names are not a public read
         "meta": _get(layer, "meta") or {},
         "active": _get(layer, "retired_at") is None,
-        "retired_at": _iso(_get(layer, "retired_at")),
+        "retired_at": iso_timestamp(_get(layer, "retired_at")),
         "retired_by": _get(layer, "retired_by"),
         "links": [{"href": str(request.url_for("get_layer", field_id=field_id, layer_id=layer_id)),
                    "rel": "self", "type": "application/json"}],
@@ -174,10 +174,6 @@ def layer_document(layer: Any, request: Request) -> dict[str, Any]:
     if _get(layer, "stac"):
         doc["stac"] = _get(layer, "stac")
     return doc
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _layers_of(store: Any, field_id: str) -> list[Any]:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import Principal, SettingsDep, StoreDep, require_role
 from api.errors import ERROR_RESPONSES
+from footprint.serialise import iso_timestamp
 
 router = APIRouter(tags=["Operations"])
 logger = logging.getLogger("api.ops")
@@ -73,7 +74,7 @@ def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
 
 def _audit_json(record: Any) -> dict[str, Any]:
     entry = dataclasses.asdict(record) if dataclasses.is_dataclass(record) else dict(record)
-    return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in entry.items()}
+    return {k: iso_timestamp(v) if isinstance(v, dt.datetime) else v for k, v in entry.items()}
 
 
 @router.get("/audit", responses={**ERROR_RESPONSES, 200: {"content": {"application/json": {
