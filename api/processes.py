@@ -145,7 +145,7 @@ def execute_calibrate(inputs: dict, *, store: Any, settings: Settings,
                                    footprints=stored_footprint_provider(store, settings),
                                    settings=settings)
     progress(95, "calibration computed")
-    return {"calibration": _jsonable(result.to_dict())}
+    return {"calibration": to_jsonable(result.to_dict())}
 
 
 def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
@@ -155,13 +155,7 @@ def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
     report = report_service.make_report(store, settings, inputs["participant"], inputs["from"],
                                         inputs["to"], version=inputs.get("version"))
     progress(95, "report computed")
-    return {"report": _jsonable(report)}
-
-
-# --------------------------------------------------------------------------------------
-# reports from what the store holds
-# --------------------------------------------------------------------------------------
-_jsonable = to_jsonable
+    return {"report": to_jsonable(report)}
 
 
 # --------------------------------------------------------------------------------------
