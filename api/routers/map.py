@@ -122,8 +122,9 @@ def basemap_geojson(layer: str, data_dir: Path) -> bytes:
     return frame.to_json(drop_id=True, na="null", to_wgs84=False).encode("utf-8")
 
 
-@router.get("/map/basemap/{layer}", response_class=Response,
-            responses={200: {"content": {"application/geo+json": {}},
+@router.get("/map/basemap/{layer}", response_class=Response, operation_id="getBasemapLayer",
+            responses={200: {"content": {"application/geo+json": {"schema": {
+                "type": "object", "description": "A GeoJSON FeatureCollection."}}},
                              "description": "A basemap layer (GeoJSON)."}})
 def basemap_layer(layer: Annotated[BasemapLayer, PathParam(description=(
                       "countries, rivers, lakes or places (towns flagged ``town``)."))],

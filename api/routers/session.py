@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SettingsDep, StoreDep
@@ -34,6 +35,16 @@ from api.session import (
 from footprint.errors import AuthenticationError, PermissionDeniedError
 
 router = APIRouter(tags=["Session"], responses=ERROR_RESPONSES)
+
+
+class SessionState(BaseModel):
+    """Who the session cookie belongs to; only ``signed_in`` when there is none."""
+
+    signed_in: bool
+    name: str | None = None
+    role: str | None = None
+    expires_at: str | None = None
+
 
 KeyForm = Annotated[str, Form(min_length=1, max_length=512, description="The API key.",
                               json_schema_extra={"format": "password"})]
@@ -73,9 +84,11 @@ def _session_document(claims: Any) -> dict[str, Any]:
             "expires_at": expires.isoformat()}
 
 
-@router.post("/session", status_code=303,
+@router.post("/session", status_code=303, operation_id="signIn",
              responses={303: {"description": "Signed in; back to `next` with the cookie."},
-                        200: {"description": "Signed in (when JSON is accepted)."}})
+                        200: {"description": "Signed in (when JSON is accepted).",
+                              "content": {"application/json": {"schema": {
+                                  "$ref": "#/components/schemas/SessionState"}}}}})
 async def sign_in(request: Request, store: StoreDep, settings: SettingsDep, key: KeyForm,
                   next: NextForm = "/map") -> Response:
     """Sign in with an API key (form POST): sets the monitor's session cookie."""
@@ -98,7 +111,8 @@ async def sign_in(request: Request, store: StoreDep, settings: SettingsDep, key:
     return response
 
 
-@router.get("/session")
+@router.get("/session", operation_id="getSession", response_model=SessionState,
+            response_model_exclude_none=True)
 def who_is_signed_in(request: Request, settings: SettingsDep) -> dict[str, Any]:
     """Who is signed in with the session cookie (``signed_in: false`` if no one)."""
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -112,7 +126,7 @@ def _signed_out(request: Request, response: Response) -> Response:
     return response
 
 
-@router.post("/session/sign-out", status_code=303,
+@router.post("/session/sign-out", status_code=303, operation_id="signOut",
              responses={303: {"description": "Signed out; back to the map."}})
 def sign_out(request: Request) -> Response:
     """Sign out (form POST): clears the session cookie."""
@@ -121,7 +135,7 @@ def sign_out(request: Request) -> Response:
     return _signed_out(request, RedirectResponse("../map", status_code=303))
 
 
-@router.delete("/session", status_code=204)
+@router.delete("/session", status_code=204, operation_id="endSession")
 def end_session(request: Request) -> Response:
     """Sign out: clears the session cookie."""
     return _signed_out(request, Response(status_code=204))

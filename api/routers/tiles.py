@@ -22,9 +22,18 @@ import math
 from pathlib import Path
 from typing import Annotated, Any
 
+import morecantile
+import numpy as np
+import rasterio
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
+from rasterio.windows import from_bounds
+from rio_tiler.colormap import cmap
+from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
+from rio_tiler.io import Reader
+from rio_tiler.mosaic import mosaic_reader
+from scipy.ndimage import distance_transform_edt, gaussian_filter
 from starlette.concurrency import run_in_threadpool
 
 from api.cache import cache_of, cached_response
@@ -34,7 +43,10 @@ from api.ogc import link
 from api.routers.features import check_parameters, get_collection
 from footprint.catalogue import get_field, load_catalogue
 from footprint.errors import InvalidParameterError, NotFoundError
+from footprint.io.dem import find_tiles
 from footprint.settings import Settings
+from footprint.shading import hillshade
+from footprint.storage.tiles import EXTENT, check_tile, tile_bounds_3857, tile_bounds_4326
 
 router = APIRouter(tags=["OGC API - Tiles"], responses=ERROR_RESPONSES)
 
@@ -92,8 +104,6 @@ def tile_matrix_set(tile_matrix_set_id: TileMatrixSetId, request: Request,
     """The definition of a tile matrix set (OGC 2D Tile Matrix Set, JSON)."""
     check_parameters(request, frozenset({"f"}))
     _check_tms(tile_matrix_set_id)
-    import morecantile
-
     return JSONResponse(morecantile.tms.get(TMS).model_dump(mode="json", exclude_none=True))
 
 
@@ -235,8 +245,6 @@ def _raster_source(store: Any, settings: Settings, field_id: str, name: str,
 
 
 def _srtm_paths(settings: Settings, bounds: tuple[float, float, float, float]) -> list[Path]:
-    from footprint.io.dem import find_tiles
-
     west, south, east, north = bounds
     names = [f"{'N' if lat >= 0 else 'S'}{abs(lat):02d}{'E' if lon >= 0 else 'W'}{abs(lon):03d}"
              for lat in range(math.floor(south), math.floor(north) + 1)
@@ -247,10 +255,6 @@ def _srtm_paths(settings: Settings, bounds: tuple[float, float, float, float]) -
 def _read_tile(paths: list[Path], z: int, x: int, y: int, size: int = 256,
                halo_px: int = 0):
     """The mosaic of ``paths`` in tile z/x/y, ``halo_px`` wider on each side (None if empty)."""
-    from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
-    from rio_tiler.io import Reader
-    from rio_tiler.mosaic import mosaic_reader
-
     def read(path: Path, x: int, y: int, z: int):
         with Reader(str(path)) as src:
             return src.tile(x, y, z, tilesize=size, resampling_method="bilinear",
@@ -275,12 +279,6 @@ def _hillshade_tile(settings: Settings, z: int, x: int, y: int, size: int = 256)
     pixels), the DEM is read with a halo wide enough for the smoothing and the gradient,
     and the halo is cropped: a pixel's shade is the same whichever tile draws it.
     """
-    import numpy as np
-    from scipy.ndimage import distance_transform_edt, gaussian_filter
-
-    from footprint.shading import hillshade
-    from footprint.storage.tiles import EXTENT, tile_bounds_3857, tile_bounds_4326
-
     west, _, east, north = tile_bounds_3857(z, x, y)
     pixel_m = (east - west) / size  # Web Mercator metres: the same for every tile of z
     sigma_px = max(1.0, HILLSHADE_SMOOTHING_M / pixel_m)
@@ -312,10 +310,6 @@ def _hillshade_tile(settings: Settings, z: int, x: int, y: int, size: int = 256)
 @functools.lru_cache(maxsize=16)
 def _dem_range_m(data_dir: Path, field_id: str) -> tuple[float, float]:
     """The 2nd-98th percentile of elevation over the field (m), for the DEM colours."""
-    import numpy as np
-    import rasterio
-    from rasterio.windows import from_bounds
-
     bounds = get_field(field_id).bbox_4326
     values = []
     for path in _srtm_paths(Settings(data_dir=data_dir), bounds):
@@ -332,10 +326,6 @@ def _dem_range_m(data_dir: Path, field_id: str) -> tuple[float, float]:
 def _render(name: str, field_id: str, settings: Settings, path: Path | None,
             z: int, x: int, y: int) -> bytes:
     """PNG of raster ``name`` in tile z/x/y (empty bytes when the tile has no data)."""
-    from rio_tiler.colormap import cmap
-
-    from footprint.storage.tiles import tile_bounds_4326
-
     style = RASTER_STYLES.get(name, {"colormap": "viridis", "range": None})
     if path is not None:
         image = _read_tile([path], z, x, y)
@@ -360,8 +350,6 @@ async def raster_tile(field_id: FieldId, name: RasterName, z: Z, x: XY, y: XY,
                       version: VersionQuery = None) -> Response:
     """A PNG tile of a footprint raster (HAND, MRVBF, streams) or of the DEM / hillshade."""
     check_parameters(request, frozenset({"version"}))
-    from footprint.storage.tiles import check_tile
-
     check_tile(z, x, y)
     resolved, path = await run_in_threadpool(_raster_source, store, settings, field_id, name,
                                              version)
@@ -402,8 +390,6 @@ def raster_legend(field_id: FieldId, name: RasterName, request: Request, _: Read
                   version: VersionQuery = None) -> JSONResponse:
     """The colour ramp of a raster's tiles: value range, unit and colour stops."""
     check_parameters(request, frozenset({"version"}))
-    from rio_tiler.colormap import cmap
-
     _raster_source(store, settings, field_id, name, version)
     style = RASTER_STYLES.get(name, {"colormap": "viridis", "range": None, "unit": "",
                                      "title": name})

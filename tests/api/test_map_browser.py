@@ -262,11 +262,13 @@ def test_a_click_on_a_vector_tile_deposit_opens_its_popup(browser_page, live_ser
     clicked = page.evaluate("window.footprintMap.lastPopup.properties")
     stored = [f for f in store.deposit_features("gh-birim", version=record.version,
                                                 limit=1000)[0]
-              if f["properties"]["feature_index"] == clicked["feature_index"]][0]
+              if str(f["id"]) == f"{record.version}-{clicked['feature_index']}"][0]
     assert stored["properties"]["deposit_class"] == "floodplain"
     area = float(page.get_attribute(".deposit-popup [data-field='area']", "data-value"))
     assert area == pytest.approx(stored["properties"]["area_m2"], rel=1e-6)
-    assert f"{area / 1e4:,.2f}".rstrip("0").rstrip(".") in popup
+    hectares = area / 1e4
+    shown_ha = f"{hectares:,.0f}" if hectares >= 100 else f"{hectares:,.2f}".rstrip("0").rstrip(".")
+    assert f"area {shown_ha} ha" in popup
     share = float(page.get_attribute(".deposit-popup [data-field='share']", "data-value"))
     assert share == pytest.approx(shares["floodplain"], rel=1e-9)
     assert f"{100 * share:.1f}".rstrip("0").rstrip(".") + " %" in popup
@@ -363,7 +365,14 @@ def test_offline_basemap_labels_the_towns_and_usgs_shows_diamond_sites(
 
 
 def test_monitor_signs_in_once_and_the_report_link_opens(browser_page, live_server,
-                                                         stored_footprint, store):
+                                                         stored_footprint, store, monkeypatch):
+    import api.routers.layers as layers
+
+    # the report itself has its own tests: here it is the sign-in that must open it
+    monkeypatch.setattr(layers.report_service, "make_report",
+                        lambda store, settings, iso3, *a, **k: {"participant": iso3})
+    monkeypatch.setattr(layers.report_service, "render_report",
+                        lambda report, fmt, _: f"<h1>Anomaly report {report['participant']}</h1>")
     page = browser_page
     console_errors = _console_errors(page)
     outside = _offline(page)
@@ -383,10 +392,15 @@ def test_monitor_signs_in_once_and_the_report_link_opens(browser_page, live_serv
     cookie = [c for c in page.context.cookies() if c["name"] == "footprint_session"][0]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert page.evaluate("document.cookie") == ""  # HttpOnly: no script can read it
-    report = page.context.new_page()
-    response = report.goto(href)
-    assert response.status == 200
-    assert "text/html" in response.headers["content-type"]
+    # the map's link opens the HTML report in a new tab, with the cookie and no key
+    with page.context.expect_event("response", lambda r: r.url == href) as answered:
+        with page.expect_popup() as opened:
+            page.click("#report-link")
+    assert answered.value.status == 200
+    report = opened.value
+    report.wait_for_load_state()
+    assert report.inner_text("h1") == "Anomaly report GHA"
+    report.screenshot(path=str(ARTIFACTS / "map-report.png"))
     report.close()
     page.click("#session-sign-out")
     page.wait_for_selector("#session-form", timeout=30_000)
@@ -441,9 +455,12 @@ def test_map_hash_restores_view_and_draws_the_hillshade_offline(browser_page, li
     lon, lat = AKWATIA
     page.goto(f"{live_server}/map#map=12/{lat}/{lon}&layers=fields,deposits,hillshade")
     page.wait_for_function("window.footprintMap && window.footprintMap.ready", timeout=60_000)
-    page.wait_for_function("""() => [...document.querySelectorAll('img.leaflet-tile')]
-        .filter((i) => i.src.includes('/hillshade/') && i.complete && i.naturalWidth === 256)
-        .length >= 2""", timeout=60_000)
+    # every hillshade tile in view is drawn (the screenshot shows whether they meet)
+    page.wait_for_function("""() => { const tiles = [...document.querySelectorAll('img.leaflet-tile')]
+        .filter((i) => i.src.includes('/hillshade/'));
+        return tiles.length >= 6 && tiles.every((i) => i.complete && i.naturalWidth === 256); }""",
+                           timeout=30_000)
+    page.wait_for_timeout(500)  # Leaflet fades tiles in over 200 ms
     view = page.evaluate("""() => { const m = window.footprintMap.map;
         return {zoom: m.getZoom(), lat: m.getCenter().lat, lon: m.getCenter().lng}; }""")
     assert view["zoom"] == 12 and abs(view["lat"] - lat) < 1e-3 and abs(view["lon"] - lon) < 1e-3

@@ -54,8 +54,9 @@
         const [lng, lat] = f.geometry.coordinates;
         const town = Boolean((f.properties || {}).town);
         const marker = L.circleMarker([lat, lng], { ...(town ? STYLE.town : STYLE.place), pane: "basemapLinesPane" });
+        // towns to the left of their dot: a field's own label is to the right of its dot
         marker.bindTooltip(String(f.properties.name), {
-          permanent: true, direction: "right", offset: [4, 0], interactive: false,
+          permanent: true, direction: town ? "left" : "right", offset: town ? [-4, 0] : [4, 0], interactive: false,
           className: town ? "place-label town-label" : "place-label",
         });
         marker.isTown = town;

@@ -120,7 +120,8 @@
   // ----------------------------------------------------------------------------------
   // Map, panes, basemaps
 
-  const map = L.map("map", { zoomControl: true, zoomSnap: 0.25 });
+  // explicit zoom limits: else the vector grids' minZoom would become the map's own
+  const map = L.map("map", { zoomControl: true, zoomSnap: 0.25, minZoom: 2, maxZoom: 20 });
   state.map = map;
   map.setView([7, 0], 5);
   [["depositsPane", 410], ["comparePane", 415], ["streamsPane", 420], ["fieldsPane", 425],
@@ -291,8 +292,14 @@
     return (fieldId) => (map.hasLayer(layer) && seen[kind][fieldId] ? seen[kind][fieldId].size : 0);
   }
 
+  /** No vector tile is being fetched or drawn (a grid whose field is out of view has
+   * no tile at all, and never fires its `load`). */
   function tilesIdle() {
-    return Object.values(grids).every((byField) => Object.values(byField).every((g) => !g._map || !g.isLoading()));
+    const idle = (g) => {
+      const tiles = Object.values(g._tiles || {});
+      return !g._map || (tiles.every((t) => t.loaded) && (tiles.length === 0 || !g.isLoading()));
+    };
+    return Object.values(grids).every((byField) => Object.values(byField).every(idle));
   }
 
   function redrawMined() {
