@@ -78,7 +78,8 @@ def _load_job(store: Any, job_id: str) -> Any:
 @router.get("/processes", operation_id="getProcesses", response_model=ProcessList,
             response_model_exclude_unset=True)
 def list_processes_route(request: Request, settings: SettingsDep, _: ReadAccess) -> dict:
-    """The processes this server offers (delineate, build-footprint, anomaly-report)."""
+    """The processes this server offers (delineate, build-footprint, anomaly-report,
+    calibrate-protocols)."""
     summaries = []
     for process in list_processes(settings):
         url = str(request.url_for("describe_process", process_id=process.id))
@@ -123,8 +124,9 @@ def execute_process(
     """Execute a process: synchronously (results in the response) or, with
     `Prefer: respond-async`, as a job (201 with its statusInfo and `Location`).
 
-    Needs a key with role surveyor (delineate, build-footprint), monitor (anomaly-report)
-    or admin.
+    Needs a key with role surveyor (delineate, build-footprint), monitor (anomaly-report,
+    calibrate-protocols) or admin. Inputs are checked against the process's inputs model
+    (its description); a bad one is a 400 naming it.
     """
     process = get_process(process_id, settings)
     _check_role(principal, process)
