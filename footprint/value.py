@@ -90,10 +90,6 @@ class LognormalFit:
     def median_usd_per_ct(self) -> float:
         return math.exp(self.mu)
 
-    @property
-    def mean_usd_per_ct(self) -> float:
-        return math.exp(self.mu + self.sigma ** 2 / 2)
-
     def to_parameter(self, source: str, *, predictive: bool = True) -> Lognormal:
         """A sheet parameter; ``predictive`` widens sigma by the uncertainty of mu."""
         sigma = math.hypot(self.sigma, self.mu_se) if predictive else self.sigma
