@@ -60,6 +60,7 @@ from footprint.params import load_sheet
 from footprint.pipeline.delineate import delineate_field
 from footprint.provenance import sha256_file, sha256_json
 from footprint.sensitivity import sensitivity_summary
+from footprint.serialise import iso_timestamp
 from footprint.settings import Settings
 from footprint.simulation import field_seed
 from footprint.sweeps import PARTIAL_PREFIX, owned_workdir, sweep_state_dir
@@ -573,10 +574,9 @@ def _write_deposits(deposits_4326: gpd.GeoDataFrame, path: Path) -> None:
 
 def footprint_summary(record: Any) -> dict[str, Any]:
     """What a job returns about a stored footprint version (JSON-able)."""
-    created = record.created_at
     return {
         "id": record.id, "field_id": record.field_id, "version": record.version,
-        "created_at": created.isoformat() if created is not None else None,
+        "created_at": iso_timestamp(record.created_at),
         "seed": record.seed, "draws": record.n_draws, "code_version": record.code_version,
         "sheet_sha256": record.sheet_sha256, "n_deposits": record.n_deposits,
         "summaries": record.summaries,
