@@ -74,18 +74,13 @@ def _no_progress(pct: float, message: str = "") -> None:
     return None
 
 
-def footprints_dir(settings: Settings, field_id: str) -> Path:
-    """``state_dir/footprints/<field>``: one sub-directory per stored version."""
-    return settings.state_dir / "footprints" / field_id
-
-
 def remove_partial_builds(settings: Settings) -> list[Path]:
     """Delete the hidden directories of builds whose process is gone; return them.
 
     A build another live process (a second server) is writing is left alone; see
     :func:`footprint.sweeps.sweep_state_dir`, which also sweeps uploads and delineations.
     """
-    root = settings.state_dir / "footprints"
+    root = settings.state.footprints
     return [p for p in sweep_state_dir(settings) if root in p.parents]
 
 
@@ -409,7 +404,7 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
     draws = settings.draws if draws is None else int(draws)
     if sheet is None:
         sheet = load_sheet(sheet_path if sheet_path is not None else field_id)
-    root = footprints_dir(settings, field_id)
+    root = settings.state.field_footprints(field_id)
     root.mkdir(parents=True, exist_ok=True)
     workdir = owned_workdir(root, PARTIAL_PREFIX)  # named after this process (footprint.sweeps)
     final = root / uuid.uuid4().hex  # where the files are renamed to when complete

@@ -17,10 +17,6 @@ from footprint.storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-#: Columns of a declarations DataFrame stored as columns (all of the row goes to ``row``).
-DECLARATION_COLUMNS = ("participant_iso3", "period", "partner", "flow", "carats", "value_usd")
-
-
 class DeclarationRepository(StoreBase):
     """Declared statistics: production, exports and certificates."""
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from footprint.concepts import LAYER_KINDS
@@ -162,16 +162,6 @@ class LayerRepository(StoreBase):
         """One layer; :class:`NotFoundError` if there is none."""
         with self._session() as session:
             return _layer_record(_require_layer(session, layer_id))
-
-    def delete_layer(self, layer_id: int) -> LayerRecord:
-        """Delete a layer and its features; return the deleted record (its ``path`` is
-        the caller's to remove from the state directory)."""
-        with self._session(write=True) as session:
-            layer = _require_layer(session, layer_id)
-            record = _layer_record(layer)
-            session.execute(delete(LayerFeature).where(LayerFeature.layer_id == layer_id))
-            session.delete(layer)
-            return record
 
     def retire_layer(self, layer_id: int, *, actor: str, field_id: str | None = None,
                      reason: str | None = None,
