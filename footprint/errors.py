@@ -139,6 +139,10 @@ class AuthenticationError(FootprintError, PermissionError):
     code = "Unauthorized"
 
 
+class InvalidTokenError(AuthenticationError, ValueError):
+    """A signed token (session cookie, report link) is malformed, altered or expired."""
+
+
 #: CLI exit codes per error class (most specific first; ``1`` otherwise).
 EXIT_CODES: dict[type[FootprintError], int] = {
     NotFoundError: 3,

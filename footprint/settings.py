@@ -58,7 +58,10 @@ class Settings(BaseSettings):
     dask_scheduler: str | None = Field(default=None,
                                        description="tcp://host:port of a dask scheduler.")
     workers: int = Field(default=2, ge=1, le=256, description="Local executor pool size.")
-    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEFAULT_SECRET),
+        description="Signs expiring tokens (the monitors' session cookie, report links; "
+                    "footprint.signing). Changing it invalidates every token.")
     public_reads: bool = Field(default=True, description="Reads need no API key when true.")
     cors_origins: list[str] = Field(default_factory=list)
     max_upload_mb: int = Field(default=200, ge=1,
