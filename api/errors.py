@@ -32,7 +32,6 @@ Status choices:
 from __future__ import annotations
 
 import http
-import re
 import logging
 from typing import Any
 
@@ -57,6 +56,7 @@ from footprint.errors import (
     StorageError,
     StorageFullError,
     as_footprint_error,
+    public_text,
 )
 
 logger = logging.getLogger("api.errors")
@@ -185,9 +185,8 @@ def footprint_error_response(exc: FootprintError, path: str | None,
     if exc.retry_after_s is not None and status >= 500:
         headers["Retry-After"] = str(int(exc.retry_after_s))
     code = exc.code if exc.code != "NoApplicableCode" else None
-    roots = ({"state_dir": settings.state_dir, "data_dir": settings.data_dir,
-              "cache_dir": settings.cache_dir} if settings is not None else {})
-    return problem_json(status, without_paths(str(exc), roots), code=code, instance=path,
+    text = settings.public_text(str(exc)) if settings is not None else public_text(str(exc), {})
+    return problem_json(status, text, code=code, instance=path,
                         request_id=request_id, headers=headers or None)
 
 
@@ -196,22 +195,6 @@ async def _footprint_error(request: Request, exc: Exception) -> JSONResponse:
     named = as_footprint_error(exc) or exc
     return footprint_error_response(named, request.url.path, request_id_of(request),
                                     getattr(request.app.state, "settings", None))
-
-
-#: An absolute POSIX path (not the path part of a URL): its last component is kept.
-_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.>])/(?:[\w.+-]+/)+([\w.+-]+)")
-
-
-def without_paths(text: str, roots: dict[str, Any]) -> str:
-    """``text`` for a response body: the server's directories never shown.
-
-    Paths under a known root (``roots``: label -> directory) read ``<label>/...``; any
-    other absolute path is cut to its file name. The log keeps the full message.
-    """
-    for label, root in roots.items():
-        if root:
-            text = text.replace(str(root), f"<{label}>")
-    return _ABSOLUTE_PATH.sub(lambda match: match.group(1), text)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -15,7 +15,7 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from footprint.errors import ConfigurationError
+from footprint.errors import ConfigurationError, public_text
 from footprint.state import StateLayout
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -120,8 +120,6 @@ class Settings(BaseSettings):
 
     def public_text(self, text: str) -> str:
         """``text`` without this server's directories (see footprint.errors.public_text)."""
-        from footprint.errors import public_text
-
         return public_text(text, {"state_dir": self.state_dir, "data_dir": self.data_dir,
                                   "cache_dir": self.cache_dir})
 
