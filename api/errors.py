@@ -25,6 +25,9 @@ Status choices:
   is down or restarting (the service recovers by itself when it is back);
   :class:`~footprint.errors.StorageFullError` is **507** (no space left). Their bodies
   never carry the database URL or a path: that detail goes to the log.
+- :class:`~footprint.errors.QuotaExceededError` is **429** with ``Retry-After``: the
+  caller's unfinished jobs already use its quota (``FOOTPRINT_MAX_JOBS_PER_KEY``,
+  ``FOOTPRINT_MAX_DRAW_FIELDS_PER_KEY``); the message names the limit.
 - A full disk met anywhere (GDAL, Parquet, a temporary file) is named by
   :func:`footprint.errors.as_footprint_error`, so it is a 507 and never a bare 500.
 """
@@ -53,6 +56,7 @@ from footprint.errors import (
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    QuotaExceededError,
     StorageError,
     StorageFullError,
     as_footprint_error,
@@ -75,6 +79,7 @@ STATUS_CODES: dict[type[FootprintError], int] = {
     PermissionDeniedError: 403,
     PayloadTooLargeError: 413,
     NotAcceptableError: 406,
+    QuotaExceededError: 429,
     StorageError: 503,
     StorageFullError: 507,
 }
@@ -90,6 +95,7 @@ _CODES_BY_STATUS = {
     409: "Conflict",
     413: "PayloadTooLarge",
     415: "UnsupportedMediaType",
+    429: "TooManyRequests",
     503: "StorageUnavailable",
     507: "InsufficientStorage",
 }
@@ -142,6 +148,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: The answer of a write that starts a job when the caller's quota is used up.
+QUOTA_RESPONSES: dict[int | str, dict[str, Any]] = {
+    429: {**_problem_response(429, "quota exceeded: 4 unfinished jobs already (the limit, "
+                                   "FOOTPRINT_MAX_JOBS_PER_KEY); try again when one ends"),
+          "headers": {"Retry-After": {"description": "Seconds to wait before trying again.",
+                                      "schema": {"type": "integer"}}}},
+}
+
+
 def status_for(error: BaseException) -> int:
     """HTTP status of ``error``: the entry of its nearest class in :data:`STATUS_CODES`, else 500."""
     for cls in type(error).__mro__:
@@ -182,7 +197,7 @@ def footprint_error_response(exc: FootprintError, path: str | None,
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer, ApiKey header="X-API-Key"'
-    if exc.retry_after_s is not None and status >= 500:
+    if exc.retry_after_s is not None and (status >= 500 or status == 429):
         headers["Retry-After"] = str(int(exc.retry_after_s))
     code = exc.code if exc.code != "NoApplicableCode" else None
     text = settings.public_text(str(exc)) if settings is not None else public_text(str(exc), {})

@@ -126,6 +126,14 @@ class StorageFullError(StorageError, OSError):
     retry_after_s = 300
 
 
+class QuotaExceededError(FootprintError, RuntimeError):
+    """A caller asks for more work than its quota allows (running jobs, draws × fields)
+    while earlier jobs of theirs are unfinished: transient, try again when they end."""
+
+    code = "TooManyRequests"
+    retry_after_s = 30
+
+
 class DownloadError(FootprintError, OSError):
     """A download failed or its checksum did not match."""
 

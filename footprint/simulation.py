@@ -49,6 +49,9 @@ MIN_DRAWS_BEYOND_P95 = 100
 
 Model = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 MapBlocks = Callable[[Callable, Sequence], Iterable]
+#: ``on_chunk(chunks_done, chunks_total)``, called after each chunk is consumed; it may
+#: raise to stop the simulation there (a dismissed job).
+OnChunk = Callable[[int, int], None]
 
 
 class TooFewDrawsWarning(UserWarning):
@@ -224,7 +227,8 @@ def _read_column(parquet: pq.ParquetFile, name: str, draws: int) -> np.ndarray:
 def simulate(sheet: ParameterSheet, model: Model, *, draws: int, seed: int,  # noqa: C901
              block_size: int | None = None, draws_path: str | Path | None = None,
              map_blocks: MapBlocks | None = None, keep_in_memory: bool | None = None,
-             chunk_draws: int = CHUNK_DRAWS) -> SimulationResult:
+             chunk_draws: int = CHUNK_DRAWS, on_chunk: OnChunk | None = None
+             ) -> SimulationResult:
     """Run ``model`` on ``draws`` joint draws of ``sheet``'s parameters.
 
     Parameters
@@ -249,6 +253,11 @@ def simulate(sheet: ParameterSheet, model: Model, *, draws: int, seed: int,  # n
         Keep the table in memory as well (default: only when ``draws_path`` is None).
     chunk_draws
         Size of the canonical chunk; keep the default except in tests.
+    on_chunk
+        ``on_chunk(done, total)`` after each chunk is written (progress); an exception
+        it raises stops the run there (the Parquet written so far is closed, and the
+        caller removes it). With ``map_blocks`` on dask the blocks run first and the
+        calls come as their results are consumed.
 
     Returns
     -------
@@ -295,6 +304,8 @@ def simulate(sheet: ParameterSheet, model: Model, *, draws: int, seed: int,  # n
                     writer.write_table(table)
                 if keep:
                     kept.append(table)
+                if on_chunk is not None:
+                    on_chunk(len(stats), len(bounds))
     finally:
         if writer is not None:
             writer.close()

@@ -1,6 +1,7 @@
 """``footprint keys create|list|revoke``: API keys and their roles.
 
-The token is printed once, at creation; the database keeps only its sha256.
+The token is printed once, at creation; the database keeps only its sha256. Creating and
+revoking are audited (actor ``cli:<os user>``) in the same transaction as the change.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ ROLES_HELP = "reader, surveyor (uploads layers), monitor (requests reports) or a
 def create(name: str = typer.Argument(..., help="Who or what the key is for."),
            role: str = typer.Option("reader", "--role", "-r", help=ROLES_HELP)) -> None:
     """Create an API key and print its token (shown only this once)."""
+    from footprint.storage.audit import Audit
     from footprint.storage.store import Store
 
     with Store.from_settings() as store:
         store.upgrade()
-        record, token = store.create_api_key(name, role)
-        store.record_audit("cli", "api_key.create", f"api_key:{record.id}",
-                           detail={"name": name, "role": role})
+        record, token = store.create_api_key(name, role, audit=Audit.cli())
     typer.echo(f"created key {record.id} ({record.name}, role {record.role})", err=True)
     typer.echo("store this token now; it cannot be shown again:", err=True)
     typer.echo(token)
@@ -51,10 +51,10 @@ def list_(show_revoked: bool = typer.Option(True, "--revoked/--active-only",
 def revoke(key_id: int = typer.Argument(...,
                                         help="Id of the key (see `footprint keys list`).")) -> None:
     """Revoke an API key: requests with its token are refused from now on."""
+    from footprint.storage.audit import Audit
     from footprint.storage.store import Store
 
     with Store.from_settings() as store:
         store.upgrade()
-        record = store.revoke_api_key(key_id)
-        store.record_audit("cli", "api_key.revoke", f"api_key:{record.id}")
+        record = store.revoke_api_key(key_id, audit=Audit.cli())
     typer.echo(f"revoked key {record.id} ({record.name})")

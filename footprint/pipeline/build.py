@@ -251,6 +251,15 @@ def evidence_inputs(store: Any, layers: list[Any], deposits: gpd.GeoDataFrame | 
     return Evidence(samples, logs, workforce, used), checksums
 
 
+def simulation_progress(progress: Progress, low: float,
+                        high: float) -> Callable[[int, int], None]:
+    """Map the simulation's ``(chunks done, chunks)`` onto ``progress`` between low and high %."""
+    def on_chunk(done: int, total: int) -> None:
+        progress(low + (high - low) * done / max(total, 1),
+                 f"simulating: chunk {done} of {total}")
+    return on_chunk
+
+
 def delineation_progress(progress: Progress, low: float,
                          high: float) -> Callable[[str, int, int], None]:
     """Map the delineation's ``(step, done, total)`` onto ``progress`` between low and high %."""
@@ -361,7 +370,8 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
 def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
                             seed: int | None = None, draws: int | None = None,
                             sheet_path: str | Path | None = None, sheet: Any = None,
-                            progress: Progress | None = None) -> BuildOutcome:
+                            progress: Progress | None = None,
+                            audit: Any = None) -> BuildOutcome:
     """Compute and store a new footprint version of ``field_id`` if its inputs changed.
 
     Parameters
@@ -379,7 +389,9 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
         :class:`~footprint.params.ParameterSheet`; default the field's sheet in
         ``datasets/parameters``.
     progress
-        ``progress(pct, message)``, called at each step.
+        ``progress(pct, message)``, called at each step and per chunk of draws (35-85 %).
+    audit
+        :class:`footprint.storage.audit.Audit` of the version's ``build_footprint`` entry.
 
     Returns
     -------
@@ -398,7 +410,7 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
     from footprint.pipeline.delineate import delineate_field
     from footprint.provenance import sha256_file, sha256_json
     from footprint.sensitivity import sensitivity_summary
-    from footprint.simulation import field_seed
+    from footprint.simulation import CHUNK_DRAWS, field_seed
 
     progress = progress or _no_progress
     field = get_field(field_id)
@@ -453,7 +465,11 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
         result = compute_footprint(field_id, sheet, deposits, delineation.stream_length_km,
                                    seed=seed, draws=draws,
                                    draws_path=draws_file, input_checksums=checksums,
-                                   mined_area_m2_by_year=by_year or None)
+                                   mined_area_m2_by_year=by_year or None,
+                                   # one chunk per block: progress (and a dismissal)
+                                   # per chunk; the draws do not depend on the blocking
+                                   block_size=CHUNK_DRAWS,
+                                   on_chunk=simulation_progress(progress, 35, 85))
         progress(85, "writing the footprint files")
         deposits_4326 = deposits.to_crs(4326)  # the store repairs what reprojection breaks
         _write_deposits(deposits_4326, workdir / "deposits.geojson")
@@ -491,7 +507,7 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
             code_version=provenance["code_version"], sheet_sha256=provenance["sheet_sha256"],
             parameters=provenance["sheet"], summaries=summaries, provenance=provenance,
             draws_path=str(relative / "draws.parquet"), rasters=relocated,
-            inputs_sha256=inputs_sha256)
+            inputs_sha256=inputs_sha256, audit=audit)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         if final is not None:
