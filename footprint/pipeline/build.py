@@ -429,7 +429,7 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
         progress(2, "collecting the field's layers")
         kwargs, checksums = delineation_inputs(field, store, settings)
         delineation = delineate_field(field_id, workdir / "delineation", settings=settings,
-                                      progress=delineation_progress(progress, 5, 35), **kwargs)
+                                      progress=delineation_progress(progress, 5, 32), **kwargs)
         deposits = delineation.deposits
         for entry in delineation.summary.get("inputs", []):
             if isinstance(entry, dict) and entry.get("sha256"):
