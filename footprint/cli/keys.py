@@ -1,6 +1,7 @@
 """``footprint keys create|list|revoke``: API keys and their roles.
 
-The token is printed once, at creation; the database keeps only its sha256.
+The token is printed once, at creation; the database keeps only its sha256. Creating and
+revoking are audited (actor ``cli:<os user>``) in the same transaction as the change.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
+
+from footprint.storage.audit import Audit
 
 if TYPE_CHECKING:
     from footprint.storage.store import Store
@@ -19,9 +22,7 @@ def create(name: str = typer.Argument(..., help="Who or what the key is for."),
            role: str = typer.Option("reader", "--role", "-r", help=ROLES_HELP)) -> None:
     """Create an API key and print its token (shown only this once)."""
     with _store() as store:
-        record, token = store.create_api_key(name, role)
-        store.record_audit("cli", "api_key.create", f"api_key:{record.id}",
-                           detail={"name": name, "role": role})
+        record, token = store.create_api_key(name, role, audit=Audit.cli())
     typer.echo(f"created key {record.id} ({record.name}, role {record.role})", err=True)
     typer.echo("store this token now; it cannot be shown again:", err=True)
     typer.echo(token)
@@ -51,8 +52,7 @@ def revoke(key_id: int = typer.Argument(...,
                                         help="Id of the key (see `footprint keys list`).")) -> None:
     """Revoke an API key: requests with its token are refused from now on."""
     with _store() as store:
-        record = store.revoke_api_key(key_id)
-        store.record_audit("cli", "api_key.revoke", f"api_key:{record.id}")
+        record = store.revoke_api_key(key_id, audit=Audit.cli())
     typer.echo(f"revoked key {record.id} ({record.name})")
 
 

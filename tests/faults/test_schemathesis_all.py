@@ -62,7 +62,11 @@ def test_schemathesis_all_checks_as_admin(settings, store, backend, tmp_path):
            "FOOTPRINT_DATABASE_URL": settings.effective_database_url,
            "FOOTPRINT_DATA_DIR": str(data_dir), "FOOTPRINT_ENVIRONMENT": "test",
            "FOOTPRINT_LOG_LEVEL": "WARNING", "FOOTPRINT_DRAWS": "2000",
-           "FOOTPRINT_MAX_DRAWS": "5000"}
+           "FOOTPRINT_MAX_DRAWS": "5000",
+           # the per-key quota (429) has its own tests (test_row14_jobs.py); here it
+           # would turn valid async executions piling up into refusals
+           "FOOTPRINT_MAX_JOBS_PER_KEY": "10000",
+           "FOOTPRINT_MAX_DRAW_FIELDS_PER_KEY": str(10**12)}
     server = start_server([sys.executable, "-c", SERVER, str(port), str(token_file),
                            str(REPO / "tests" / "api")], env, tmp_path / "server.log")
     try:

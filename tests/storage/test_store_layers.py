@@ -12,6 +12,7 @@ from shapely.geometry import LineString, Point, Polygon, box, shape
 
 import footprint.storage.layers as layers_module
 from footprint.errors import InvalidLayerError, UnknownFieldError
+from footprint.storage.audit import Audit
 
 FIELD = "gh-birim"  # synchronised by the store fixture; AOI about 1.2-0.5 W, 5.8-6.3 N
 
@@ -169,7 +170,7 @@ def test_raster_layer_path_and_year_filter(store, settings):
     dem, _ = store.add_layer(FIELD, "dem", "SRTM", sha("dem"), crs="EPSG:32630",
                              bounds_4326=(-1.2, 5.8, -0.5, 6.3), path=str(cog),
                              stac={"type": "Feature", "stac_version": "1.0.0"},
-                             meta={"res_m": np.float64(90.0)}, source="bundled", actor="key:1")
+                             meta={"res_m": np.float64(90.0)}, source="bundled", audit=Audit("key:1"))
     assert dem.path == f"rasters/{FIELD}/dem.tif"  # relative to the state directory
     assert dem.meta == {"res_m": 90.0} and dem.stac["stac_version"] == "1.0.0"
     assert dem.n_features == 0 and dem.created_by == "key:1" and dem.source == "bundled"
