@@ -24,6 +24,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 import footprint
 from api.errors import Problem, install_error_handlers
+from api.fastpath import PublishedAnswerMiddleware
 from api.guards import RequestLimitsMiddleware, SecurityHeadersMiddleware
 from api.logs import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
 from api.routers import features, footprints, layers, ops, processes, tiles
@@ -195,8 +196,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added last = outermost: CORS answers preflights before anything else runs; the
     # request id and security headers wrap every answer, the Host and the body limits
-    # are checked before any route reads, parses or authenticates anything.
+    # are checked before any route reads, parses or authenticates anything; then the
+    # answers already published for a URL (gzipped once) go out without routing.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(PublishedAnswerMiddleware, public_reads=settings.public_reads)
     app.add_middleware(RequestLimitsMiddleware, settings=settings)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -44,9 +44,10 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "footprint-bench"
-PEERS = {"tipg": ["tipg==1.6.1", "uvicorn"],
+#: every server runs under uvicorn with uvloop and httptools (``uvicorn[standard]``)
+PEERS = {"tipg": ["tipg==1.6.1", "uvicorn[standard]"],
          "pygeoapi": ["pygeoapi", "psycopg2-binary", "sqlalchemy>=2", "geoalchemy2",
-                      "pygeofilter", "starlette", "uvicorn"]}
+                      "pygeofilter", "starlette", "uvicorn[standard]"]}
 BBOX = "-0.95,5.95,-0.80,6.10"  # about a tenth of the Birim field
 
 
