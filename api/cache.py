@@ -23,6 +23,7 @@ another process (dask, another server) is seen at most that many seconds late.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import threading
@@ -217,6 +218,7 @@ class LatestVersions:
     def __init__(self, ttl_s: float = LATEST_TTL_S) -> None:
         self.ttl_s = ttl_s
         self._known: dict[str, tuple[int | None, int, float]] = {}
+        self._pending: dict[str, asyncio.Future[int | None]] = {}
 
     def known(self, field_id: str, generation: int) -> tuple[bool, int | None]:
         """(True, version) when the field's latest is fresh, else (False, None)."""
@@ -228,6 +230,26 @@ class LatestVersions:
     def remember(self, field_id: str, version: int | None, generation: int) -> None:
         """Record ``version`` as the field's latest as of ``generation``."""
         self._known[field_id] = (version, generation, time.monotonic() + self.ttl_s)
+
+    async def current(self, field_id: str, store: Any) -> int | None:
+        """The field's latest version: remembered, else asked of ``store`` (in a thread;
+        concurrent callers for the same field share one query)."""
+        generation = store_generation(store)
+        fresh, version = self.known(field_id, generation)
+        if fresh:
+            return version
+        pending = self._pending.get(field_id)
+        if pending is None:
+            pending = asyncio.ensure_future(
+                run_in_threadpool(store.latest_footprint_version, field_id))
+            self._pending[field_id] = pending
+            try:
+                version = await pending
+                self.remember(field_id, version, generation)
+            finally:
+                self._pending.pop(field_id, None)
+            return version
+        return await asyncio.shield(pending)
 
 
 def _state_object(app: Any, name: str, make: Callable[[], Any]) -> Any:
@@ -259,16 +281,9 @@ def store_generation(store: Any) -> int:
     return int(getattr(store, "footprint_generation", 0))
 
 
-async def latest_version(request: Request, field_id: str,
-                         resolve: Callable[[], int | None]) -> int | None:
-    """The field's latest footprint version: remembered, or ``resolve()`` (in a thread)."""
-    latest = latest_versions_of(request.app)
-    generation = store_generation(request.app.state.store)
-    fresh, version = latest.known(field_id, generation)
-    if not fresh:
-        version = await run_in_threadpool(resolve)
-        latest.remember(field_id, version, generation)
-    return version
+async def latest_version(request: Request, field_id: str) -> int | None:
+    """The field's latest footprint version (see :meth:`LatestVersions.current`)."""
+    return await latest_versions_of(request.app).current(field_id, request.app.state.store)
 
 
 class _PreparedResponse(Response):

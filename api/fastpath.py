@@ -11,14 +11,15 @@ session. It steps aside (the route answers) when:
   route checks the key: a bad key must still be a 401);
 - the client prefers HTML (``Accept: text/html``): the route renders the page;
 - nothing is published for the URL, or it was published for a "latest" version that is
-  no longer known to be the latest (:class:`api.cache.LatestVersions`).
+  no longer the latest (:class:`api.cache.LatestVersions`: remembered for two seconds,
+  then asked of the store once for all the requests waiting on it).
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.cache import index_of, latest_versions_of, store_generation, url_key
+from api.cache import Prepared, index_of, latest_versions_of, url_key
 from api.guards import has_credential
 from api.negotiation import prefers_html
 
@@ -37,24 +38,30 @@ class PublishedAnswerMiddleware:
         self.app = app
         self.public_reads = public_reads
 
-    def _published(self, scope: Scope, headers: dict[bytes, str]):
+    def _published(self, scope: Scope, headers: dict[bytes, str]) -> Prepared | None:
         if (not self.public_reads or scope["type"] != "http" or scope["method"] != "GET"
                 or has_credential(scope) or prefers_html(headers.get(b"accept"))):
             return None
+        return index_of(scope["app"]).peek(url_key(scope))
+
+    async def _still_latest(self, scope: Scope, prepared: Prepared) -> bool:
+        if prepared.latest is None:
+            return True
         app = scope["app"]
-        prepared = index_of(app).peek(url_key(scope))
-        if prepared is None or prepared.latest is None:
-            return prepared
-        field_id, version = prepared.latest
         store = getattr(app.state, "store", None)
-        fresh, latest = latest_versions_of(app).known(field_id, store_generation(store))
-        return prepared if fresh and latest == version else None
+        if store is None:
+            return False
+        field_id, version = prepared.latest
+        try:
+            return await latest_versions_of(app).current(field_id, store) == version
+        except Exception:  # noqa: BLE001 - the route will answer (and report) it
+            return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the published answer, or run the application."""
         headers = _headers_of(scope) if scope["type"] == "http" else {}
         prepared = self._published(scope, headers) if "app" in scope else None
-        if prepared is None:
+        if prepared is None or not await self._still_latest(scope, prepared):
             await self.app(scope, receive, send)
             return
         status, raw_headers, body = prepared.answer(headers.get(b"accept-encoding", ""),

@@ -11,16 +11,20 @@ What it does:
    with tipg and with pygeoapi's PostgreSQL provider. Each peer runs from its own virtual
    environment (``--peers-dir``), created and installed with pip when missing
    (tipg 1.6.1; pygeoapi 0.24 where the Python allows, else the newest that installs).
-3. Starts the three servers under uvicorn, one worker each, and sends GET requests with 1,
-   8 and 50 concurrent clients (httpx, HTTP/1.1 keep-alive) for ``--seconds`` per cell:
-   an items page (``limit=100``, offsets cycling), a bbox page, one item by id,
-   ``/collections`` and one vector tile (footprint and tipg). It prints req/s, p50, p99 and
-   errors per cell, then footprint's req/s as a ratio of each peer's.
+3. Starts the three servers under uvicorn (uvloop, httptools), one worker each, GETs every
+   URL of a case once on each server (the same warm-up for all), then loads it with 1, 8
+   and 50 closed-loop clients (``wrk`` when installed, else httpx: see
+   :mod:`loadgen`) for ``--seconds`` per cell: an items page (``limit=100``, offsets
+   cycling), a bbox page, one item by id, ``/collections`` and one vector tile (footprint
+   and tipg). It prints req/s, p50, p99, the server process's CPU ms per request and
+   errors per cell, then footprint's req/s and CPU per request as ratios of each peer's.
+   The CPU is the server process's only: PostgreSQL's backends are not counted, for
+   any server.
 
 Run::
 
-    .venv/bin/python benchmarks/api.py --backend sqlite
-    .venv/bin/python benchmarks/api.py --backend postgis
+    nice .venv/bin/python benchmarks/api.py --backend sqlite --seconds 10
+    nice .venv/bin/python benchmarks/api.py --backend postgis --seconds 10
 
 Servers and client share the machine: the figures compare servers under the same
 conditions; they are not absolute capacities.
@@ -29,18 +33,16 @@ conditions; they are not absolute capacities.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from loadgen import Result, have_wrk, load, warm
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "footprint-bench"
@@ -201,58 +203,6 @@ def start_pygeoapi(python: Path, workdir: Path, config: dict, port: int) -> subp
     return quiet(uvicorn(python, "pygeoapi.starlette_app:APP", port), env, workdir)
 
 
-@dataclass
-class Result:
-    requests: int
-    errors: int
-    seconds: float
-    latencies_ms: list[float]
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-    def percentile(self, q: float) -> float:
-        lat = sorted(self.latencies_ms)
-        if not lat:
-            return float("nan")
-        return statistics.median(lat) if q == 50 else lat[min(len(lat) - 1,
-                                                              int(round(q / 100 * (len(lat) - 1))))]
-
-
-async def hammer(urls: list[str], concurrency: int, seconds: float, warmup: int = 10) -> Result:
-    """GET ``urls`` round-robin with ``concurrency`` workers for ``seconds``."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {"Accept-Encoding": "gzip"}
-    async with httpx.AsyncClient(limits=limits, timeout=60, headers=headers) as client:
-        for url in urls[:warmup]:
-            await client.get(url)
-        latencies: list[float] = []
-        errors = 0
-        counter = 0
-        deadline = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal errors, counter
-            while time.perf_counter() < deadline:
-                url = urls[counter % len(urls)]
-                counter += 1
-                started = time.perf_counter()
-                try:
-                    response = await client.get(url)
-                    await response.aread()
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                latencies.append((time.perf_counter() - started) * 1000)
-                errors += not ok
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return Result(len(latencies), errors, elapsed, latencies)
-
-
 def page_urls(base: str, collection: str, matched: int, limit: int, extra: str = "") -> list[str]:
     pages = max(1, matched // limit)
     return [f"{base}/collections/{collection}/items?limit={limit}&offset={i * limit}{extra}"
@@ -268,6 +218,43 @@ def tile_of(bbox: list[float], zoom: int = 12) -> tuple[int, int, int]:
     return tile.z, tile.x, tile.y
 
 
+def report(cases: dict[str, dict[str, list[str]]], clients: list[int], peers: list[str],
+           args: argparse.Namespace, processes: dict[str, subprocess.Popen]) -> None:
+    """Warm every URL once, load each cell, print the table and the ratios."""
+    results: dict[tuple[str, str, int], Result] = {}
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; "
+          f"generator: {'wrk' if have_wrk() and args.generator != 'httpx' else 'httpx'}",
+          flush=True)
+    print(f"{'request':<22} {'server':<10} {'clients':>7} {'req/s':>9} {'p50 ms':>8} "
+          f"{'p99 ms':>8} {'cpu ms/req':>10} {'errors':>7}", flush=True)
+    for case, by_server in cases.items():
+        for name, urls in by_server.items():
+            warm(urls)
+            for concurrency in clients:
+                result = load(urls, concurrency, args.seconds, processes[name].pid,
+                              args.generator)
+                results[(case, name, concurrency)] = result
+                print(f"{case:<22} {name:<10} {concurrency:>7} {result.rate:>9.1f} "
+                      f"{result.p50_ms:>8.1f} {result.p99_ms:>8.1f} "
+                      f"{result.cpu_ms_per_request:>10.3f} {result.errors:>7}", flush=True)
+    print(f"\nfootprint ({args.backend}) as a multiple of each peer: req/s (wall) and "
+          "server CPU per request (peer's / footprint's)", flush=True)
+    print(f"{'request':<22} {'clients':>7} " + " ".join(
+        f"{'req/s x ' + p:>16} {'cpu x ' + p:>14}" for p in peers))
+    for case in cases:
+        for concurrency in clients:
+            ours = results[(case, "footprint", concurrency)]
+            cells = []
+            for peer in peers:
+                theirs = results.get((case, peer, concurrency))
+                usable = theirs and theirs.rate and not theirs.errors and not ours.errors
+                cells.append(f"{ours.rate / theirs.rate:>16.2f} "
+                             f"{theirs.cpu_ms_per_request / ours.cpu_ms_per_request:>14.2f}"
+                             if usable and theirs else f"{'n/a':>16} {'n/a':>14}")
+            print(f"{case:<22} {concurrency:>7} " + " ".join(cells), flush=True)
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
+
+
 def main() -> None:  # noqa: C901 - a linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--field", default="gh-birim")
@@ -281,6 +268,8 @@ def main() -> None:  # noqa: C901 - a linear script
     parser.add_argument("--peers-dir", type=Path, default=CACHE,
                         help="where the peers' virtual environments live")
     parser.add_argument("--peers", default="tipg,pygeoapi")
+    parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto",
+                        help="load generator (auto: wrk when installed)")
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     peers = [p for p in args.peers.split(",") if p]
@@ -368,29 +357,7 @@ def main() -> None:  # noqa: C901 - a linear script
                 if name != "pygeoapi":
                     cases.setdefault("vector tile", {})[name] = [
                         f"{b}/collections/{c}/tiles/WebMercatorQuad/{z}/{x}/{y}"]
-            results: dict[tuple[str, str, int], Result] = {}
-            print(f"{'request':<22} {'server':<10} {'clients':>7} {'req/s':>9} {'p50 ms':>8} "
-                  f"{'p99 ms':>8} {'errors':>7}", flush=True)
-            for case, by_server in cases.items():
-                for name, urls in by_server.items():
-                    for concurrency in clients:
-                        result = asyncio.run(hammer(urls, concurrency, args.seconds))
-                        results[(case, name, concurrency)] = result
-                        print(f"{case:<22} {name:<10} {concurrency:>7} {result.rate:>9.1f} "
-                              f"{result.percentile(50):>8.1f} {result.percentile(99):>8.1f} "
-                              f"{result.errors:>7}", flush=True)
-            print(f"\nfootprint ({args.backend}) req/s as a multiple of each peer's", flush=True)
-            print(f"{'request':<22} {'clients':>7} " + " ".join(f"{'x ' + p:>12}" for p in peers))
-            for case in cases:
-                for concurrency in clients:
-                    ours = results[(case, "footprint", concurrency)]
-                    cells = []
-                    for peer in peers:
-                        theirs = results.get((case, peer, concurrency))
-                        cells.append(f"{ours.rate / theirs.rate:>12.2f}"
-                                     if theirs and theirs.rate and not theirs.errors
-                                     and not ours.errors else f"{'n/a':>12}")
-                    print(f"{case:<22} {concurrency:>7} " + " ".join(cells), flush=True)
+            report(cases, clients, peers, args, processes)
         finally:
             for process in processes.values():
                 process.terminate()

@@ -289,8 +289,7 @@ async def _versioned_page(request: Request, collection: Collection, query: Items
     and gzipped once, then answered from memory."""
     field_id = collection.versioned_field
     assert field_id is not None
-    resolved = query.version if query.version is not None else await latest_version(
-        request, field_id, lambda: store.latest_footprint_version(field_id))
+    resolved = query.version if query.version is not None else await latest_version(request, field_id)
     if resolved is None:  # no footprint built yet
         body_bytes = await run_in_threadpool(lambda: build(collection.read(store, settings,
                                                                            query)))

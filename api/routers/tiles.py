@@ -201,8 +201,7 @@ async def collection_tile(collection_id: CollectionId, tile_matrix_set_id: TileM
         data = await run_in_threadpool(store.layer_tile, ids, z, x, y, name)
         return Response(data, status_code=200 if data else 204, media_type=MVT_MEDIA_TYPE,
                         headers={"Cache-Control": "public, no-cache"})
-    resolved = version if version is not None else await latest_version(
-        request, field_id, lambda: store.latest_footprint_version(field_id))
+    resolved = version if version is not None else await latest_version(request, field_id)
     if resolved is None:
         return Response(status_code=204)
     cache, key = cache_of(request), ("mvt", field_id, resolved, z, x, y)
