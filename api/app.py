@@ -27,7 +27,7 @@ from api.errors import Problem, install_error_handlers
 from api.fastpath import PublishedAnswerMiddleware
 from api.guards import RequestLimitsMiddleware, SecurityHeadersMiddleware
 from api.logs import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
-from api.routers import features, footprints, layers, ops, processes, tiles
+from api.routers import features, footprints, layers, ops, processes, stac, tiles
 from footprint.settings import Settings, get_settings
 
 logger = logging.getLogger("api.app")
@@ -45,6 +45,8 @@ Errors are OGC exceptions in the RFC 7807 style (`application/problem+json`, sch
 TAGS = [
     {"name": "OGC API - Features", "description": "Fields, deposits, mined areas, layers, mine points."},
     {"name": "OGC API - Tiles", "description": "Vector tiles of collections, raster tiles of footprints."},
+    {"name": "STAC", "description": "A catalog, a collection per field, an item per "
+                                    "footprint version with its served assets."},
     {"name": "Footprints", "description": "Footprint versions, draws and rasters per field."},
     {"name": "OGC API - Processes", "description": "Delineation, footprint builds, anomaly reports."},
     {"name": "Layers", "description": "Survey-layer and declared-data uploads."},
@@ -184,8 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
 
-    for router in (features.router, tiles.router, footprints.router, processes.router,
-                   layers.router, ops.router):
+    for router in (features.router, tiles.router, stac.router, footprints.router,
+                   processes.router, layers.router, ops.router):
         app.include_router(_summaries_from_docstrings(router))
     _install_map_page(app)
     from api.routers.docs import router as docs_router
