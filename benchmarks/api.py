@@ -255,7 +255,7 @@ def report(cases: dict[str, dict[str, list[str]]], clients: list[int], peers: li
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
 
 
-def main() -> None:  # noqa: C901 - a linear script
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--field", default="gh-birim")
     parser.add_argument("--backend", choices=("sqlite", "postgis"), default="sqlite")
@@ -270,11 +270,63 @@ def main() -> None:  # noqa: C901 - a linear script
     parser.add_argument("--peers", default="tipg,pygeoapi")
     parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto",
                         help="load generator (auto: wrk when installed)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def build_cases(base: dict[str, str], ids: dict[str, str], items: dict[str, str],
+                n: int, limit: int) -> dict[str, dict[str, list[str]]]:
+    """The URLs of each case on each server (pygeoapi needs ``f=json`` and has no tiles)."""
+    z, x, y = tile_of([float(v) for v in BBOX.split(",")])
+    cases: dict[str, dict[str, list[str]]] = {}
+    for name, b in base.items():
+        c, fmt = ids[name], "&f=json" if name == "pygeoapi" else ""
+        one = "?f=json" if fmt else ""
+        cases.setdefault("items limit=100", {})[name] = page_urls(b, c, n, limit, fmt)
+        cases.setdefault("items bbox limit=100", {})[name] = page_urls(
+            b, c, max(limit, n // 10), limit, f"&bbox={BBOX}{fmt}")[:1]
+        cases.setdefault("one item", {})[name] = [f"{b}/collections/{c}/items/{items[name]}{one}"]
+        cases.setdefault("/collections", {})[name] = [f"{b}/collections{one}"]
+        if name != "pygeoapi":
+            cases.setdefault("vector tile", {})[name] = [
+                f"{b}/collections/{c}/tiles/WebMercatorQuad/{z}/{x}/{y}"]
+    return cases
+
+
+def start_peers(peers: list[str], pythons: dict[str, Path], ports: dict[str, int],
+                peer_url: str, table: str, collection: str, bbox: list[float],
+                workdir: Path) -> dict[str, subprocess.Popen]:
+    """tipg and pygeoapi on ``table`` of the PostGIS database ``peer_url``."""
+    from sqlalchemy.engine import make_url
+
+    db = make_url(peer_url)
+    processes = {}
+    if "tipg" in peers:
+        tipg_env = {**os.environ, "DATABASE_URL": db.set(drivername="postgresql")
+                    .render_as_string(hide_password=False),
+                    "TIPG_DB_SCHEMAS": '["public"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000"}
+        processes["tipg"] = quiet(uvicorn(pythons["tipg"], "tipg.main:app", ports["tipg"]),
+                                  tipg_env, workdir)
+    if "pygeoapi" in peers:
+        processes["pygeoapi"] = start_pygeoapi(
+            pythons["pygeoapi"], workdir,
+            pygeoapi_config(db, table, collection, ports["pygeoapi"], bbox), ports["pygeoapi"])
+    return processes
+
+
+def stop(processes: dict[str, subprocess.Popen]) -> None:
+    for process in processes.values():
+        process.terminate()
+    for process in processes.values():
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main() -> None:
+    args = parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     peers = [p for p in args.peers.split(",") if p]
-
-    from sqlalchemy.engine import make_url
 
     from footprint.catalogue import get_field
     from footprint.settings import Settings
@@ -284,9 +336,9 @@ def main() -> None:  # noqa: C901 - a linear script
     pythons = {name: peer_python(name, args.peers_dir) for name in peers}
     args.state_dir.mkdir(parents=True, exist_ok=True)
     base_env = {"FOOTPRINT_STATE_DIR": str(args.state_dir), "FOOTPRINT_ENVIRONMENT": "test",
-                "FOOTPRINT_LOG_LEVEL": "WARNING", "FOOTPRINT_DATABASE_URL": ""}
+                "FOOTPRINT_LOG_LEVEL": "WARNING"}
     os.environ.update(base_env)
-    os.environ.pop("FOOTPRINT_DATABASE_URL")
+    os.environ.pop("FOOTPRINT_DATABASE_URL", None)
     settings = Settings()
     settings.ensure_dirs()
     store, record = ensure_footprint(settings, args.field, args.draws)
@@ -301,71 +353,34 @@ def main() -> None:  # noqa: C901 - a linear script
         write_peer_table(frame, peer_url, table)
         os.environ["BENCH_LOG_DIR"] = str(workdir)
         ours_env = {**os.environ, **base_env}
-        ours_env.pop("FOOTPRINT_DATABASE_URL")
-        ours_url = None
         if args.backend == "postgis":
             # the footprint store in its own tables of the same database
-            ours_url = peer_url
-            target = Store(ours_url, state_dir=args.state_dir)
+            target = Store(peer_url, state_dir=args.state_dir)
             record = copy_footprint(store, record, target, args.field)
             target.dispose()
-            ours_env["FOOTPRINT_DATABASE_URL"] = ours_url
+            ours_env["FOOTPRINT_DATABASE_URL"] = peer_url
         n = len(frame)
-        item_index = n // 2
-        ours_item = f"{record.version}-{item_index}"
-        peer_item = frame["id"].iloc[item_index]
         print(f"{args.field}: {n} deposits, footprint version {record.version} on "
               f"{args.backend}; peers read table {table} on PostGIS; {args.seconds:g} s per cell",
               flush=True)
-
         ports = {"footprint": free_port(), **{p: free_port() for p in peers}}
         processes = {"footprint": quiet(uvicorn(Path(sys.executable), "api.app:create_app",
                                                 ports["footprint"], "--factory"),
                                         ours_env, REPO)}
-        db = make_url(peer_url)
-        if "tipg" in peers:
-            tipg_env = {**os.environ, "DATABASE_URL": db.set(drivername="postgresql")
-                        .render_as_string(hide_password=False),
-                        "TIPG_DB_SCHEMAS": '["public"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000"}
-            processes["tipg"] = quiet(uvicorn(pythons["tipg"], "tipg.main:app", ports["tipg"]),
-                                      tipg_env, workdir)
-        if "pygeoapi" in peers:
-            processes["pygeoapi"] = start_pygeoapi(
-                pythons["pygeoapi"], workdir,
-                pygeoapi_config(db, table, collection, ports["pygeoapi"], bbox),
-                ports["pygeoapi"])
+        processes.update(start_peers(peers, pythons, ports, peer_url, table, collection, bbox,
+                                     workdir))
         try:
             base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
             wait_until_up(f"{base['footprint']}/healthz")
             ids = {"footprint": collection, "tipg": f"public.{table}", "pygeoapi": collection}
-            fmt = {"footprint": "", "tipg": "", "pygeoapi": "&f=json"}
-            item = {"footprint": ours_item, "tipg": peer_item, "pygeoapi": peer_item}
             for name in peers:
                 wait_until_up(f"{base[name]}/collections/{ids[name]}?f=json", log_dir=workdir)
-            z, x, y = tile_of([float(v) for v in BBOX.split(",")])
-            cases: dict[str, dict[str, list[str]]] = {}
-            for name in ["footprint", *peers]:
-                b, c = base[name], ids[name]
-                cases.setdefault("items limit=100", {})[name] = page_urls(
-                    b, c, n, args.limit, fmt[name])
-                cases.setdefault("items bbox limit=100", {})[name] = page_urls(
-                    b, c, max(args.limit, n // 10), args.limit, f"&bbox={BBOX}{fmt[name]}")[:1]
-                cases.setdefault("one item", {})[name] = [
-                    f"{b}/collections/{c}/items/{item[name]}{'?f=json' if fmt[name] else ''}"]
-                cases.setdefault("/collections", {})[name] = [
-                    f"{b}/collections{'?f=json' if fmt[name] else ''}"]
-                if name != "pygeoapi":
-                    cases.setdefault("vector tile", {})[name] = [
-                        f"{b}/collections/{c}/tiles/WebMercatorQuad/{z}/{x}/{y}"]
-            report(cases, clients, peers, args, processes)
+            peer_item = frame["id"].iloc[n // 2]
+            items = {"footprint": f"{record.version}-{n // 2}", "tipg": peer_item,
+                     "pygeoapi": peer_item}
+            report(build_cases(base, ids, items, n, args.limit), clients, peers, args, processes)
         finally:
-            for process in processes.values():
-                process.terminate()
-            for process in processes.values():
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop(processes)
 
 
 if __name__ == "__main__":

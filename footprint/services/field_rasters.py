@@ -54,7 +54,7 @@ def field_raster_path(settings: Settings, field_id: str, name: str) -> Path:
     if name not in FIELD_RASTERS:
         raise ValueError(f"field rasters are {FIELD_RASTERS}, not {name!r}")
     field = get_field(field_id)
-    directory = Path(settings.state_dir) / "rasters" / field.id
+    directory = settings.state.rasters(field.id)
     path = directory / f"{name}.tif"
     if path.exists():
         return path
