@@ -8,6 +8,7 @@ catalogue by the lifespan, so importing this module never touches a database.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
 import threading
@@ -97,6 +98,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = open_store(settings)
     housekeeping(store, settings)
     app.state.store = store
+    # the start-up heap (numpy, geopandas, shapely, the catalogue) lives as long as the
+    # process: keep it out of the collector, so a full collection does not stall requests
+    gc.collect()
+    gc.freeze()
     stop = threading.Event()
     janitor = threading.Thread(target=_janitor, args=(store, settings, stop),
                                name="footprint-janitor", daemon=True)
