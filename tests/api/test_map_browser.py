@@ -333,7 +333,7 @@ def test_version_selector_compare_and_time_slider(browser_page, live_server,
 
 def test_offline_basemap_labels_the_towns_and_usgs_shows_diamond_sites(
         browser_page, live_server, stored_footprint, settings):
-    from api.routers.features import usgs_mine_points
+    from api.feature_collections import usgs_mine_points
 
     page = browser_page
     console_errors = _console_errors(page)
