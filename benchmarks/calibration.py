@@ -35,10 +35,8 @@ def _peer_volume_only(setup, reps: int, seed: int) -> float:
 
 
 def main() -> None:
-    from footprint.calibration import calibrate, setup_from_footprints
-    from footprint.io.kpstats import load_kp_production
-    from footprint.pipeline.calibrate import market_and_series
-    from footprint.pipeline.report import as_field_footprint, default_footprint_provider, fields_of
+    from footprint.calibration import calibrate
+    from footprint.pipeline.calibrate import participant_fields, participant_setup
     from footprint.settings import get_settings
 
     parser = argparse.ArgumentParser()
@@ -49,14 +47,11 @@ def main() -> None:
     parser.add_argument("--to", dest="year_to", type=int, default=2015)
     args = parser.parse_args()
     settings = get_settings()
-    kp = load_kp_production(settings.data_dir).annual()
-    provider = default_footprint_provider(settings)
     all_ok = True
     for code in args.participants.split(","):
-        fields = [as_field_footprint(provider(fid)) for fid in fields_of(code)]
-        market, series = market_and_series(kp, code, fields)
-        setup = setup_from_footprints(fields, range(args.year_from, args.year_to + 1), market,
-                                      volume_series=series)
+        fields = participant_fields(code, settings=settings)  # as `footprint protocols calibrate`
+        setup = participant_setup(code, args.year_from, args.year_to, fields, settings)
+        market, series = setup.market, setup.volume_series
         t0, c0 = time.perf_counter(), time.process_time()
         result = calibrate(setup, reps=args.reps, seed=args.seed)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0

@@ -15,7 +15,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from footprint import protocols as P
-from footprint.calibration import CalibrationResult, calibrate, setup_from_footprints
+from footprint.calibration import (
+    CalibrationResult,
+    CalibrationSetup,
+    calibrate,
+    setup_from_footprints,
+)
 from footprint.reports.inputs import FieldFootprint
 from footprint.settings import Settings, get_settings
 
@@ -44,6 +49,39 @@ def market_and_series(kp_annual: Any, participant: str,
     return market, P.kp_series_dynamics(kp_annual, exclude=[participant])
 
 
+def participant_fields(participant: str, footprints: Any = None,
+                       settings: Settings | None = None) -> list[FieldFootprint]:
+    """A participant's field footprints (``footprints``: ``field_id -> FieldFootprint |
+    FootprintResult``, default the provider ``footprint report`` uses) and its other
+    producers (``datasets/producers.yaml``), as a report reads them."""
+    from footprint.pipeline.report import (
+        as_field_footprint,
+        default_footprint_provider,
+        fields_of,
+        other_producer_footprints,
+    )
+
+    settings = settings or get_settings()
+    provider = footprints or default_footprint_provider(settings)
+    fields = [as_field_footprint(provider(fid)) for fid in fields_of(participant)]
+    return fields + other_producer_footprints(participant, draws=fields[0].n_draws,
+                                              base_seed=settings.seed)
+
+
+def participant_setup(participant: str, year_from: int, year_to: int,
+                      fields: Sequence[FieldFootprint], settings: Settings | None = None
+                      ) -> CalibrationSetup:
+    """The harness's :class:`footprint.calibration.CalibrationSetup` of a participant:
+    its fields, the market of the other participants and the KP-like series model."""
+    from footprint.io.kpstats import load_kp_production
+
+    settings = settings or get_settings()
+    kp = load_kp_production(settings.data_dir)
+    market, series = market_and_series(kp.annual(), participant, fields)
+    return setup_from_footprints(fields, range(year_from, year_to + 1), market,
+                                 volume_series=series)
+
+
 def calibrate_participant(participant: str, year_from: int, year_to: int, *, reps: int = 1000,
                           seed: int = 0, footprints: Any = None,
                           settings: Settings | None = None) -> CalibrationResult:
@@ -53,13 +91,6 @@ def calibrate_participant(participant: str, year_from: int, year_to: int, *, rep
     provider ``footprint report`` uses). Cached per (field versions, period, reps, seed).
     """
     from footprint.errors import InvalidParameterError
-    from footprint.io.kpstats import load_kp_production
-    from footprint.pipeline.report import (
-        as_field_footprint,
-        default_footprint_provider,
-        fields_of,
-        other_producer_footprints,
-    )
 
     settings = settings or get_settings()
     participant = participant.strip().upper()
@@ -67,17 +98,11 @@ def calibrate_participant(participant: str, year_from: int, year_to: int, *, rep
         raise InvalidParameterError(f"--from {year_from} is after --to {year_to}")
     if not 1 <= reps <= 100_000:
         raise InvalidParameterError("--reps must be between 1 and 100000")
-    provider = footprints or default_footprint_provider(settings)
-    fields = [as_field_footprint(provider(fid)) for fid in fields_of(participant)]
-    fields += other_producer_footprints(participant, draws=fields[0].n_draws,
-                                        base_seed=settings.seed)
+    fields = participant_fields(participant, footprints, settings)
     key = (participant, tuple(f.version for f in fields), year_from, year_to, reps, seed)
     if key in _CACHE:
         return _CACHE[key]
-    kp = load_kp_production(settings.data_dir)
-    market, series = market_and_series(kp.annual(), participant, fields)
-    setup = setup_from_footprints(fields, range(year_from, year_to + 1), market,
-                                  volume_series=series)
+    setup = participant_setup(participant, year_from, year_to, fields, settings)
     result = calibrate(setup, reps=reps, seed=seed)
     result.parameters["participant"] = participant
     result.parameters["footprints"] = [f.metadata() for f in fields]
