@@ -155,6 +155,17 @@ class CalibrationResult:
             "tests": self.table.to_dict(orient="records"),
             "parameters": self.parameters}, strict=False)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CalibrationResult:
+        """The inverse of :meth:`to_dict` (a stored calibration; None read back as NaN)."""
+        table = pd.DataFrame(data["tests"]).fillna(value=math.nan)
+        return cls(table=table, report_any_anomalous=float(data["report_any_anomalous"]),
+                   report_any_anomalous_se=float(data["report_any_anomalous_se"]),
+                   report_any_watch=float(data["report_any_watch"]), reps=int(data["reps"]),
+                   seed=int(data["seed"]), alpha=float(data["alpha"]),
+                   alternatives=dict(data["alternatives"]),
+                   parameters=dict(data.get("parameters") or {}))
+
     def format(self) -> str:
         """The table as text: one row per test, size ± MC error, power per alternative."""
         lines = [f"alpha = {self.alpha:g}, {self.reps} replicates, seed {self.seed}"]
@@ -312,14 +323,17 @@ def _size_alternative(setup: CalibrationSetup, rep: _Replicate, alts: Alternativ
 
 def break_index(capacity_by_year: Sequence[np.ndarray], min_size: int = 2) -> int:
     """Where the harness puts a break alternative: the year nearest mid-period (earlier on
-    a tie) whose mean capacity is that of the year before (within 1 %), so that the
-    break is one capacity does not explain; mid-period when every year changes."""
+    a tie) whose mean capacity equals, within 1 %, that of the year before and of the
+    year after, so the break is one capacity does not explain; mid-period when none."""
     n = len(capacity_by_year)
     mean = np.array([float(np.mean(np.maximum(c, 0.0))) for c in capacity_by_year])
-    change = np.abs(np.diff(np.log1p(mean)))
+    changed = np.abs(np.diff(np.log1p(mean))) > 0.01  # changed[k - 1]: year k vs k - 1
+
+    def moves(k: int) -> bool:
+        return bool(changed[k - 1]) or (k < n - 1 and bool(changed[k]))
+
     candidates = range(min_size, max(n - min_size + 1, min_size + 1))
-    return min(candidates, key=lambda k: (bool(change[k - 1] > 0.01) if k - 1 < change.size
-                                          else True, abs(k - n // 2)))
+    return min(candidates, key=lambda k: (k > n - 1 or moves(k), abs(k - n // 2)))
 
 
 def _break_alternative(name: str, setup: CalibrationSetup, rep: _Replicate,

@@ -34,6 +34,7 @@ Conventions
 from __future__ import annotations
 
 from footprint.protocols.breaks import (
+    UNEXPLAINED_STATISTIC,
     VALUE_HALF_WEIGHT_CT,
     break_result,
     break_value_test,
@@ -131,6 +132,7 @@ __all__ = [
     "SeriesModel",
     "SizeNullModel",
     "TestResult",
+    "UNEXPLAINED_STATISTIC",
     "UtilisationModel",
     "VALUE_HALF_WEIGHT_CT",
     "VERDICTS",

@@ -179,9 +179,10 @@ def capacity_profile_statistic(declared_ct: np.ndarray, profile_ct: np.ndarray,
     Statistic: ``min_m T_m`` over the trajectories that explain the series. A plant
     opening in year ``t`` raises ``C_tm`` in every trajectory, so a jump it explains
     leaves some ``u`` flat; a jump with capacity unchanged stays a step in every
-    trajectory. A series no trajectory explains ranks above every explained one, by how
-    far its utilisation leaves the range: ``UNEXPLAINED_STATISTIC + min_m sum_t
-    |ln(u_t / clip(u_t))|`` (a continuous statistic, so the p-value has no ties there).
+    trajectory. A series no trajectory explains ranks above every explained one, by its
+    step on the nearest trajectory (the one whose utilisation leaves the range least, in
+    ln), utilisation clipped to the range: ``UNEXPLAINED_STATISTIC + T_nearest`` (still
+    a step, and continuous, so the p-value has no ties at the top).
 
     Returns
     -------
@@ -212,19 +213,25 @@ def capacity_profile_statistic(declared_ct: np.ndarray, profile_ct: np.ndarray,
     idle = ~pos[0].any(axis=1)
     if none.any() and idle.any():
         stat[none], ms[none] = 0.0, int(np.argmax(idle))
-    lost = ~np.isfinite(stat)
-    if lost.any():
-        stat[lost] = UNEXPLAINED_STATISTIC + _excess(share[lost], pos[0], x[lost], low, high)
+    lost = np.flatnonzero(~np.isfinite(stat))
+    if lost.size:
+        nearest = _nearest(share[lost], pos[0], x[lost], low, high)
+        # the step on the nearest trajectory's utilisation, clipped to the range
+        z = np.where(pos[0, nearest], utilisation.latent(
+            np.clip(share[lost, nearest], low, high)), 0.0)
+        step, ks[lost] = max_shift_statistic(z, np.ones(n_years), min_size)
+        stat[lost] = UNEXPLAINED_STATISTIC + step
     return stat, ks, ms
 
 
-def _excess(share: np.ndarray, pos: np.ndarray, x: np.ndarray, low: float, high: float
-            ) -> np.ndarray:
-    """``min_m sum_t`` of how far (in ln) each year's utilisation leaves ``[low, high]``."""
+def _nearest(share: np.ndarray, pos: np.ndarray, x: np.ndarray, low: float, high: float
+             ) -> np.ndarray:
+    """Per series, the trajectory whose utilisation leaves ``[low, high]`` least (the sum
+    over years of the distance in ln; a year declared without capacity counts 50)."""
     ln = np.log(np.maximum(share, 1e-300))
     out = np.maximum(np.maximum(math.log(low) - ln, ln - math.log(high)), 0.0)
     out = np.where(pos, out, np.where(x[:, None, :] > 0, _NO_CAPACITY_EXCESS, 0.0))
-    return out.sum(axis=-1).min(axis=1)
+    return np.argmin(out.sum(axis=-1), axis=1)
 
 
 def volume_null_series(capacity_by_year: Sequence[np.ndarray], utilisation: UtilisationModel,
