@@ -13,6 +13,7 @@ from fastapi import Request
 
 from api.deps import Principal
 from footprint import executors
+from footprint.serialise import iso_timestamp
 from footprint.services import jobs as job_service
 from footprint.settings import Settings
 
@@ -73,10 +74,6 @@ def record_value(record: Any, name: str) -> Any:
     return getattr(record, name, None)
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
 def status_info(job: Any, request: Request) -> dict[str, Any]:
     """The OGC statusInfo document of a job."""
     job_id = job_id_of(job)
@@ -96,9 +93,9 @@ def status_info(job: Any, request: Request) -> dict[str, Any]:
         "status": status,
         "message": record_value(job, "message") or "",
         "progress": int(progress) if progress is not None else 0,
-        "created": _iso(record_value(job, "created_at")),
-        "started": _iso(record_value(job, "started_at")),
-        "finished": _iso(record_value(job, "finished_at")),
-        "updated": _iso(record_value(job, "updated_at")),
+        "created": iso_timestamp(record_value(job, "created_at")),
+        "started": iso_timestamp(record_value(job, "started_at")),
+        "finished": iso_timestamp(record_value(job, "finished_at")),
+        "updated": iso_timestamp(record_value(job, "updated_at")),
         "links": links,
     }

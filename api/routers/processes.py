@@ -18,6 +18,7 @@ from api.deps import Principal, ReadAccess, SettingsDep, StoreDep, require_role,
 from api.errors import ERROR_RESPONSES
 from api.jobs import audit, job_futures, job_id_of, record_value, status_info, submit_job
 from api.processes import Process, get_process, list_processes
+from api.responses import JobList, JobResults, ProcessDescription, ProcessList, StatusInfo
 from footprint import executors
 from footprint.errors import (
     AuthenticationError,
@@ -74,7 +75,8 @@ def _load_job(store: Any, job_id: str) -> Any:
 # --------------------------------------------------------------------------------------
 # routes
 # --------------------------------------------------------------------------------------
-@router.get("/processes")
+@router.get("/processes", operation_id="getProcesses", response_model=ProcessList,
+            response_model_exclude_unset=True)
 def list_processes_route(request: Request, settings: SettingsDep, _: ReadAccess) -> dict:
     """The processes this server offers (delineate, build-footprint, anomaly-report)."""
     summaries = []
@@ -90,7 +92,9 @@ def list_processes_route(request: Request, settings: SettingsDep, _: ReadAccess)
          "type": "application/json", "title": "jobs"}]}
 
 
-@router.get("/processes/{process_id}", name="describe_process")
+@router.get("/processes/{process_id}", name="describe_process",
+            operation_id="getProcessDescription", response_model=ProcessDescription,
+            response_model_exclude_unset=True)
 def describe_process(process_id: str, request: Request, settings: SettingsDep,
                      _: ReadAccess) -> dict:
     """The description of one process: inputs and outputs as JSON Schema."""
@@ -101,8 +105,11 @@ def describe_process(process_id: str, request: Request, settings: SettingsDep,
         {"href": f"{url}/execution", "rel": REL_EXECUTE, "title": "execute"}]}
 
 
-@router.post("/processes/{process_id}/execution", status_code=200,
-             responses={201: {"description": "Job created (with `Prefer: respond-async`)."}})
+@router.post("/processes/{process_id}/execution", status_code=200, operation_id="execute",
+             response_model=JobResults,
+             responses={200: {"description": "The job's results, one value per output."},
+                        201: {"model": StatusInfo,
+                              "description": "Job created (with `Prefer: respond-async`)."}})
 def execute_process(
     process_id: str,
     request: Request,
@@ -142,7 +149,8 @@ def execute_process(
                         headers={"Link": f'<{location}>; rel="monitor"'})
 
 
-@router.get("/jobs", name="list_jobs")
+@router.get("/jobs", name="list_jobs", operation_id="getJobs", response_model=JobList,
+            response_model_exclude_unset=True)
 def list_jobs(request: Request, store: StoreDep, _: ReadAccess,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
               offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict:
@@ -153,13 +161,15 @@ def list_jobs(request: Request, store: StoreDep, _: ReadAccess,
             "links": [{"href": str(request.url), "rel": "self", "type": "application/json"}]}
 
 
-@router.get("/jobs/{job_id}", name="get_job")
+@router.get("/jobs/{job_id}", name="get_job", operation_id="getStatus",
+            response_model=StatusInfo, response_model_exclude_unset=True)
 def get_job(job_id: str, request: Request, store: StoreDep, _: ReadAccess) -> dict:
     """The status of one job (statusInfo: status, progress, message, times, links)."""
     return status_info(_load_job(store, job_id), request)
 
 
-@router.get("/jobs/{job_id}/results", name="get_job_results")
+@router.get("/jobs/{job_id}/results", name="get_job_results", operation_id="getResult",
+            response_model=JobResults)
 def get_job_results(job_id: str, store: StoreDep, settings: SettingsDep,
                     principal: ReadAccess) -> dict:
     """The results of a successful job (for its owner and the roles that may run its process)."""
@@ -177,7 +187,8 @@ def get_job_results(job_id: str, store: StoreDep, settings: SettingsDep,
                         hint="poll GET /jobs/{jobID} until its status is successful")
 
 
-@router.delete("/jobs/{job_id}")
+@router.delete("/jobs/{job_id}", operation_id="dismiss", response_model=StatusInfo,
+               response_model_exclude_unset=True)
 def dismiss_job(job_id: str, request: Request, store: StoreDep, settings: SettingsDep,
                 principal: Annotated[Principal,
                                      Depends(require_role("surveyor", "monitor"))]) -> dict:

@@ -13,6 +13,7 @@ from typing import Any
 
 from footprint.compare import DepositSet, compare_footprints
 from footprint.errors import InvalidParameterError
+from footprint.serialise import iso_timestamp
 
 
 def _deposits(store: Any, record: Any) -> DepositSet:
@@ -22,8 +23,7 @@ def _deposits(store: Any, record: Any) -> DepositSet:
 
 
 def _layer_names(store: Any, field_id: str) -> dict[int, dict[str, Any]]:
-    return {layer.id: {"name": layer.name, "retired_at": None if layer.retired_at is None
-                       else layer.retired_at.isoformat()}
+    return {layer.id: {"name": layer.name, "retired_at": iso_timestamp(layer.retired_at)}
             for layer in store.list_layers(field_id, include_retired=True)}
 
 
