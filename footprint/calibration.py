@@ -33,6 +33,7 @@ from scipy import special
 
 from footprint import protocols as P
 from footprint.errors import InvalidParameterError
+from footprint.reports.inputs import size_inputs
 from footprint.serialise import json_safe
 
 
@@ -496,8 +497,6 @@ def setup_from_footprints(fields: Sequence[Any], years: Sequence[int], market: P
     honest data are simulated from and tested against the same thinned draws, so the
     size stays exact; the p-value floor becomes ``1 / (max_draws + 1)``.
     """
-    from footprint.reports.inputs import size_inputs
-
     years = [int(y) for y in years]
     caps = [P.sum_capacity_draws([f.capacity_for_year(y) for f in fields]) for y in years]
     value = P.combine_value_draws([f.capacity_ct_per_year for f in fields],

@@ -26,9 +26,11 @@ from footprint.calibration import (
     setup_from_footprints,
 )
 from footprint.errors import InvalidParameterError
+from footprint.io.kpstats import load_kp_production
 from footprint.provenance import code_version, sha256_json
 from footprint.reports.inputs import FieldFootprint
 from footprint.settings import Settings, get_settings
+from footprint.value import rough_price_index
 
 _YEARS = re.compile(r"\b((?:19|20)\d\d)\s*[-–]\s*((?:19|20)\d\d)\b")
 
@@ -43,8 +45,6 @@ def market_and_series(kp_annual: Any, participant: str,
                       fields: Sequence[FieldFootprint]) -> tuple[P.MarketModel, P.SeriesModel]:
     """The participant's market model (index of the *other* participants, rebased on the
     value footprints' fit years) and the KP-like volume series model."""
-    from footprint.value import rough_price_index
-
     index = rough_price_index(kp_annual, exclude=[participant])
     spans = [f.value_reference_years for f in fields if f.value_reference_years]
     ref_years = sorted({y for a, b in spans for y in range(a, b + 1)}) or None
@@ -78,8 +78,6 @@ def participant_setup(participant: str, year_from: int, year_to: int,
                       ) -> CalibrationSetup:
     """The harness's :class:`footprint.calibration.CalibrationSetup` of a participant:
     its fields, the market of the other participants and the KP-like series model."""
-    from footprint.io.kpstats import load_kp_production
-
     settings = settings or get_settings()
     kp = load_kp_production(settings.data_dir)
     market, series = market_and_series(kp.annual(), participant, fields)

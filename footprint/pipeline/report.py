@@ -20,6 +20,14 @@ import pandas as pd
 
 from footprint.declarations import parse_certificates, parse_exports
 from footprint.errors import InvalidParameterError, NotFoundError
+from footprint.io.kpstats import load_kp_production
+from footprint.pipeline.calibrate import (
+    cached_characteristics,
+    calibrate_participant,
+    market_and_series,
+    participant_fields,
+    value_reference_years,
+)
 from footprint.provenance import sha256_file
 from footprint.reports import FieldFootprint, ReportInputs, build_report
 from footprint.settings import Settings, get_settings
@@ -73,8 +81,6 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
               for name, spec in (sheet.get("parameters") or {}).items()
               if isinstance(spec, dict)}
     label = version or prov.get("version") or f"draws:{str(prov.get('draws_sha256', ''))[:12]}"
-    from footprint.pipeline.calibrate import value_reference_years
-
     value_spec = (sheet.get("parameters") or {}).get("usd_per_ct") or {}
     ref_years = value_reference_years(str(value_spec.get("source", "")))
     return FieldFootprint(
@@ -195,9 +201,6 @@ def make_report(participant: str, year_from: int, year_to: int,
     dict
         the report (:data:`footprint.reports.REPORT_JSON_SCHEMA`).
     """
-    from footprint.io.kpstats import load_kp_production
-    from footprint.pipeline.calibrate import market_and_series, participant_fields
-
     settings = settings or get_settings()
     participant = participant.strip().upper()
     if year_from > year_to:
@@ -256,8 +259,6 @@ def _characteristics(participant: str, year_from: int, year_to: int,
                      ) -> Any:
     """The calibration to show: run (or read back) at ``calibrate_reps`` > 0, else the
     stored one of these footprint versions and period, if any."""
-    from footprint.pipeline.calibrate import cached_characteristics, calibrate_participant
-
     if calibrate_reps > 0:
         by_id = {f.field_id: f for f in fields}
         return calibrate_participant(participant, year_from, year_to, reps=calibrate_reps,
