@@ -34,12 +34,14 @@ from typing import Any
 
 from api import process_inputs
 from api.process_inputs import ProcessInputs
+from footprint import executors
 from footprint.catalogue import load_catalogue
-from footprint.errors import InvalidParameterError, NotFoundError
+from footprint.errors import InvalidParameterError, NotFoundError, QuotaExceededError
 from footprint.serialise import to_jsonable
 from footprint.services import footprints as footprint_service
 from footprint.services import reports as report_service
 from footprint.settings import Settings
+from footprint.storage.audit import Audit
 
 PROCESS_VERSION = "1.0.0"
 JOB_CONTROL_OPTIONS = ["sync-execute", "async-execute", "dismiss"]
@@ -64,6 +66,12 @@ class Process:
     private_results: bool = False
     #: checks beyond the inputs model (run before any job is created)
     check: Callable[[dict], Any] | None = None
+    #: Monte Carlo work the inputs ask for, in draws × fields (the quota's unit)
+    cost: Callable[[dict], int] | None = None
+
+    def cost_draw_fields(self, inputs: dict) -> int:
+        """The draws × fields a job of this process with ``inputs`` asks for (0: none)."""
+        return int(self.cost(inputs)) if self.cost is not None else 0
 
     def summary(self) -> dict[str, Any]:
         """The process summary of ``/processes`` (without inputs and outputs)."""
@@ -98,6 +106,59 @@ class Process:
 
 
 # --------------------------------------------------------------------------------------
+# the per-caller quota
+# --------------------------------------------------------------------------------------
+def _build_cost(inputs: dict) -> int:
+    return int(inputs.get("draws") or 0)  # one field
+
+
+def _calibrate_cost(inputs: dict) -> int:
+    from footprint.catalogue import fields_of
+
+    return int(inputs.get("reps") or 0) * max(1, len(fields_of(str(inputs["participant"]))))
+
+
+def unfinished_jobs(store: Any, owner: str) -> list[Any]:
+    """The accepted or running jobs of ``owner``, after failing those nobody runs any
+    more (:func:`footprint.executors.fail_if_stale`): a dead server's jobs use no quota."""
+    jobs = store.list_jobs(limit=10_000, statuses=(executors.ACCEPTED, executors.RUNNING))
+    return [job for job in (executors.fail_if_stale(store, j) for j in jobs if j.owner == owner)
+            if job.status in (executors.ACCEPTED, executors.RUNNING)]
+
+
+def check_quota(store: Any, settings: Settings, principal: Any, process: Process,
+                inputs: dict) -> None:
+    """Refuse a job the caller's quota has no room for, before it is created.
+
+    Two limits per caller (key name): at most ``settings.max_jobs_per_key`` unfinished
+    jobs, and at most ``settings.max_draw_fields_per_key`` draws × fields over its
+    unfinished jobs and this one (:meth:`Process.cost_draw_fields`).
+
+    Raises
+    ------
+    QuotaExceededError
+        Naming the limit and its setting (429 with ``Retry-After`` in the API).
+    """
+    running = unfinished_jobs(store, principal.name)
+    if len(running) >= settings.max_jobs_per_key:
+        raise QuotaExceededError(
+            f"quota exceeded: {len(running)} unfinished jobs already (the limit, "
+            f"FOOTPRINT_MAX_JOBS_PER_KEY={settings.max_jobs_per_key}); try again when one ends")
+    wanted = process.cost_draw_fields(inputs)
+    if wanted == 0:
+        return
+    registry_now = registry(settings)
+    used = sum(registry_now[j.process_id].cost_draw_fields(j.inputs or {})
+               for j in running if j.process_id in registry_now)
+    budget = settings.max_draw_fields_per_key
+    if used + wanted > budget:
+        raise QuotaExceededError(
+            f"quota exceeded: {wanted} draws × fields asked, {used} in use by unfinished "
+            f"jobs, the limit is {budget} (FOOTPRINT_MAX_DRAW_FIELDS_PER_KEY); try again "
+            "when they end, or ask for fewer draws")
+
+
+# --------------------------------------------------------------------------------------
 # execute functions (run by a job; see footprint.executors.run_job)
 # --------------------------------------------------------------------------------------
 def execute_delineate(inputs: dict, *, store: Any, settings: Settings,
@@ -125,9 +186,11 @@ def execute_build_footprint(inputs: dict, *, store: Any, settings: Settings,
                             progress: Callable[[float, str], None], job_id: str) -> dict:
     """Build and store a new footprint version of the field, unless its inputs did not
     change since the latest one: then that one is returned (``created: false``)."""
+    owner = store.get_job(job_id).owner
     built = footprint_service.build_footprint(
         store, settings, inputs["field"], seed=inputs.get("seed"), draws=inputs.get("draws"),
-        sheet=build_sheet(inputs), progress=progress)
+        sheet=build_sheet(inputs), progress=progress,
+        audit=Audit(owner or "job", {"job_id": job_id}))
     return {"footprint": built.summary(), "created": built.created,
             "same_inputs_as": list(built.same_inputs_as), "message": built.message}
 
@@ -193,6 +256,7 @@ def _processes(draws_default: int, seed_default: int, draws_max: int = 200_000
                                                   "mean) and provenance.",
                                    **outputs_json}},
             execute=execute_build_footprint, roles=("surveyor",), check=build_sheet,
+            cost=_build_cost,
             keywords=("footprint", "Monte Carlo", "resource", "capacity")),
         Process(
             id="anomaly-report", title="Anomaly report",
@@ -216,7 +280,7 @@ def _processes(draws_default: int, seed_default: int, draws_max: int = 200_000
                                      "description": "Table per test, alternatives and "
                                                     "their magnitudes, seed, parameters.",
                                      **outputs_json}},
-            execute=execute_calibrate, roles=("monitor",),
+            execute=execute_calibrate, roles=("monitor",), cost=_calibrate_cost,
             keywords=("protocols", "calibration", "size", "power")),
     ]
     return {p.id: p for p in processes}

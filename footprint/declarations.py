@@ -457,8 +457,3 @@ def _duplicate_certificates(out: pd.DataFrame) -> list[DeclarationProblem]:
             f"duplicate certificate {out.loc[i, 'certificate_id']!r} (first on line "
             f"{first + _FIRST_LINE})"))
     return problems
-
-
-def sieve_classes(certificates: pd.DataFrame) -> list[str]:
-    """Sieve class names (without the ``sieve_`` prefix) present in parsed certificates."""
-    return [c[len(SIEVE_PREFIX):] for c in _sieve_columns(certificates)]

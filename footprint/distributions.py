@@ -44,11 +44,6 @@ class _Distribution(BaseModel):
         """Whether the parameter is a constant (never drawn, never correlated)."""
         return False
 
-    @property
-    def is_assumption(self) -> bool:
-        """Whether the value is assumed (no published source)."""
-        return self.source is None
-
     def ppf(self, u: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         """Values at the uniform variates ``u`` (the inverse CDF, in the parameter's unit)."""
         raise NotImplementedError

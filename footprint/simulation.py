@@ -49,6 +49,9 @@ MIN_DRAWS_BEYOND_P95 = 100
 
 Model = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 MapBlocks = Callable[[Callable, Sequence], Iterable]
+#: ``on_chunk(chunks_done, chunks_total)``, called after each chunk is consumed; it may
+#: raise to stop the simulation there (a dismissed job).
+OnChunk = Callable[[int, int], None]
 
 
 class TooFewDrawsWarning(UserWarning):
@@ -244,9 +247,10 @@ class _Collected:
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
 
-def _collect(results: Iterable[list[pa.Table]], path: Path | None, keep: bool) -> _Collected:
+def _collect(results: Iterable[list[pa.Table]], path: Path | None, keep: bool,
+             on_chunk: OnChunk | None = None, n_chunks: int = 0) -> _Collected:
     """Stream the chunks of ``results`` to Parquet at ``path`` (if any), hash and summarise
-    them, and keep them in memory when ``keep``."""
+    them, and keep them in memory when ``keep``; ``on_chunk(done, n_chunks)`` after each."""
     collected = _Collected()
     writer: pq.ParquetWriter | None = None
     try:
@@ -265,6 +269,8 @@ def _collect(results: Iterable[list[pa.Table]], path: Path | None, keep: bool) -
                     writer.write_table(table)
                 if keep:
                     collected.kept.append(table)
+                if on_chunk is not None:
+                    on_chunk(len(collected.stats), n_chunks)
     finally:
         if writer is not None:
             writer.close()
@@ -297,7 +303,8 @@ def _tails_trusted(draws: int) -> tuple[bool, str | None]:
 def simulate(sheet: ParameterSheet, model: Model, *, draws: int, seed: int,
              block_size: int | None = None, draws_path: str | Path | None = None,
              map_blocks: MapBlocks | None = None, keep_in_memory: bool | None = None,
-             chunk_draws: int = CHUNK_DRAWS) -> SimulationResult:
+             chunk_draws: int = CHUNK_DRAWS, on_chunk: OnChunk | None = None
+             ) -> SimulationResult:
     """Run ``model`` on ``draws`` joint draws of ``sheet``'s parameters.
 
     Parameters
@@ -322,6 +329,11 @@ def simulate(sheet: ParameterSheet, model: Model, *, draws: int, seed: int,
         Keep the table in memory as well (default: only when ``draws_path`` is None).
     chunk_draws
         Size of the canonical chunk; keep the default except in tests.
+    on_chunk
+        ``on_chunk(done, total)`` after each chunk is written (progress); an exception
+        it raises stops the run there (the Parquet written so far is closed, and the
+        caller removes it). With ``map_blocks`` on dask the blocks run first and the
+        calls come as their results are consumed.
 
     Returns
     -------
@@ -339,7 +351,8 @@ def simulate(sheet: ParameterSheet, model: Model, *, draws: int, seed: int,
     plan = _Plan(sheet, model, seed, draws, chunk_draws)
     runner = partial(_run_block, plan, factor)
     path = Path(draws_path) if draws_path is not None else None
-    collected = _collect((map_blocks or map)(runner, blocks), path, keep)
+    collected = _collect((map_blocks or map)(runner, blocks), path, keep, on_chunk,
+                         len(bounds))
     table = pa.concat_tables(collected.kept) if keep else None
     summaries = _summarise(collected, table, path, draws)
     trusted, message = _tails_trusted(draws)

@@ -29,11 +29,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from api.deps import Principal, ReadAccess, SettingsDep, StoreDep, require_role
-from api.errors import ERROR_RESPONSES
-from api.jobs import audit, status_info, submit_job
+from api.deps import (
+    Principal,
+    ReadAccess,
+    SettingsDep,
+    StoreDep,
+    request_audit,
+    require_role,
+)
+from api.errors import ERROR_RESPONSES, QUOTA_RESPONSES
+from api.jobs import status_info, submit_job
 from api.negotiation import negotiate
-from api.processes import get_process
+from api.processes import check_quota, get_process
 from api.responses import (
     AnomalyReport,
     DeclarationsUpload,
@@ -224,7 +231,8 @@ def _parse_form(upload: Upload) -> tuple[str, str, int | None, bool]:
     responses={200: {"model": UploadedLayer,
                      "description": "The same file was already uploaded: the stored layer."},
                201: {"description": "Layer stored."},
-               413: {"description": "Upload larger than FOOTPRINT_MAX_UPLOAD_MB."}})
+               413: {"description": "Upload larger than FOOTPRINT_MAX_UPLOAD_MB."},
+               **QUOTA_RESPONSES})
 async def upload_layer(
     field_id: str, request: Request, store: StoreDep, settings: SettingsDep,
     principal: Annotated[Principal, Depends(require_role("surveyor"))],
@@ -237,20 +245,17 @@ async def upload_layer(
         kind, name, year, rebuild = _parse_form(upload)
         ingested = await run_in_threadpool(
             ingest_layer, store, upload, field_id=field_id, kind=kind, name=name, year=year,
-            actor=principal.name, state=settings.state, max_upload_mb=settings.max_upload_mb,
+            audit=request_audit(request, principal), state=settings.state,
+            max_upload_mb=settings.max_upload_mb,
             workdir=workdir)
     layer, created = ingested.layer, ingested.created
     body = layer_document(layer, request)
-    if created:
-        audit(store, request, principal, "upload_layer", f"fields/{field_id}/layers/{body['id']}",
-              sha256=upload.sha256, detail={"kind": kind, "name": name, "year": year,
-                                            "size_bytes": upload.size_bytes})
     if rebuild:
         process = get_process("build-footprint", settings)
         inputs = process.validate_inputs({"field": field_id})
-        job, _ = submit_job(request, store, settings, process, inputs, principal.name)
-        audit(store, request, principal, "execute", f"jobs/{_get(job, 'id')}",
-              detail={"process": process.id, "inputs": inputs, "trigger": f"layer {body['id']}"})
+        check_quota(store, settings, principal, process, inputs)
+        job, _ = submit_job(request, store, settings, process, inputs,
+                            request_audit(request, principal, trigger=f"layer {body['id']}"))
         body["job"] = status_info(store.get_job(_get(job, "id")), request)
     headers = {"Location": body["links"][0]["href"]}
     return JSONResponse(body, status_code=201 if created else 200, headers=headers)
@@ -292,9 +297,7 @@ def retire_layer(
     """Retire a layer: kept for the provenance of old versions, left out of new builds."""
     get_field(field_id)
     layer, retired = store.retire_layer(
-        layer_id, actor=principal.name, field_id=field_id, reason=reason,
-        detail={"role": principal.role,
-                "request_id": getattr(request.state, "request_id", None)})
+        layer_id, audit=request_audit(request, principal), field_id=field_id, reason=reason)
     body = layer_document(layer, request)
     body["retired_now"] = retired
     return body
@@ -308,12 +311,8 @@ async def _declarations_upload(kind: str, request: Request, store: Any, settings
     with upload_workdir(settings) as workdir:
         upload = await receive_upload(request, settings, workdir)
         body = await run_in_threadpool(ingest_declarations, store, upload, kind=kind,
-                                       actor=principal.name)
-    if body["duplicate_upload"]:
-        return JSONResponse(body, status_code=200)
-    audit(store, request, principal, f"upload_{kind}", f"declarations/{kind}",
-          sha256=upload.sha256, detail={"rows": body["rows"], "filename": upload.filename})
-    return JSONResponse(body, status_code=201)
+                                       audit=request_audit(request, principal))
+    return JSONResponse(body, status_code=200 if body["duplicate_upload"] else 201)
 
 
 @router.post("/declarations/exports", status_code=201, operation_id="uploadExports",

@@ -14,10 +14,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import Principal, ReadAccess, SettingsDep, StoreDep, require_role, role_allows
-from api.errors import ERROR_RESPONSES
-from api.jobs import audit, job_futures, job_id_of, record_value, status_info, submit_job
-from api.processes import Process, get_process, list_processes
+from api.deps import (
+    Principal,
+    ReadAccess,
+    SettingsDep,
+    StoreDep,
+    request_audit,
+    require_role,
+    role_allows,
+)
+from api.errors import ERROR_RESPONSES, QUOTA_RESPONSES
+from api.jobs import job_futures, job_id_of, record_value, status_info, submit_job
+from api.processes import Process, check_quota, get_process, list_processes
 from api.responses import JobList, JobResults, ProcessDescription, ProcessList, StatusInfo
 from footprint import executors
 from footprint.errors import (
@@ -78,7 +86,8 @@ def _load_job(store: Any, job_id: str) -> Any:
 @router.get("/processes", operation_id="getProcesses", response_model=ProcessList,
             response_model_exclude_unset=True)
 def list_processes_route(request: Request, settings: SettingsDep, _: ReadAccess) -> dict:
-    """The processes this server offers (delineate, build-footprint, anomaly-report)."""
+    """The processes this server offers (delineate, build-footprint, anomaly-report,
+    calibrate-protocols)."""
     summaries = []
     for process in list_processes(settings):
         url = str(request.url_for("describe_process", process_id=process.id))
@@ -109,7 +118,8 @@ def describe_process(process_id: str, request: Request, settings: SettingsDep,
              response_model=JobResults,
              responses={200: {"description": "The job's results, one value per output."},
                         201: {"model": StatusInfo,
-                              "description": "Job created (with `Prefer: respond-async`)."}})
+                              "description": "Job created (with `Prefer: respond-async`)."},
+                        **QUOTA_RESPONSES})
 def execute_process(
     process_id: str,
     request: Request,
@@ -123,18 +133,19 @@ def execute_process(
     """Execute a process: synchronously (results in the response) or, with
     `Prefer: respond-async`, as a job (201 with its statusInfo and `Location`).
 
-    Needs a key with role surveyor (delineate, build-footprint), monitor (anomaly-report)
-    or admin.
+    Needs a key with role surveyor (delineate, build-footprint), monitor (anomaly-report,
+    calibrate-protocols) or admin. Inputs are checked against the process's inputs model
+    (its description); a bad one is a 400 naming it.
     """
     process = get_process(process_id, settings)
     _check_role(principal, process)
     inputs = process.validate_inputs(body.get("inputs") if isinstance(body, dict) else None)
     wants_async = prefer is not None and "respond-async" in prefer.lower()
-    job, future = submit_job(request, store, settings, process, inputs, principal.name,
+    check_quota(store, settings, principal, process, inputs)
+    job, future = submit_job(request, store, settings, process, inputs,
+                             request_audit(request, principal, **{"async": wants_async}),
                              wait=not wants_async)
     job_id = job_id_of(job)
-    audit(store, request, principal, "execute", f"jobs/{job_id}",
-          detail={"process": process.id, "inputs": inputs, "async": wants_async})
     location = str(request.url_for("get_job", job_id=job_id))
     if wants_async:
         job = store.get_job(job_id)
@@ -195,9 +206,8 @@ def dismiss_job(job_id: str, request: Request, store: StoreDep, settings: Settin
     """Dismiss a job (its owner or an admin): stop it at its next progress report."""
     job = _load_job(store, job_id)
     _check_job_access(principal, job, settings, owner_or_admin=True)
-    dismissed = store.dismiss_job(job_id)
+    dismissed = store.dismiss_job(job_id, audit=request_audit(request, principal))
     future = job_futures(request).get(job_id)
     if future is not None:
         future.cancel()
-    audit(store, request, principal, "dismiss", f"jobs/{job_id}")
     return status_info(dismissed, request)

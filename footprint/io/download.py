@@ -143,14 +143,6 @@ def tile_name(lon: int, lat: int) -> str:
             f"{'E' if lon >= 0 else 'W'}{abs(lon):03d}")
 
 
-def tile_bounds(name: str) -> tuple[float, float, float, float]:
-    """(west, south, east, north) in degrees of a tile's nominal 1° cell."""
-    ns, lat, ew, lon = _parse(name)
-    south = lat if ns == "N" else -lat
-    west = lon if ew == "E" else -lon
-    return float(west), float(south), float(west + 1), float(south + 1)
-
-
 def tile_names_for_bbox(bbox_4326: Sequence[float]) -> list[str]:
     """Names of the 1° tiles a lon/lat box touches (SW-corner naming, e.g. ``N05W001``).
 

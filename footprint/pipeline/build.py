@@ -62,7 +62,7 @@ from footprint.provenance import sha256_file, sha256_json
 from footprint.sensitivity import sensitivity_summary
 from footprint.serialise import iso_timestamp
 from footprint.settings import Settings
-from footprint.simulation import field_seed
+from footprint.simulation import CHUNK_DRAWS, field_seed
 from footprint.sweeps import PARTIAL_PREFIX, owned_workdir, sweep_state_dir
 
 log = logging.getLogger(__name__)
@@ -74,18 +74,13 @@ def _no_progress(pct: float, message: str = "") -> None:
     return None
 
 
-def footprints_dir(settings: Settings, field_id: str) -> Path:
-    """``state_dir/footprints/<field>``: one sub-directory per stored version."""
-    return settings.state_dir / "footprints" / field_id
-
-
 def remove_partial_builds(settings: Settings) -> list[Path]:
     """Delete the hidden directories of builds whose process is gone; return them.
 
     A build another live process (a second server) is writing is left alone; see
     :func:`footprint.sweeps.sweep_state_dir`, which also sweeps uploads and delineations.
     """
-    root = settings.state_dir / "footprints"
+    root = settings.state.footprints
     return [p for p in sweep_state_dir(settings) if root in p.parents]
 
 
@@ -252,6 +247,15 @@ def evidence_inputs(store: Any, layers: list[Any], deposits: gpd.GeoDataFrame | 
     return Evidence(samples, logs, workforce, used), checksums
 
 
+def simulation_progress(progress: Progress, low: float,
+                        high: float) -> Callable[[int, int], None]:
+    """Map the simulation's ``(chunks done, chunks)`` onto ``progress`` between low and high %."""
+    def on_chunk(done: int, total: int) -> None:
+        progress(low + (high - low) * done / max(total, 1),
+                 f"simulating: chunk {done} of {total}")
+    return on_chunk
+
+
 def _column(parts: list[pd.DataFrame], name: str) -> np.ndarray:
     """Column ``name`` of every part, as float64 (NaN where not a number)."""
     return pd.to_numeric(pd.concat([p[name] for p in parts]), errors="coerce").to_numpy(float)
@@ -370,7 +374,8 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
 def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
                             seed: int | None = None, draws: int | None = None,
                             sheet_path: str | Path | None = None, sheet: Any = None,
-                            progress: Progress | None = None) -> BuildOutcome:
+                            progress: Progress | None = None,
+                            audit: Any = None) -> BuildOutcome:
     """Compute and store a new footprint version of ``field_id`` if its inputs changed.
 
     Parameters
@@ -388,7 +393,9 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
         :class:`~footprint.params.ParameterSheet`; default the field's sheet in
         ``datasets/parameters``.
     progress
-        ``progress(pct, message)``, called at each step.
+        ``progress(pct, message)``, called at each step and per chunk of draws (35-85 %).
+    audit
+        :class:`footprint.storage.audit.Audit` of the version's ``build_footprint`` entry.
 
     Returns
     -------
@@ -409,7 +416,7 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
     draws = settings.draws if draws is None else int(draws)
     if sheet is None:
         sheet = load_sheet(sheet_path if sheet_path is not None else field_id)
-    root = footprints_dir(settings, field_id)
+    root = settings.state.field_footprints(field_id)
     root.mkdir(parents=True, exist_ok=True)
     workdir = owned_workdir(root, PARTIAL_PREFIX)  # named after this process (footprint.sweeps)
     final = root / uuid.uuid4().hex  # where the files are renamed to when complete
@@ -433,11 +440,16 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
                                    seed=seed, draws=draws,
                                    draws_path=workdir / "draws.parquet",
                                    input_checksums=delineated.checksums,
-                                   mined_area_m2_by_year=delineated.by_year or None)
+                                   mined_area_m2_by_year=delineated.by_year or None,
+                                   # one chunk per block: progress (and a dismissal)
+                                   # per chunk; the draws do not depend on the blocking
+                                   block_size=CHUNK_DRAWS,
+                                   on_chunk=simulation_progress(progress, 35, 85))
         record = _store_version(store, settings, field_id, result, delineated,
                                 workdir=workdir, final=final, base_seed=base_seed, seed=seed,
                                 draws=draws, evidence_block=evidence_block, inputs=inputs,
-                                inputs_sha256=inputs_sha256, progress=progress)
+                                inputs_sha256=inputs_sha256, progress=progress,
+                                audit=audit)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(final, ignore_errors=True)
@@ -468,7 +480,7 @@ def _delineate(field: Any, store: Any, settings: Settings, workdir: Path,
     progress(2, "collecting the field's layers")
     kwargs, checksums = delineation_inputs(field, store, settings)
     delineation = delineate_field(field.id, workdir / "delineation", settings=settings,
-                                  progress=delineation_progress(progress, 5, 35), **kwargs)
+                                  progress=delineation_progress(progress, 5, 32), **kwargs)
     for entry in delineation.summary.get("inputs", []):
         if isinstance(entry, dict) and entry.get("sha256"):
             # the file's name, never its server path (provenance is a public read)
@@ -507,8 +519,10 @@ def _evidence_and_inputs(field: Any, store: Any, sheet: Any, sheet_path: str | P
 def _store_version(store: Any, settings: Settings, field_id: str, result: Any,
                    delineated: _Delineated, *, workdir: Path, final: Path, base_seed: int,
                    seed: int, draws: int, evidence_block: dict[str, Any],
-                   inputs: dict[str, Any], inputs_sha256: str, progress: Progress) -> Any:
-    """Write a version's files into ``workdir``, rename it to ``final``, add its row.
+                   inputs: dict[str, Any], inputs_sha256: str, progress: Progress,
+                   audit: Any = None) -> Any:
+    """Write a version's files into ``workdir``, rename it to ``final``, add its row (with
+    its ``build_footprint`` audit entry when ``audit`` is given).
 
     The rename is atomic within one file system: the version's files appear all at once.
     """
@@ -531,7 +545,7 @@ def _store_version(store: Any, settings: Settings, field_id: str, result: Any,
         draws_path=str(relative / "draws.parquet"),
         rasters={name: str(relative / Path(path).relative_to(workdir))
                  for name, path in delineated.rasters.items()},
-        inputs_sha256=inputs_sha256)
+        inputs_sha256=inputs_sha256, audit=audit)
 
 
 #: The parts of a result's document a version stores as its summaries.

@@ -10,6 +10,7 @@ import pandas as pd
 from footprint import declarations
 from footprint.errors import InvalidDeclarationError
 from footprint.services.uploads import Upload
+from footprint.storage.audit import Audit
 
 
 def stored_frame(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -23,7 +24,8 @@ def stored_frame(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(participant_iso3=frame["participant"])
 
 
-def ingest_declarations(store: Any, upload: Upload, *, kind: str, actor: str) -> dict[str, Any]:
+def ingest_declarations(store: Any, upload: Upload, *, kind: str,
+                        audit: Audit) -> dict[str, Any]:
     """Validate an uploaded declarations CSV (all-or-nothing) and store its rows.
 
     Parameters
@@ -34,8 +36,8 @@ def ingest_declarations(store: Any, upload: Upload, *, kind: str, actor: str) ->
         The CSV as uploaded; its sha256 identifies the upload (a re-upload stores nothing).
     kind : {"exports", "certificates"}
         The schema (:func:`footprint.declarations.parse_exports` or ``parse_certificates``).
-    actor : str
-        Who uploads.
+    audit : Audit
+        Who uploads; the ``upload_<kind>`` entry is written with the rows.
 
     Returns
     -------
@@ -52,7 +54,7 @@ def ingest_declarations(store: Any, upload: Upload, *, kind: str, actor: str) ->
         raise InvalidDeclarationError(f"the {kind} CSV could not be read: {exc}") from None
     stored = stored_frame(kind, frame)
     rows_stored = store.add_declarations(kind, stored, source=upload.filename,
-                                         sha256=upload.sha256, actor=actor)
+                                         sha256=upload.sha256, audit=audit)
     return {"kind": kind, "rows": int(len(frame)), "rows_stored": int(rows_stored),
             "duplicate_upload": rows_stored == 0, "sha256": upload.sha256,
             "participants": sorted(set(stored["participant_iso3"])),

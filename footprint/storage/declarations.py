@@ -11,21 +11,18 @@ import pandas as pd
 from sqlalchemy import select
 
 from footprint.errors import InvalidDeclarationError
+from footprint.storage.audit import Audit, add_audit_entry
 from footprint.storage.base import StoreBase, _check_sha256, _insert_chunks
 from footprint.storage.models import DECLARATION_KINDS, Declaration
 from footprint.storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-#: Columns of a declarations DataFrame stored as columns (all of the row goes to ``row``).
-DECLARATION_COLUMNS = ("participant_iso3", "period", "partner", "flow", "carats", "value_usd")
-
-
 class DeclarationRepository(StoreBase):
     """Declared statistics: production, exports and certificates."""
 
     def add_declarations(self, kind: str, df: pd.DataFrame, *, source: str, sha256: str,
-                         actor: str | None = None) -> int:
+                         audit: Audit | None = None) -> int:
         """Store declared statistics, all rows or none; return the number stored.
 
         Parameters
@@ -40,6 +37,8 @@ class DeclarationRepository(StoreBase):
         sha256 : str
             Checksum of the uploaded file. An identical re-upload (same kind and
             checksum) stores nothing and returns 0.
+        audit : Audit, optional
+            Who uploads (``created_by``): an ``upload_<kind>`` entry written with the rows.
         """
         if kind not in DECLARATION_KINDS:
             raise InvalidDeclarationError(
@@ -54,7 +53,10 @@ class DeclarationRepository(StoreBase):
             now = utcnow()
             _insert_chunks(session, Declaration, (
                 {**row, "kind": kind, "source": source, "upload_sha256": sha256,
-                 "created_at": now, "created_by": actor} for row in rows))
+                 "created_at": now, "created_by": audit.actor if audit else None}
+                for row in rows))
+            add_audit_entry(session, audit, f"upload_{kind}", f"declarations/{kind}",
+                            sha256=sha256, detail={"rows": len(rows), "filename": source})
             return len(rows)
 
     def declarations(self, kind: str, participant_iso3: str | None = None,

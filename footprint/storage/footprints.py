@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from footprint.errors import (
 )
 from footprint.serialise import json_safe
 from footprint.storage import tiles
+from footprint.storage.audit import Audit, add_audit_entry
 from footprint.storage.base import (
     _VERSION_RETRIES,
     StoreBase,
@@ -54,8 +56,24 @@ log = logging.getLogger(__name__)
 DEPOSIT_COLUMNS = ("deposit_class", "area_m2", "mined_area_m2", "mode")
 
 
+#: footprint versions recorded by this process, by database URL
+_GENERATIONS: dict[str, int] = {}
+_GENERATION_LOCK = threading.Lock()
+
+
 class FootprintRepository(StoreBase):
     """Footprint versions of a field and their deposit polygons."""
+
+    @property
+    def footprint_generation(self) -> int:
+        """How many footprint versions the stores of this process have recorded in this
+        database: a reader that remembers a field's latest version (the API's) forgets
+        it when this moves. Versions written by other processes are not counted."""
+        return _GENERATIONS.get(str(self._url), 0)
+
+    def _count_footprint_version(self) -> None:
+        with _GENERATION_LOCK:
+            _GENERATIONS[str(self._url)] = _GENERATIONS.get(str(self._url), 0) + 1
 
     def add_footprint(
         self,
@@ -73,6 +91,7 @@ class FootprintRepository(StoreBase):
         rasters: Mapping[str, str],
         status: str = "complete",
         inputs_sha256: str | None = None,
+        audit: Audit | None = None,
     ) -> FootprintRecord:
         """Store a new footprint version of a field with its deposit polygons.
 
@@ -90,6 +109,8 @@ class FootprintRepository(StoreBase):
             Files of the version; stored relative to the state directory when inside it.
         inputs_sha256 : str, optional
             Canonical checksum of the build's inputs (see :meth:`footprints_with_inputs`).
+        audit : Audit, optional
+            Who builds it: a ``build_footprint`` entry written with the version.
         """
         with self._session() as session:
             crs_epsg = _require_field(session, field_id).crs_epsg
@@ -124,9 +145,16 @@ class FootprintRepository(StoreBase):
                     _insert_chunks(session, Deposit,
                                    ({"footprint_id": footprint.id, **row, "feature_json": text}
                                     for row, text in zip(rows, texts, strict=True)))
-                    return _footprint_record(footprint)
+                    add_audit_entry(session, audit, "build_footprint",
+                                    f"fields/{field_id}/footprints/{version}",
+                                    sha256=inputs_sha256,
+                                    detail={"seed": int(seed), "draws": int(n_draws),
+                                            "deposits": len(rows)})
+                    record = _footprint_record(footprint)
             except _VersionRace:
                 continue
+            self._count_footprint_version()
+            return record
         raise ConflictError("too many concurrent footprint runs for this field; try again")
 
     def latest_footprint(self, field_id: str) -> FootprintRecord | None:

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from footprint.serialise import iso_timestamp, json_safe
+from footprint.storage.audit import Audit
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 
@@ -41,7 +42,7 @@ def test_jobs_footprints_layers_and_audit_answer_one_format(client, store, footp
     job = store.create_job("build-footprint", {"field": "gh-birim"})
     retired, _ = store.add_layer("gh-birim", "deposits", "mapped", "c" * 64, crs="EPSG:4326",
                               bounds_4326=None, features=None)
-    store.retire_layer(retired.id, actor="test", field_id="gh-birim", reason="test")
+    store.retire_layer(retired.id, audit=Audit("test"), field_id="gh-birim", reason="test")
     admin = {"X-API-Key": api_keys["admin"]}
     layer = client.get(f"/fields/gh-birim/layers/{retired.id}").json()
     answers = [

@@ -5,6 +5,7 @@ import datetime as dt
 from footprint.declarations import parse_certificates, parse_exports
 from footprint.pipeline.report import _stored_declarations
 from footprint.services.declarations import stored_frame
+from footprint.storage.audit import Audit
 
 TODAY = dt.date(2016, 1, 1)
 
@@ -15,7 +16,7 @@ def test_a_corrected_upload_replaces_the_earlier_record(store):
     fixed = parse_certificates(header + "GH-1,2010-03-31,GHA,ARE,120,3600,GHA\n", today=TODAY)
     for frame, sha in ((first, "a"), (fixed, "b")):  # stored as the upload route stores them
         store.add_declarations("certificates", stored_frame("certificates", frame), source=sha,
-                               sha256=sha * 64, actor="t")
+                               sha256=sha * 64, audit=Audit("t"))
     rows, uploads = _stored_declarations(store, "certificates")
     assert rows["carats"].tolist() == [120]
     assert uploads == ["b" * 64]  # provenance names the upload the report used
@@ -24,9 +25,9 @@ def test_a_corrected_upload_replaces_the_earlier_record(store):
     one = parse_exports(ex_header + "GHA,2010,export,ARE,500,15000,first\n", today=TODAY)
     two = parse_exports(ex_header + "GHA,2010,export,ARE,650,19500,second\n", today=TODAY)
     store.add_declarations("exports", stored_frame("exports", one), source="a", sha256="c" * 64,
-                           actor="t")
+                           audit=Audit("t"))
     store.add_declarations("exports", stored_frame("exports", two), source="b", sha256="d" * 64,
-                           actor="t")
+                           audit=Audit("t"))
     exports, uploads = _stored_declarations(store, "exports")
     assert exports["carats"].tolist() == [650]  # not 500 + 650
     assert uploads == ["d" * 64]

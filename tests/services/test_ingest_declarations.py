@@ -11,6 +11,7 @@ import pytest
 from footprint.errors import InvalidDeclarationError
 from footprint.services.declarations import ingest_declarations
 from footprint.services.uploads import Upload
+from footprint.storage.audit import Audit
 
 HEADER = "participant,period,flow,partner,carats,value_usd,source\n"
 
@@ -23,7 +24,7 @@ def _upload(tmp_path, text):
 
 def test_the_stored_rows_name_the_sha256_of_the_uploaded_bytes(store, tmp_path):
     text = HEADER + "GHA,2010,export,ARE,500,15000,KP\nGHA,2011H1,export,IND,80,2400,KP\n"
-    summary = ingest_declarations(store, _upload(tmp_path, text), kind="exports", actor="t")
+    summary = ingest_declarations(store, _upload(tmp_path, text), kind="exports", audit=Audit("t"))
     sent = hashlib.sha256(text.encode("utf-8")).hexdigest()
     assert summary["sha256"] == sent
     assert summary["participants"] == ["GHA"] and summary["years"] == [2010, 2011]
@@ -41,7 +42,7 @@ def test_the_stored_rows_name_the_sha256_of_the_uploaded_bytes(store, tmp_path):
 def test_one_bad_row_refuses_the_whole_upload(store, tmp_path, row, message):
     text = HEADER + "GHA,2009,export,ARE,500,15000,KP\n" + row + "\n"
     with pytest.raises(InvalidDeclarationError) as caught:
-        ingest_declarations(store, _upload(tmp_path, text), kind="exports", actor="t")
+        ingest_declarations(store, _upload(tmp_path, text), kind="exports", audit=Audit("t"))
     assert any(problem.column == message for problem in caught.value.problems)
     assert store.declarations("exports").empty
 
@@ -52,7 +53,7 @@ def test_certificates_are_stored_per_exporter_and_issue_date(store, tmp_path):
             f"GH-1,2010-03-31,GHA,ARE,100,3000,GHA\nGH-2,{today},GHA,IND,10,300,GHA\n")
     path = tmp_path / "certificates.csv"
     path.write_text(text, encoding="utf-8")
-    summary = ingest_declarations(store, Upload.from_path(path), kind="certificates", actor="t")
+    summary = ingest_declarations(store, Upload.from_path(path), kind="certificates", audit=Audit("t"))
     assert summary["years"] == [2010, dt.date.today().year]
     stored = store.declarations("certificates")
     assert list(stored["period"]) == ["2010-03-31", today]

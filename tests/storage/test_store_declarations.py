@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from footprint.errors import InvalidDeclarationError
+from footprint.storage.audit import Audit
 
 SHA = hashlib.sha256(b"exports.csv").hexdigest()
 
@@ -30,7 +31,7 @@ def exports() -> pd.DataFrame:
 
 def test_declarations_round_trip_and_filters(store):
     assert store.add_declarations("exports", exports(), source="exports.csv", sha256=SHA,
-                                  actor="key:2") == 4
+                                  audit=Audit("key:2")) == 4
     togo = store.declarations("exports", participant_iso3="tgo")
     assert list(togo["period"]) == ["2004", "2005H1"] and list(togo["year"]) == [2004, 2005]
     # Togo 2004 declared 123,106 ct at 89.88 US$/ct (DOMAIN.md §1)
