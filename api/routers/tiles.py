@@ -332,10 +332,6 @@ def _render(name: str, field_id: str, settings: Settings, path: Path | None,
             z: int, x: int, y: int) -> bytes:
     """PNG of raster ``name`` in tile z/x/y (empty bytes when the tile has no data)."""
     style = RASTER_STYLES.get(name, {"colormap": "viridis", "range": None})
-    if path is None and z < MIN_ZOOM:
-        # a bundled-DEM tile below the TileJSON's minzoom spans thousands of SRTM cells
-        # (z1 is a quarter of the globe): too slow to mosaic, and nothing a map shows
-        return b""
     if path is not None:
         image = _read_tile([path], z, x, y)
     elif name == "hillshade":

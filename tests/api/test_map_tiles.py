@@ -53,10 +53,3 @@ def test_basemap_layers(client):
     assert {"GHA", "CIV", "TGO", "ZWE"} <= countries
     assert client.get("/map/basemap/roads").status_code in (400, 404, 422)
 
-
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.parametrize("name", ["dem", "hillshade"])
-def test_bundled_raster_tiles_below_the_min_zoom_are_empty_and_quick(client, name):
-    """z1 spans a quarter of the globe: no mosaic of every SRTM cell in it (204)."""
-    response = client.get(f"/fields/gh-birim/footprint/rasters/{name}/tiles/WebMercatorQuad/1/1/1.png")
-    assert response.status_code == 204

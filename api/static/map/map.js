@@ -148,7 +148,8 @@
   // SRTM tiles, so they work offline.
   const rasterTiles = (name) => L.tileLayer(
     url(`fields/gh-birim/footprint/rasters/${name}/tiles/WebMercatorQuad/`) + "{z}/{x}/{y}.png",
-    { maxNativeZoom: 16, opacity: name === "hillshade" ? 0.55 : 0.75 });
+    // the service draws raster tiles at zooms 6-16 only (the TileJSON's range)
+    { minZoom: 6, maxNativeZoom: 16, opacity: name === "hillshade" ? 0.55 : 0.75 });
   const hillshadeLayer = rasterTiles("hillshade");
   const demLayer = rasterTiles("dem");
 
