@@ -30,6 +30,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import ReadAccess, SettingsDep
+from api.errors import ERROR_RESPONSES
 from api.routers.session import router as session_router
 from footprint.errors import DataMissingError
 from footprint.io.vectors import REGION_BOUNDS_4326, read_vector, vector_path
@@ -123,7 +124,7 @@ def basemap_geojson(layer: str, data_dir: Path) -> bytes:
 
 
 @router.get("/map/basemap/{layer}", response_class=Response, operation_id="getBasemapLayer",
-            responses={200: {"content": {"application/geo+json": {"schema": {
+            responses={**ERROR_RESPONSES, 200: {"content": {"application/geo+json": {"schema": {
                 "type": "object", "description": "A GeoJSON FeatureCollection."}}},
                              "description": "A basemap layer (GeoJSON)."}})
 def basemap_layer(layer: Annotated[BasemapLayer, PathParam(description=(

@@ -84,7 +84,7 @@ def _session_document(claims: Any) -> dict[str, Any]:
             "expires_at": expires.isoformat()}
 
 
-@router.post("/session", status_code=303, operation_id="signIn",
+@router.post("/session", status_code=303, operation_id="signIn", response_class=RedirectResponse,
              responses={303: {"description": "Signed in; back to `next` with the cookie."},
                         200: {"description": "Signed in (when JSON is accepted).",
                               "content": {"application/json": {"schema": {
@@ -127,7 +127,11 @@ def _signed_out(request: Request, response: Response) -> Response:
 
 
 @router.post("/session/sign-out", status_code=303, operation_id="signOut",
-             responses={303: {"description": "Signed out; back to the map."}})
+             response_class=RedirectResponse,
+             responses={303: {"description": "Signed out; back to the map."},
+                        200: {"description": "Signed out (when JSON is accepted).",
+                              "content": {"application/json": {"schema": {
+                                  "$ref": "#/components/schemas/SessionState"}}}}})
 def sign_out(request: Request) -> Response:
     """Sign out (form POST): clears the session cookie."""
     if _wants_json(request):
