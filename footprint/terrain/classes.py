@@ -89,6 +89,14 @@ def classify_valley_bottoms(mrvbf_index: np.ndarray, hand_m: np.ndarray, streams
     mask : optional bool grid (e.g. the area of interest); cells outside get 0.
     """
     p = params or ValleyClassParameters()
+    return finish_classes(paint_valley_classes(mrvbf_index, hand_m, p), streams, p, mask)
+
+
+def paint_valley_classes(mrvbf_index: np.ndarray, hand_m: np.ndarray,
+                         params: ValleyClassParameters | None = None) -> np.ndarray:
+    """Classes cell by cell from MRVBF and HAND alone (no sieve, streams or mask): the
+    local part of :func:`classify_valley_bottoms`, which windows compute."""
+    p = params or ValleyClassParameters()
     with np.errstate(invalid="ignore"):
         valley = np.nan_to_num(mrvbf_index, nan=-1.0) >= p.min_mrvbf
         hand = np.nan_to_num(hand_m, nan=np.inf)
@@ -102,9 +110,22 @@ def classify_valley_bottoms(mrvbf_index: np.ndarray, hand_m: np.ndarray, streams
     for code, top_m in upper_bounds[:-1]:  # paint from highest to lowest class
         classes[valley & (hand <= top_m)] = code
     classes[valley & (hand < p.active_channel_max_m)] = DepositClass.ACTIVE_CHANNEL
+    return classes
+
+
+def finish_classes(classes: np.ndarray, streams: np.ndarray | None,
+                   params: ValleyClassParameters | None = None,
+                   mask: np.ndarray | None = None) -> np.ndarray:
+    """Sieve small patches, paint stream cells as channel and clear cells outside ``mask``.
+
+    The sieve is not local (a patch joins its *largest* neighbour, however far that one
+    reaches), so a tiled run sieves the stitched grid, once.
+    """
+    p = params or ValleyClassParameters()
     if p.min_patch_cells > 1:  # single noisy SRTM cells are not mappable deposits
         classes = sieve(classes, size=p.min_patch_cells, connectivity=8)
-    classes[streams.astype(bool)] = DepositClass.ACTIVE_CHANNEL
+    if streams is not None:
+        classes[np.asarray(streams, dtype=bool)] = DepositClass.ACTIVE_CHANNEL
     if mask is not None:
         classes[~np.asarray(mask, dtype=bool)] = DepositClass.NONE
     return classes

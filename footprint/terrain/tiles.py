@@ -8,7 +8,8 @@ runs the whole grid's number of steps and its coarse blocks fall on the whole gr
 blocks. So the grid is cut into square core windows whose corners lie on multiples of
 :func:`window_alignment` (the largest block, ``3^(steps - 2)`` cells), each grown by a
 halo that is a multiple of it; each window is classified alone and its core is stitched
-back. Results equal the in-memory path cell for cell (``tests/models/test_tiles.py``;
+back; the sieve of small patches, which is not local, then runs once on the stitched
+class grid (uint8). Results equal the in-memory path cell for cell (``tests/models/test_tiles.py``;
 near nodata the nearest-value fill of coarse blocks may pick another neighbour, see
 there).
 
@@ -30,7 +31,11 @@ from typing import Any
 import numpy as np
 
 from footprint.errors import InvalidParameterError
-from footprint.terrain.classes import ValleyClassParameters, classify_valley_bottoms
+from footprint.terrain.classes import (
+    ValleyClassParameters,
+    finish_classes,
+    paint_valley_classes,
+)
 from footprint.terrain.mrvbf import MrvbfParameters, mrvbf, mrvbf_levels
 
 #: map_windows(function, tasks) -> results in task order (``map`` or a dask client's).
@@ -116,11 +121,10 @@ def plan_windows(shape: tuple[int, int], core_cells: int, halo_cells: int,
 
 @dataclass(frozen=True)
 class WindowTask:
-    """Everything one window needs (arrays are the outer window's)."""
+    """Everything one window needs: the DEM of the outer window, HAND of the core."""
 
     elevation_m: np.ndarray
     hand_m: np.ndarray
-    mask: np.ndarray
     core: tuple[slice, slice]
     res_m: float
     levels: int
@@ -129,20 +133,19 @@ class WindowTask:
 
 
 def classify_window(task: WindowTask) -> tuple[np.ndarray, np.ndarray]:
-    """(MRVBF, classes) of a window's core: :func:`footprint.terrain.mrvbf` with the whole
-    grid's number of steps, then :func:`footprint.terrain.classify_valley_bottoms` (no
-    stream cells: channel belts are drawn separately)."""
-    index = mrvbf(task.elevation_m, task.res_m, task.mrvbf_params, n_levels=task.levels)
-    classes = classify_valley_bottoms(index, task.hand_m, np.zeros(index.shape, dtype=bool),
-                                      task.class_params, mask=task.mask)
-    return index[task.core], classes[task.core]
+    """(MRVBF, painted classes) of a window's core: :func:`footprint.terrain.mrvbf` with
+    the whole grid's number of steps, then the cell-by-cell part of the classification
+    (:func:`footprint.terrain.classes.paint_valley_classes`)."""
+    core = task.core
+    index = mrvbf(task.elevation_m, task.res_m, task.mrvbf_params, n_levels=task.levels)[core]
+    return index, paint_valley_classes(index, task.hand_m, task.class_params)
 
 
-def _tasks(windows: list[Window], elevation_m, hand_m, mask, res_m, levels, mrvbf_params,
+def _tasks(windows: list[Window], elevation_m, hand_m, res_m, levels, mrvbf_params,
            class_params) -> Iterator[WindowTask]:
     for window in windows:
-        yield WindowTask(elevation_m[window.outer], hand_m[window.outer], mask[window.outer],
-                         window.core_in_outer, res_m, levels, mrvbf_params, class_params)
+        yield WindowTask(elevation_m[window.outer], hand_m[window.core], window.core_in_outer,
+                         res_m, levels, mrvbf_params, class_params)
 
 
 def classify_by_windows(elevation_m: np.ndarray, hand_m: np.ndarray, mask: np.ndarray,
@@ -175,8 +178,8 @@ def classify_by_windows(elevation_m: np.ndarray, hand_m: np.ndarray, mask: np.nd
     index = np.empty(elevation_m.shape, dtype=np.float32)
     classes = np.zeros(elevation_m.shape, dtype=np.uint8)
     results = map_windows(classify_window,
-                          _tasks(windows, elevation_m, hand_m, mask, res_m, levels, mp, cp))
+                          _tasks(windows, elevation_m, hand_m, res_m, levels, mp, cp))
     for window, (index_core, classes_core) in zip(windows, results, strict=True):
         index[window.core] = index_core
         classes[window.core] = classes_core
-    return index, classes
+    return index, finish_classes(classes, None, cp, mask)
