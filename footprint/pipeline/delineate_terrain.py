@@ -92,6 +92,7 @@ def prepare_dem(field, sources, params: TerrainParameters,
         clock.step("fill voids")
     elevation = terrain.fill_voids(grid.data, max_search_cells=params.max_void_search_cells,
                                    fill_mask=voids)
+    grid = Grid(elevation, grid.transform, grid.crs)  # the raw DEM is not kept
     in_aoi_with_data = in_aoi & ~np.isnan(elevation)
     if not in_aoi_with_data.any():
         raise InvalidLayerError(f"{field.id}: the DEM holds no height inside the area of interest")
@@ -197,6 +198,12 @@ def _valley_classes(prepared: PreparedDem, network: PlacerNetwork, params: Terra
 
 
 def _cropped(array: np.ndarray, window: tuple[slice, slice], in_aoi: np.ndarray) -> np.ndarray:
+    """The AOI's window of a grid as float32, NaN outside the AOI. Float32 grids are
+    masked in place and returned as a view (the run no longer needs them whole), which
+    saves a copy of four grids at the run's memory peak."""
+    if array.dtype == np.float32:
+        array[~in_aoi] = np.nan
+        return array[window]
     out = array[window].astype(np.float32)
     out[~in_aoi[window]] = np.nan
     return out

@@ -3,9 +3,10 @@
 Compiled kernels (numba) on float32 grids; see :func:`footprint.terrain.route_flow`.
 
 Memory: the filled DEM (4 bytes a cell), the flood directions and the closed flags
-(1 byte each), a binary heap of the open rim (float32 key, int64 order and cell: 20
-bytes an entry, allocated for the whole grid but touched only as far as the rim grows)
-and the FIFO queue of pit cells (8 bytes an entry, likewise).
+(1 byte each), a binary heap of the open rim (float32 key, push order and cell number)
+and the FIFO queue of pit cells (cell number), allocated for the whole grid but touched
+only as far as they fill; cell numbers and orders are int32 below 2^31 cells, so the
+queues take at most 16 bytes a cell.
 """
 
 from __future__ import annotations
@@ -47,7 +48,11 @@ def priority_flood(dem: np.ndarray, nodata: float) -> tuple[np.ndarray, np.ndarr
     (filled float32 DEM, uint8 D8 grid), both of ``dem``'s shape.
     """
     filled = np.array(dem, dtype=np.float32, order="C", copy=True)
-    d8 = _flood(filled, np.float32(nodata))
+    # cell numbers and push counters fit int32 below 2^31 cells: 12 instead of 24 bytes
+    index_type = np.int32 if filled.size < 2**31 - 1 else np.int64
+    queues = (np.empty(filled.size, dtype=np.float32), np.empty(filled.size, dtype=index_type),
+              np.empty(filled.size, dtype=index_type), np.empty(filled.size, dtype=index_type))
+    d8 = _flood(filled, np.float32(nodata), *queues)
     return filled, d8
 
 
@@ -98,16 +103,12 @@ def _is_outlet(flat, idx, rows, cols, nodata):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _flood(filled, nodata):  # pragma: no cover - compiled
+def _flood(filled, nodata, keys, orders, cells, pit):  # pragma: no cover - compiled
     rows, cols = filled.shape
     n = rows * cols
     flat = filled.ravel()
     d8 = np.zeros(n, dtype=np.uint8)
     closed = np.zeros(n, dtype=np.bool_)
-    keys = np.empty(n, dtype=np.float32)
-    orders = np.empty(n, dtype=np.int64)
-    cells = np.empty(n, dtype=np.int64)
-    pit = np.empty(n, dtype=np.int64)
     size, counter, pit_head, pit_tail = 0, 0, 0, 0
     for idx in range(n):
         if flat[idx] == nodata:

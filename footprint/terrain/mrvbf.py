@@ -113,16 +113,23 @@ class MrvbfParameters(BaseModel):
 
 
 def _nan_gaussian(z: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing that ignores NaN (normalised convolution), 11x11 at sigma 3."""
+    """Gaussian smoothing that ignores NaN (normalised convolution), 11x11 at sigma 3.
+
+    Float32 throughout, two grids besides the input (the weights only when there is
+    nodata)."""
+    truncate = 5.0 / sigma
     nan = np.isnan(z)
+    if not nan.any():
+        return ndimage.gaussian_filter(z, sigma, mode="nearest", truncate=truncate,
+                                       output=np.float32)
+    values = ndimage.gaussian_filter(np.where(nan, np.float32(0), z), sigma, mode="nearest",
+                                     truncate=truncate, output=np.float32)
     weights = ndimage.gaussian_filter((~nan).astype(np.float32), sigma, mode="nearest",
-                                      truncate=5.0 / sigma)
-    values = ndimage.gaussian_filter(np.where(nan, 0, z).astype(np.float32), sigma,
-                                     mode="nearest", truncate=5.0 / sigma)
+                                      truncate=truncate, output=np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = values / weights
-    out[nan] = np.nan
-    return out.astype(np.float32)
+        np.divide(values, weights, out=values)
+    values[nan] = np.nan
+    return values
 
 
 def _block_mean(z: np.ndarray, factor: int) -> np.ndarray:
