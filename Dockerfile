@@ -23,7 +23,7 @@ COPY pyproject.toml README.md ./
 COPY footprint ./footprint
 COPY api ./api
 COPY datasets ./datasets
-# The same extras as scripts/install.sh's default ("all"); tests/test_dockerfile.py checks it.
+# The same extras as scripts/install.sh's default ("all"); tests/packaging/test_dockerfile.py checks it.
 RUN pip install --no-cache-dir "./[all]"
 
 # ---------------------------------------------------------------------------------------

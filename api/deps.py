@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from footprint.concepts import ROLES
 from footprint.errors import AuthenticationError, PermissionDeniedError
 from footprint.settings import Settings
+from footprint.storage.audit import Audit
 
 if TYPE_CHECKING:
     from footprint.storage.store import Store
@@ -52,6 +53,14 @@ class Principal:
     def is_anonymous(self) -> bool:
         """No API key was sent (a public read)."""
         return self.role == ANONYMOUS
+
+
+def request_audit(request: Request, principal: Principal, **detail: Any) -> Audit:
+    """The :class:`~footprint.storage.audit.Audit` of a write asked for by ``principal``:
+    actor the key's name, with its role and the request id (and ``detail``)."""
+    return Audit(principal.name, {"role": principal.role,
+                                  "request_id": getattr(request.state, "request_id", None),
+                                  **detail})
 
 
 async def get_settings_dep(request: Request) -> Settings:

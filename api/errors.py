@@ -25,6 +25,9 @@ Status choices:
   is down or restarting (the service recovers by itself when it is back);
   :class:`~footprint.errors.StorageFullError` is **507** (no space left). Their bodies
   never carry the database URL or a path: that detail goes to the log.
+- :class:`~footprint.errors.QuotaExceededError` is **429** with ``Retry-After``: the
+  caller's unfinished jobs already use its quota (``FOOTPRINT_MAX_JOBS_PER_KEY``,
+  ``FOOTPRINT_MAX_DRAW_FIELDS_PER_KEY``); the message names the limit.
 - A full disk met anywhere (GDAL, Parquet, a temporary file) is named by
   :func:`footprint.errors.as_footprint_error`, so it is a 507 and never a bare 500.
 """
@@ -32,7 +35,6 @@ Status choices:
 from __future__ import annotations
 
 import http
-import re
 import logging
 from typing import Any
 
@@ -54,9 +56,11 @@ from footprint.errors import (
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    QuotaExceededError,
     StorageError,
     StorageFullError,
     as_footprint_error,
+    public_text,
 )
 
 logger = logging.getLogger("api.errors")
@@ -75,6 +79,7 @@ STATUS_CODES: dict[type[FootprintError], int] = {
     PermissionDeniedError: 403,
     PayloadTooLargeError: 413,
     NotAcceptableError: 406,
+    QuotaExceededError: 429,
     StorageError: 503,
     StorageFullError: 507,
 }
@@ -90,6 +95,7 @@ _CODES_BY_STATUS = {
     409: "Conflict",
     413: "PayloadTooLarge",
     415: "UnsupportedMediaType",
+    429: "TooManyRequests",
     503: "StorageUnavailable",
     507: "InsufficientStorage",
 }
@@ -142,6 +148,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: The answer of a write that starts a job when the caller's quota is used up.
+QUOTA_RESPONSES: dict[int | str, dict[str, Any]] = {
+    429: {**_problem_response(429, "quota exceeded: 4 unfinished jobs already (the limit, "
+                                   "FOOTPRINT_MAX_JOBS_PER_KEY); try again when one ends"),
+          "headers": {"Retry-After": {"description": "Seconds to wait before trying again.",
+                                      "schema": {"type": "integer"}}}},
+}
+
+
 def status_for(error: BaseException) -> int:
     """HTTP status of ``error``: the entry of its nearest class in :data:`STATUS_CODES`, else 500."""
     for cls in type(error).__mro__:
@@ -182,12 +197,11 @@ def footprint_error_response(exc: FootprintError, path: str | None,
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer, ApiKey header="X-API-Key"'
-    if exc.retry_after_s is not None and status >= 500:
+    if exc.retry_after_s is not None and (status >= 500 or status == 429):
         headers["Retry-After"] = str(int(exc.retry_after_s))
     code = exc.code if exc.code != "NoApplicableCode" else None
-    roots = ({"state_dir": settings.state_dir, "data_dir": settings.data_dir,
-              "cache_dir": settings.cache_dir} if settings is not None else {})
-    return problem_json(status, without_paths(str(exc), roots), code=code, instance=path,
+    text = settings.public_text(str(exc)) if settings is not None else public_text(str(exc), {})
+    return problem_json(status, text, code=code, instance=path,
                         request_id=request_id, headers=headers or None)
 
 
@@ -196,22 +210,6 @@ async def _footprint_error(request: Request, exc: Exception) -> JSONResponse:
     named = as_footprint_error(exc) or exc
     return footprint_error_response(named, request.url.path, request_id_of(request),
                                     getattr(request.app.state, "settings", None))
-
-
-#: An absolute POSIX path (not the path part of a URL): its last component is kept.
-_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.>])/(?:[\w.+-]+/)+([\w.+-]+)")
-
-
-def without_paths(text: str, roots: dict[str, Any]) -> str:
-    """``text`` for a response body: the server's directories never shown.
-
-    Paths under a known root (``roots``: label -> directory) read ``<label>/...``; any
-    other absolute path is cut to its file name. The log keeps the full message.
-    """
-    for label, root in roots.items():
-        if root:
-            text = text.replace(str(root), f"<{label}>")
-    return _ABSOLUTE_PATH.sub(lambda match: match.group(1), text)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Jobs over HTTP: the application's executor, submitting a job, audit entries, statusInfo.
+"""Jobs over HTTP: the application's executor, submitting a job, statusInfo.
 
 Shared by the routers that start jobs (processes, and layer uploads with ``rebuild``);
 the job itself is created and started by :func:`footprint.services.jobs.submit_job`.
@@ -11,10 +11,11 @@ from typing import Any
 
 from fastapi import Request
 
-from api.deps import Principal
 from footprint import executors
+from footprint.serialise import iso_timestamp
 from footprint.services import jobs as job_service
 from footprint.settings import Settings
+from footprint.storage.audit import Audit
 
 REL_RESULTS = "http://www.opengis.net/def/rel/ogc/1.0/results"
 
@@ -39,26 +40,19 @@ def job_futures(request: Request) -> dict[str, Any]:
 
 
 def submit_job(request: Request, store: Any, settings: Settings, process: Any,
-               inputs: dict, owner: str | None, *, wait: bool = False) -> tuple[Any, Any]:
-    """Create the job row for ``process`` and start it; returns ``(job, future)``.
+               inputs: dict, audit: Audit, *, wait: bool = False) -> tuple[Any, Any]:
+    """Create the job row for ``process`` (with its ``execute`` audit entry, in one
+    transaction) and start it; returns ``(job, future)``.
 
     With ``wait`` the future raises the job's own error (synchronous execution).
     """
     job, future = job_service.submit_job(app_executor(request), store, settings, process,
-                                         inputs, owner, wait=wait)
+                                         inputs, audit, wait=wait)
     job_id = job_id_of(job)
     futures = job_futures(request)
     futures[job_id] = future
     future.add_done_callback(lambda _f, j=job_id: futures.pop(j, None))
     return job, future
-
-
-def audit(store: Any, request: Request, principal: Principal, action: str, target: str,
-          *, sha256: str | None = None, detail: dict | None = None) -> None:
-    """Record who did what to which object (and the checksum of what they sent)."""
-    store.record_audit(principal.name, action, target, sha256=sha256,
-                       detail={**(detail or {}), "role": principal.role,
-                               "request_id": getattr(request.state, "request_id", None)})
 
 
 def job_id_of(job: Any) -> str:
@@ -71,10 +65,6 @@ def record_value(record: Any, name: str) -> Any:
     if isinstance(record, dict):
         return record.get(name)
     return getattr(record, name, None)
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def status_info(job: Any, request: Request) -> dict[str, Any]:
@@ -96,9 +86,9 @@ def status_info(job: Any, request: Request) -> dict[str, Any]:
         "status": status,
         "message": record_value(job, "message") or "",
         "progress": int(progress) if progress is not None else 0,
-        "created": _iso(record_value(job, "created_at")),
-        "started": _iso(record_value(job, "started_at")),
-        "finished": _iso(record_value(job, "finished_at")),
-        "updated": _iso(record_value(job, "updated_at")),
+        "created": iso_timestamp(record_value(job, "created_at")),
+        "started": iso_timestamp(record_value(job, "started_at")),
+        "finished": iso_timestamp(record_value(job, "finished_at")),
+        "updated": iso_timestamp(record_value(job, "updated_at")),
         "links": links,
     }

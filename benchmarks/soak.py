@@ -31,8 +31,6 @@ import collections
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,14 +41,11 @@ import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "api"))  # the server helpers the tests use
+from _servers import free_port, serve_command, start_server, stop_server, wait_ready
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _rss_mb(pid: int) -> float:
@@ -77,7 +72,7 @@ class PrivatePostgres:
 
     def __init__(self, root: Path) -> None:
         self.data = root / "pgdata"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_postgres = os.geteuid() == 0
         root.chmod(0o755)
 
@@ -240,27 +235,12 @@ def main() -> None:
                        env=env, cwd=REPO, check=True, timeout=300)
         keys = json.loads(keys_file.read_text())
         bases = []
-        cli = Path(sys.executable).with_name("footprint")
         for n in range(args.servers):
-            port = _free_port()
-            log = open(root / f"server-{n}.log", "ab")  # noqa: SIM115 - lives with the server
-            servers.append(subprocess.Popen(
-                [str(cli), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            port = free_port()
+            servers.append(start_server(serve_command(port), env, root / f"server-{n}.log"))
             bases.append(f"http://127.0.0.1:{port}")
-        for base, server in zip(bases, servers, strict=True):
-            deadline = time.monotonic() + 120
-            while True:
-                if server.poll() is not None:
-                    raise SystemExit(f"server exited: {(root / 'server-0.log').read_text()[-2000:]}")
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("server not ready")
-                time.sleep(0.3)
+        for n, (base, server) in enumerate(zip(bases, servers, strict=True)):
+            wait_ready(base, server, root / f"server-{n}.log", poll_s=0.3)
         for base in bases:  # warm up: every code path once, so "start" is a loaded server
             httpx.get(f"{base}/collections/deposits-gh-birim/items", timeout=60)
             httpx.post(f"{base}/fields/gh-birim/layers", headers={"X-API-Key": keys["surveyor"]},
@@ -279,12 +259,7 @@ def main() -> None:
         jobs = httpx.get(f"{bases[0]}/jobs?limit=1000", timeout=30).json()["jobs"]
     finally:
         for server in servers:
-            if server.poll() is None:
-                os.killpg(server.pid, signal.SIGTERM)
-                try:
-                    server.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(server.pid, signal.SIGKILL)
+            stop_server(server)
         postgres.stop()
 
     records = result["records"]

@@ -24,13 +24,15 @@ from footprint.resources import ArrayLike, _check_fraction, _check_non_negative
 def artisanal_capacity_ct_per_year(miners: ArrayLike, days_per_year: ArrayLike,
                                    m3_per_miner_day: ArrayLike, grade_ct_m3: ArrayLike,
                                    recovery: ArrayLike) -> np.ndarray:
-    """Artisanal capacity (ct/yr): workforce × days worked × gravel per miner-day × grade × recovery."""
+    """Artisanal capacity (ct/yr): workforce × days worked × gravel per miner-day × grade
+    × recovery."""
     days = _check_non_negative("days_per_year", days_per_year)
     if np.any(days > 366):
         raise InvalidParameterError("days_per_year cannot exceed 366")
     return (_check_non_negative("miners", miners) * days
             * _check_non_negative("m3_per_miner_day", m3_per_miner_day)
-            * _check_non_negative("grade_ct_m3", grade_ct_m3) * _check_fraction("recovery", recovery))
+            * _check_non_negative("grade_ct_m3", grade_ct_m3)
+            * _check_fraction("recovery", recovery))
 
 
 def mechanised_capacity_ct_per_year(plant_m3_per_h: ArrayLike, hours_per_year: ArrayLike,
@@ -45,18 +47,22 @@ def mechanised_capacity_ct_per_year(plant_m3_per_h: ArrayLike, hours_per_year: A
         raise InvalidParameterError("hours_per_year cannot exceed 8,784 (a leap year)")
     return (_check_non_negative("plant_m3_per_h", plant_m3_per_h) * hours
             * _check_fraction("availability", availability)
-            * _check_non_negative("grade_ct_m3", grade_ct_m3) * _check_fraction("recovery", recovery))
+            * _check_non_negative("grade_ct_m3", grade_ct_m3)
+            * _check_fraction("recovery", recovery))
 
 
 def imagery_capacity_ct_per_year(mined_area_m2_per_year: ArrayLike, thickness_m: ArrayLike,
                                  grade_ct_m3: ArrayLike, recovery: ArrayLike) -> np.ndarray:
-    """Production implied by newly excavated area (m²/yr) from repeat imagery: ``ΔA × T × G × r``."""
+    """Production implied by newly excavated area (m²/yr) from repeat imagery:
+    ``ΔA × T × G × r``."""
     return (_check_non_negative("mined_area_m2_per_year", mined_area_m2_per_year)
             * _check_non_negative("thickness_m", thickness_m)
-            * _check_non_negative("grade_ct_m3", grade_ct_m3) * _check_fraction("recovery", recovery))
+            * _check_non_negative("grade_ct_m3", grade_ct_m3)
+            * _check_fraction("recovery", recovery))
 
 
-def deplete(capacity_ct_per_year: ArrayLike, resource_ct: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def deplete(capacity_ct_per_year: ArrayLike,
+            resource_ct: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Cap capacity by what remains; return ``(capacity_ct_per_year, years_to_exhaustion)``.
 
     Years to exhaustion are ``C / P`` on the uncapped capacity (``inf`` where capacity is

@@ -31,6 +31,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from footprint.sensitivity import SENSITIVITY_OUTPUTS, total_indices
+from footprint.serialise import iso_timestamp
 
 #: Summary blocks and keys compared as outputs (in this order, those present).
 OUTPUT_KEYS = (("resource", "resource_ct"), ("resource", "resource_volume_grade_ct"),
@@ -104,9 +105,8 @@ def _shift(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) ->
 
 def _version_info(record: Any) -> dict[str, Any]:
     prov = record.provenance or {}
-    created = getattr(record, "created_at", None)
     return {"version": record.version,
-            "created_at": created.isoformat() if created is not None else None,
+            "created_at": iso_timestamp(getattr(record, "created_at", None)),
             "inputs_sha256": getattr(record, "inputs_sha256", None) or prov.get("inputs_sha256"),
             "draws_sha256": prov.get("draws_sha256"), "seed": record.seed,
             "draws": record.n_draws, "code_version": record.code_version,

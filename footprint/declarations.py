@@ -59,16 +59,17 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from footprint.errors import InvalidDeclarationError
 from footprint.io.kpstats import PARTICIPANT_ISO3
+from footprint.value import parse_sieve_class
 
 #: Valid participant codes (exporter, importer, participant, partner).
 KP_PARTICIPANT_ISO3: frozenset[str] = frozenset(PARTICIPANT_ISO3.values())
@@ -248,7 +249,7 @@ def parse_exports(source: str | Path | IO | pd.DataFrame, *,
         With ``.problems``: every problem found (unknown participant or partner, unknown
         flow, malformed or future period, negative or non-numeric figures, duplicates).
     """
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     frame = _read_with_columns(source, EXPORT_COLUMNS, "export statistics")
     problems: list[DeclarationProblem] = []
 
@@ -282,10 +283,10 @@ def parse_exports(source: str | Path | IO | pd.DataFrame, *,
     out["flow"] = out["flow"].str.lower()
     key = ["participant", "period", "flow", "partner", "source"]
     duplicated = out.duplicated(subset=key, keep="first")
-    for i in np.flatnonzero(duplicated.to_numpy()):
+    for i in map(int, np.flatnonzero(duplicated.to_numpy())):
         first = int(np.flatnonzero((out[key] == out.loc[i, key]).all(axis=1))[0])
         problems.append(DeclarationProblem(
-            int(i) + _FIRST_LINE, None,
+            i + _FIRST_LINE, None,
             f"duplicate of line {first + _FIRST_LINE} (same participant, period, flow, "
             "partner and source)"))
     _raise_if_any(problems, "export statistics")
@@ -350,18 +351,10 @@ def parse_certificates(source: str | Path | IO | pd.DataFrame, *,
         malformed or in the future, sieve rows that sum neither to the carats nor to 1,
         duplicate certificate ids.
     """
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     frame = _read_with_columns(source, CERTIFICATE_COLUMNS, "certificate records")
-    problems: list[DeclarationProblem] = []
     sieves = _sieve_columns(frame)
-    from footprint.value import parse_sieve_class
-
-    for column in sieves:  # a label the size protocol cannot map would break every report
-        try:
-            parse_sieve_class(column[len(SIEVE_PREFIX):])
-        except (ValueError, KeyError) as error:
-            problems.append(DeclarationProblem(None, column, f"unknown sieve class: {error}"))
-
+    problems = _unknown_sieve_classes(sieves)
     dates, carats, values = [], [], []
     sieve_ct = np.full((len(frame), len(sieves)), np.nan)
     for i, row in enumerate(frame.to_dict(orient="records")):
@@ -372,51 +365,15 @@ def parse_certificates(source: str | Path | IO | pd.DataFrame, *,
             _check_code(row[col], line, col, participants, problems)
         _check_code(row["declared_origin"], line, "declared_origin", participants, problems,
                     extra=(MIXED_ORIGIN,))
-        try:
-            date = dt.date.fromisoformat(row["date"])
-            if date > today:
-                problems.append(DeclarationProblem(line, "date", f"{date} is in the future"))
-            elif date < KP_START:
-                problems.append(DeclarationProblem(
-                    line, "date", f"{date} is before the Kimberley Process began ({KP_START})"))
-        except ValueError:
-            problems.append(DeclarationProblem(
-                line, "date", f"not an ISO date (YYYY-MM-DD): {row['date']!r}"))
-            date = None
-        dates.append(date)
-        ct = _check_number(row["carats"], line, "carats", problems, positive=True)
-        if np.isfinite(ct) and 0 < ct < MIN_CERTIFICATE_CT:
-            problems.append(DeclarationProblem(
-                line, "carats", f"{ct:g} ct is below {MIN_CERTIFICATE_CT:g} ct, the smallest "
-                "parcel: US$/ct would not be a finite number"))
+        dates.append(_check_date(row["date"], line, today, problems))
+        ct, usd = _check_carats_and_value(row, line, problems)
         carats.append(ct)
-        usd = _check_number(row["value_usd"], line, "value_usd", problems)
         values.append(usd)
-        if np.isfinite(ct) and ct >= MIN_CERTIFICATE_CT and np.isfinite(usd):
-            with np.errstate(over="ignore"):
-                if not np.isfinite(usd / ct):
-                    problems.append(DeclarationProblem(
-                        line, "value_usd", "US$/ct is not a finite number"))
         if sieves and any(row[c] != "" for c in sieves):
-            parts = np.array([_check_number(row[c] or "0", line, c, problems) for c in sieves])
-            total = float(np.nansum(parts))
-            if np.isfinite(ct) and ct > 0 and abs(total - ct) <= 0.01 * ct:
-                sieve_ct[i] = parts
-            elif abs(total - 1.0) <= 0.01:
-                sieve_ct[i] = parts * ct
-            else:
-                problems.append(DeclarationProblem(
-                    line, ",".join(sieves),
-                    f"sieve classes sum to {total:g}: neither the carats ({ct:g}) nor 1"))
+            sieve_ct[i] = _sieve_carats(row, sieves, ct, line, problems)
 
     out = frame.loc[:, list(CERTIFICATE_COLUMNS)].copy()
-    for i in np.flatnonzero(out.duplicated(subset=["certificate_id"]).to_numpy()):
-        same = (out["certificate_id"] == out.loc[i, "certificate_id"]).to_numpy()
-        first = int(np.flatnonzero(same)[0])
-        problems.append(DeclarationProblem(
-            int(i) + _FIRST_LINE, "certificate_id",
-            f"duplicate certificate {out.loc[i, 'certificate_id']!r} (first on line "
-            f"{first + _FIRST_LINE})"))
+    problems.extend(_duplicate_certificates(out))
     _raise_if_any(problems, "certificate records")
 
     out["date"] = pd.to_datetime(pd.Series(dates, dtype=object))
@@ -428,6 +385,75 @@ def parse_certificates(source: str | Path | IO | pd.DataFrame, *,
     return out
 
 
-def sieve_classes(certificates: pd.DataFrame) -> list[str]:
-    """Sieve class names (without the ``sieve_`` prefix) present in parsed certificates."""
-    return [c[len(SIEVE_PREFIX):] for c in _sieve_columns(certificates)]
+def _unknown_sieve_classes(sieves: list[str]) -> list[DeclarationProblem]:
+    """Sieve columns whose class the size protocol cannot map (it would break every report)."""
+    problems = []
+    for column in sieves:
+        try:
+            parse_sieve_class(column[len(SIEVE_PREFIX):])
+        except (ValueError, KeyError) as error:
+            problems.append(DeclarationProblem(None, column, f"unknown sieve class: {error}"))
+    return problems
+
+
+def _check_date(text: str, line: int, today: dt.date,
+                problems: list[DeclarationProblem]) -> dt.date | None:
+    """A certificate's ISO date, between the start of the KP and ``today``; None if malformed."""
+    try:
+        date = dt.date.fromisoformat(text)
+    except ValueError:
+        problems.append(DeclarationProblem(
+            line, "date", f"not an ISO date (YYYY-MM-DD): {text!r}"))
+        return None
+    if date > today:
+        problems.append(DeclarationProblem(line, "date", f"{date} is in the future"))
+    elif date < KP_START:
+        problems.append(DeclarationProblem(
+            line, "date", f"{date} is before the Kimberley Process began ({KP_START})"))
+    return date
+
+
+def _check_carats_and_value(row: Mapping[Any, Any], line: int,
+                            problems: list[DeclarationProblem]) -> tuple[float, float]:
+    """A certificate's carats (at least one parcel) and US$ value, with a finite US$/ct."""
+    ct = _check_number(row["carats"], line, "carats", problems, positive=True)
+    if np.isfinite(ct) and 0 < ct < MIN_CERTIFICATE_CT:
+        problems.append(DeclarationProblem(
+            line, "carats", f"{ct:g} ct is below {MIN_CERTIFICATE_CT:g} ct, the smallest "
+            "parcel: US$/ct would not be a finite number"))
+    usd = _check_number(row["value_usd"], line, "value_usd", problems)
+    if np.isfinite(ct) and ct >= MIN_CERTIFICATE_CT and np.isfinite(usd):
+        with np.errstate(over="ignore"):
+            if not np.isfinite(usd / ct):
+                problems.append(DeclarationProblem(
+                    line, "value_usd", "US$/ct is not a finite number"))
+    return ct, usd
+
+
+def _sieve_carats(row: Mapping[Any, Any], sieves: list[str], ct: float, line: int,
+                  problems: list[DeclarationProblem]) -> np.ndarray:
+    """A row's sieve breakdown in carats: given in carats (summing to ``ct``) or as shares
+    (summing to 1); NaN, with a problem, when it sums to neither."""
+    parts = np.array([_check_number(row[c] or "0", line, c, problems) for c in sieves])
+    total = float(np.nansum(parts))
+    if np.isfinite(ct) and ct > 0 and abs(total - ct) <= 0.01 * ct:
+        return parts
+    if abs(total - 1.0) <= 0.01:
+        return parts * ct
+    problems.append(DeclarationProblem(
+        line, ",".join(sieves),
+        f"sieve classes sum to {total:g}: neither the carats ({ct:g}) nor 1"))
+    return np.full(len(sieves), np.nan)
+
+
+def _duplicate_certificates(out: pd.DataFrame) -> list[DeclarationProblem]:
+    """A problem for each certificate id seen on an earlier line."""
+    problems = []
+    for i in map(int, np.flatnonzero(out.duplicated(subset=["certificate_id"]).to_numpy())):
+        same = (out["certificate_id"] == out.loc[i, "certificate_id"]).to_numpy()
+        first = int(np.flatnonzero(same)[0])
+        problems.append(DeclarationProblem(
+            i + _FIRST_LINE, "certificate_id",
+            f"duplicate certificate {out.loc[i, 'certificate_id']!r} (first on line "
+            f"{first + _FIRST_LINE})"))
+    return problems

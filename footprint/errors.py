@@ -9,6 +9,9 @@ them to exit codes (:data:`EXIT_CODES`).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 
 class FootprintError(Exception):
     """Root of every error this project raises on purpose."""
@@ -123,6 +126,14 @@ class StorageFullError(StorageError, OSError):
     retry_after_s = 300
 
 
+class QuotaExceededError(FootprintError, RuntimeError):
+    """A caller asks for more work than its quota allows (running jobs, draws × fields)
+    while earlier jobs of theirs are unfinished: transient, try again when they end."""
+
+    code = "TooManyRequests"
+    retry_after_s = 30
+
+
 class DownloadError(FootprintError, OSError):
     """A download failed or its checksum did not match."""
 
@@ -137,6 +148,10 @@ class AuthenticationError(FootprintError, PermissionError):
     """No API key, or an unknown one."""
 
     code = "Unauthorized"
+
+
+class InvalidTokenError(AuthenticationError, ValueError):
+    """A signed token (session cookie, report link) is malformed, altered or expired."""
 
 
 #: CLI exit codes per error class (most specific first; ``1`` otherwise).
@@ -192,18 +207,23 @@ def as_footprint_error(error: BaseException) -> FootprintError | None:
     return None
 
 
-def public_text(text: str, directories: dict[str, object]) -> str:
-    """``text`` with each server directory of ``directories`` (name -> path) replaced by
-    its name in angle brackets (``<data_dir>/kp_stats/...``): messages that leave the
-    server (API bodies, job messages) name files without showing server paths."""
-    import tempfile
+#: An absolute POSIX path (not the path part of a URL): its last component is kept.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.>])/(?:[\w.+-]+/)+([\w.+-]+)")
 
+
+def public_text(text: str, directories: Mapping[str, object]) -> str:
+    """``text`` for a caller (API body, job message): the server's directories never shown.
+
+    Paths under a directory of ``directories`` (name -> path) read ``<name>/...``
+    (``<data_dir>/kp_stats/...``); any other absolute path is cut to its file name; URLs
+    keep their paths. The one path-stripping rule of the project: the log keeps the full
+    message.
+    """
     pairs = [(str(path), f"<{name}>") for name, path in directories.items() if path]
-    pairs.append((tempfile.gettempdir(), "<tmp>"))
     for path, label in sorted(pairs, key=lambda pair: -len(pair[0])):
         if len(path) > 1:
             text = text.replace(path, label)
-    return text
+    return _ABSOLUTE_PATH.sub(lambda match: match.group(1), text)
 
 
 def exit_code_for(error: BaseException) -> int:

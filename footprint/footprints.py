@@ -46,7 +46,7 @@ from footprint import resources as res
 from footprint.errors import InvalidParameterError
 from footprint.params import DEFAULT_FIRST_YEAR, ParameterSheet, Producer, active_fraction
 from footprint.provenance import code_version, sha256_json
-from footprint.simulation import MapBlocks, SimulationResult, Summary, simulate
+from footprint.simulation import MapBlocks, OnChunk, SimulationResult, Summary, simulate
 from footprint.value import COMMON_CLASSES, size_class_shares
 
 RESOURCE_KEYS = ("resource_ct", "resource_volume_grade_ct", "resource_per_km_ct")
@@ -271,7 +271,8 @@ def compute_footprint(field_id: str, sheet: ParameterSheet, deposits=None,
                       input_checksums: Mapping[str, str] | None = None,
                       mined_area_m2_by_year: Mapping[int, float] | None = None,
                       map_blocks: MapBlocks | None = None,
-                      current_year: int | None = None) -> FootprintResult:
+                      current_year: int | None = None,
+                      on_chunk: OnChunk | None = None) -> FootprintResult:
     """Compute a field's footprint by Monte Carlo.
 
     Parameters
@@ -286,7 +287,7 @@ def compute_footprint(field_id: str, sheet: ParameterSheet, deposits=None,
         ``class -> (area_m2, mined_area_m2)``. None or empty: the sheet's ``area_m2``.
     stream_length_km
         Drainage length for the content-per-km resource (km).
-    seed, draws, block_size, draws_path, map_blocks
+    seed, draws, block_size, draws_path, map_blocks, on_chunk
         See :func:`footprint.simulation.simulate`.
     input_checksums
         ``name -> sha256`` of the layers the inputs came from (recorded, not checked).
@@ -306,7 +307,7 @@ def compute_footprint(field_id: str, sheet: ParameterSheet, deposits=None,
     years = tuple(sheet.timeline.years(int(current_year)))
     model = FieldModel(sheet, remaining, sheet_classes, stream_length_km, mined_by_year, years)
     result = simulate(sheet, model, draws=draws, seed=seed, block_size=block_size,
-                      draws_path=draws_path, map_blocks=map_blocks)
+                      draws_path=draws_path, map_blocks=map_blocks, on_chunk=on_chunk)
     s = result.summaries
     resource = {k: s[k] for k in s if k in RESOURCE_KEYS or k.startswith("resource_ct.")}
     capacity = {k: s[k] for k in CAPACITY_KEYS if k in s}

@@ -6,9 +6,8 @@ parameters, each a distribution with a unit and either a published ``source`` or
 Gaussian copula. The same pydantic schema validates the sheets and describes the
 simulation process in the API (:meth:`ParameterSheet.model_json_schema`).
 
-Every distribution is sampled by its inverse CDF (:meth:`ppf`) from a uniform variate, so
-the copula only has to produce correlated uniforms (USGS MapMark4 keeps the same
-draws-then-transform structure).
+The distributions (:mod:`footprint.distributions`) are sampled by their inverse CDF from
+uniform variates, so the copula only has to produce correlated uniforms.
 
 Parameter names carry their unit (``thickness_m``, ``grade_ct_m3``) and may be specialised
 per deposit class or capacity mode with a dot: ``grade_ct_m3.terrace`` overrides
@@ -19,18 +18,40 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import math
 import re
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Literal
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from scipy import special
 
+from footprint.distributions import (  # the distributions, importable from here too
+    Empirical as Empirical,
+)
+from footprint.distributions import (
+    Fixed as Fixed,
+)
+from footprint.distributions import (
+    Lognormal as Lognormal,
+)
+from footprint.distributions import (
+    Normal as Normal,
+)
+from footprint.distributions import (
+    Parameter as Parameter,
+)
+from footprint.distributions import (
+    Pert as Pert,
+)
+from footprint.distributions import (
+    Triangular as Triangular,
+)
+from footprint.distributions import (
+    Uniform as Uniform,
+)
 from footprint.errors import InvalidParameterError, NotFoundError
 
 #: The bundled sheets, a resource of the ``datasets`` package (a directory when installed
@@ -42,207 +63,6 @@ PSD_TOLERANCE = 1e-10
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)?$")
 CapacityMode = Literal["artisanal", "mechanised", "imagery"]
-
-
-class _Distribution(BaseModel):
-    """Fields common to every parameter: unit and provenance."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    unit: str = Field(..., min_length=1, description="Unit of the parameter, e.g. 'm', 'ct/m3', '1'.")
-    source: str | None = Field(None, description="Published source of the value(s).")
-    assumption: str | None = Field(
-        None, description="Why this value is assumed when nothing is published (labelled as such).")
-    description: str | None = None
-
-    @model_validator(mode="after")
-    def _provenance(self):
-        if not (self.source or self.assumption):
-            raise ValueError("each parameter needs a 'source' or an 'assumption' (labelled as such)")
-        return self
-
-    @property
-    def is_fixed(self) -> bool:
-        return False
-
-    @property
-    def is_assumption(self) -> bool:
-        return self.source is None
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-class Fixed(_Distribution):
-    """A known constant."""
-
-    dist: Literal["fixed"]
-    value: float
-
-    @property
-    def is_fixed(self) -> bool:
-        return True
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        return np.full(np.shape(u), self.value, dtype=np.float64)
-
-
-class Uniform(_Distribution):
-    """Uniform on [low, high]."""
-
-    dist: Literal["uniform"]
-    low: float
-    high: float
-
-    @model_validator(mode="after")
-    def _order(self):
-        if not self.high > self.low:
-            raise ValueError(f"uniform needs low < high (got low={self.low}, high={self.high})")
-        return self
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        return self.low + (self.high - self.low) * np.asarray(u, dtype=np.float64)
-
-
-class Triangular(_Distribution):
-    """Triangular on [low, high] with its mode."""
-
-    dist: Literal["triangular"]
-    low: float
-    mode: float
-    high: float
-
-    @model_validator(mode="after")
-    def _order(self):
-        if not (self.low <= self.mode <= self.high and self.high > self.low):
-            raise ValueError(f"triangular needs low <= mode <= high and low < high "
-                             f"(got {self.low}, {self.mode}, {self.high})")
-        return self
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        u = np.asarray(u, dtype=np.float64)
-        a, c, b = self.low, self.mode, self.high
-        split = (c - a) / (b - a)
-        left = a + np.sqrt(u * (b - a) * (c - a))
-        right = b - np.sqrt((1.0 - u) * (b - a) * (b - c))
-        return np.where(u < split, left, right)
-
-
-class Pert(_Distribution):
-    """Beta-PERT on [low, high] with its mode; ``lamb`` weights the mode (4 = classic PERT)."""
-
-    dist: Literal["pert"]
-    low: float
-    mode: float
-    high: float
-    lamb: float = Field(4.0, gt=0)
-
-    @model_validator(mode="after")
-    def _order(self):
-        if not (self.low <= self.mode <= self.high and self.high > self.low):
-            raise ValueError(f"pert needs low <= mode <= high and low < high "
-                             f"(got {self.low}, {self.mode}, {self.high})")
-        return self
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        span = self.high - self.low
-        alpha = 1.0 + self.lamb * (self.mode - self.low) / span
-        beta = 1.0 + self.lamb * (self.high - self.mode) / span
-        return self.low + span * special.betaincinv(alpha, beta, np.asarray(u, dtype=np.float64))
-
-
-class Normal(_Distribution):
-    """Normal (mean, sd), optionally truncated to [low, high] (either bound may be omitted)."""
-
-    dist: Literal["normal"]
-    mean: float
-    sd: float = Field(..., gt=0)
-    low: float | None = None
-    high: float | None = None
-
-    @model_validator(mode="after")
-    def _order(self):
-        if self.low is not None and self.high is not None and not self.high > self.low:
-            raise ValueError(f"normal truncation needs low < high (got {self.low}, {self.high})")
-        return self
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        u = np.asarray(u, dtype=np.float64)
-        f_low = 0.0 if self.low is None else special.ndtr((self.low - self.mean) / self.sd)
-        f_high = 1.0 if self.high is None else special.ndtr((self.high - self.mean) / self.sd)
-        if not f_high > f_low:
-            raise InvalidParameterError("normal truncation interval has no probability mass")
-        x = self.mean + self.sd * special.ndtri(f_low + u * (f_high - f_low))
-        # The inverse CDF can round a hair outside the interval; the bounds are a promise.
-        return np.clip(x, -np.inf if self.low is None else self.low,
-                       np.inf if self.high is None else self.high)
-
-
-class Lognormal(_Distribution):
-    """Lognormal by ``median`` and ``sigma`` (log-space sd), or by arithmetic ``mean`` and ``sd``.
-
-    Optional truncation ``low``/``high`` in natural units.
-    """
-
-    dist: Literal["lognormal"]
-    median: float | None = Field(None, gt=0)
-    sigma: float | None = Field(None, gt=0)
-    mean: float | None = Field(None, gt=0)
-    sd: float | None = Field(None, gt=0)
-    low: float | None = Field(None, ge=0)
-    high: float | None = Field(None, gt=0)
-
-    @model_validator(mode="after")
-    def _form(self):
-        by_median = self.median is not None and self.sigma is not None
-        by_mean = self.mean is not None and self.sd is not None
-        if by_median == by_mean or (by_median and (self.mean or self.sd)) or (
-                by_mean and (self.median or self.sigma)):
-            raise ValueError("lognormal needs exactly one of (median, sigma) or (mean, sd)")
-        if self.low is not None and self.high is not None and not self.high > self.low:
-            raise ValueError(f"lognormal truncation needs low < high (got {self.low}, {self.high})")
-        return self
-
-    @property
-    def mu_sigma(self) -> tuple[float, float]:
-        """Log-space mean and sd: for (mean, sd), sigma² = ln(1 + sd²/mean²), mu = ln mean − sigma²/2."""
-        if self.median is not None:
-            return math.log(self.median), float(self.sigma)
-        sigma2 = math.log1p((self.sd / self.mean) ** 2)
-        return math.log(self.mean) - sigma2 / 2.0, math.sqrt(sigma2)
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        mu, sigma = self.mu_sigma
-        u = np.asarray(u, dtype=np.float64)
-        f_low = 0.0 if not self.low else special.ndtr((math.log(self.low) - mu) / sigma)
-        f_high = 1.0 if self.high is None else special.ndtr((math.log(self.high) - mu) / sigma)
-        if not f_high > f_low:
-            raise InvalidParameterError("lognormal truncation interval has no probability mass")
-        x = np.exp(mu + sigma * special.ndtri(f_low + u * (f_high - f_low)))
-        return np.clip(x, self.low or 0.0, np.inf if self.high is None else self.high)
-
-
-class Empirical(_Distribution):
-    """Resampling of observed values (e.g. uploaded bulk-sample grades or pit-log thicknesses).
-
-    Sampled by the inverted empirical CDF, which is exactly a bootstrap draw of the samples
-    (every draw is one of the observed values) and still accepts copula uniforms.
-    """
-
-    dist: Literal["empirical"]
-    samples: list[float] = Field(..., min_length=1)
-
-    @field_validator("samples")
-    @classmethod
-    def _finite(cls, values: list[float]) -> list[float]:
-        if not all(math.isfinite(v) for v in values):
-            raise ValueError("empirical samples must be finite numbers")
-        return values
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        ordered = np.sort(np.asarray(self.samples, dtype=np.float64))
-        index = np.ceil(np.asarray(u, dtype=np.float64) * ordered.size).astype(np.int64) - 1
-        return ordered[np.clip(index, 0, ordered.size - 1)]
 
 
 #: First year of a footprint's span by default: the KP statistics start in 2003.
@@ -361,14 +181,11 @@ class Timeline(BaseModel):
         return active_fraction(self.activity, year) * active_fraction(periods, year)
 
     def miners_parameter(self, year: int) -> str:
+        """The parameter holding the number of miners in ``year`` (default ``miners``)."""
         for entry in self.workforce:
             if entry.start_year <= year <= entry.end_year:
                 return entry.parameter
         return "miners"
-
-
-Parameter = Annotated[Union[Fixed, Uniform, Triangular, Pert, Normal, Lognormal, Empirical],
-                      Field(discriminator="dist")]
 
 
 class ParameterSheet(BaseModel):
@@ -386,7 +203,8 @@ class ParameterSheet(BaseModel):
     title: str | None = None
     notes: list[str] = Field(default_factory=list)
     capacity_modes: list[CapacityMode] = Field(
-        default_factory=list, description="Capacity modes present in the field; their sum is the capacity.")
+        default_factory=list,
+        description="Capacity modes present in the field; their sum is the capacity.")
     parameters: dict[str, Parameter]
     correlations: list[tuple[str, str, float]] = Field(default_factory=list)
     timeline: Timeline = Field(default_factory=lambda: Timeline(),
@@ -406,13 +224,20 @@ class ParameterSheet(BaseModel):
 
     @model_validator(mode="after")
     def _check(self):
+        self._check_correlation_pairs()
+        copula_correlation(self)  # raises on a matrix that is not PSD
+        self._check_modes()
+        return self
+
+    def _check_correlation_pairs(self) -> None:
         seen: set[frozenset[str]] = set()
         for a, b, rho in self.correlations:
             for name in (a, b):
                 if name not in self.parameters:
                     raise ValueError(f"correlation [{a}, {b}] names unknown parameter '{name}'")
                 if self.parameters[name].is_fixed:
-                    raise ValueError(f"correlation [{a}, {b}]: '{name}' is fixed and cannot be correlated")
+                    raise ValueError(
+                        f"correlation [{a}, {b}]: '{name}' is fixed and cannot be correlated")
             if a == b:
                 raise ValueError(f"correlation [{a}, {b}] pairs a parameter with itself")
             if not -1.0 <= rho <= 1.0:
@@ -420,18 +245,20 @@ class ParameterSheet(BaseModel):
             if frozenset((a, b)) in seen:
                 raise ValueError(f"correlation [{a}, {b}] is given twice")
             seen.add(frozenset((a, b)))
-        copula_correlation(self)  # raises on a matrix that is not PSD
+
+    def _check_modes(self) -> None:
         missing = [f"{mode}: {name}" for mode in self.capacity_modes
                    for name in MODE_REQUIREMENTS[mode] if self.resolve(name, mode) is None]
         if missing:
             raise ValueError("capacity modes lack parameters (" + "; ".join(missing) + ")")
         stray = sorted(set(self.timeline.modes) - set(self.capacity_modes))
         if stray:
-            raise ValueError(f"timeline gives periods for modes the sheet lacks: {', '.join(stray)}")
-        unknown = [w.parameter for w in self.timeline.workforce if w.parameter not in self.parameters]
+            raise ValueError(
+                f"timeline gives periods for modes the sheet lacks: {', '.join(stray)}")
+        unknown = [w.parameter for w in self.timeline.workforce
+                   if w.parameter not in self.parameters]
         if unknown:
             raise ValueError(f"timeline workforce names unknown parameters: {', '.join(unknown)}")
-        return self
 
     @property
     def stochastic_names(self) -> list[str]:
@@ -439,7 +266,8 @@ class ParameterSheet(BaseModel):
         return [name for name, p in self.parameters.items() if not p.is_fixed]
 
     def resolve(self, name: str, qualifier: str | None = None) -> str | None:
-        """The parameter used for ``name`` under ``qualifier`` (class or mode), else the generic one."""
+        """The parameter used for ``name`` under ``qualifier`` (class or mode), else the
+        generic one."""
         if qualifier is not None and f"{name}.{qualifier}" in self.parameters:
             return f"{name}.{qualifier}"
         return name if name in self.parameters else None
@@ -527,7 +355,8 @@ def copula_factor(matrix: np.ndarray) -> np.ndarray | None:
 
 
 def parse_sheet(data: dict) -> ParameterSheet:
-    """Validate sheet data, turning pydantic's errors into one readable :class:`InvalidParameterError`."""
+    """Validate sheet data; pydantic's errors become one readable
+    :class:`InvalidParameterError`."""
     try:
         return ParameterSheet.model_validate(data)
     except ValidationError as error:
@@ -549,15 +378,16 @@ def load_sheet(path_or_field_id: str | Path) -> ParameterSheet:
     InvalidParameterError
         If the YAML or the sheet is invalid.
     """
-    candidate: Path | Traversable = Path(path_or_field_id)
-    if candidate.suffix not in (".yaml", ".yml"):
-        candidate = PARAMETERS_DIR / f"{path_or_field_id}.yaml"
+    path = Path(path_or_field_id)
+    candidate: Path | Traversable = (
+        path if path.suffix in (".yaml", ".yml") else PARAMETERS_DIR / f"{path_or_field_id}.yaml")
     if not candidate.is_file():  # the name only: error bodies carry no server paths
         raise NotFoundError(f"no parameter sheet {candidate.name!r}")
     try:
         data = yaml.safe_load(candidate.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise InvalidParameterError(f"parameter sheet {candidate.name} is not valid YAML: {error}") from None
+        raise InvalidParameterError(
+            f"parameter sheet {candidate.name} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise InvalidParameterError(f"parameter sheet {candidate.name} must be a mapping")
     return parse_sheet(data)
@@ -621,6 +451,7 @@ class ProducerSheet(BaseModel):
     producers: list[Producer] = Field(default_factory=list)
 
     def of(self, participant_iso3: str) -> list[Producer]:
+        """The producers of one KP participant (ISO3, any case)."""
         return [p for p in self.producers if p.participant_iso3 == participant_iso3.upper()]
 
 

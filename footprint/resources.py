@@ -76,13 +76,13 @@ def class_areas(
                  if "mined_area_m2" in deposits.columns else np.zeros_like(area))
         classes = deposits["deposit_class"].astype(str).to_numpy()
     else:
-        classes, area, mined = [], [], []
+        names, areas, mineds = [], [], []
         for name, value in deposits.items():
             a, m = (value if isinstance(value, tuple) else (value, 0.0))
-            classes.append(str(name))
-            area.append(float(a))
-            mined.append(float(m))
-        classes, area, mined = np.asarray(classes), np.asarray(area), np.asarray(mined)
+            names.append(str(name))
+            areas.append(float(a))
+            mineds.append(float(m))
+        classes, area, mined = np.asarray(names), np.asarray(areas), np.asarray(mineds)
     if np.any(~np.isfinite(area)) or np.any(area < 0) or np.any(mined < 0):
         raise InvalidLayerError("deposit areas must be finite and non-negative")
     remaining = np.clip(area - mined, 0.0, None)

@@ -1,8 +1,5 @@
-"""Which unknown drives the spread: Sobol indices and rank correlations.
+"""Which unknown drives the spread: Sobol indices.
 
-* :func:`rank_correlations` is the quick view: Spearman rank correlation of each
-  parameter with an output, on the long table of draws already computed (it honours
-  the sheet's copula, so correlated parameters share credit).
 * :func:`sobol_indices` gives variance-based first-order (S1) and total (ST) indices
   (Sobol 2001; Saltelli et al. 2010 estimators, via SALib). Sobol indices assume
   independent inputs, so the sheet's correlations are *not* applied there: each
@@ -15,7 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from footprint.errors import InvalidParameterError
 from footprint.params import ParameterSheet
@@ -23,22 +19,6 @@ from footprint.simulation import Model
 
 # Keep Sobol's unit-cube points off 0 and 1, where unbounded inverse CDFs are infinite.
 _U_EPS = 1e-9
-
-
-def rank_correlations(draws: pd.DataFrame, output: str, parameters: Sequence[str]) -> pd.Series:
-    """Spearman rank correlation of each (non-constant) parameter with ``output``, by
-    |rho| descending."""
-    if output not in draws.columns:
-        raise InvalidParameterError(f"no output '{output}' in the draws")
-    values = {}
-    y = draws[output].to_numpy()
-    for name in parameters:
-        x = draws[name].to_numpy()
-        if np.ptp(x) == 0 or np.ptp(y) == 0:
-            continue
-        values[name] = float(stats.spearmanr(x, y).statistic)
-    series = pd.Series(values, name=f"spearman_{output}", dtype=np.float64)
-    return series.reindex(series.abs().sort_values(ascending=False).index)
 
 
 def sobol_indices(sheet: ParameterSheet, model: Model, outputs: Sequence[str], *,

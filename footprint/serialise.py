@@ -3,7 +3,8 @@
 Used for what is stored as JSON (PostgreSQL's JSON rejects NaN) and for what the service
 and the job results answer, so the two never format a value differently: numpy scalars
 and arrays become Python numbers and lists, NaN and infinities ``None``, datetimes ISO
-8601 text, paths POSIX text, shapely geometries GeoJSON mappings.
+8601 text (:func:`iso_timestamp`: UTC with a ``Z``), paths POSIX text, shapely
+geometries GeoJSON mappings.
 """
 
 from __future__ import annotations
@@ -50,9 +51,25 @@ def json_safe(value: Any, *, strict: bool = True) -> Any:
     raise InvalidParameterError(f"cannot store a {type(value).__name__} as JSON")
 
 
+def iso_timestamp(value: dt.datetime | dt.date | None) -> str | None:
+    """The one timestamp format of the service: RFC 3339 in UTC with a ``Z``
+    (``2026-01-01T12:00:00Z``, microseconds kept when there are any).
+
+    A naive datetime is taken to be UTC (what the store writes); a date stays
+    ``YYYY-MM-DD``; ``None`` stays ``None``.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        return value.isoformat()
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 #: Leaf types and their JSON form.
 _LEAVES: tuple[tuple[type | tuple[type, ...], Callable[[Any], Any]], ...] = (
-    ((dt.datetime, dt.date), lambda v: v.isoformat()),
+    ((dt.datetime, dt.date), iso_timestamp),
     (PurePath, lambda v: v.as_posix()),
     (BaseGeometry, mapping),
 )

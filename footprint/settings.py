@@ -15,7 +15,7 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from footprint.errors import ConfigurationError
+from footprint.errors import ConfigurationError, public_text
 from footprint.state import StateLayout
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,10 @@ class Settings(BaseSettings):
     dask_scheduler: str | None = Field(default=None,
                                        description="tcp://host:port of a dask scheduler.")
     workers: int = Field(default=2, ge=1, le=256, description="Local executor pool size.")
-    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEFAULT_SECRET),
+        description="Signs expiring tokens (the monitors' session cookie, report links; "
+                    "footprint.signing). Changing it invalidates every token.")
     public_reads: bool = Field(default=True, description="Reads need no API key when true.")
     cors_origins: list[str] = Field(default_factory=list)
     max_upload_mb: int = Field(default=200, ge=1,
@@ -67,6 +70,14 @@ class Settings(BaseSettings):
                              description="Largest body of any other request (JSON), kB.")
     max_draws: int = Field(default=200_000, ge=100,
                            description="Most Monte Carlo draws one build may ask for.")
+    max_jobs_per_key: int = Field(
+        default=4, ge=1, description="Most unfinished (accepted or running) jobs one caller "
+                                     "may have at once; more is a 429 with Retry-After.")
+    max_draw_fields_per_key: int = Field(
+        default=1_000_000, ge=100,
+        description="Most Monte Carlo work one caller's unfinished jobs may ask for, in "
+                    "draws × fields (a build: draws × 1; a calibration: replicates × the "
+                    "participant's fields); more is a 429 with Retry-After.")
     min_free_mb: int = Field(default=200, ge=0,
                              description="Free space under state_dir below which writes are "
                                          "refused (507) and /readyz is not ready, MB.")
@@ -117,8 +128,6 @@ class Settings(BaseSettings):
 
     def public_text(self, text: str) -> str:
         """``text`` without this server's directories (see footprint.errors.public_text)."""
-        from footprint.errors import public_text
-
         return public_text(text, {"state_dir": self.state_dir, "data_dir": self.data_dir,
                                   "cache_dir": self.cache_dir})
 

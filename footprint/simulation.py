@@ -49,6 +49,9 @@ MIN_DRAWS_BEYOND_P95 = 100
 
 Model = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 MapBlocks = Callable[[Callable, Sequence], Iterable]
+#: ``on_chunk(chunks_done, chunks_total)``, called after each chunk is consumed; it may
+#: raise to stop the simulation there (a dismissed job).
+OnChunk = Callable[[int, int], None]
 
 
 class TooFewDrawsWarning(UserWarning):
@@ -221,10 +224,87 @@ def _read_column(parquet: pq.ParquetFile, name: str, draws: int) -> np.ndarray:
     return out
 
 
-def simulate(sheet: ParameterSheet, model: Model, *, draws: int, seed: int,  # noqa: C901
+def _check_arguments(draws: int, seed: int, draws_path: str | Path | None,
+                     keep_in_memory: bool | None) -> bool:
+    """Refuse arguments :func:`simulate` cannot run; return whether to keep the table."""
+    if draws < 1:
+        raise InvalidParameterError(f"draws must be positive (got {draws})")
+    if seed < 0:
+        raise InvalidParameterError(f"seed must be non-negative (got {seed})")
+    keep = draws_path is None if keep_in_memory is None else keep_in_memory
+    if not keep and draws_path is None:
+        raise InvalidParameterError("draws must be kept in memory or written to draws_path")
+    return keep
+
+
+@dataclass
+class _Collected:
+    """What :func:`_collect` keeps of the chunks as they arrive, in draw order."""
+
+    columns: list[str] = field(default_factory=list)
+    stats: list[_ChunkStats] = field(default_factory=list)
+    kept: list[pa.Table] = field(default_factory=list)
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+
+def _collect(results: Iterable[list[pa.Table]], path: Path | None, keep: bool,
+             on_chunk: OnChunk | None = None, n_chunks: int = 0) -> _Collected:
+    """Stream the chunks of ``results`` to Parquet at ``path`` (if any), hash and summarise
+    them, and keep them in memory when ``keep``; ``on_chunk(done, n_chunks)`` after each."""
+    collected = _Collected()
+    writer: pq.ParquetWriter | None = None
+    try:
+        for block in results:
+            for table in block:
+                if not collected.columns:
+                    collected.columns = [c for c in table.column_names if c != "draw"]
+                    if path is not None:
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        # Draws are unique floats: dictionary encoding only costs time and memory.
+                        writer = pq.ParquetWriter(path, table.schema, use_dictionary=False)
+                collected.stats.append(_chunk_stats(table, collected.columns))
+                for name in table.column_names:
+                    collected.digest.update(table.column(name).to_numpy().tobytes())
+                if writer is not None:
+                    writer.write_table(table)
+                if keep:
+                    collected.kept.append(table)
+                if on_chunk is not None:
+                    on_chunk(len(collected.stats), n_chunks)
+    finally:
+        if writer is not None:
+            writer.close()
+    return collected
+
+
+def _summarise(collected: _Collected, table: pa.Table | None, path: Path | None,
+               draws: int) -> dict[str, Summary]:
+    """P5, P50, P95, mean and SEM of every column, from ``table`` or else the file."""
+    parquet = pq.ParquetFile(path) if table is None else None
+    summaries: dict[str, Summary] = {}
+    for name in collected.columns:
+        x = (table.column(name).to_numpy() if table is not None
+             else _read_column(parquet, name, draws))
+        p5, p50, p95 = np.percentile(x, [5, 50, 95], overwrite_input=table is None)
+        mean, sem = _combine(collected.stats, name)
+        summaries[name] = Summary(float(p5), float(p50), float(p95), mean, sem, int(x.size))
+    return summaries
+
+
+def _tails_trusted(draws: int) -> tuple[bool, str | None]:
+    """Whether ``draws`` are enough to trust P5/P95, and the warning when they are not."""
+    beyond = math.floor(draws * 0.05)
+    if draws >= MIN_DRAWS_FOR_TAILS and beyond >= MIN_DRAWS_BEYOND_P95:
+        return True, None
+    return False, (f"{draws} draws leave about {beyond} beyond P95: too few to trust P5/P95 "
+                   f"(use at least {MIN_DRAWS_FOR_TAILS})")
+
+
+def simulate(sheet: ParameterSheet, model: Model, *, draws: int, seed: int,
              block_size: int | None = None, draws_path: str | Path | None = None,
              map_blocks: MapBlocks | None = None, keep_in_memory: bool | None = None,
-             chunk_draws: int = CHUNK_DRAWS) -> SimulationResult:
+             chunk_draws: int = CHUNK_DRAWS, on_chunk: OnChunk | None = None
+             ) -> SimulationResult:
     """Run ``model`` on ``draws`` joint draws of ``sheet``'s parameters.
 
     Parameters
@@ -249,6 +329,11 @@ def simulate(sheet: ParameterSheet, model: Model, *, draws: int, seed: int,  # n
         Keep the table in memory as well (default: only when ``draws_path`` is None).
     chunk_draws
         Size of the canonical chunk; keep the default except in tests.
+    on_chunk
+        ``on_chunk(done, total)`` after each chunk is written (progress); an exception
+        it raises stops the run there (the Parquet written so far is closed, and the
+        caller removes it). With ``map_blocks`` on dask the blocks run first and the
+        calls come as their results are consumed.
 
     Returns
     -------
@@ -256,13 +341,7 @@ def simulate(sheet: ParameterSheet, model: Model, *, draws: int, seed: int,  # n
         Summaries (P5, P50, P95, mean, SEM) of every parameter and output, and a
         ``tails_trusted`` flag; a :class:`TooFewDrawsWarning` is also issued when false.
     """
-    if draws < 1:
-        raise InvalidParameterError(f"draws must be positive (got {draws})")
-    if seed < 0:
-        raise InvalidParameterError(f"seed must be non-negative (got {seed})")
-    keep = draws_path is None if keep_in_memory is None else keep_in_memory
-    if not keep and draws_path is None:
-        raise InvalidParameterError("draws must be kept in memory or written to draws_path")
+    keep = _check_arguments(draws, seed, draws_path, keep_in_memory)
     factor = copula_factor(copula_correlation(sheet))
     bounds = chunk_bounds(draws, chunk_draws)
     children = np.random.SeedSequence(seed).spawn(len(bounds))
@@ -271,54 +350,18 @@ def simulate(sheet: ParameterSheet, model: Model, *, draws: int, seed: int,  # n
     blocks = [indexed[i:i + per_block] for i in range(0, len(indexed), per_block)]
     plan = _Plan(sheet, model, seed, draws, chunk_draws)
     runner = partial(_run_block, plan, factor)
-    results = (map_blocks or map)(runner, blocks)
-
     path = Path(draws_path) if draws_path is not None else None
-    writer: pq.ParquetWriter | None = None
-    kept: list[pa.Table] = []
-    stats: list[_ChunkStats] = []
-    columns: list[str] = []
-    digest = hashlib.sha256()
-    try:
-        for block in results:
-            for table in block:
-                if not columns:
-                    columns = [c for c in table.column_names if c != "draw"]
-                    if path is not None:
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        # Draws are unique floats: dictionary encoding only costs time and memory.
-                        writer = pq.ParquetWriter(path, table.schema, use_dictionary=False)
-                stats.append(_chunk_stats(table, columns))
-                for name in table.column_names:
-                    digest.update(table.column(name).to_numpy().tobytes())
-                if writer is not None:
-                    writer.write_table(table)
-                if keep:
-                    kept.append(table)
-    finally:
-        if writer is not None:
-            writer.close()
-
-    table = pa.concat_tables(kept) if keep else None
-    parquet = pq.ParquetFile(path) if table is None else None
-    summaries: dict[str, Summary] = {}
-    for name in columns:
-        x = (table.column(name).to_numpy() if table is not None
-             else _read_column(parquet, name, draws))
-        p5, p50, p95 = np.percentile(x, [5, 50, 95], overwrite_input=table is None)
-        mean, sem = _combine(stats, name)
-        summaries[name] = Summary(float(p5), float(p50), float(p95), mean, sem, int(x.size))
-
-    beyond = math.floor(draws * 0.05)
-    trusted = draws >= MIN_DRAWS_FOR_TAILS and beyond >= MIN_DRAWS_BEYOND_P95
-    message = None
-    if not trusted:
-        message = (f"{draws} draws leave about {beyond} beyond P95: too few to trust P5/P95 "
-                   f"(use at least {MIN_DRAWS_FOR_TAILS})")
+    collected = _collect((map_blocks or map)(runner, blocks), path, keep, on_chunk,
+                         len(bounds))
+    table = pa.concat_tables(collected.kept) if keep else None
+    summaries = _summarise(collected, table, path, draws)
+    trusted, message = _tails_trusted(draws)
+    if message is not None:
         warnings.warn(message, TooFewDrawsWarning, stacklevel=2)
+    columns = collected.columns
     param_names = list(sheet.parameters)
     return SimulationResult(seed=seed, draws=draws, chunk_draws=chunk_draws,
                             parameters=param_names,
                             outputs=[c for c in columns if c not in sheet.parameters],
                             summaries=summaries, tails_trusted=trusted, warning=message,
-                            draws_sha256=digest.hexdigest(), draws_path=path, table=table)
+                            draws_sha256=collected.digest.hexdigest(), draws_path=path, table=table)

@@ -88,11 +88,8 @@ class LognormalFit:
 
     @property
     def median_usd_per_ct(self) -> float:
+        """The fitted median price (US$/ct)."""
         return math.exp(self.mu)
-
-    @property
-    def mean_usd_per_ct(self) -> float:
-        return math.exp(self.mu + self.sigma ** 2 / 2)
 
     def to_parameter(self, source: str, *, predictive: bool = True) -> Lognormal:
         """A sheet parameter; ``predictive`` widens sigma by the uncertainty of mu."""
@@ -171,21 +168,24 @@ class SieveMapping:
 _NUM = r"(\d+(?:\.\d+)?)"
 
 
-def parse_sieve_class(label: str, sieve_ct: Mapping[int, float] = DTC_SIEVE_CT) -> tuple[float, float]:
+def _label_unit(text: str) -> tuple[str, bool, float]:
+    """A lower-case class label without its unit; whether it is a weight; carats a unit."""
+    match = re.search(r"(ct|cts|carats?|gr|grainers?)\s*$", text)
+    if match is None:
+        return text, False, 1.0
+    unit = GRAINER_CT if match.group(1).startswith("gr") else 1.0
+    return text[:match.start()].strip(), True, unit
+
+
+def parse_sieve_class(label: str,
+                      sieve_ct: Mapping[int, float] = DTC_SIEVE_CT) -> tuple[float, float]:
     """Stone-weight interval ``(low_ct, high_ct)`` of one sieve or weight class label.
 
     ``+`` means "stays on" (lower bound), ``-`` "passes" (upper bound); a bare range
     ``a-b`` with a unit means ``[a, b)``. Units ``ct``/``cts``/``carat`` and
     ``gr``/``grainer``; no unit (or ``sieve``/``DTC``) means DTC sieve numbers.
     """
-    text = label.strip().lower().replace("–", "-").replace("−", "-")
-    unit = 1.0
-    is_weight = False
-    match = re.search(r"(ct|cts|carats?|gr|grainers?)\s*$", text)
-    if match:
-        is_weight = True
-        unit = GRAINER_CT if match.group(1).startswith("gr") else 1.0
-        text = text[:match.start()].strip()
+    text, is_weight, unit = _label_unit(label.strip().lower().replace("–", "-").replace("−", "-"))
     text = re.sub(r"^(dtc\s*)?(sieves?|sv)\s*", "", text).strip()
 
     def weight(number: str) -> float:
@@ -193,8 +193,9 @@ def parse_sieve_class(label: str, sieve_ct: Mapping[int, float] = DTC_SIEVE_CT) 
             return float(number) * unit
         value = float(number)
         if value != int(value) or int(value) not in sieve_ct:
-            raise InvalidParameterError(f"sieve class '{label}': no weight known for sieve {number}",
-                                        hint="pass sieve_ct with the sorter's calibration")
+            raise InvalidParameterError(
+                f"sieve class '{label}': no weight known for sieve {number}",
+                hint="pass sieve_ct with the sorter's calibration")
         return sieve_ct[int(value)]
 
     range_match = re.fullmatch(rf"{_NUM}\s*-\s*{_NUM}", text)
@@ -323,6 +324,7 @@ class PriceIndex:
                           self.n_participants)
 
     def to_dict(self) -> dict:
+        """The index as JSON-able data (years as ints)."""
         return {"index_by_year": {int(k): float(v) for k, v in self.index_by_year.items()},
                 "annual_sd_ln": self.annual_sd_ln, "annual_ar1": self.annual_ar1,
                 "excluded": list(self.excluded), "n_participants": self.n_participants}
@@ -377,13 +379,13 @@ def rough_price_index(kp_annual: pd.DataFrame, *, exclude: Sequence[str] = (),
     mad = float(np.median(np.abs(resid - np.median(resid))))
     sd = 1.4826 * mad
     frame = frame.assign(_r=resid).sort_values(["participant", "year"])
-    lag_pairs = []
+    lag_pairs: list[tuple[float, float]] = []
     for _, g in frame.groupby("participant"):
         r = g["_r"].to_numpy()
         yrs = g["year"].to_numpy()
         ok = np.diff(yrs) == 1
-        lag_pairs.extend(zip(r[:-1][ok], r[1:][ok]))
+        lag_pairs.extend(zip(r[:-1][ok], r[1:][ok], strict=True))
     arr = np.array(lag_pairs) if lag_pairs else np.zeros((0, 2))
     ar1 = float(np.corrcoef(arr[:, 0], arr[:, 1])[0, 1]) if len(arr) > 3 else 0.0
-    return PriceIndex({yr: float(math.exp(v)) for yr, v in zip(years, b)}, sd,
+    return PriceIndex({yr: float(math.exp(v)) for yr, v in zip(years, b, strict=True)}, sd,
                       max(0.0, min(ar1, 0.95)), tuple(sorted(exclude)), len(parts))

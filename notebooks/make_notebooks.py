@@ -3,7 +3,7 @@
 The notebooks are generated so that a review reads plain Python, not JSON: edit this
 file, run ``.venv/bin/python notebooks/make_notebooks.py``, commit both. ``--check``
 exits non-zero when a committed notebook differs from what this file would write
-(``tests/test_notebooks.py`` runs it, then executes the notebooks with nbclient).
+(``tests/notebooks/test_notebooks.py`` runs it, then executes the notebooks with nbclient).
 
 Each notebook works on the embedded default (SQLite in a temporary state directory,
 ``FOOTPRINT_STATE_DIR``) with few Monte Carlo draws, so it runs in well under two

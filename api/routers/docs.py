@@ -22,7 +22,7 @@ def _root(request: Request) -> str:
     return request.scope.get("root_path", "").rstrip("/")
 
 
-@router.get("/docs")
+@router.get("/docs", operation_id="getSwaggerUi", response_class=HTMLResponse)
 def swagger_ui(request: Request) -> HTMLResponse:
     """Swagger UI on the service's OpenAPI document, from the vendored scripts."""
     root = _root(request)
@@ -34,13 +34,14 @@ def swagger_ui(request: Request) -> HTMLResponse:
         swagger_favicon_url=f"{root}{VENDOR}/swagger-ui/favicon-32x32.png")
 
 
-@router.get("/docs/oauth2-redirect")
+@router.get("/docs/oauth2-redirect", operation_id="getSwaggerUiRedirect",
+            response_class=HTMLResponse)
 def swagger_ui_redirect() -> HTMLResponse:
     """Swagger UI's OAuth2 redirect page."""
     return get_swagger_ui_oauth2_redirect_html()
 
 
-@router.get("/redoc")
+@router.get("/redoc", operation_id="getRedoc", response_class=HTMLResponse)
 def redoc(request: Request) -> HTMLResponse:
     """ReDoc on the service's OpenAPI document, from the vendored script (no web fonts)."""
     root = _root(request)

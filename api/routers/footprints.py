@@ -7,7 +7,6 @@ as if it did not exist, so a corrupted row can never serve an arbitrary file.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,22 +19,29 @@ from fastapi.responses import FileResponse, StreamingResponse
 from api.deps import ReadAccess, SettingsDep, StoreDep
 from api.errors import ERROR_RESPONSES
 from api.ogc import link
+from api.responses import (
+    FieldDocument,
+    FieldList,
+    FootprintComparison,
+    FootprintDocument,
+    FootprintList,
+    RasterValue,
+)
 from footprint.catalogue import FieldDefinition, get_field, load_catalogue
 from footprint.errors import InvalidParameterError, NotFoundError
+from footprint.serialise import iso_timestamp
 from footprint.settings import Settings
 
 router = APIRouter(tags=["Footprints"], responses=ERROR_RESPONSES)
 
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+#: OpenAPI content of a file download (raw bytes)
+BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 FieldId = Annotated[str, PathParam(description="Field id of the catalogue.", examples=["gh-birim"])]
 VersionQuery = Annotated[int | None, Query(ge=1, le=2**31 - 1,
                                            description="Footprint version; default the latest.")]
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.datetime | dt.date) else value
 
 
 def _raster_names(rasters: Any) -> list[str]:
@@ -48,7 +54,7 @@ def footprint_summary(record: Any, base: str) -> dict[str, Any]:
     return {
         "field_id": record.field_id,
         "version": record.version,
-        "created_at": _iso(record.created_at),
+        "created_at": iso_timestamp(record.created_at),
         "status": getattr(record, "status", None),
         "seed": record.seed,
         "n_draws": record.n_draws,
@@ -148,7 +154,8 @@ FIELD_EXAMPLE = {"id": "gh-birim", "name": "Akwatia / Birim valley", "country": 
                  "bbox_4326": [-1.2, 5.8, -0.5, 6.3], "latest_footprint_version": 1}
 
 
-@router.get("/fields", responses={200: {"content": {"application/json": {
+@router.get("/fields", operation_id="getFields", response_model=FieldList,
+            response_model_exclude_unset=True, responses={200: {"content": {"application/json": {
     "example": {"fields": [FIELD_EXAMPLE]}}}}})
 def list_fields(request: Request, _: ReadAccess, store: StoreDep) -> dict[str, Any]:
     """The diamond fields of the catalogue with their latest footprint version."""
@@ -158,7 +165,8 @@ def list_fields(request: Request, _: ReadAccess, store: StoreDep) -> dict[str, A
             "links": [link(f"{base}/fields", "self")]}
 
 
-@router.get("/fields/{field_id}", responses={200: {"content": {"application/json": {
+@router.get("/fields/{field_id}", operation_id="getField", response_model=FieldDocument,
+            response_model_exclude_unset=True, responses={200: {"content": {"application/json": {
     "example": FIELD_EXAMPLE}}}})
 def describe_field(field_id: FieldId, request: Request, _: ReadAccess,
                    store: StoreDep) -> dict[str, Any]:
@@ -167,9 +175,10 @@ def describe_field(field_id: FieldId, request: Request, _: ReadAccess,
     return _field_document(field, store.latest_footprint(field_id), _base(request))
 
 
-@router.get("/fields/{field_id}/footprints", responses={200: {"content": {"application/json": {
+@router.get("/fields/{field_id}/footprints", operation_id="getFieldFootprints",
+            response_model=FootprintList, response_model_exclude_unset=True, responses={200: {"content": {"application/json": {
     "example": {"field_id": "gh-birim", "footprints": [
-        {"version": 1, "created_at": "2026-01-01T00:00:00+00:00", "seed": 20081106,
+        {"version": 1, "created_at": "2026-01-01T00:00:00Z", "seed": 20081106,
          "n_draws": 20000}]}}}}})
 def list_field_footprints(field_id: FieldId, request: Request, _: ReadAccess,
                           store: StoreDep) -> dict[str, Any]:
@@ -181,7 +190,8 @@ def list_field_footprints(field_id: FieldId, request: Request, _: ReadAccess,
             "links": [link(f"{base}/fields/{field_id}/footprints", "self")]}
 
 
-@router.get("/fields/{field_id}/footprints/compare", responses={200: {"content": {
+@router.get("/fields/{field_id}/footprints/compare", operation_id="compareFieldFootprints",
+            response_model=FootprintComparison, response_model_exclude_unset=True, responses={200: {"content": {
     "application/json": {"example": {
         "field_id": "gh-birim", "from": {"version": 1}, "to": {"version": 2},
         "same_inputs": False,
@@ -207,7 +217,8 @@ def compare_field_footprints(
     return compare_versions(store, field_id, version_from, version_to)
 
 
-@router.get("/fields/{field_id}/footprint", responses={200: {"content": {"application/json": {
+@router.get("/fields/{field_id}/footprint", operation_id="getFieldFootprint",
+            response_model=FootprintDocument, response_model_exclude_unset=True, responses={200: {"content": {"application/json": {
     "example": {"field_id": "gh-birim", "version": 1, "seed": 20081106, "n_draws": 20000,
                 "summaries": {"resource_ct": {"p5": 1.2e7, "p50": 4.1e7, "p95": 9.8e7,
                                               "mean": 4.6e7}},
@@ -241,7 +252,9 @@ def _csv_chunks(parquet_path: Path, batch_rows: int = 65_536) -> Iterator[bytes]
 
 
 @router.get("/fields/{field_id}/footprint/draws", response_class=FileResponse,
-            responses={200: {"content": {PARQUET_MEDIA_TYPE: {}, "text/csv": {}},
+            operation_id="getFootprintDraws",
+            responses={200: {"content": {PARQUET_MEDIA_TYPE: BINARY, "text/csv": {
+                                 "schema": {"type": "string"}}},
                              "description": "The table of Monte Carlo draws, one row per draw."}})
 def download_draws(field_id: FieldId, _: ReadAccess, store: StoreDep, settings: SettingsDep,
                    format: Annotated[Literal["parquet", "csv"], Query(
@@ -272,7 +285,8 @@ def _raster_path(record: Any, name: str, settings: Settings) -> Path:
 
 
 @router.get("/fields/{field_id}/footprint/rasters/{name}", response_class=FileResponse,
-            responses={200: {"content": {COG_MEDIA_TYPE: {}},
+            operation_id="getFootprintRaster",
+            responses={200: {"content": {COG_MEDIA_TYPE: BINARY},
                              "description": "The raster as a Cloud-Optimized GeoTIFF."}})
 def download_raster(field_id: FieldId, name: RasterName, _: ReadAccess, store: StoreDep,
                     settings: SettingsDep, version: VersionQuery = None):
@@ -296,6 +310,7 @@ def _contains_lonlat(path: Path, lon: float, lat: float) -> bool:
 
 
 @router.get("/fields/{field_id}/footprint/rasters/{name}/point",
+            operation_id="getFootprintRasterValue", response_model=RasterValue, response_model_exclude_unset=True,
             responses={200: {"content": {"application/json": {"example": {
                 "field_id": "gh-birim", "version": 1, "raster": "hand_m", "lon": -0.82,
                 "lat": 6.02, "value": 3.5}}}}})

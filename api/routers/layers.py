@@ -29,11 +29,26 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from api.deps import Principal, ReadAccess, SettingsDep, StoreDep, require_role
-from api.errors import ERROR_RESPONSES
-from api.jobs import audit, status_info, submit_job
+from api.deps import (
+    Principal,
+    ReadAccess,
+    SettingsDep,
+    StoreDep,
+    request_audit,
+    require_role,
+)
+from api.errors import ERROR_RESPONSES, QUOTA_RESPONSES
+from api.jobs import status_info, submit_job
 from api.negotiation import negotiate
-from api.processes import _jsonable, get_process
+from api.processes import check_quota, get_process
+from api.responses import (
+    AnomalyReport,
+    DeclarationsUpload,
+    LayerDocument,
+    LayerList,
+    RetiredLayer,
+    UploadedLayer,
+)
 from footprint.catalogue import get_field
 from footprint.errors import (
     InvalidLayerError,
@@ -41,6 +56,7 @@ from footprint.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
+from footprint.serialise import iso_timestamp, to_jsonable
 from footprint.services import reports as report_service
 from footprint.services.declarations import ingest_declarations
 from footprint.services.layers import UPLOAD_KINDS as LAYER_KINDS
@@ -153,7 +169,6 @@ def _get(record: Any, name: str, default: Any = None) -> Any:
 def layer_document(layer: Any, request: Request) -> dict[str, Any]:
     """A layer as JSON (no features; they are served by the Features collections)."""
     field_id, layer_id = _get(layer, "field_id"), _get(layer, "id")
-    created = _get(layer, "created_at")
     bounds = _get(layer, "bounds_4326")
     doc = {
         "id": layer_id, "field_id": field_id, "kind": _get(layer, "kind"),
@@ -162,11 +177,11 @@ def layer_document(layer: Any, request: Request) -> dict[str, Any]:
         "sha256": _get(layer, "sha256"), "crs": _get(layer, "crs"),
         "bbox_4326": list(bounds) if bounds is not None else None,
         "n_features": _get(layer, "n_features"),
-        "created_at": created.isoformat() if created is not None else None,
+        "created_at": iso_timestamp(_get(layer, "created_at")),
         # who uploaded it is in the audit log (admins): key names are not a public read
         "meta": _get(layer, "meta") or {},
         "active": _get(layer, "retired_at") is None,
-        "retired_at": _iso(_get(layer, "retired_at")),
+        "retired_at": iso_timestamp(_get(layer, "retired_at")),
         "retired_by": _get(layer, "retired_by"),
         "links": [{"href": str(request.url_for("get_layer", field_id=field_id, layer_id=layer_id)),
                    "rel": "self", "type": "application/json"}],
@@ -174,10 +189,6 @@ def layer_document(layer: Any, request: Request) -> dict[str, Any]:
     if _get(layer, "stac"):
         doc["stac"] = _get(layer, "stac")
     return doc
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _layers_of(store: Any, field_id: str) -> list[Any]:
@@ -209,16 +220,19 @@ def _parse_form(upload: Upload) -> tuple[str, str, int | None, bool]:
 # --------------------------------------------------------------------------------------
 # routes: layers
 # --------------------------------------------------------------------------------------
-@router.post("/fields/{field_id}/layers", status_code=201, openapi_extra=_multipart_body({
+@router.post("/fields/{field_id}/layers", status_code=201, operation_id="uploadLayer",
+             response_model=UploadedLayer, openapi_extra=_multipart_body({
     "kind": {"type": "string", "enum": list(LAYER_KINDS)},
     "name": {"type": "string", "maxLength": 200},
     "year": {"type": "integer", "minimum": 1900, "maximum": 2100},
     "rebuild": {"type": "boolean", "default": False,
                 "description": "Start a build-footprint job with the new layer."}},
     required=("kind",)),
-    responses={200: {"description": "The same file was already uploaded: the stored layer."},
+    responses={200: {"model": UploadedLayer,
+                     "description": "The same file was already uploaded: the stored layer."},
                201: {"description": "Layer stored."},
-               413: {"description": "Upload larger than FOOTPRINT_MAX_UPLOAD_MB."}})
+               413: {"description": "Upload larger than FOOTPRINT_MAX_UPLOAD_MB."},
+               **QUOTA_RESPONSES})
 async def upload_layer(
     field_id: str, request: Request, store: StoreDep, settings: SettingsDep,
     principal: Annotated[Principal, Depends(require_role("surveyor"))],
@@ -231,26 +245,24 @@ async def upload_layer(
         kind, name, year, rebuild = _parse_form(upload)
         ingested = await run_in_threadpool(
             ingest_layer, store, upload, field_id=field_id, kind=kind, name=name, year=year,
-            actor=principal.name, state=settings.state, max_upload_mb=settings.max_upload_mb,
+            audit=request_audit(request, principal), state=settings.state,
+            max_upload_mb=settings.max_upload_mb,
             workdir=workdir)
     layer, created = ingested.layer, ingested.created
     body = layer_document(layer, request)
-    if created:
-        audit(store, request, principal, "upload_layer", f"fields/{field_id}/layers/{body['id']}",
-              sha256=upload.sha256, detail={"kind": kind, "name": name, "year": year,
-                                            "size_bytes": upload.size_bytes})
     if rebuild:
         process = get_process("build-footprint", settings)
         inputs = process.validate_inputs({"field": field_id})
-        job, _ = submit_job(request, store, settings, process, inputs, principal.name)
-        audit(store, request, principal, "execute", f"jobs/{_get(job, 'id')}",
-              detail={"process": process.id, "inputs": inputs, "trigger": f"layer {body['id']}"})
+        check_quota(store, settings, principal, process, inputs)
+        job, _ = submit_job(request, store, settings, process, inputs,
+                            request_audit(request, principal, trigger=f"layer {body['id']}"))
         body["job"] = status_info(store.get_job(_get(job, "id")), request)
     headers = {"Location": body["links"][0]["href"]}
     return JSONResponse(body, status_code=201 if created else 200, headers=headers)
 
 
-@router.get("/fields/{field_id}/layers")
+@router.get("/fields/{field_id}/layers", operation_id="getLayers", response_model=LayerList,
+            response_model_exclude_unset=True)
 def list_layers(field_id: str, request: Request, store: StoreDep, _: ReadAccess,
                 kind: Annotated[str | None,
                                 Query(description="Only layers of this kind.")] = None) -> dict:
@@ -262,7 +274,8 @@ def list_layers(field_id: str, request: Request, store: StoreDep, _: ReadAccess,
             "links": [{"href": str(request.url), "rel": "self", "type": "application/json"}]}
 
 
-@router.get("/fields/{field_id}/layers/{layer_id}", name="get_layer")
+@router.get("/fields/{field_id}/layers/{layer_id}", name="get_layer", operation_id="getLayer",
+            response_model=LayerDocument, response_model_exclude_unset=True)
 def get_layer(field_id: str, layer_id: int, request: Request, store: StoreDep,
               _: ReadAccess) -> dict:
     """One layer: kind, version, checksum, extent, STAC item for rasters."""
@@ -272,7 +285,8 @@ def get_layer(field_id: str, layer_id: int, request: Request, store: StoreDep,
     raise NotFoundError(f"field {field_id!r} has no layer {layer_id}")
 
 
-@router.delete("/fields/{field_id}/layers/{layer_id}",
+@router.delete("/fields/{field_id}/layers/{layer_id}", operation_id="retireLayer",
+               response_model=RetiredLayer, response_model_exclude_unset=True,
                responses={200: {"description": "The layer, retired (or already retired)."}})
 def retire_layer(
     field_id: str, layer_id: int, request: Request, store: StoreDep,
@@ -281,13 +295,9 @@ def retire_layer(
                                         description="Why the layer is retired (audited).")] = None,
 ) -> dict:
     """Retire a layer: kept for the provenance of old versions, left out of new builds."""
-    from footprint.catalogue import get_field
-
     get_field(field_id)
     layer, retired = store.retire_layer(
-        layer_id, actor=principal.name, field_id=field_id, reason=reason,
-        detail={"role": principal.role,
-                "request_id": getattr(request.state, "request_id", None)})
+        layer_id, audit=request_audit(request, principal), field_id=field_id, reason=reason)
     body = layer_document(layer, request)
     body["retired_now"] = retired
     return body
@@ -301,15 +311,14 @@ async def _declarations_upload(kind: str, request: Request, store: Any, settings
     with upload_workdir(settings) as workdir:
         upload = await receive_upload(request, settings, workdir)
         body = await run_in_threadpool(ingest_declarations, store, upload, kind=kind,
-                                       actor=principal.name)
-    if body["duplicate_upload"]:
-        return JSONResponse(body, status_code=200)
-    audit(store, request, principal, f"upload_{kind}", f"declarations/{kind}",
-          sha256=upload.sha256, detail={"rows": body["rows"], "filename": upload.filename})
-    return JSONResponse(body, status_code=201)
+                                       audit=request_audit(request, principal))
+    return JSONResponse(body, status_code=200 if body["duplicate_upload"] else 201)
 
 
-@router.post("/declarations/exports", status_code=201, openapi_extra=_multipart_body({}))
+@router.post("/declarations/exports", status_code=201, operation_id="uploadExports",
+             response_model=DeclarationsUpload, openapi_extra=_multipart_body({}),
+             responses={200: {"model": DeclarationsUpload,
+                              "description": "The same file was already uploaded."}})
 async def upload_exports(request: Request, store: StoreDep, settings: SettingsDep,
                          principal: MonitorAccess) -> JSONResponse:
     """Upload export statistics (CSV: participant, period, flow, partner, carats,
@@ -317,7 +326,10 @@ async def upload_exports(request: Request, store: StoreDep, settings: SettingsDe
     return await _declarations_upload("exports", request, store, settings, principal)
 
 
-@router.post("/declarations/certificates", status_code=201, openapi_extra=_multipart_body({}))
+@router.post("/declarations/certificates", status_code=201, operation_id="uploadCertificates",
+             response_model=DeclarationsUpload, openapi_extra=_multipart_body({}),
+             responses={200: {"model": DeclarationsUpload,
+                              "description": "The same file was already uploaded."}})
 async def upload_certificates(request: Request, store: StoreDep, settings: SettingsDep,
                               principal: MonitorAccess) -> JSONResponse:
     """Upload KP certificate records (CSV: certificate_id, date, exporter, importer,
@@ -331,9 +343,12 @@ async def upload_certificates(request: Request, store: StoreDep, settings: Setti
 _FORMATS = report_service.REPORT_FORMATS
 
 
-@router.get("/participants/{iso3}/report",
-            responses={200: {"content": {"application/json": {}, "text/html": {},
-                                         "application/pdf": {}},
+@router.get("/participants/{iso3}/report", operation_id="getParticipantReport",
+            response_model=AnomalyReport,
+            responses={200: {"content": {"application/json": {},
+                                         "text/html": {"schema": {"type": "string"}},
+                                         "application/pdf": {"schema": {
+                                             "type": "string", "format": "binary"}}},
                              "description": "The anomaly report."}})
 def participant_report(
     iso3: Annotated[str, PathParam(pattern="^[A-Za-z]{3}$",
@@ -364,7 +379,7 @@ def participant_report(
         return Response(report_service.render_report(report, "pdf", filename),
                         media_type="application/pdf",
                         headers={"Content-Disposition": f'inline; filename="{filename}"', **vary})
-    return JSONResponse(_jsonable(report), headers=vary)
+    return JSONResponse(to_jsonable(report), headers=vary)
 
 
 __all__ = ["router", "receive_upload", "ingest_layer", "LAYER_KINDS", "Upload"]

@@ -24,8 +24,8 @@ MAP_PAGE = STATIC_DIR / "map" / "index.html"
 router = APIRouter(tags=["Map"])
 
 
-@router.get("/map", response_class=FileResponse,
-            responses={200: {"content": {"text/html": {}},
+@router.get("/map", response_class=FileResponse, operation_id="getMapPage",
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
                              "description": "The map page (HTML)."}})
 def map_page() -> FileResponse:
     """The map page: fields, deposits by class, mined areas and mine points."""
@@ -34,7 +34,7 @@ def map_page() -> FileResponse:
                         headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/map/", include_in_schema=False)
+@router.get("/map/", include_in_schema=False, operation_id="redirectMapPage")
 def map_page_slash() -> RedirectResponse:
     """``/map/`` redirects to ``/map``."""
     # the page's relative URLs (static/…, collections/…) assume it is served at /map

@@ -12,13 +12,15 @@ from fastapi.responses import JSONResponse
 
 from api.deps import Principal, SettingsDep, StoreDep, require_role
 from api.errors import ERROR_RESPONSES
+from api.responses import AuditLog, Health, Readiness
+from footprint.serialise import iso_timestamp
 
 router = APIRouter(tags=["Operations"])
 logger = logging.getLogger("api.ops")
 
 
-@router.get("/healthz", responses={200: {"content": {"application/json": {
-    "example": {"status": "ok"}}}}})
+@router.get("/healthz", operation_id="getHealth", response_model=Health,
+            responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}})
 def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
@@ -47,10 +49,11 @@ def _storage_check(settings: Any) -> str:
     return "ok"
 
 
-@router.get("/readyz", responses={
+@router.get("/readyz", operation_id="getReadiness", response_model=Readiness, responses={
     200: {"content": {"application/json": {"example": {
         "status": "ready", "checks": {"database": "ok", "data_dir": "ok", "storage": "ok"}}}}},
-    503: {"description": "A dependency is not ready.", "content": {"application/json": {
+    503: {"description": "A dependency is not ready.", "model": Readiness,
+          "content": {"application/json": {
         "example": {"status": "not ready", "checks": {"database": "database unreachable",
                                                       "data_dir": "ok",
                                                       "storage": "ok"}}}}}})
@@ -73,11 +76,13 @@ def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
 
 def _audit_json(record: Any) -> dict[str, Any]:
     entry = dataclasses.asdict(record) if dataclasses.is_dataclass(record) else dict(record)
-    return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in entry.items()}
+    return {k: iso_timestamp(v) if isinstance(v, dt.datetime) else v for k, v in entry.items()}
 
 
-@router.get("/audit", responses={**ERROR_RESPONSES, 200: {"content": {"application/json": {
-    "example": {"entries": [{"id": 1, "at": "2026-01-01T00:00:00+00:00", "actor": "usgs-team",
+@router.get("/audit", operation_id="getAuditLog", response_model=AuditLog,
+            response_model_exclude_unset=True,
+            responses={**ERROR_RESPONSES, 200: {"content": {"application/json": {
+    "example": {"entries": [{"id": 1, "at": "2026-01-01T00:00:00Z", "actor": "usgs-team",
                              "action": "upload-layer", "target": "gh-birim/deposits/1",
                              "sha256": "9f86d081884c7d65...", "detail": {}}]}}}}})
 def list_audit(

@@ -14,10 +14,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import Principal, ReadAccess, SettingsDep, StoreDep, require_role, role_allows
-from api.errors import ERROR_RESPONSES
-from api.jobs import audit, job_futures, job_id_of, record_value, status_info, submit_job
-from api.processes import Process, get_process, list_processes
+from api.deps import (
+    Principal,
+    ReadAccess,
+    SettingsDep,
+    StoreDep,
+    request_audit,
+    require_role,
+    role_allows,
+)
+from api.errors import ERROR_RESPONSES, QUOTA_RESPONSES
+from api.jobs import job_futures, job_id_of, record_value, status_info, submit_job
+from api.processes import Process, check_quota, get_process, list_processes
+from api.responses import JobList, JobResults, ProcessDescription, ProcessList, StatusInfo
 from footprint import executors
 from footprint.errors import (
     AuthenticationError,
@@ -74,9 +83,11 @@ def _load_job(store: Any, job_id: str) -> Any:
 # --------------------------------------------------------------------------------------
 # routes
 # --------------------------------------------------------------------------------------
-@router.get("/processes")
+@router.get("/processes", operation_id="getProcesses", response_model=ProcessList,
+            response_model_exclude_unset=True)
 def list_processes_route(request: Request, settings: SettingsDep, _: ReadAccess) -> dict:
-    """The processes this server offers (delineate, build-footprint, anomaly-report)."""
+    """The processes this server offers (delineate, build-footprint, anomaly-report,
+    calibrate-protocols)."""
     summaries = []
     for process in list_processes(settings):
         url = str(request.url_for("describe_process", process_id=process.id))
@@ -90,7 +101,9 @@ def list_processes_route(request: Request, settings: SettingsDep, _: ReadAccess)
          "type": "application/json", "title": "jobs"}]}
 
 
-@router.get("/processes/{process_id}", name="describe_process")
+@router.get("/processes/{process_id}", name="describe_process",
+            operation_id="getProcessDescription", response_model=ProcessDescription,
+            response_model_exclude_unset=True)
 def describe_process(process_id: str, request: Request, settings: SettingsDep,
                      _: ReadAccess) -> dict:
     """The description of one process: inputs and outputs as JSON Schema."""
@@ -101,8 +114,12 @@ def describe_process(process_id: str, request: Request, settings: SettingsDep,
         {"href": f"{url}/execution", "rel": REL_EXECUTE, "title": "execute"}]}
 
 
-@router.post("/processes/{process_id}/execution", status_code=200,
-             responses={201: {"description": "Job created (with `Prefer: respond-async`)."}})
+@router.post("/processes/{process_id}/execution", status_code=200, operation_id="execute",
+             response_model=JobResults,
+             responses={200: {"description": "The job's results, one value per output."},
+                        201: {"model": StatusInfo,
+                              "description": "Job created (with `Prefer: respond-async`)."},
+                        **QUOTA_RESPONSES})
 def execute_process(
     process_id: str,
     request: Request,
@@ -116,18 +133,19 @@ def execute_process(
     """Execute a process: synchronously (results in the response) or, with
     `Prefer: respond-async`, as a job (201 with its statusInfo and `Location`).
 
-    Needs a key with role surveyor (delineate, build-footprint), monitor (anomaly-report)
-    or admin.
+    Needs a key with role surveyor (delineate, build-footprint), monitor (anomaly-report,
+    calibrate-protocols) or admin. Inputs are checked against the process's inputs model
+    (its description); a bad one is a 400 naming it.
     """
     process = get_process(process_id, settings)
     _check_role(principal, process)
     inputs = process.validate_inputs(body.get("inputs") if isinstance(body, dict) else None)
     wants_async = prefer is not None and "respond-async" in prefer.lower()
-    job, future = submit_job(request, store, settings, process, inputs, principal.name,
+    check_quota(store, settings, principal, process, inputs)
+    job, future = submit_job(request, store, settings, process, inputs,
+                             request_audit(request, principal, **{"async": wants_async}),
                              wait=not wants_async)
     job_id = job_id_of(job)
-    audit(store, request, principal, "execute", f"jobs/{job_id}",
-          detail={"process": process.id, "inputs": inputs, "async": wants_async})
     location = str(request.url_for("get_job", job_id=job_id))
     if wants_async:
         job = store.get_job(job_id)
@@ -142,7 +160,8 @@ def execute_process(
                         headers={"Link": f'<{location}>; rel="monitor"'})
 
 
-@router.get("/jobs", name="list_jobs")
+@router.get("/jobs", name="list_jobs", operation_id="getJobs", response_model=JobList,
+            response_model_exclude_unset=True)
 def list_jobs(request: Request, store: StoreDep, _: ReadAccess,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
               offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict:
@@ -153,13 +172,15 @@ def list_jobs(request: Request, store: StoreDep, _: ReadAccess,
             "links": [{"href": str(request.url), "rel": "self", "type": "application/json"}]}
 
 
-@router.get("/jobs/{job_id}", name="get_job")
+@router.get("/jobs/{job_id}", name="get_job", operation_id="getStatus",
+            response_model=StatusInfo, response_model_exclude_unset=True)
 def get_job(job_id: str, request: Request, store: StoreDep, _: ReadAccess) -> dict:
     """The status of one job (statusInfo: status, progress, message, times, links)."""
     return status_info(_load_job(store, job_id), request)
 
 
-@router.get("/jobs/{job_id}/results", name="get_job_results")
+@router.get("/jobs/{job_id}/results", name="get_job_results", operation_id="getResult",
+            response_model=JobResults)
 def get_job_results(job_id: str, store: StoreDep, settings: SettingsDep,
                     principal: ReadAccess) -> dict:
     """The results of a successful job (for its owner and the roles that may run its process)."""
@@ -177,16 +198,16 @@ def get_job_results(job_id: str, store: StoreDep, settings: SettingsDep,
                         hint="poll GET /jobs/{jobID} until its status is successful")
 
 
-@router.delete("/jobs/{job_id}")
+@router.delete("/jobs/{job_id}", operation_id="dismiss", response_model=StatusInfo,
+               response_model_exclude_unset=True)
 def dismiss_job(job_id: str, request: Request, store: StoreDep, settings: SettingsDep,
                 principal: Annotated[Principal,
                                      Depends(require_role("surveyor", "monitor"))]) -> dict:
     """Dismiss a job (its owner or an admin): stop it at its next progress report."""
     job = _load_job(store, job_id)
     _check_job_access(principal, job, settings, owner_or_admin=True)
-    dismissed = store.dismiss_job(job_id)
+    dismissed = store.dismiss_job(job_id, audit=request_audit(request, principal))
     future = job_futures(request).get(job_id)
     if future is not None:
         future.cancel()
-    audit(store, request, principal, "dismiss", f"jobs/{job_id}")
     return status_info(dismissed, request)

@@ -2,6 +2,11 @@
 
 Errors derived from :class:`footprint.errors.FootprintError` print one line on stderr that
 says what to fix and exit non-zero (codes in :data:`footprint.errors.EXIT_CODES`).
+
+Every command module is imported here to register it, so at module level they import
+only typer and the light leaves (errors, provenance); a command imports the services it
+runs (and with them the scientific stack and the database) in its body. That keeps
+``footprint --help`` and a usage error at about 0.1 s instead of 2-3 s.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import sys
 import typer
 
 from footprint.errors import FootprintError, exit_code_for
+from footprint.provenance import code_version
 
 app = typer.Typer(name="footprint", no_args_is_help=True, add_completion=False,
                   help="Production footprints of alluvial diamond fields (KP WGDE).",
@@ -32,8 +38,6 @@ app.add_typer(protocols_app, name="protocols")
 
 def _version(value: bool) -> None:
     if value:
-        from footprint.provenance import code_version
-
         typer.echo(f"footprint {code_version()}")
         raise typer.Exit()
 

@@ -20,6 +20,7 @@ def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
     from footprint.services.footprints import build_footprint
     from footprint.services.store import open_store
     from footprint.settings import get_settings
+    from footprint.storage.audit import Audit
 
     get_field(field)  # an unknown id fails here, before any work
     settings = get_settings()
@@ -31,7 +32,7 @@ def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
         typer.echo(f"[{pct:5.1f}%] {message}", err=True)
 
     built = build_footprint(store, settings, field, seed=seed, draws=draws,
-                            sheet_path=params, progress=progress)
+                            sheet_path=params, progress=progress, audit=Audit.cli())
     record = built.record
     if not built.created:
         typer.echo(f"footprint: {built.message}", err=True)

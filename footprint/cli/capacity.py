@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from footprint.provenance import sha256_file
+
 
 def _deposits_for(field_id: str):
     """Deposits and stream length from the delineation, or ``(None, None, {}, note)`` without it."""
@@ -37,7 +39,6 @@ def capacity(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
     from footprint.catalogue import get_field
     from footprint.footprints import compute_footprint
     from footprint.params import load_sheet
-    from footprint.provenance import sha256_file
     from footprint.settings import get_settings
     from footprint.simulation import TooFewDrawsWarning, field_seed
 

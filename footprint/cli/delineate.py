@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from footprint.errors import InvalidParameterError
+
 
 def delineate(
     field: str | None = typer.Argument(None, help="Field id, e.g. gh-birim (or --aoi)."),
@@ -29,7 +31,6 @@ def delineate(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from footprint.errors import InvalidParameterError
     from footprint.pipeline.delineate import (
         DelineationParameters,
         TerrainParameters,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import typer
 
+from footprint.errors import FootprintError
+
 
 def demo(serve: bool = typer.Option(True, "--serve/--no-serve",
                                     help="Start the service at the end."),
@@ -20,7 +22,6 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve",
     from rich.console import Console
 
     from footprint.catalogue import fields_of, load_catalogue
-    from footprint.errors import FootprintError
     from footprint.services.footprints import build_footprint
     from footprint.services.store import open_store
     from footprint.settings import get_settings

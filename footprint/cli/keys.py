@@ -1,11 +1,19 @@
 """``footprint keys create|list|revoke``: API keys and their roles.
 
-The token is printed once, at creation; the database keeps only its sha256.
+The token is printed once, at creation; the database keeps only its sha256. Creating and
+revoking are audited (actor ``cli:<os user>``) in the same transaction as the change.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
+
+from footprint.storage.audit import Audit
+
+if TYPE_CHECKING:
+    from footprint.storage.store import Store
 
 ROLES_HELP = "reader, surveyor (uploads layers), monitor (requests reports) or admin"
 
@@ -13,13 +21,8 @@ ROLES_HELP = "reader, surveyor (uploads layers), monitor (requests reports) or a
 def create(name: str = typer.Argument(..., help="Who or what the key is for."),
            role: str = typer.Option("reader", "--role", "-r", help=ROLES_HELP)) -> None:
     """Create an API key and print its token (shown only this once)."""
-    from footprint.storage.store import Store
-
-    with Store.from_settings() as store:
-        store.upgrade()
-        record, token = store.create_api_key(name, role)
-        store.record_audit("cli", "api_key.create", f"api_key:{record.id}",
-                           detail={"name": name, "role": role})
+    with _store() as store:
+        record, token = store.create_api_key(name, role, audit=Audit.cli())
     typer.echo(f"created key {record.id} ({record.name}, role {record.role})", err=True)
     typer.echo("store this token now; it cannot be shown again:", err=True)
     typer.echo(token)
@@ -31,10 +34,7 @@ def list_(show_revoked: bool = typer.Option(True, "--revoked/--active-only",
     from rich.console import Console
     from rich.table import Table
 
-    from footprint.storage.store import Store
-
-    with Store.from_settings() as store:
-        store.upgrade()
+    with _store() as store:
         keys = store.list_api_keys()
     table = Table(title="API keys")
     for column in ("id", "name", "role", "prefix", "created (UTC)", "revoked (UTC)"):
@@ -51,10 +51,20 @@ def list_(show_revoked: bool = typer.Option(True, "--revoked/--active-only",
 def revoke(key_id: int = typer.Argument(...,
                                         help="Id of the key (see `footprint keys list`).")) -> None:
     """Revoke an API key: requests with its token are refused from now on."""
+    with _store() as store:
+        record = store.revoke_api_key(key_id, audit=Audit.cli())
+    typer.echo(f"revoked key {record.id} ({record.name})")
+
+
+def _store() -> Store:
+    """The configured store, migrated (imported when a command runs, as in every command)."""
+    from footprint.settings import get_settings
     from footprint.storage.store import Store
 
-    with Store.from_settings() as store:
+    store = Store.from_settings(get_settings())
+    try:
         store.upgrade()
-        record = store.revoke_api_key(key_id)
-        store.record_audit("cli", "api_key.revoke", f"api_key:{record.id}")
-    typer.echo(f"revoked key {record.id} ({record.name})")
+    except BaseException:
+        store.dispose()
+        raise
+    return store

@@ -4,7 +4,8 @@
 
 The same service as ``POST /fields/{field}/layers``
 (:func:`footprint.services.layers.ingest_layer`): the same checks, the same size limit
-(``FOOTPRINT_MAX_UPLOAD_MB``), the same stored layer and audit entry; an identical
+(``FOOTPRINT_MAX_UPLOAD_MB``), the same stored layer and audit entry (actor
+``cli:<os user>``, written with the layer); an identical
 re-upload stores nothing and prints the layer already stored.
 
 ``retire FIELD LAYER_ID`` retires a layer as ``DELETE /fields/{field}/layers/{id}`` does:
@@ -14,7 +15,6 @@ but the next ``footprint build`` no longer reads it.
 
 from __future__ import annotations
 
-import getpass
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,8 +22,6 @@ from pathlib import Path
 import typer
 
 from footprint.concepts import UPLOAD_LAYER_KINDS
-
-ACTOR = "cli"
 
 
 def add(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
@@ -41,6 +39,7 @@ def add(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
     from footprint.services.store import open_store
     from footprint.services.uploads import Upload
     from footprint.settings import get_settings
+    from footprint.storage.audit import Audit
 
     get_field(field)  # an unknown id fails here, before any work
     settings = get_settings()
@@ -51,16 +50,11 @@ def add(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
         workdir = Path(tempfile.mkdtemp(prefix=".upload-", dir=settings.state.uploads))
         try:
             ingested = ingest_layer(store, upload, field_id=field, kind=kind, name=title,
-                                    year=year, actor=ACTOR, state=settings.state,
+                                    year=year, audit=Audit.cli(), state=settings.state,
                                     max_upload_mb=settings.max_upload_mb, workdir=workdir)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         layer = ingested.layer
-        if ingested.created:
-            store.record_audit(ACTOR, "upload_layer", f"fields/{field}/layers/{layer.id}",
-                               sha256=upload.sha256,
-                               detail={"kind": kind, "name": title, "year": year,
-                                       "size_bytes": upload.size_bytes})
     state = "stored" if ingested.created else "already stored"
     typer.echo(f"{field} {layer.kind} layer {layer.id} v{layer.version} {state} "
                f"({layer.n_features} features, sha256 {layer.sha256[:12]})")
@@ -93,12 +87,12 @@ def retire(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
     from footprint.catalogue import get_field
     from footprint.services.store import open_store
     from footprint.settings import get_settings
+    from footprint.storage.audit import Audit
 
     get_field(field)
     with open_store(get_settings()) as store:
-        layer, retired = store.retire_layer(layer_id, actor=f"{ACTOR}:{getpass.getuser()}",
-                                            field_id=field, reason=reason,
-                                            detail={"via": "cli"})
+        layer, retired = store.retire_layer(layer_id, audit=Audit.cli(), field_id=field,
+                                            reason=reason)
     what = "retired" if retired else "was already retired"
     typer.echo(f"{field} layer {layer.id} ({layer.kind} {layer.name!r}) {what}; the next "
                f"build no longer uses it")

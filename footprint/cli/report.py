@@ -15,6 +15,8 @@ import typer
 
 
 class ReportFormat(str, Enum):
+    """What ``footprint report`` writes."""
+
     json = "json"
     html = "html"
     pdf = "pdf"

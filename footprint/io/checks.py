@@ -20,6 +20,7 @@ import pyogrio.raw
 
 from footprint.errors import DataMissingError, InvalidDeclarationError
 from footprint.io import require_dir
+from footprint.io.dem import find_tiles  # the DEM loader's own lookup rules
 from footprint.io.download import KNOWN_SHA256, TILE_SOURCES
 from footprint.io.kpstats import KP_HALFYEAR_RELPATH, participant_iso3
 from footprint.io.vectors import VECTOR_FILES, VECTOR_ORIGINS, region_for_bbox
@@ -64,8 +65,6 @@ def _kp_rows(data_dir: Path) -> pd.DataFrame | None:
 
 
 def _dem_layers(field, data_dir: Path, cache_dir: Path | None) -> list[dict]:
-    from footprint.io.dem import find_tiles  # the DEM loader's own lookup rules
-
     found = find_tiles(field.dem_tiles, data_dir, cache_dir)
     return [{"layer": "dem", "name": tile, "present": path is not None,
              "path": str(path) if path else None,

@@ -18,7 +18,6 @@ USGS_FILES = {
     "exploration": "mining/usgs_afr_mineral_exploration_GHA_CIV_TGO_ZWE.geojson",
 }
 KP_FILE = "kp_stats/kp_production_halfyear_all_participants_2003_2024.csv"
-BOUNDARY_FILE = "boundaries/dcw_admin0_GHA_CIV_TGO_ZWE.geojson"
 
 
 def river_file_for(field) -> str:

@@ -143,14 +143,6 @@ def tile_name(lon: int, lat: int) -> str:
             f"{'E' if lon >= 0 else 'W'}{abs(lon):03d}")
 
 
-def tile_bounds(name: str) -> tuple[float, float, float, float]:
-    """(west, south, east, north) in degrees of a tile's nominal 1° cell."""
-    ns, lat, ew, lon = _parse(name)
-    south = lat if ns == "N" else -lat
-    west = lon if ew == "E" else -lon
-    return float(west), float(south), float(west + 1), float(south + 1)
-
-
 def tile_names_for_bbox(bbox_4326: Sequence[float]) -> list[str]:
     """Names of the 1° tiles a lon/lat box touches (SW-corner naming, e.g. ``N05W001``).
 
@@ -312,34 +304,10 @@ def ensure_tile(name: str, *, source: str | TileSource = "copernicus90",
                 or recorded.get("sha256"))
     url = src.url(name)
 
-    if dest.is_file():
-        actual = sha256_file(dest)
-        if expected is None or actual == expected:
-            if not recorded:
-                _record(directory, filename, {"url": None, "sha256": actual,
-                                              "bytes": dest.stat().st_size,
-                                              "recorded_at": _now(), "note": "found in cache"})
-            return dest
-        dest.unlink()  # a corrupt or replaced tile: fetch it again
-
+    if _cached(directory, dest, expected, recorded):
+        return dest
     part = directory / (filename + (".gz" if src.gzip else "") + ".part")
-    own_client = client is None
-    client = client or httpx.Client(follow_redirects=True,
-                                    timeout=httpx.Timeout(30.0, read=120.0))
-    try:
-        for attempt in range(1, max(1, retries) + 1):
-            try:
-                _fetch_into(client, url, part, progress)
-                break
-            except httpx.TransportError as err:
-                if attempt >= max(1, retries):
-                    raise DownloadError(
-                        f"download of {url} interrupted after {attempt} attempt(s): {err}",
-                        hint=f"run again to resume from {part}") from err
-    finally:
-        if own_client:
-            client.close()
-
+    _download(url, part, client=client, progress=progress, retries=retries)
     ready = part
     if src.gzip:
         ready = directory / (filename + ".unzipped.part")
@@ -358,6 +326,43 @@ def ensure_tile(name: str, *, source: str | TileSource = "copernicus90",
     _record(directory, filename, {"url": url, "sha256": actual, "bytes": size,
                                   "recorded_at": _now(), "source": src.description})
     return dest
+
+
+def _cached(directory: Path, dest: Path, expected: str | None, recorded: dict) -> bool:
+    """Whether ``dest`` is in the cache with the ``expected`` checksum (recorded in the
+    manifest if it was not); a tile with another checksum is deleted (fetched again)."""
+    if not dest.is_file():
+        return False
+    actual = sha256_file(dest)
+    if expected is None or actual == expected:
+        if not recorded:
+            _record(directory, dest.name, {"url": None, "sha256": actual,
+                                           "bytes": dest.stat().st_size,
+                                           "recorded_at": _now(), "note": "found in cache"})
+        return True
+    dest.unlink()  # a corrupt or replaced tile: fetch it again
+    return False
+
+
+def _download(url: str, part: Path, *, client: httpx.Client | None,
+              progress: ProgressCallback | None, retries: int) -> None:
+    """Fetch ``url`` into ``part``, resuming it on each of ``retries`` attempts."""
+    own_client = client is None
+    client = client or httpx.Client(follow_redirects=True,
+                                    timeout=httpx.Timeout(30.0, read=120.0))
+    try:
+        for attempt in range(1, max(1, retries) + 1):
+            try:
+                _fetch_into(client, url, part, progress)
+                return
+            except httpx.TransportError as err:
+                if attempt >= max(1, retries):
+                    raise DownloadError(
+                        f"download of {url} interrupted after {attempt} attempt(s): {err}",
+                        hint=f"run again to resume from {part}") from err
+    finally:
+        if own_client:
+            client.close()
 
 
 def _now() -> str:

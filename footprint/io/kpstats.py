@@ -243,13 +243,6 @@ class KPProduction:
         return annual[["participant", "country", "year", "carats", "value_usd", "usd_per_ct",
                        "n_half_years", "no_production", "suspect_duplicate"]]
 
-    def quirks_frame(self) -> pd.DataFrame:
-        """The quirks as a table (columns ``kind, participant, year, half, detail``)."""
-        frame = pd.DataFrame(self.quirks, columns=["kind", "participant", "year", "half",
-                                                   "detail"])
-        return frame.astype({"kind": "string", "participant": "string", "year": "Int64",
-                             "half": "Int64", "detail": "string"})
-
     def participant(self, iso3: str) -> pd.DataFrame:
         """Half-year rows of one participant (ISO3 code or any known spelling)."""
         code = participant_iso3(iso3)

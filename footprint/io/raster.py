@@ -33,6 +33,7 @@ class Grid:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(rows, columns)."""
         return self.data.shape  # type: ignore[return-value]
 
     @property

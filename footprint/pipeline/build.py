@@ -48,11 +48,22 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
+from footprint import __version__
+from footprint.catalogue import get_field
+from footprint.evidence import BulkSamples, Evidence, apply_evidence
+from footprint.footprints import compute_footprint
+from footprint.params import load_sheet
+from footprint.pipeline.delineate import delineate_field
+from footprint.provenance import sha256_file, sha256_json
+from footprint.sensitivity import sensitivity_summary
+from footprint.serialise import iso_timestamp
 from footprint.settings import Settings
-from footprint.sweeps import PARTIAL_PREFIX, owned_workdir
+from footprint.simulation import CHUNK_DRAWS, field_seed
+from footprint.sweeps import PARTIAL_PREFIX, owned_workdir, sweep_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +74,13 @@ def _no_progress(pct: float, message: str = "") -> None:
     return None
 
 
-def footprints_dir(settings: Settings, field_id: str) -> Path:
-    """``state_dir/footprints/<field>``: one sub-directory per stored version."""
-    return settings.state_dir / "footprints" / field_id
-
-
 def remove_partial_builds(settings: Settings) -> list[Path]:
     """Delete the hidden directories of builds whose process is gone; return them.
 
     A build another live process (a second server) is writing is left alone; see
     :func:`footprint.sweeps.sweep_state_dir`, which also sweeps uploads and delineations.
     """
-    from footprint.sweeps import sweep_state_dir
-
-    root = settings.state_dir / "footprints"
+    root = settings.state.footprints
     return [p for p in sweep_state_dir(settings) if root in p.parents]
 
 
@@ -172,7 +176,8 @@ def delineation_inputs(field: Any, store: Any,
         frames = [_layer_frame(store, layer) for layer in samples]
         frames = [frame.to_crs(4326) for frame in frames if frame.crs is not None]
         if frames:
-            kwargs["bulk_samples"] = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
+            kwargs["bulk_samples"] = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True),
+                                                      crs=4326)
         checksums.update({f"layer:bulk_samples:{layer.id}": layer.sha256 for layer in samples})
     dems = [layer for layer in layers if layer.kind == "dem" and layer.path]
     if dems and polygons is None:
@@ -209,10 +214,6 @@ def evidence_inputs(store: Any, layers: list[Any], deposits: gpd.GeoDataFrame | 
     workforce counts (``count``, ``year``) are grouped by year. Returns the evidence and
     the sha256 of each layer used (``layer:<kind>:<id>``).
     """
-    import numpy as np
-
-    from footprint.evidence import BulkSamples, Evidence
-
     bulk: dict[str, list[pd.DataFrame]] = {}
     pits: dict[str, list[pd.DataFrame]] = {}
     workforce: dict[int, list[float]] = {}
@@ -228,7 +229,7 @@ def evidence_inputs(store: Any, layers: list[Any], deposits: gpd.GeoDataFrame | 
         checksums[f"layer:{layer.kind}:{layer.id}"] = layer.sha256
         if layer.kind == "workforce":
             for year, count in zip(pd.to_numeric(frame["year"], errors="coerce"),
-                                   pd.to_numeric(frame["count"], errors="coerce")):
+                                   pd.to_numeric(frame["count"], errors="coerce"), strict=True):
                 if pd.notna(year) and pd.notna(count):
                     workforce.setdefault(int(year), []).append(float(count))
             continue
@@ -237,18 +238,32 @@ def evidence_inputs(store: Any, layers: list[Any], deposits: gpd.GeoDataFrame | 
         for cls, part in frame.groupby(classes):
             target.setdefault(str(cls), []).append(pd.DataFrame(part.drop(columns="geometry")))
 
-    def column(parts: list[pd.DataFrame], name: str) -> np.ndarray | None:
-        if not all(name in p for p in parts):
-            return None
-        return pd.to_numeric(pd.concat([p[name] for p in parts]), errors="coerce").to_numpy(float)
-
-    samples = {cls: BulkSamples(column(parts, "volume_m3"), column(parts, "carats"),
-                                column(parts, "stones"))
+    samples = {cls: BulkSamples(_column(parts, "volume_m3"), _column(parts, "carats"),
+                                _optional_column(parts, "stones"))
                for cls, parts in bulk.items()}
     logs = {cls: {name: values for name in ("thickness_m", "overburden_m")
-                  if (values := column(parts, name)) is not None}
+                  if (values := _optional_column(parts, name)) is not None}
             for cls, parts in pits.items()}
     return Evidence(samples, logs, workforce, used), checksums
+
+
+def simulation_progress(progress: Progress, low: float,
+                        high: float) -> Callable[[int, int], None]:
+    """Map the simulation's ``(chunks done, chunks)`` onto ``progress`` between low and high %."""
+    def on_chunk(done: int, total: int) -> None:
+        progress(low + (high - low) * done / max(total, 1),
+                 f"simulating: chunk {done} of {total}")
+    return on_chunk
+
+
+def _column(parts: list[pd.DataFrame], name: str) -> np.ndarray:
+    """Column ``name`` of every part, as float64 (NaN where not a number)."""
+    return pd.to_numeric(pd.concat([p[name] for p in parts]), errors="coerce").to_numpy(float)
+
+
+def _optional_column(parts: list[pd.DataFrame], name: str) -> np.ndarray | None:
+    """:func:`_column`, or None when a part lacks the (optional) column."""
+    return _column(parts, name) if all(name in p for p in parts) else None
 
 
 def delineation_progress(progress: Progress, low: float,
@@ -281,6 +296,7 @@ class BuildOutcome:
 
     @property
     def message(self) -> str:
+        """One line saying which version this is and whether the build made it."""
         record = self.record
         if not self.created:
             return (f"inputs unchanged since {record.field_id} v{record.version}: no new "
@@ -317,9 +333,6 @@ def build_inputs(field: Any, sheet: Any, layers: list[Any], checksums: Mapping[s
     seed, draws
         The field seed (derived from the base seed) and the number of draws.
     """
-    from footprint import __version__
-    from footprint.provenance import sha256_json
-
     return {
         "field_id": field.id,
         "catalogue_sha256": sha256_json(field.model_dump()),
@@ -361,7 +374,8 @@ def build_footprint(field_id: str, *, store: Any, settings: Settings, seed: int 
 def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
                             seed: int | None = None, draws: int | None = None,
                             sheet_path: str | Path | None = None, sheet: Any = None,
-                            progress: Progress | None = None) -> BuildOutcome:
+                            progress: Progress | None = None,
+                            audit: Any = None) -> BuildOutcome:
     """Compute and store a new footprint version of ``field_id`` if its inputs changed.
 
     Parameters
@@ -379,7 +393,9 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
         :class:`~footprint.params.ParameterSheet`; default the field's sheet in
         ``datasets/parameters``.
     progress
-        ``progress(pct, message)``, called at each step.
+        ``progress(pct, message)``, called at each step and per chunk of draws (35-85 %).
+    audit
+        :class:`footprint.storage.audit.Audit` of the version's ``build_footprint`` entry.
 
     Returns
     -------
@@ -391,15 +407,6 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
     Memory: the draws are streamed to Parquet in blocks (bounded by the engine's block
     size); deposits are held as one GeoDataFrame.
     """
-    from footprint.catalogue import get_field
-    from footprint.evidence import apply_evidence
-    from footprint.footprints import compute_footprint
-    from footprint.params import load_sheet
-    from footprint.pipeline.delineate import delineate_field
-    from footprint.provenance import sha256_file, sha256_json
-    from footprint.sensitivity import sensitivity_summary
-    from footprint.simulation import field_seed
-
     progress = progress or _no_progress
     field = get_field(field_id)
     # the given (or configured) seed is a base seed: each field draws with its own seed
@@ -409,36 +416,15 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
     draws = settings.draws if draws is None else int(draws)
     if sheet is None:
         sheet = load_sheet(sheet_path if sheet_path is not None else field_id)
-    root = footprints_dir(settings, field_id)
+    root = settings.state.field_footprints(field_id)
     root.mkdir(parents=True, exist_ok=True)
     workdir = owned_workdir(root, PARTIAL_PREFIX)  # named after this process (footprint.sweeps)
-    final: Path | None = None
+    final = root / uuid.uuid4().hex  # where the files are renamed to when complete
     try:
-        progress(2, "collecting the field's layers")
-        kwargs, checksums = delineation_inputs(field, store, settings)
-        delineation = delineate_field(field_id, workdir / "delineation", settings=settings,
-                                      progress=delineation_progress(progress, 5, 35), **kwargs)
-        deposits = delineation.deposits
-        for entry in delineation.summary.get("inputs", []):
-            if isinstance(entry, dict) and entry.get("sha256"):
-                # the file's name, never its server path (provenance is a public read)
-                name = Path(str(entry.get("path") or "")).name
-                checksums[f"delineation:{entry.get('role')}:{name}"] = entry["sha256"]
-        mined = kwargs.get("mined_polygons")
-        by_year = mined_area_by_year(mined, f"EPSG:{field.crs_epsg}") if mined is not None else {}
-        rasters = {name: str(path) for name, path in delineation.files.items()
-                   if str(path).endswith(".tif")}
+        delineated = _delineate(field, store, settings, workdir, progress)
         progress(33, "updating the parameters with the survey evidence")
-        evidence, evidence_checksums = evidence_inputs(
-            store, list(store.list_layers(field.id)), deposits, f"EPSG:{field.crs_epsg}")
-        checksums.update(evidence_checksums)
-        prior_sheet_sha256 = sha256_json(sheet.to_yaml_dict())
-        prior_sheet = sheet  # the input; the posterior follows from it and the evidence
-        sheet, evidence_block = apply_evidence(sheet, evidence)
-        if sheet_path is not None:
-            checksums["sheet_file"] = sha256_file(sheet_path)
-        inputs = build_inputs(field, prior_sheet, store.list_layers(field_id),
-                              checksums, seed=seed, draws=draws)
+        sheet, evidence_block, inputs = _evidence_and_inputs(
+            field, store, sheet, sheet_path, delineated, seed=seed, draws=draws)
         inputs_sha256 = sha256_json(inputs)
         latest = store.latest_footprint(field_id)
         if latest is not None and latest.inputs_sha256 == inputs_sha256:
@@ -449,57 +435,153 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
         same_inputs_as = tuple(r.version for r in store.footprints_with_inputs(
             field_id, inputs_sha256))
         progress(35, f"simulating {draws} draws (seed {seed})")
-        draws_file = workdir / "draws.parquet"
-        result = compute_footprint(field_id, sheet, deposits, delineation.stream_length_km,
+        result = compute_footprint(field_id, sheet, delineated.deposits,
+                                   delineated.delineation.stream_length_km,
                                    seed=seed, draws=draws,
-                                   draws_path=draws_file, input_checksums=checksums,
-                                   mined_area_m2_by_year=by_year or None)
-        progress(85, "writing the footprint files")
-        deposits_4326 = deposits.to_crs(4326)  # the store repairs what reprojection breaks
-        _write_deposits(deposits_4326, workdir / "deposits.geojson")
-        if result.size is not None:
-            result.size.to_csv(workdir / "size_footprint.csv")
-        final = root / uuid.uuid4().hex
-        os.replace(workdir, final)  # atomic: the version's files appear all at once
-        relative = final.relative_to(settings.state_dir)
-        relocated = {name: str(relative / Path(path).relative_to(workdir))
-                     for name, path in rasters.items()}
-        document = result.to_dict()
-        document["evidence"] = {**evidence_block, "prior_sheet_sha256": prior_sheet_sha256}
-        provenance = {**document["provenance"], "base_seed": base_seed,
-                      "evidence": document["evidence"],
-                      "draws_path": str(relative / "draws.parquet"),
-                      "directory": str(relative), "stored_layer_checksums": checksums}
-        summaries = {key: document[key] for key in
-                     ("deposits", "resource", "capacity", "capacity_series", "capacity_by_year",
-                      "evidence", "value", "size", "tails_trusted", "warning")}
-        # which terrain the deposits stand on: DEM coverage per source, the placer rule
-        summaries["delineation"] = {key: delineation.summary[key] for key in
-                                    ("mode", "dem_coverage", "placer_network")
-                                    if key in delineation.summary}
-        provenance.update(inputs=inputs, inputs_sha256=inputs_sha256)
-        summaries["parameter_quantiles"] = parameter_quantiles(result)
-        if document.get("sensitivity") is None and result.model is not None:
-            progress(88, "Sobol indices of resource and capacity")
-            summaries["sensitivity"] = sensitivity_summary(
-                result.model.sheet, result.model, n_base=SENSITIVITY_N_BASE, seed=seed)
-        elif document.get("sensitivity") is not None:
-            summaries["sensitivity"] = document["sensitivity"]
-        progress(95, "storing the footprint version")
-        record = store.add_footprint(
-            field_id, deposits=deposits_4326, seed=seed, n_draws=draws,
-            code_version=provenance["code_version"], sheet_sha256=provenance["sheet_sha256"],
-            parameters=provenance["sheet"], summaries=summaries, provenance=provenance,
-            draws_path=str(relative / "draws.parquet"), rasters=relocated,
-            inputs_sha256=inputs_sha256)
+                                   draws_path=workdir / "draws.parquet",
+                                   input_checksums=delineated.checksums,
+                                   mined_area_m2_by_year=delineated.by_year or None,
+                                   # one chunk per block: progress (and a dismissal)
+                                   # per chunk; the draws do not depend on the blocking
+                                   block_size=CHUNK_DRAWS,
+                                   on_chunk=simulation_progress(progress, 35, 85))
+        record = _store_version(store, settings, field_id, result, delineated,
+                                workdir=workdir, final=final, base_seed=base_seed, seed=seed,
+                                draws=draws, evidence_block=evidence_block, inputs=inputs,
+                                inputs_sha256=inputs_sha256, progress=progress,
+                                audit=audit)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
-        if final is not None:
-            shutil.rmtree(final, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)
         raise
     outcome = BuildOutcome(record, True, inputs_sha256, same_inputs_as)
     progress(100, outcome.message)
     return outcome
+
+
+@dataclass
+class _Delineated:
+    """A build's delineation, and what the build takes from it."""
+
+    delineation: Any
+    checksums: dict[str, str]
+    by_year: dict[int, float]
+    rasters: dict[str, str]
+
+    @property
+    def deposits(self) -> gpd.GeoDataFrame:
+        """The delineated deposits (the field's projected CRS)."""
+        return self.delineation.deposits
+
+
+def _delineate(field: Any, store: Any, settings: Settings, workdir: Path,
+               progress: Progress) -> _Delineated:
+    """Delineate ``field`` from its stored layers into ``workdir/delineation``."""
+    progress(2, "collecting the field's layers")
+    kwargs, checksums = delineation_inputs(field, store, settings)
+    delineation = delineate_field(field.id, workdir / "delineation", settings=settings,
+                                  progress=delineation_progress(progress, 5, 32), **kwargs)
+    for entry in delineation.summary.get("inputs", []):
+        if isinstance(entry, dict) and entry.get("sha256"):
+            # the file's name, never its server path (provenance is a public read)
+            name = Path(str(entry.get("path") or "")).name
+            checksums[f"delineation:{entry.get('role')}:{name}"] = entry["sha256"]
+    mined = kwargs.get("mined_polygons")
+    by_year = mined_area_by_year(mined, f"EPSG:{field.crs_epsg}") if mined is not None else {}
+    rasters = {name: str(path) for name, path in delineation.files.items()
+               if str(path).endswith(".tif")}
+    return _Delineated(delineation, checksums, by_year, rasters)
+
+
+def _evidence_and_inputs(field: Any, store: Any, sheet: Any, sheet_path: str | Path | None,
+                         delineated: _Delineated, *, seed: int,
+                         draws: int) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The posterior sheet, the evidence block and the inputs document of a build.
+
+    The survey layers update ``sheet`` (:func:`footprint.evidence.apply_evidence`); the
+    inputs document hashes the prior sheet, which with the evidence determines the
+    posterior. Adds the evidence layers' (and the sheet file's) sha256 to
+    ``delineated.checksums``.
+    """
+    checksums = delineated.checksums
+    evidence, evidence_checksums = evidence_inputs(
+        store, list(store.list_layers(field.id)), delineated.deposits, f"EPSG:{field.crs_epsg}")
+    checksums.update(evidence_checksums)
+    posterior, evidence_block = apply_evidence(sheet, evidence)
+    evidence_block = {**evidence_block, "prior_sheet_sha256": sha256_json(sheet.to_yaml_dict())}
+    if sheet_path is not None:
+        checksums["sheet_file"] = sha256_file(sheet_path)
+    inputs = build_inputs(field, sheet, store.list_layers(field.id), checksums, seed=seed,
+                          draws=draws)
+    return posterior, evidence_block, inputs
+
+
+def _store_version(store: Any, settings: Settings, field_id: str, result: Any,
+                   delineated: _Delineated, *, workdir: Path, final: Path, base_seed: int,
+                   seed: int, draws: int, evidence_block: dict[str, Any],
+                   inputs: dict[str, Any], inputs_sha256: str, progress: Progress,
+                   audit: Any = None) -> Any:
+    """Write a version's files into ``workdir``, rename it to ``final``, add its row (with
+    its ``build_footprint`` audit entry when ``audit`` is given).
+
+    The rename is atomic within one file system: the version's files appear all at once.
+    """
+    progress(85, "writing the footprint files")
+    deposits_4326 = delineated.deposits.to_crs(4326)  # the store repairs what reprojection breaks
+    _write_deposits(deposits_4326, workdir / "deposits.geojson")
+    if result.size is not None:
+        result.size.to_csv(workdir / "size_footprint.csv")
+    os.replace(workdir, final)
+    relative = final.relative_to(settings.state_dir)
+    provenance, summaries = _version_documents(
+        result, delineated, relative=relative, base_seed=base_seed, seed=seed,
+        evidence_block=evidence_block, inputs=inputs, inputs_sha256=inputs_sha256,
+        progress=progress)
+    progress(95, "storing the footprint version")
+    return store.add_footprint(
+        field_id, deposits=deposits_4326, seed=seed, n_draws=draws,
+        code_version=provenance["code_version"], sheet_sha256=provenance["sheet_sha256"],
+        parameters=provenance["sheet"], summaries=summaries, provenance=provenance,
+        draws_path=str(relative / "draws.parquet"),
+        rasters={name: str(relative / Path(path).relative_to(workdir))
+                 for name, path in delineated.rasters.items()},
+        inputs_sha256=inputs_sha256, audit=audit)
+
+
+#: The parts of a result's document a version stores as its summaries.
+SUMMARY_KEYS = ("deposits", "resource", "capacity", "capacity_series", "capacity_by_year",
+                "evidence", "value", "size", "tails_trusted", "warning")
+
+
+def _version_documents(result: Any, delineated: _Delineated, *, relative: Path, base_seed: int,
+                       seed: int, evidence_block: dict[str, Any], inputs: dict[str, Any],
+                       inputs_sha256: str,
+                       progress: Progress) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The provenance and the summaries stored on a version's row.
+
+    ``relative`` is the version's directory relative to the state directory. The Sobol
+    indices are computed here when the result does not carry them (the slow step).
+    """
+    document = result.to_dict()
+    document["evidence"] = evidence_block
+    provenance = {**document["provenance"], "base_seed": base_seed,
+                  "evidence": document["evidence"],
+                  "draws_path": str(relative / "draws.parquet"),
+                  "directory": str(relative), "stored_layer_checksums": delineated.checksums}
+    summaries = {key: document[key] for key in SUMMARY_KEYS}
+    # which terrain the deposits stand on: DEM coverage per source, the placer rule
+    summary = delineated.delineation.summary
+    summaries["delineation"] = {key: summary[key] for key in
+                                ("mode", "dem_coverage", "placer_network") if key in summary}
+    provenance.update(inputs=inputs, inputs_sha256=inputs_sha256)
+    summaries["parameter_quantiles"] = parameter_quantiles(result)
+    if document.get("sensitivity") is None and result.model is not None:
+        progress(88, "Sobol indices of resource and capacity")
+        summaries["sensitivity"] = sensitivity_summary(
+            result.model.sheet, result.model, n_base=SENSITIVITY_N_BASE, seed=seed)
+    elif document.get("sensitivity") is not None:
+        summaries["sensitivity"] = document["sensitivity"]
+    return provenance, summaries
 
 
 def _write_deposits(deposits_4326: gpd.GeoDataFrame, path: Path) -> None:
@@ -511,10 +593,9 @@ def _write_deposits(deposits_4326: gpd.GeoDataFrame, path: Path) -> None:
 
 def footprint_summary(record: Any) -> dict[str, Any]:
     """What a job returns about a stored footprint version (JSON-able)."""
-    created = record.created_at
     return {
         "id": record.id, "field_id": record.field_id, "version": record.version,
-        "created_at": created.isoformat() if created is not None else None,
+        "created_at": iso_timestamp(record.created_at),
         "seed": record.seed, "draws": record.n_draws, "code_version": record.code_version,
         "sheet_sha256": record.sheet_sha256, "n_deposits": record.n_deposits,
         "summaries": record.summaries,

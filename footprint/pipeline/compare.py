@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from footprint.catalogue import get_field
 from footprint.compare import DepositSet, compare_footprints
-from footprint.errors import InvalidParameterError
+from footprint.errors import InvalidParameterError, NotFoundError
+from footprint.serialise import iso_timestamp
 
 
 def _deposits(store: Any, record: Any) -> DepositSet:
@@ -22,8 +24,7 @@ def _deposits(store: Any, record: Any) -> DepositSet:
 
 
 def _layer_names(store: Any, field_id: str) -> dict[int, dict[str, Any]]:
-    return {layer.id: {"name": layer.name, "retired_at": None if layer.retired_at is None
-                       else layer.retired_at.isoformat()}
+    return {layer.id: {"name": layer.name, "retired_at": iso_timestamp(layer.retired_at)}
             for layer in store.list_layers(field_id, include_retired=True)}
 
 
@@ -38,14 +39,10 @@ def compare_versions(store: Any, field_id: str, version_from: int,
     UnknownFieldError, NotFoundError
         No such field or version.
     """
-    from footprint.catalogue import get_field
-
     get_field(field_id)
     if version_to is None:
         latest = store.latest_footprint(field_id)
         if latest is None:
-            from footprint.errors import NotFoundError
-
             raise NotFoundError(f"field {field_id!r} has no footprint yet")
         version_to = latest.version
     if int(version_from) < 1 or int(version_to) < 1:

@@ -18,6 +18,7 @@ from footprint.pipeline import build as build_pipeline
 from footprint.pipeline.delineate import delineate_field
 from footprint.serialise import to_jsonable
 from footprint.settings import Settings
+from footprint.storage.audit import Audit
 from footprint.sweeps import PARTIAL_PREFIX, owned_workdir
 
 Progress = Callable[[float, str], None]
@@ -44,7 +45,8 @@ class BuiltFootprint:
 
 def build_footprint(store: Any, settings: Settings, field_id: str, *, seed: int | None = None,
                     draws: int | None = None, sheet_path: str | Path | None = None,
-                    sheet: Any = None, progress: Progress | None = None) -> BuiltFootprint:
+                    sheet: Any = None, progress: Progress | None = None,
+                    audit: Audit | None = None) -> BuiltFootprint:
     """Compute and store a new footprint version of ``field_id`` from its stored layers,
     unless its inputs did not change since the latest version (then that one is returned,
     ``created`` False; :func:`footprint.pipeline.build.build_footprint_version`).
@@ -63,7 +65,10 @@ def build_footprint(store: Any, settings: Settings, field_id: str, *, seed: int 
         A parameter sheet file or a validated :class:`~footprint.params.ParameterSheet`;
         default the field's sheet in ``datasets/parameters``.
     progress : callable, optional
-        ``progress(pct, message)`` at each step.
+        ``progress(pct, message)`` at each step, and per chunk of draws between 35 and
+        85 %; it may raise (a dismissed job) to stop the build at the next chunk.
+    audit : Audit, optional
+        Who builds: a ``build_footprint`` entry written with the new version.
 
     Returns
     -------
@@ -72,7 +77,7 @@ def build_footprint(store: Any, settings: Settings, field_id: str, *, seed: int 
     """
     outcome = build_pipeline.build_footprint_version(
         field_id, store=store, settings=settings, seed=seed, draws=draws,
-        sheet_path=sheet_path, sheet=sheet, progress=progress)
+        sheet_path=sheet_path, sheet=sheet, progress=progress, audit=audit)
     record = outcome.record
     directory = settings.state_dir / str((record.provenance or {}).get("directory", ""))
     return BuiltFootprint(record, directory, outcome.created, outcome.same_inputs_as,

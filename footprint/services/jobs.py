@@ -6,10 +6,11 @@ from typing import Any
 
 from footprint import executors
 from footprint.settings import Settings
+from footprint.storage.audit import Audit
 
 
 def submit_job(executor: executors.Executor, store: Any, settings: Settings, process: Any,
-               inputs: dict[str, Any], owner: str | None, *,
+               inputs: dict[str, Any], audit: Audit, *,
                wait: bool = False) -> tuple[Any, Any]:
     """Create the job row of ``process`` (status ``accepted``) and start it.
 
@@ -26,8 +27,9 @@ def submit_job(executor: executors.Executor, store: Any, settings: Settings, pro
         job_id)`` function (an OGC process of :mod:`api.processes`).
     inputs : dict
         Validated inputs, stored on the job row.
-    owner : str or None
-        The key name that asked for it.
+    audit : Audit
+        Who asks: the job's owner (``audit.actor``), and the ``execute`` entry written
+        with the job row.
     wait : bool
         The future then raises the job's own error (synchronous execution).
 
@@ -37,8 +39,9 @@ def submit_job(executor: executors.Executor, store: Any, settings: Settings, pro
     """
     # owned by this process when it runs here (footprint.ownership), so other servers on
     # the same database can tell a live job from a dead one
-    job = store.create_job(process.id, inputs, owner=owner,
-                           worker=executors.worker_name() if executor.in_process else None)
+    job = store.create_job(process.id, inputs, owner=audit.actor,
+                           worker=executors.worker_name() if executor.in_process else None,
+                           audit=audit)
     future = executors.start_job(executor, process.execute, str(job.id), inputs, settings,
                                  store, reraise=wait)
     return job, future

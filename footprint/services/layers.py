@@ -23,6 +23,7 @@ from footprint.errors import InvalidParameterError
 from footprint.io import layers as layer_io
 from footprint.services.uploads import Upload
 from footprint.state import StateLayout
+from footprint.storage.audit import Audit
 
 #: The layer kinds a user uploads (the models read them; see :mod:`footprint.io.layers`).
 UPLOAD_KINDS = UPLOAD_LAYER_KINDS
@@ -40,7 +41,7 @@ class IngestedLayer:
 
 
 def ingest_layer(store: Any, upload: Upload, *, field_id: str, kind: str, name: str,
-                 year: int | None, actor: str, state: StateLayout, max_upload_mb: int,
+                 year: int | None, audit: Audit, state: StateLayout, max_upload_mb: int,
                  workdir: Path) -> IngestedLayer:
     """Validate and store one uploaded layer.
 
@@ -52,8 +53,9 @@ def ingest_layer(store: Any, upload: Upload, *, field_id: str, kind: str, name: 
         The file on disk, its original name, size and sha256 (of the bytes the user sent).
     field_id, kind, name, year
         The catalogue field, the layer kind, a title and the year the layer shows.
-    actor : str
-        Who uploads (recorded on the layer).
+    audit : Audit
+        Who uploads: recorded on the layer, with its ``upload_layer`` audit entry written
+        in the layer's own transaction (:meth:`Store.add_layer`).
     state : StateLayout
         Where a DEM's COG goes.
     max_upload_mb : int
@@ -76,7 +78,7 @@ def ingest_layer(store: Any, upload: Upload, *, field_id: str, kind: str, name: 
         return IngestedLayer(existing, False)
     if kind == "dem":
         return _ingest_dem(store, state, field_def, upload, name=name, year=year,
-                           actor=actor, workdir=workdir)
+                           audit=audit, workdir=workdir)
     limit = min(layer_io.MAX_EXPANDED_BYTES, ZIP_EXPANSION_FACTOR * max_upload_mb * 1024 * 1024)
     frame = layer_io.validate_vector_layer(upload.path, kind, field_def,
                                            max_expanded_bytes=limit)
@@ -87,7 +89,7 @@ def ingest_layer(store: Any, upload: Upload, *, field_id: str, kind: str, name: 
         year=year, source="upload",
         meta={"filename": upload.filename, "size_bytes": upload.size_bytes,
               "n_features": int(len(frame))},
-        actor=actor)
+        audit=audit)
     return IngestedLayer(layer, created)
 
 
@@ -99,7 +101,7 @@ def _same_upload(store: Any, field_id: str, kind: str, sha256: str) -> Any | Non
 
 
 def _ingest_dem(store: Any, state: StateLayout, field_def: Any, upload: Upload, *, name: str,
-                year: int | None, actor: str, workdir: Path) -> IngestedLayer:
+                year: int | None, audit: Audit, workdir: Path) -> IngestedLayer:
     info = layer_io.validate_dem_upload(upload.path, field_def)
     staged = layer_io.dem_to_cog(upload.path, workdir / "cog.tif")
     rasters = state.rasters(field_def.id)
@@ -120,7 +122,7 @@ def _ingest_dem(store: Any, state: StateLayout, field_def: Any, upload: Upload, 
         layer, created = store.add_layer(field_def.id, "dem", name, upload.sha256,
                                          crs=info.get("crs"), bounds_4326=bounds,
                                          path=relative, year=year, source="upload",
-                                         stac=stac, meta=meta, actor=actor)
+                                         stac=stac, meta=meta, audit=audit)
         return IngestedLayer(layer, created, (final,))
     except BaseException:
         if placed_here:

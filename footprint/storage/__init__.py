@@ -4,6 +4,7 @@
 PostgreSQL/PostGIS, chosen by ``FOOTPRINT_DATABASE_URL``. See ``README.md``.
 """
 
+from footprint.storage.audit import Audit
 from footprint.storage.records import (
     ApiKeyRecord,
     AuditRecord,
@@ -15,6 +16,7 @@ from footprint.storage.records import (
 from footprint.storage.store import LAYER_KINDS, Store
 
 __all__ = [
+    "Audit",
     "LAYER_KINDS",
     "ApiKeyRecord",
     "AuditRecord",

@@ -84,12 +84,8 @@ class StoreBase:
         self._write_engine = write_engine(self.engine)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Self:
-        """A store on ``settings.effective_database_url`` (default: :func:`get_settings`)."""
-        if settings is None:
-            from footprint.settings import get_settings
-
-            settings = get_settings()
+    def from_settings(cls, settings: Settings) -> Self:
+        """A store on ``settings.effective_database_url``, state in ``settings.state_dir``."""
         return cls(settings.effective_database_url, state_dir=settings.state_dir)
 
     @property

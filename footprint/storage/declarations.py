@@ -5,55 +5,40 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
 
-from footprint.errors import (
-    InvalidDeclarationError,
-)
-from footprint.storage.base import (
-    StoreBase,
-    _check_sha256,
-    _insert_chunks,
-)
-from footprint.storage.models import (
-    DECLARATION_KINDS,
-    Declaration,
-)
+from footprint.errors import InvalidDeclarationError
+from footprint.storage.audit import Audit, add_audit_entry
+from footprint.storage.base import StoreBase, _check_sha256, _insert_chunks
+from footprint.storage.models import DECLARATION_KINDS, Declaration
 from footprint.storage.types import utcnow
 
-if TYPE_CHECKING:
-
-    pass
-
-
 log = logging.getLogger(__name__)
-
-#: Columns of a declarations DataFrame stored as columns (all of the row goes to ``row``).
-DECLARATION_COLUMNS = ("participant_iso3", "period", "partner", "flow", "carats", "value_usd")
-
 
 class DeclarationRepository(StoreBase):
     """Declared statistics: production, exports and certificates."""
 
     def add_declarations(self, kind: str, df: pd.DataFrame, *, source: str, sha256: str,
-                         actor: str | None = None) -> int:
+                         audit: Audit | None = None) -> int:
         """Store declared statistics, all rows or none; return the number stored.
 
         Parameters
         ----------
         kind : {"production", "exports", "certificates"}
         df : DataFrame
-            Columns ``participant_iso3`` (or ``participant``; ISO 3166 alpha-3),
-            ``period`` (text starting with the year: ``2010``, ``2010H1``,
-            ``2010-03-15``), and optionally ``partner``, ``flow``, ``carats``,
+            Rows validated by :mod:`footprint.declarations` (the store checks nothing
+            again), in the stored schema (:func:`footprint.services.declarations.stored_frame`):
+            ``participant_iso3`` (ISO 3166 alpha-3), ``period`` (``2010``, ``2010H1``,
+            ``2010-03-15``), ``year``, and optionally ``partner``, ``flow``, ``carats``,
             ``value_usd`` (US$). The whole row is kept as JSON as well.
         sha256 : str
             Checksum of the uploaded file. An identical re-upload (same kind and
             checksum) stores nothing and returns 0.
+        audit : Audit, optional
+            Who uploads (``created_by``): an ``upload_<kind>`` entry written with the rows.
         """
         if kind not in DECLARATION_KINDS:
             raise InvalidDeclarationError(
@@ -68,7 +53,10 @@ class DeclarationRepository(StoreBase):
             now = utcnow()
             _insert_chunks(session, Declaration, (
                 {**row, "kind": kind, "source": source, "upload_sha256": sha256,
-                 "created_at": now, "created_by": actor} for row in rows))
+                 "created_at": now, "created_by": audit.actor if audit else None}
+                for row in rows))
+            add_audit_entry(session, audit, f"upload_{kind}", f"declarations/{kind}",
+                            sha256=sha256, detail={"rows": len(rows), "filename": source})
             return len(rows)
 
     def declarations(self, kind: str, participant_iso3: str | None = None,
@@ -97,47 +85,22 @@ class DeclarationRepository(StoreBase):
         return frame.astype({"carats": "float64", "value_usd": "float64", "year": "int64"})
 
 
-
 def _declaration_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
-    frame = df.rename(columns={"participant": "participant_iso3"}) \
-        if "participant_iso3" not in df.columns else df
-    missing = [c for c in ("participant_iso3", "period") if c not in frame.columns]
-    if missing:
-        raise InvalidDeclarationError(f"declarations lack column(s) {missing}")
-    if frame.empty:
-        raise InvalidDeclarationError("no declaration rows")
+    """Rows of a validated declarations frame (no checks: :mod:`footprint.declarations`
+    validated it), with the whole uploaded row kept as JSON."""
     raw_rows = json.loads(df.to_json(orient="records", date_format="iso", default_handler=str))
     rows = []
-    for i, (record, raw) in enumerate(zip(frame.to_dict(orient="records"), raw_rows, strict=True)):
-        iso3 = str(record["participant_iso3"]).strip().upper()
-        if not re.fullmatch(r"[A-Z]{3}", iso3):
-            raise InvalidDeclarationError(f"row {i}: participant {iso3!r} is not an ISO3 code")
-        period = str(record["period"]).strip()
-        year = re.match(r"^(\d{4})", period)
-        if year is None:
-            raise InvalidDeclarationError(f"row {i}: period {period!r} does not start with a year")
-        row = {"participant_iso3": iso3, "period": period, "year": int(year.group(1)),
-               "row": raw}
+    for record, raw in zip(df.to_dict(orient="records"), raw_rows, strict=True):
+        row = {"participant_iso3": str(record["participant_iso3"]), "period": str(record["period"]),
+               "year": int(record["year"]), "row": raw}
         for column in ("partner", "flow"):
             value = record.get(column)
-            row[column] = None if _is_missing(value) else str(value).strip()
+            row[column] = None if _is_missing(value) else str(value)
         for column in ("carats", "value_usd"):
-            row[column] = _non_negative(record.get(column), i, column)
+            amount = record.get(column)
+            row[column] = None if amount is None or _is_missing(amount) else float(amount)
         rows.append(row)
     return rows
-
-
-def _non_negative(value: Any, i: int, column: str) -> float | None:
-    """A declared amount as a float >= 0 (None when blank); row ``i`` named on refusal."""
-    if _is_missing(value):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidDeclarationError(f"row {i}: {column} {value!r} is not a number") from None
-    if not math.isfinite(number) or number < 0:
-        raise InvalidDeclarationError(f"row {i}: {column} must be a non-negative number")
-    return number
 
 
 def _is_missing(value: Any) -> bool:

@@ -20,6 +20,7 @@ from footprint.errors import (
 )
 from footprint.serialise import json_safe
 from footprint.storage import tiles
+from footprint.storage.audit import Audit, add_audit_entry
 from footprint.storage.base import (
     _VERSION_RETRIES,
     StoreBase,
@@ -73,6 +74,7 @@ class FootprintRepository(StoreBase):
         rasters: Mapping[str, str],
         status: str = "complete",
         inputs_sha256: str | None = None,
+        audit: Audit | None = None,
     ) -> FootprintRecord:
         """Store a new footprint version of a field with its deposit polygons.
 
@@ -90,6 +92,8 @@ class FootprintRepository(StoreBase):
             Files of the version; stored relative to the state directory when inside it.
         inputs_sha256 : str, optional
             Canonical checksum of the build's inputs (see :meth:`footprints_with_inputs`).
+        audit : Audit, optional
+            Who builds it: a ``build_footprint`` entry written with the version.
         """
         with self._session() as session:
             crs_epsg = _require_field(session, field_id).crs_epsg
@@ -124,6 +128,11 @@ class FootprintRepository(StoreBase):
                     _insert_chunks(session, Deposit,
                                    ({"footprint_id": footprint.id, **row, "feature_json": text}
                                     for row, text in zip(rows, texts, strict=True)))
+                    add_audit_entry(session, audit, "build_footprint",
+                                    f"fields/{field_id}/footprints/{version}",
+                                    sha256=inputs_sha256,
+                                    detail={"seed": int(seed), "draws": int(n_draws),
+                                            "deposits": len(rows)})
                     return _footprint_record(footprint)
             except _VersionRace:
                 continue

@@ -20,6 +20,7 @@ from footprint.errors import (
     NotFoundError,
 )
 from footprint.serialise import json_safe
+from footprint.storage.audit import Audit, add_audit_entry
 from footprint.storage.base import (
     StoreBase,
     _check_page,
@@ -47,15 +48,20 @@ class JobRepository(StoreBase):
     """Jobs of the processes: status, progress, results, heartbeats."""
 
     def create_job(self, process_id: str, inputs: Mapping[str, Any],
-                   owner: str | None = None, *, worker: str | None = None) -> JobRecord:
+                   owner: str | None = None, *, worker: str | None = None,
+                   audit: Audit | None = None) -> JobRecord:
         """A new job in status ``accepted`` with a random UUID; ``owner`` is the key that
-        asked for it, ``worker`` the process that will run it (see footprint.ownership)."""
+        asked for it, ``worker`` the process that will run it (see footprint.ownership).
+
+        ``audit``: an ``execute`` entry (process, inputs) written with the job."""
         now = utcnow()
         job = Job(id=str(uuid.uuid4()), process_id=process_id, status="accepted", progress=0,
                   inputs=json_safe(dict(inputs)), created_at=now, updated_at=now, owner=owner,
                   worker=worker)
         with self._session(write=True) as session:
             session.add(job)
+            add_audit_entry(session, audit, "execute", f"jobs/{job.id}",
+                            detail={"process": process_id, "inputs": job.inputs})
             session.flush()
             return _job_record(job)
 
@@ -107,16 +113,21 @@ class JobRepository(StoreBase):
         with self._session() as session:
             return [_job_record(r) for r in session.scalars(query)]
 
-    def dismiss_job(self, job_id: str) -> JobRecord:
+    def dismiss_job(self, job_id: str, *, audit: Audit | None = None) -> JobRecord:
         """Dismiss a job (OGC ``DELETE /jobs/{id}``); idempotent.
 
         An unfinished job is marked ``dismissed``: its worker sees it on its next
         :meth:`update_job` (ConflictError) and stops. A finished job (successful or
         failed) keeps its outcome and is deleted with its results, as OGC API -
         Processes asks; the returned record is the job as it was, marked dismissed.
+        ``audit``: a ``dismiss`` entry written with the change (none when the job was
+        already dismissed: nothing changes).
         """
         with self._session(write=True) as session:
             job = _require_job(session, job_id, lock=True)
+            if job.status != "dismissed":
+                add_audit_entry(session, audit, "dismiss", f"jobs/{job.id}",
+                                detail={"process": job.process_id, "was": job.status})
             if job.status in ("successful", "failed"):
                 record = _job_record(job)
                 session.delete(job)

@@ -14,6 +14,7 @@ from footprint.errors import (
     InvalidParameterError,
     NotFoundError,
 )
+from footprint.storage.audit import Audit, add_audit_entry
 from footprint.storage.base import (
     StoreBase,
     _copy,
@@ -41,7 +42,8 @@ _API_KEY_LOOKUP_CHARS = 12
 class ApiKeyRepository(StoreBase):
     """API keys: created once, stored as a digest, revoked."""
 
-    def create_api_key(self, name: str, role: str) -> tuple[ApiKeyRecord, str]:
+    def create_api_key(self, name: str, role: str, *,
+                       audit: Audit | None = None) -> tuple[ApiKeyRecord, str]:
         """A new API key; the plaintext token is returned once and never stored.
 
         The token is ``fpk_`` + 43 URL-safe characters from :func:`secrets.token_urlsafe`
@@ -49,7 +51,7 @@ class ApiKeyRepository(StoreBase):
         display) are stored. A fast hash is enough: slow KDFs (bcrypt, scrypt, argon2)
         protect *low-entropy* human passwords from dictionary search after a database
         leak; a 256-bit random token cannot be searched, and verifying it on every
-        request stays cheap.
+        request stays cheap. ``audit``: an ``api_key.create`` entry written with the key.
         """
         if role not in API_KEY_ROLES:
             raise InvalidParameterError(f"role must be one of {API_KEY_ROLES}, not {role!r}")
@@ -59,6 +61,8 @@ class ApiKeyRepository(StoreBase):
         with self._session(write=True) as session:
             session.add(key)
             session.flush()
+            add_audit_entry(session, audit, "api_key.create", f"api_key:{key.id}",
+                            detail={"name": name, "role": role})
             return _api_key_record(key), token
 
     def verify_api_key(self, token: str) -> ApiKeyRecord | None:
@@ -75,14 +79,18 @@ class ApiKeyRepository(StoreBase):
                     match = key
             return None if match is None else _api_key_record(match)
 
-    def revoke_api_key(self, key_id: int) -> ApiKeyRecord:
-        """Revoke a key (idempotent); :class:`NotFoundError` if there is no such key."""
+    def revoke_api_key(self, key_id: int, *, audit: Audit | None = None) -> ApiKeyRecord:
+        """Revoke a key (idempotent); :class:`NotFoundError` if there is no such key.
+        ``audit``: an ``api_key.revoke`` entry written with the change (none when it was
+        already revoked)."""
         with self._session(write=True) as session:
             key = session.get(ApiKey, key_id)
             if key is None:
                 raise NotFoundError(f"no API key with id {key_id}")
             if key.revoked_at is None:
                 key.revoked_at = utcnow()
+                add_audit_entry(session, audit, "api_key.revoke", f"api_key:{key.id}",
+                                detail={"name": key.name, "role": key.role})
                 session.flush()
             return _api_key_record(key)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from footprint.concepts import LAYER_KINDS
@@ -20,6 +20,7 @@ from footprint.errors import (
 )
 from footprint.serialise import json_safe
 from footprint.storage import tiles
+from footprint.storage.audit import Audit, add_audit_entry
 from footprint.storage.base import (
     _VERSION_RETRIES,
     StoreBase,
@@ -36,11 +37,11 @@ from footprint.storage.base import (
 from footprint.storage.filters import filter_clause, sort_columns
 from footprint.storage.models import (
     LAYER_SOURCES,
-    AuditEntry,
     Layer,
     LayerFeature,
 )
 from footprint.storage.records import (
+    Bounds,
     LayerRecord,
 )
 from footprint.storage.spatial import Feature, _feature_rows, _features, _rows_bounds
@@ -74,9 +75,9 @@ class LayerRepository(StoreBase):
         source: str = "upload",
         stac: Mapping[str, Any] | None = None,
         meta: Mapping[str, Any] | None = None,
-        actor: str | None = None,
+        audit: Audit | None = None,
     ) -> tuple[LayerRecord, bool]:
-        """Store a layer and its features in one transaction.
+        """Store a layer, its features and its audit entry in one transaction.
 
         Parameters
         ----------
@@ -96,6 +97,10 @@ class LayerRepository(StoreBase):
         path : str, optional
             Raster/COG or original file; stored relative to the state directory when
             inside it (see ``state_dir``).
+        audit : Audit, optional
+            Who uploads: the layer's ``created_by``, and an ``upload_layer`` entry written
+            with the layer whenever it is created or brought back (none for an identical
+            re-upload, which changes nothing).
 
         Returns
         -------
@@ -106,37 +111,22 @@ class LayerRepository(StoreBase):
         if source not in LAYER_SOURCES:
             raise InvalidParameterError(
                 f"layer source must be one of {LAYER_SOURCES}, not {source!r}")
-        sha256 = _check_sha256(sha256)
-        path = self._state_path(path)
         rows = _feature_rows(features, what="layer") if features is not None else []
-        if bounds_4326 is not None and not np.isfinite(np.asarray(bounds_4326, float)).all():
-            bounds_4326 = None  # e.g. total_bounds of features without geometry
-        bounds = _check_bounds(bounds_4326) if bounds_4326 is not None else _rows_bounds(rows)
+        layer = Layer(
+            field_id=field_id, kind=kind, name=name, source=source,
+            sha256=_check_sha256(sha256), crs=crs, year=None if year is None else int(year),
+            path=self._state_path(path), stac=json_safe(stac) if stac is not None else None,
+            meta=json_safe(dict(meta or {})), n_features=len(rows),
+            created_by=audit.actor if audit is not None else None)
+        layer.minx, layer.miny, layer.maxx, layer.maxy = (
+            _layer_bounds(bounds_4326, rows) or (None,) * 4)
         for _attempt in range(_VERSION_RETRIES):
             try:
                 with self._session(write=True) as session:
-                    _require_field(session, field_id, lock=True)
-                    existing = session.scalar(select(Layer).where(
-                        Layer.field_id == field_id, Layer.kind == kind, Layer.sha256 == sha256))
-                    if existing is not None and existing.retired_at is not None:
-                        existing.retired_at, existing.retired_by = None, None
-                        return _layer_record(existing), True
-                    if existing is not None:
-                        return _layer_record(existing), False
-                    version = 1 + (session.scalar(select(func.max(Layer.version)).where(
-                        Layer.field_id == field_id, Layer.kind == kind)) or 0)
-                    layer = Layer(
-                        field_id=field_id, kind=kind, name=name, source=source, sha256=sha256,
-                        crs=crs, year=None if year is None else int(year), version=version,
-                        path=path, stac=json_safe(stac) if stac is not None else None,
-                        meta=json_safe(dict(meta or {})), n_features=len(rows),
-                        created_at=utcnow(), created_by=actor)
-                    layer.minx, layer.miny, layer.maxx, layer.maxy = bounds or (None,) * 4
-                    session.add(layer)
-                    _flush_or_race(session)
-                    _insert_chunks(session, LayerFeature,
-                                   ({"layer_id": layer.id, **row} for row in rows))
-                    return _layer_record(layer), True
+                    stored, created = _store_layer(session, layer, rows)
+                    if created:
+                        _audit_upload(session, audit, stored)
+                    return _layer_record(stored), created
             except _VersionRace:
                 continue
         raise ConflictError("too many concurrent uploads of this layer kind; try again")
@@ -163,19 +153,8 @@ class LayerRepository(StoreBase):
         with self._session() as session:
             return _layer_record(_require_layer(session, layer_id))
 
-    def delete_layer(self, layer_id: int) -> LayerRecord:
-        """Delete a layer and its features; return the deleted record (its ``path`` is
-        the caller's to remove from the state directory)."""
-        with self._session(write=True) as session:
-            layer = _require_layer(session, layer_id)
-            record = _layer_record(layer)
-            session.execute(delete(LayerFeature).where(LayerFeature.layer_id == layer_id))
-            session.delete(layer)
-            return record
-
-    def retire_layer(self, layer_id: int, *, actor: str, field_id: str | None = None,
-                     reason: str | None = None,
-                     detail: Mapping[str, Any] | None = None) -> tuple[LayerRecord, bool]:
+    def retire_layer(self, layer_id: int, *, audit: Audit, field_id: str | None = None,
+                     reason: str | None = None) -> tuple[LayerRecord, bool]:
         """Retire (supersede) a layer: it stays stored, with its features and file, for the
         provenance of the versions built from it, but builds no longer read it.
 
@@ -183,10 +162,12 @@ class LayerRepository(StoreBase):
 
         Parameters
         ----------
+        audit : Audit
+            Who retires it (the layer's ``retired_by``) and the context kept.
         field_id : str, optional
             When given, the layer must belong to that field (else :class:`NotFoundError`).
-        reason, detail
-            Recorded in the audit entry (``detail``: e.g. the caller's role, request id).
+        reason
+            Recorded in the audit entry.
 
         Returns
         -------
@@ -200,13 +181,11 @@ class LayerRepository(StoreBase):
                 raise NotFoundError(f"field {field_id!r} has no layer {layer_id}")
             if layer.retired_at is not None:
                 return _layer_record(layer), False
-            layer.retired_at, layer.retired_by = utcnow(), actor
-            session.add(AuditEntry(
-                at=layer.retired_at, actor=actor, action="retire_layer",
-                target=f"fields/{layer.field_id}/layers/{layer.id}", sha256=layer.sha256,
-                detail=json_safe({**dict(detail or {}), "kind": layer.kind,
-                                  "name": layer.name, "version": layer.version,
-                                  "reason": reason})))
+            layer.retired_at, layer.retired_by = utcnow(), audit.actor
+            add_audit_entry(session, audit, "retire_layer", _layer_target(layer),
+                            sha256=layer.sha256,
+                            detail={"kind": layer.kind, "name": layer.name,
+                                    "version": layer.version, "reason": reason})
             session.flush()
             return _layer_record(layer), True
 
@@ -352,6 +331,55 @@ class LayerRepository(StoreBase):
             feature = _features([f"{row.layer_id}-{row.feature_index}"], [row.geom],
                                 [row.properties])[0]
             return _layer_record(layer), feature
+
+
+def _layer_bounds(bounds_4326: Sequence[float] | None, rows: list[dict[str, Any]]
+                  ) -> Bounds | None:
+    """The layer's extent: the given one when finite (features without geometry give a
+    NaN ``total_bounds``), else that of its features."""
+    if bounds_4326 is not None and np.isfinite(np.asarray(bounds_4326, float)).all():
+        return _check_bounds(bounds_4326)
+    return _rows_bounds(rows)
+
+
+def _store_layer(session: Session, layer: Layer,
+                 rows: Sequence[Mapping[str, Any]]) -> tuple[Layer, bool]:
+    """Add ``layer`` (unsaved) and its feature rows in ``session``, numbered after the
+    field's layers of its kind; or return the stored layer with the same checksum
+    (brought back when retired: created True)."""
+    _require_field(session, layer.field_id, lock=True)
+    existing = session.scalar(select(Layer).where(
+        Layer.field_id == layer.field_id, Layer.kind == layer.kind,
+        Layer.sha256 == layer.sha256))
+    if existing is not None:
+        revived = existing.retired_at is not None
+        existing.retired_at, existing.retired_by = None, None
+        return existing, revived
+    layer = _copy_layer(layer)  # a fresh object per attempt: a lost race left the old one
+    layer.version = 1 + (session.scalar(select(func.max(Layer.version)).where(
+        Layer.field_id == layer.field_id, Layer.kind == layer.kind)) or 0)
+    layer.created_at = utcnow()
+    session.add(layer)
+    _flush_or_race(session)
+    _insert_chunks(session, LayerFeature, ({"layer_id": layer.id, **row} for row in rows))
+    return layer, True
+
+
+def _copy_layer(layer: Layer) -> Layer:
+    columns = ("field_id", "kind", "name", "source", "sha256", "crs", "year", "path", "stac",
+               "meta", "n_features", "created_by", "minx", "miny", "maxx", "maxy")
+    return Layer(**{name: getattr(layer, name) for name in columns})
+
+
+def _audit_upload(session: Session, audit: Audit | None, layer: Layer) -> None:
+    meta = layer.meta or {}
+    add_audit_entry(session, audit, "upload_layer", _layer_target(layer), sha256=layer.sha256,
+                    detail={"kind": layer.kind, "name": layer.name, "year": layer.year,
+                            "version": layer.version, "size_bytes": meta.get("size_bytes")})
+
+
+def _layer_target(layer: Layer) -> str:
+    return f"fields/{layer.field_id}/layers/{layer.id}"
 
 
 def _feature_year_clause(years: tuple[int | None, int | None],

@@ -247,6 +247,3 @@ class AuditEntry(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
 
-
-#: Spatial indexes: GIST on PostGIS, composite bbox B-tree on SQLite (created by migration).
-SPATIAL_TABLES = ("fields", "layer_features", "deposits")

@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from footprint.errors import StorageError
 from footprint.storage.database import normalise_url
+from footprint.storage.models import Base
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TEST_DATABASE_PREFIX = "footprint_test_"
@@ -80,8 +81,6 @@ def truncate_tables(url: str | URL) -> None:
     ``DELETE`` rather than ``TRUNCATE``: on the handful of rows a test leaves it is ten
     times faster (TRUNCATE rewrites every table file). Children go first.
     """
-    from footprint.storage.models import Base
-
     engine = create_engine(normalise_url(url), poolclass=NullPool)
     try:
         with engine.begin() as connection:

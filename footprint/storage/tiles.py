@@ -19,6 +19,8 @@ from pyproj import Transformer
 from sqlalchemy import LargeBinary, and_, bindparam, select, text, type_coerce
 from sqlalchemy.orm import Session
 
+from footprint.errors import InvalidParameterError
+
 EXTENT = 4096
 BUFFER_PX = 64
 #: half the side of the Web Mercator square, metres (EPSG:3857)
@@ -51,8 +53,6 @@ def tile_bounds_4326(z: int, x: int, y: int, buffer_px: int = BUFFER_PX
 
 def check_tile(z: int, x: int, y: int) -> None:
     """Refuse (400) a tile outside WebMercatorQuad zooms 0-24."""
-    from footprint.errors import InvalidParameterError
-
     if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
         raise InvalidParameterError(f"tile {z}/{x}/{y} is not in WebMercatorQuad",
                                     hint="0 <= z <= 24 and 0 <= x, y < 2^z")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from _support import deposit_polygons, wait_for_job
 from fastapi.testclient import TestClient
@@ -10,19 +12,11 @@ from api.app import create_app
 from footprint.pipeline.build import build_footprint
 from footprint.reports import REPORT_JSON_SCHEMA
 
-EXPORTS_CSV = """participant,period,flow,partner,carats,value_usd,source
-GHA,2005,export,ARE,500000,15000000,test mirror figures
-GHA,2006H1,export,,400000,11000000,test totals
-ARE,2005,import,GHA,480000,14800000,test mirror figures
-"""
-BAD_EXPORTS_CSV = """participant,period,flow,partner,carats,value_usd,source
-GHA,2005,export,ARE,-5,15000000,negative carats
-XYZ,2005,export,,100,100,unknown participant
-"""
-CERTIFICATES_CSV = """certificate_id,date,exporter,importer,carats,value_usd,declared_origin,sieve_+11,sieve_-11
-GH-0001,2006-03-31,GHA,ARE,1200.5,36000,GHA,0.2,0.8
-GH-0002,2006-07-15,GHA,ARE,800,22000,GHA,,
-"""
+#: Small fixture files (tests/data/).
+TEST_DATA = Path(__file__).resolve().parents[1] / "data"
+EXPORTS_CSV = (TEST_DATA / "exports_mirror.csv").read_text(encoding="utf-8")
+BAD_EXPORTS_CSV = (TEST_DATA / "exports_bad.csv").read_text(encoding="utf-8")
+CERTIFICATES_CSV = (TEST_DATA / "certificates_sieved.csv").read_text(encoding="utf-8")
 
 
 def _post_csv(client, path: str, text: str, headers: dict, name: str = "upload.csv"):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.errors import without_paths
-from footprint.errors import DataMissingError
+from footprint.errors import DataMissingError, public_text
 
 
 def test_an_error_naming_server_paths_answers_without_them(settings, store, tmp_path):
@@ -27,4 +26,4 @@ def test_an_error_naming_server_paths_answers_without_them(settings, store, tmp_
 
 def test_urls_keep_their_paths():
     text = "see https://example.org/a/b/c.tif"
-    assert without_paths(text, {}) == text
+    assert public_text(text, {}) == text

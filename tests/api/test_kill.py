@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from _servers import HELD_SERVER, free_port, serve_command, start_server, stop_server, wait_ready
 from _support import deposit_polygons
 
 from footprint.pipeline.build import build_footprint
@@ -27,60 +26,6 @@ from footprint.provenance import sha256_file
 
 #: A server that never answers fails the test instead of blocking the run.
 pytestmark = pytest.mark.timeout(300)
-
-REPO = Path(__file__).resolve().parents[2]
-FOOTPRINT_CLI = Path(sys.executable).with_name("footprint")
-
-#: ``footprint serve`` with the Monte Carlo step held for ten minutes.
-HELD_SERVER = """
-import sys, time
-import footprint.footprints as footprints
-
-def held_compute_footprint(*args, **kwargs):
-    time.sleep(600)
-
-footprints.compute_footprint = held_compute_footprint
-from footprint.cli import main
-sys.argv = ["footprint", "serve", "--host", "127.0.0.1", "--port", sys.argv[1]]
-main()
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    handle = open(log, "ab")
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def _wait_ready(base: str, process: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited early:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/processes", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"server not ready in {timeout_s} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
 
 def _layers(base: str) -> list[tuple]:
     body = httpx.get(f"{base}/fields/gh-birim/layers", timeout=10).json()
@@ -105,13 +50,13 @@ def test_killing_the_server_mid_build_leaves_a_failed_job_and_intact_data(
            "FOOTPRINT_DATABASE_URL": offline.effective_database_url,
            "FOOTPRINT_DATA_DIR": str(offline.data_dir), "FOOTPRINT_ENVIRONMENT": "test",
            "FOOTPRINT_EXECUTOR": "local", "FOOTPRINT_LOG_LEVEL": "WARNING"}
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
 
-    held = _start([sys.executable, "-c", HELD_SERVER, str(port)], env, log)
+    held = start_server([sys.executable, "-c", HELD_SERVER, str(port)], env, log)
     try:
-        _wait_ready(base, held, log)
+        wait_ready(base, held, log, path="/processes")
         layers_before = _layers(base)
         response = httpx.post(f"{base}/processes/build-footprint/execution",
                               json={"inputs": {"field": "gh-birim", "draws": 1000}},
@@ -129,22 +74,21 @@ def test_killing_the_server_mid_build_leaves_a_failed_job_and_intact_data(
         os.killpg(held.pid, signal.SIGKILL)
         held.wait(timeout=10)
     finally:
-        _stop(held)
+        stop_server(held)
 
     job_id = info["jobID"]
     assert store.get_job(job_id).status == "running"  # what the dead server left behind
 
-    restarted = _start([str(FOOTPRINT_CLI), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                       env, log)
+    restarted = start_server(serve_command(port), env, log)
     try:
-        _wait_ready(base, restarted, log)
+        wait_ready(base, restarted, log, path="/processes")
         after = httpx.get(job_url, timeout=10).json()
         assert after["status"] == "failed"
         assert "restart" in after["message"]
         assert _layers(base) == layers_before
         assert httpx.get(f"{job_url}/results", timeout=10).status_code == 409
     finally:
-        _stop(restarted)
+        stop_server(restarted)
 
     assert [v.version for v in store.list_footprints("gh-birim")] == [previous.version]
     assert sha256_file(previous_draws) == previous_sha

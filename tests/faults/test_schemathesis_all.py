@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from _servers import REPO, free_port, start_server, stop_server, wait_ready
 
 pytestmark = pytest.mark.timeout(420)
 
-REPO = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 #: wall-clock budget of one run, seconds (CI time: a few minutes over both backends)
 BUDGET_S = {"sqlite": 100, "postgis": 60}
@@ -55,39 +52,25 @@ uvicorn.run("api.app:create_app", factory=True, host="127.0.0.1", port=int(sys.a
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_schemathesis_all_checks_as_admin(settings, store, backend, tmp_path):
     data_dir = tmp_path / "no-data"  # offline: builds use the mapped deposits
     data_dir.mkdir()
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     token_file = tmp_path / "token"
     env = {**os.environ, "FOOTPRINT_STATE_DIR": str(settings.state_dir),
            "FOOTPRINT_DATABASE_URL": settings.effective_database_url,
            "FOOTPRINT_DATA_DIR": str(data_dir), "FOOTPRINT_ENVIRONMENT": "test",
            "FOOTPRINT_LOG_LEVEL": "WARNING", "FOOTPRINT_DRAWS": "2000",
-           "FOOTPRINT_MAX_DRAWS": "5000"}
-    log = open(tmp_path / "server.log", "ab")  # noqa: SIM115 - closed in finally
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(port), str(token_file),
-         str(REPO / "tests" / "api")], cwd=REPO, env=env, stdout=log,
-        stderr=subprocess.STDOUT, start_new_session=True)
+           "FOOTPRINT_MAX_DRAWS": "5000",
+           # the per-key quota (429) has its own tests (test_row14_jobs.py); here it
+           # would turn valid async executions piling up into refusals
+           "FOOTPRINT_MAX_JOBS_PER_KEY": "10000",
+           "FOOTPRINT_MAX_DRAW_FIELDS_PER_KEY": str(10**12)}
+    server = start_server([sys.executable, "-c", SERVER, str(port), str(token_file),
+                           str(REPO / "tests" / "api")], env, tmp_path / "server.log")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server not ready"
-            time.sleep(0.2)
+        wait_ready(base, server, tmp_path / "server.log")
         operations = sum(len(ops) for ops in
                          httpx.get(f"{base}/openapi.json").json()["paths"].values())
         st = Path(sys.executable).with_name("st")
@@ -100,13 +83,7 @@ def test_schemathesis_all_checks_as_admin(settings, store, backend, tmp_path):
             capture_output=True, text=True, timeout=BUDGET_S[backend] + 120, cwd=tmp_path,
             check=False)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-        log.close()
+        stop_server(server)
     assert result.returncode == 0, result.stdout[-6000:]
     assert "No issues found" in result.stdout, result.stdout[-6000:]
     tested = re.search(r"Tested: (\d+)", result.stdout)

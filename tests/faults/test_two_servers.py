@@ -12,36 +12,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from _servers import HELD_SERVER, free_port, start_server, stop_server, wait_ready
 from _support import deposit_polygons
 
 from footprint.pipeline.build import build_footprint
 from footprint.provenance import sha256_file
 
 pytestmark = pytest.mark.timeout(300)
-
-REPO = Path(__file__).resolve().parents[2]
-
-#: ``footprint serve`` with the Monte Carlo step held (server A).
-HELD_SERVER = """
-import sys, time
-import footprint.footprints as footprints
-
-def held_compute_footprint(*args, **kwargs):
-    time.sleep(600)
-
-footprints.compute_footprint = held_compute_footprint
-from footprint.cli import main
-sys.argv = ["footprint", "serve", "--host", "127.0.0.1", "--port", sys.argv[1]]
-main()
-"""
 
 #: the plain ``footprint serve`` with a janitor round every second (server B).
 PLAIN_SERVER = """
@@ -52,42 +35,6 @@ from footprint.cli import main
 sys.argv = ["footprint", "serve", "--host", "127.0.0.1", "--port", sys.argv[1]]
 main()
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(script: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
-    handle = open(log, "ab")  # noqa: SIM115 - the server process keeps it
-    return subprocess.Popen([sys.executable, "-c", script, str(port)], cwd=REPO, env=env,
-                            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _wait_ready(base: str, process: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited early:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"server not ready in {timeout_s} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 def _wait_job(url: str, until: tuple[str, ...], timeout_s: float = 120) -> dict:
@@ -115,13 +62,13 @@ def test_two_servers_a_kill_of_one_loses_no_job_and_no_file(settings, store, tmp
            "FOOTPRINT_DATA_DIR": str(offline.data_dir), "FOOTPRINT_ENVIRONMENT": "test",
            "FOOTPRINT_EXECUTOR": "local", "FOOTPRINT_LOG_LEVEL": "WARNING"}
     offline.data_dir.mkdir(parents=True, exist_ok=True)
-    port_a, port_b = _free_port(), _free_port()
+    port_a, port_b = free_port(), free_port()
     base_a, base_b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
-    server_a = _start(HELD_SERVER, port_a, env, log_a)
+    server_a = start_server([sys.executable, "-c", HELD_SERVER, str(port_a)], env, log_a)
     server_b = None
     try:
-        _wait_ready(base_a, server_a, log_a)
+        wait_ready(base_a, server_a, log_a)
         response = httpx.post(f"{base_a}/processes/build-footprint/execution",
                               json={"inputs": {"field": "gh-birim", "draws": 1000}},
                               headers={**key, "Prefer": "respond-async"}, timeout=30)
@@ -134,8 +81,9 @@ def test_two_servers_a_kill_of_one_loses_no_job_and_no_file(settings, store, tmp
         partials = list((offline.state_dir / "footprints" / "gh-birim").glob(".partial-*"))
         assert len(partials) == 1
 
-        server_b = _start(PLAIN_SERVER, port_b, env, log_b)  # starts while A's job runs
-        _wait_ready(base_b, server_b, log_b)
+        # B starts while A's job runs
+        server_b = start_server([sys.executable, "-c", PLAIN_SERVER, str(port_b)], env, log_b)
+        wait_ready(base_b, server_b, log_b)
         time.sleep(2.5)  # a few janitor rounds of B
         on_b = httpx.get(f"{base_b}/jobs/{job_id}", timeout=10).json()
         assert on_b["status"] == "running" and "simulating" in on_b["message"], on_b
@@ -162,9 +110,9 @@ def test_two_servers_a_kill_of_one_loses_no_job_and_no_file(settings, store, tmp
         built = _wait_job(response.headers["Location"], ("successful", "failed"))
         assert built["status"] == "successful", built
     finally:
-        _stop(server_a)
+        stop_server(server_a)
         if server_b is not None:
-            _stop(server_b)
+            stop_server(server_b)
 
     versions = store.list_footprints("gh-birim")
     assert [v.version for v in versions] == [previous.version, previous.version + 1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,18 +18,11 @@ from footprint.errors import FootprintError, InvalidDeclarationError
 
 TODAY = dt.date(2016, 1, 15)
 
-GOOD_EXPORTS = """participant,period,flow,partner,carats,value_usd,source
-GHA,2010,export,ARE,"1,000.5",30000,KP annual report
-GHA,2010H1,export,,400,12000,KP annual report
-ARE,2010,import,GHA,990,33000,KP annual report
-TGO,2015H2,import,GHA,0,0,upload
-"""
+#: Small fixture files (tests/data/).
+TEST_DATA = Path(__file__).resolve().parents[1] / "data"
+GOOD_EXPORTS = (TEST_DATA / "exports_good.csv").read_text(encoding="utf-8")
 
-GOOD_CERTS = """certificate_id,date,exporter,importer,carats,value_usd,declared_origin,sieve_+9 -11,sieve_-9
-GH-0001,2010-03-31,GHA,ARE,100,3000,GHA,40,60
-GH-0002,2010-04-02,GHA,EUR,50,1500,XXX,0.2,0.8
-GH-0003,2010-05-02,GHA,IND,10,400,GHA,,
-"""
+GOOD_CERTS = (TEST_DATA / "certificates_good.csv").read_text(encoding="utf-8")
 
 
 def _problems(excinfo) -> list:

@@ -18,7 +18,6 @@ from footprint.io.download import (
     TileSource,
     ensure_tile,
     read_manifest,
-    tile_bounds,
     tile_names_for_bbox,
 )
 
@@ -228,12 +227,6 @@ def test_tile_names_for_bbox_birim_and_marange():
     assert tile_names_for_bbox((32.2, -19.7, 32.5, -19.5)) == ["S20E032"]
     assert tile_names_for_bbox((-1.0, 5.0, 0.0, 6.0)) == ["N05W001"]  # edges on degrees
     assert tile_names_for_bbox((0.5, 7.5, 0.5, 7.5)) == ["N07E000"]  # a point
-
-
-def test_tile_bounds_round_trip():
-    for name in tile_names_for_bbox((-3.5, -2.5, 2.5, 1.5)):
-        west, south, east, north = tile_bounds(name)
-        assert tile_names_for_bbox((west + 0.1, south + 0.1, east - 0.1, north - 0.1)) == [name]
 
 
 def test_source_urls_follow_the_published_layouts():

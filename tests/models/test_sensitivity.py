@@ -1,13 +1,10 @@
 """Sensitivity: Sobol indices against an additive model with known indices."""
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from footprint.errors import InvalidParameterError
 from footprint.params import parse_sheet
 from footprint.sensitivity import (
-    rank_correlations,
     sensitivity_summary,
     sobol_indices,
     total_indices,
@@ -40,15 +37,6 @@ def test_sobol_indices_of_an_additive_model():
 def test_sobol_needs_a_power_of_two():
     with pytest.raises(InvalidParameterError):
         sobol_indices(SHEET, _additive, ["y"], n_base=1000)
-
-
-def test_rank_correlations_order_parameters_by_influence():
-    rng = np.random.default_rng(0)
-    draws = pd.DataFrame({"a": rng.random(5000), "b": rng.random(5000), "c": np.ones(5000)})
-    draws["y"] = -5 * draws["a"] + draws["b"]
-    rho = rank_correlations(draws, "y", ["a", "b", "c"])
-    assert list(rho.index) == ["a", "b"]  # constant c is skipped
-    assert rho["a"] < -0.9 and 0 < rho["b"] < 0.5
 
 
 def test_sensitivity_summary_is_the_stored_block_sorted_by_total_index():

@@ -89,8 +89,7 @@ def test_a_failed_build_leaves_no_files_and_no_version(offline, store, with_depo
         raise StorageError("disk full")
 
     if where == "compute":
-        import footprint.footprints as footprints
-        monkeypatch.setattr(footprints, "compute_footprint", explode)
+        monkeypatch.setattr(build_module, "compute_footprint", explode)
     else:
         monkeypatch.setattr(store, "add_footprint", explode)
     with pytest.raises(StorageError, match="disk full"):

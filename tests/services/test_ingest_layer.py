@@ -3,6 +3,7 @@ the models at full precision."""
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import os
 import subprocess
@@ -39,7 +40,7 @@ def test_layers_add_stores_the_upload_once_with_its_checksum(settings, store, tm
     assert len(layers) == 1
     layer = layers[0]
     assert layer.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert (layer.n_features, layer.year, layer.created_by) == (2, 2008, "cli")
+    assert (layer.n_features, layer.year, layer.created_by) == (2, 2008, f"cli:{getpass.getuser()}")
     assert [a.action for a in store.list_audit()] == ["upload_layer"]
     again = _cli("layers", "add", "gh-birim", str(path), "--kind", "deposits")
     assert again.returncode == 0 and "already stored" in again.stdout

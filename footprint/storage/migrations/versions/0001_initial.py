@@ -40,11 +40,7 @@ def _spatial_index(table: str, prefix_column: str) -> None:
                         [prefix_column, "minx", "maxx", "miny", "maxy"])
 
 
-def upgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        op.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-
+def _create_fields() -> None:
     op.create_table(
         "fields",
         sa.Column("id", sa.String(64), nullable=False),
@@ -56,6 +52,9 @@ def upgrade() -> None:
         *_bbox(),
         _pk("fields"),
     )
+
+
+def _create_layers() -> None:
     op.create_table(
         "layers",
         sa.Column("id", RowId, autoincrement=True, nullable=False),
@@ -81,6 +80,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("field_id", "kind", "sha256", name="uq_layers_field_id_kind_sha256"),
         sa.CheckConstraint("source IN ('upload', 'bundled')", name="ck_layers_source"),
     )
+
+
+def _create_layer_features() -> None:
     op.create_table(
         "layer_features",
         sa.Column("id", RowId, autoincrement=True, nullable=False),
@@ -97,6 +99,8 @@ def upgrade() -> None:
     )
     _spatial_index("layer_features", "layer_id")
 
+
+def _create_footprints() -> None:
     op.create_table(
         "footprints",
         sa.Column("id", RowId, autoincrement=True, nullable=False),
@@ -119,6 +123,9 @@ def upgrade() -> None:
                                 name="fk_footprints_field_id_fields"),
         sa.UniqueConstraint("field_id", "version", name="uq_footprints_field_id_version"),
     )
+
+
+def _create_deposits() -> None:
     op.create_table(
         "deposits",
         sa.Column("id", RowId, autoincrement=True, nullable=False),
@@ -139,6 +146,8 @@ def upgrade() -> None:
     )
     _spatial_index("deposits", "footprint_id")
 
+
+def _create_declarations() -> None:
     op.create_table(
         "declarations",
         sa.Column("id", RowId, autoincrement=True, nullable=False),
@@ -164,6 +173,8 @@ def upgrade() -> None:
     op.create_index("ix_declarations_kind_upload_sha256", "declarations",
                     ["kind", "upload_sha256"])
 
+
+def _create_jobs() -> None:
     op.create_table(
         "jobs",
         sa.Column("id", sa.String(36), nullable=False),
@@ -189,6 +200,8 @@ def upgrade() -> None:
     op.create_index("ix_jobs_status", "jobs", ["status"])
     op.create_index("ix_jobs_created_at", "jobs", ["created_at"])
 
+
+def _create_api_keys() -> None:
     op.create_table(
         "api_keys",
         sa.Column("id", RowId, autoincrement=True, nullable=False),
@@ -205,6 +218,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_api_keys_prefix", "api_keys", ["prefix"])
 
+
+def _create_audit() -> None:
     op.create_table(
         "audit",
         sa.Column("id", RowId, autoincrement=True, nullable=False),
@@ -217,6 +232,21 @@ def upgrade() -> None:
         _pk("audit"),
     )
     op.create_index("ix_audit_at", "audit", ["at"])
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        op.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    _create_fields()
+    _create_layers()
+    _create_layer_features()
+    _create_footprints()
+    _create_deposits()
+    _create_declarations()
+    _create_jobs()
+    _create_api_keys()
+    _create_audit()
 
 
 def downgrade() -> None:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from footprint.errors import NotFoundError
 from footprint.pipeline.build import build_footprint_version
 from footprint.pipeline.compare import compare_versions, comparison_lines
+from footprint.storage.audit import Audit
 
 
 @pytest.fixture
@@ -65,10 +66,10 @@ def test_a_retired_layer_is_kept_audited_and_left_out_of_the_next_build(offline,
     bulk = _bulk_samples(store)
     with_bulk = _build(store, offline).record
     assert with_bulk.version == 2
-    layer, retired = store.retire_layer(bulk.id, actor="key:surveyor", field_id="gh-birim",
+    layer, retired = store.retire_layer(bulk.id, audit=Audit("key:surveyor"), field_id="gh-birim",
                                         reason="samples mislabelled")
     assert retired and layer.retired_at is not None and layer.retired_by == "key:surveyor"
-    assert store.retire_layer(bulk.id, actor="key:x")[1] is False  # idempotent, one audit
+    assert store.retire_layer(bulk.id, audit=Audit("key:x"))[1] is False  # idempotent, one audit
     entries = [e for e in store.list_audit() if e.action == "retire_layer"]
     assert len(entries) == 1 and entries[0].sha256 == bulk.sha256
     assert entries[0].detail["reason"] == "samples mislabelled"
@@ -82,7 +83,7 @@ def test_a_retired_layer_is_kept_audited_and_left_out_of_the_next_build(offline,
     assert after.record.inputs_sha256 == before.inputs_sha256
     assert after.record.provenance["draws_sha256"] == before.provenance["draws_sha256"]
     with pytest.raises(NotFoundError):
-        store.retire_layer(bulk.id, actor="key:x", field_id="zw-marange")
+        store.retire_layer(bulk.id, audit=Audit("key:x"), field_id="zw-marange")
     # uploading the same file again brings the layer back
     restored, created = store.add_layer("gh-birim", "bulk_samples", "bulk 2009", bulk.sha256,
                                         crs="EPSG:4326", bounds_4326=None)
@@ -94,7 +95,7 @@ def test_compare_names_the_evidence_the_deposits_and_the_sobol_indices(offline, 
     _build(store, offline)
     bulk = _bulk_samples(store)
     _build(store, offline)
-    store.retire_layer(first.id, actor="t")
+    store.retire_layer(first.id, audit=Audit("t"))
     _deposits_layer(store, "d", [(-0.83, 6.01, -0.81, 6.03), (-0.78, 6.06, -0.77, 6.08)])
     _build(store, offline)
 
