@@ -29,12 +29,6 @@ ALLOWED: frozenset[str] = frozenset({
     "footprint/calibration.py::calibrate",
     "footprint/reports/build.py::build_report",
     "footprint/pipeline/report.py::make_report",
-    # terrain (issue 12)
-    "footprint/terrain.py",
-    "footprint/terrain.py::mrvbf",
-    "footprint/pipeline/delineate.py",
-    "footprint/pipeline/delineate.py::delineate_field",
-    "footprint/pipeline/delineate.py::_run_terrain",
     # harden (issue 11)
     "footprint/storage/layers.py::add_layer",
     # ogcperf (issue 15 part A)

@@ -155,9 +155,8 @@ def delineate_field(field_id, out_dir: Path | None = None, *, mode: str | None =
     settings : footprint settings (data_dir, cache_dir); default ``get_settings()``.
     progress : ``progress(step, done, total)`` called at each step.
     parameters : DelineationParameters; default values documented there.
-    map_windows : how the windows of ``parameters.terrain.window_cells`` run: ``map`` (in
-        process, default) or :func:`footprint.pipeline.windows.dask_map` of a
-        dask.distributed client.
+    map_windows : runs the windows of ``parameters.terrain.window_cells``: ``map`` (in
+        process) or :func:`footprint.pipeline.windows.dask_map` (dask.distributed).
 
     Raises
     ------
@@ -166,13 +165,13 @@ def delineate_field(field_id, out_dir: Path | None = None, *, mode: str | None =
     field = field_id if isinstance(field_id, FieldDefinition) else get_field(field_id)
     settings = settings_or_default(settings)
     params = parameters or DelineationParameters()
-    inputs: list[dict] = []
+    inputs: list[dict] = []  # role, path and checksum of every input, for the summary
     polygons = as_frame(deposit_polygons, "deposit_polygons", inputs)
     bundled = polygons is None and field.bundled_deposits is not None
     if bundled:
         polygons = bundled_polygons(field)
-    mined = as_frame(mined_polygons, "mined_polygons", inputs)
-    samples = as_frame(bulk_samples, "bulk_samples", inputs)
+    mined, samples = (as_frame(mined_polygons, "mined_polygons", inputs),
+                      as_frame(bulk_samples, "bulk_samples", inputs))
     sources = _dem_sources(field, dem_paths, dem_uploads, settings, params.terrain.margin_m)
     has_rivers = rivers_present(field, settings, params.river_source)
     chosen = choose_mode(field, has_dem=bool(sources), has_rivers=has_rivers,
