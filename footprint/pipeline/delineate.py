@@ -25,9 +25,10 @@ DEM sources (bundled tiles, ``dem_paths``, ``dem_uploads``) stack in priority or
 the AOI and the share without data, which stays masked (only voids enclosed by data are
 filled). ``placer_streams`` joins the rasters (in memory, not written).
 
-Memory: the terrain mode peaks at about 77 MB per million DEM cells (tracemalloc, see
-:mod:`footprint.terrain`); gh-birim at 90 m (0.71 M cells with the margin) peaks at about
-55 MB, processed whole (no windows: delineation by basin or tile is not built yet).
+Memory: the terrain mode peaks at about 60 MB per million DEM cells (tracemalloc, see
+:mod:`footprint.terrain`), processed whole; with ``TerrainParameters.window_cells`` MRVBF
+and the classes run by windows with halos (``map_windows``: in process or dask), while
+routing stays global.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ def bundled_polygons(field) -> gpd.GeoDataFrame | None:
 
 
 #: Largest area of interest ``--aoi`` accepts (km²): about 30 SRTM3 tiles at the equator;
-#: beyond it delineate by basin or tiles (not yet built, issue 12 item 4).
+#: the routing is global (in memory), only MRVBF and the classes run by windows.
 MAX_AOI_KM2 = 250_000.0
 
 

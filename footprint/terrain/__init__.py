@@ -21,14 +21,14 @@ The chain (DOMAIN.md section 3.1, terrain mode):
 
 Memory
 ------
-Every step works on whole grids: about a dozen float32/int32/uint8 grids of the input's
-shape, pyflwdir's int64 network arrays and the priority-flood heap (24 bytes a cell).
-Measured with ``benchmarks/terrain.py`` (tracemalloc peak of the whole delineation,
-polygons and COGs included): about 77 MB per million cells, on gh-birim (0.71 M cells
-at 90 m, 54.5 MB) and on the four-tile mosaic (6.66 M cells, 511 MB; GRASS
-``r.watershed -s`` alone: 183 MB resident, 2.8x less, on 2026-12-01). A field at 90 m
-(0.5-1 M cells) is processed whole; a DEM beyond ~20 M cells
-should be split by basin (``FlowRouting.flwdir.basins()``) before MRVBF and HAND.
+Routing works on whole grids: the float32 DEM and filled DEM, the flood queues (at most
+16 bytes a cell, :mod:`footprint.terrain.flood`) and pyflwdir's int64 network arrays.
+MRVBF and the classes (about five float32 grids) run whole or by windows with halos
+(:mod:`footprint.terrain.tiles`), in process or on dask.distributed, so a worker holds
+one window. Measured with ``benchmarks/terrain.py`` (tracemalloc peak of the whole
+delineation, polygons and COGs included) on the four-tile mosaic (6.66 M cells at 90 m):
+394 MB, against GRASS ``r.watershed -s``'s 182 MB resident (2026-12-01; it was 511 MB);
+``benchmarks/terrain_scale.py`` gives the windowed run's per-worker peaks.
 """
 
 from footprint.terrain.classes import (
