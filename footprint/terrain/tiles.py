@@ -9,9 +9,9 @@ blocks. So the grid is cut into square core windows whose corners lie on multipl
 :func:`window_alignment` (the largest block, ``3^(steps - 2)`` cells), each grown by a
 halo that is a multiple of it; each window is classified alone and its core is stitched
 back; the sieve of small patches, which is not local, then runs once on the stitched
-class grid (uint8). Results equal the in-memory path cell for cell (``tests/models/test_terrain_windows.py``;
-near nodata the nearest-value fill of coarse blocks may pick another neighbour, see
-there).
+class grid (uint8). Results equal the in-memory path cell for cell
+(``tests/models/test_terrain_windows.py``; near nodata the nearest-value fill of coarse
+blocks may pick another neighbour, see there).
 
 ``map_windows(function, tasks)`` runs the windows: the built-in ``map`` (in process,
 one window at a time, the default) or a dask.distributed client's map
