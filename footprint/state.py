@@ -49,7 +49,8 @@ class StateLayout:
         return self.root / "footprints"
 
     def rasters(self, field_id: str) -> Path:
-        """``rasters/<field>/``: the COGs of a field's uploaded DEMs."""
+        """``rasters/<field>/``: the COGs of a field's uploaded DEMs, and its bundled DEM
+        mosaic and hillshade (``dem.tif``, ``hillshade.tif``)."""
         return self.root / "rasters" / field_id
 
     def field_footprints(self, field_id: str) -> Path:
