@@ -42,6 +42,8 @@ MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 TMS = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
 MIN_ZOOM, MAX_ZOOM = 6, 18
+#: zooms of the raster tiles (the TileJSON's range; outside it a tile is 404)
+RASTER_MIN_ZOOM, RASTER_MAX_ZOOM = MIN_ZOOM, 16
 
 #: colour map, value range and unit of each raster, for the tiles and the legend
 RASTER_STYLES: dict[str, dict[str, Any]] = {
@@ -335,6 +337,10 @@ async def raster_tile(field_id: FieldId, name: RasterName, z: Z, x: XY, y: XY,
     from footprint.storage.tiles import check_tile
 
     check_tile(z, x, y)
+    if not RASTER_MIN_ZOOM <= z <= RASTER_MAX_ZOOM:
+        # the TileJSON's zoom range: a whole-continent tile would read every DEM cell
+        raise NotFoundError(f"raster tiles exist at zooms {RASTER_MIN_ZOOM}-{RASTER_MAX_ZOOM}, "
+                            f"not {z} (see the TileJSON's minzoom and maxzoom)")
     resolved, path = await run_in_threadpool(_raster_source, store, settings, field_id, name,
                                              version)
     cache, key = cache_of(request), ("png", field_id, name, resolved, z, x, y)
@@ -364,7 +370,8 @@ def raster_tilejson(field_id: FieldId, name: RasterName, request: Request, _: Re
         "tilejson": "3.0.0", "name": f"{field_id} {name}", "scheme": "xyz",
         "description": RASTER_STYLES.get(name, {}).get("title", name),
         "tiles": [f"{base}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png{suffix}"],
-        "minzoom": MIN_ZOOM, "maxzoom": 16, "bounds": [west, south, east, north],
+        "minzoom": RASTER_MIN_ZOOM, "maxzoom": RASTER_MAX_ZOOM,
+        "bounds": [west, south, east, north],
         "legend": f"{base}/legend{suffix}",
     })
 
