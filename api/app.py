@@ -8,6 +8,7 @@ catalogue by the lifespan, so importing this module never touches a database.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
 import threading
@@ -24,9 +25,10 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 import footprint
 from api.errors import Problem, install_error_handlers
+from api.fastpath import PublishedAnswerMiddleware
 from api.guards import RequestLimitsMiddleware, SecurityHeadersMiddleware
 from api.logs import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
-from api.routers import features, footprints, layers, ops, processes, tiles
+from api.routers import features, footprints, layers, ops, processes, stac, tiles
 from footprint.settings import Settings, get_settings
 
 logger = logging.getLogger("api.app")
@@ -44,6 +46,8 @@ Errors are OGC exceptions in the RFC 7807 style (`application/problem+json`, sch
 TAGS = [
     {"name": "OGC API - Features", "description": "Fields, deposits, mined areas, layers, mine points."},
     {"name": "OGC API - Tiles", "description": "Vector tiles of collections, raster tiles of footprints."},
+    {"name": "STAC", "description": "A catalog, a collection per field, an item per "
+                                    "footprint version with its served assets."},
     {"name": "Footprints", "description": "Footprint versions, draws and rasters per field."},
     {"name": "OGC API - Processes", "description": "Delineation, footprint builds, anomaly reports."},
     {"name": "Layers", "description": "Survey-layer and declared-data uploads."},
@@ -94,6 +98,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = open_store(settings)
     housekeeping(store, settings)
     app.state.store = store
+    # the start-up heap (numpy, geopandas, shapely, the catalogue) lives as long as the
+    # process: keep it out of the collector, so a full collection does not stall requests
+    gc.collect()
+    gc.freeze()
     stop = threading.Event()
     janitor = threading.Thread(target=_janitor, args=(store, settings, stop),
                                name="footprint-janitor", daemon=True)
@@ -183,8 +191,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
 
-    for router in (features.router, tiles.router, footprints.router, processes.router,
-                   layers.router, ops.router):
+    for router in (features.router, tiles.router, stac.router, footprints.router,
+                   processes.router, layers.router, ops.router):
         app.include_router(_summaries_from_docstrings(router))
     _install_map_page(app)
     from api.routers.docs import router as docs_router
@@ -195,8 +203,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added last = outermost: CORS answers preflights before anything else runs; the
     # request id and security headers wrap every answer, the Host and the body limits
-    # are checked before any route reads, parses or authenticates anything.
+    # are checked before any route reads, parses or authenticates anything; then the
+    # answers already published for a URL (gzipped once) go out without routing.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(PublishedAnswerMiddleware, public_reads=settings.public_reads)
     app.add_middleware(RequestLimitsMiddleware, settings=settings)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -12,6 +12,11 @@ from collections.abc import Mapping
 from footprint.errors import InvalidParameterError, NotAcceptableError
 
 
+def prefers_html(accept: str | None) -> bool:
+    """Whether an ``Accept`` header asks for HTML over JSON (a browser navigating)."""
+    return accept is not None and "text/html" in accept and "json" not in accept
+
+
 def accept_ranges(accept: str) -> list[str]:
     """The media ranges of an ``Accept`` header with q > 0, best first (RFC 9110 §12.5.1)."""
     offers = []

@@ -1,11 +1,14 @@
 """OGC API - Features request parameters, independent of the routes.
 
-``bbox`` and ``datetime`` parsing, limit clamping, and paging links. The routes in
+``bbox``, ``datetime``, ``crs``, CQL2 ``filter`` and ``sortby`` parsing, the refusal of
+unknown parameters, limit clamping, paging links, and the assembly of a page from
+GeoJSON Feature texts. The routes in
 :mod:`api.routers.features` stay thin: they parse with these, ask the store, and wrap.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +16,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from starlette.datastructures import URL
+from starlette.requests import Request
 
 from footprint.errors import InvalidParameterError
 
@@ -270,3 +274,85 @@ def geometry_transformer(crs_uri: str) -> Callable[[dict[str, Any]], dict[str, A
     def transform(geometry: dict[str, Any]) -> dict[str, Any]:
         return mapping(shapely.transform(shape(geometry), reproject))
     return transform
+
+
+def dumps_feature(feature: dict[str, Any]) -> str:
+    """A GeoJSON Feature as compact JSON text (no NaN, UTF-8 kept)."""
+    return json.dumps(feature, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def check_parameters(request: Request, allowed: frozenset[str]) -> None:
+    """Refuse a query parameter the route does not implement (OGC API - Features 7.15.1)."""
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise InvalidParameterError(
+            f"unknown query parameter(s): {', '.join(unknown)}",
+            hint=f"this resource understands {', '.join(sorted(allowed))}")
+
+
+
+def parse_filter(text: str | None, lang: str | None, filter_crs: str | None) -> Any:
+    """A CQL2 filter (text or JSON, ``filter-lang``) parsed by pygeofilter, or None."""
+    if text is None or text.strip() == "":
+        if lang is not None or filter_crs is not None:
+            raise InvalidParameterError("filter-lang and filter-crs need a filter")
+        return None
+    if filter_crs not in (None, CRS84):
+        raise InvalidParameterError("filter-crs must be CRS84", hint=CRS84)
+    lang = lang or "cql2-text"
+    try:
+        if lang == "cql2-text":
+            from pygeofilter.parsers.cql2_text import parse as parse_text
+
+            return parse_text(text)
+        if lang == "cql2-json":
+            from pygeofilter.parsers.cql2_json import parse as parse_json
+
+            return parse_json(json.loads(text))
+    except InvalidParameterError:
+        raise
+    except Exception as error:  # the parsers raise lark, JSON and value errors alike
+        raise InvalidParameterError(f"filter is not valid {lang}: {str(error)[:200]}") from None
+    raise InvalidParameterError(f"filter-lang {lang!r} is not offered",
+                                hint="cql2-text or cql2-json")
+
+
+def parse_sortby(text: str | None) -> tuple[tuple[str, bool], ...]:
+    """``sortby=+a,-b`` as (name, ascending) pairs."""
+    if text is None or text.strip() == "":
+        return ()
+    terms = []
+    for term in text.split(","):
+        term = term.strip()
+        ascending = not term.startswith("-")
+        name = term.lstrip("+-").strip()
+        if not name:
+            raise InvalidParameterError(f"sortby {text!r} has an empty term")
+        terms.append((name, ascending))
+    return tuple(terms)
+
+
+def select_properties(texts: list[str], names: str | None,
+                       transform: Callable[[dict[str, Any]], dict[str, Any]] | None) -> list[str]:
+    """Feature texts keeping only ``names`` properties and reprojected by ``transform``."""
+    if names is None and transform is None:
+        return texts
+    keep = None if names is None else {n.strip() for n in names.split(",") if n.strip()}
+    out = []
+    for text in texts:
+        feature = json.loads(text)
+        if keep is not None:
+            feature["properties"] = {k: v for k, v in (feature.get("properties") or {}).items()
+                                     if k in keep}
+        if transform is not None and feature.get("geometry"):
+            feature["geometry"] = transform(feature["geometry"])
+        out.append(dumps_feature(feature))
+    return out
+
+
+def collection_body(texts: list[str], number_matched: int, links: list[dict[str, Any]]) -> bytes:
+    head = b'{"type":"FeatureCollection","features":['
+    tail = (f'],"numberMatched":{number_matched},"numberReturned":{len(texts)},'
+            f'"timeStamp":"{utc_now_rfc3339()}","links":{json.dumps(links)}}}')
+    return head + ",".join(texts).encode() + tail.encode()
+

@@ -11,16 +11,20 @@ What it does:
    with tipg and with pygeoapi's PostgreSQL provider. Each peer runs from its own virtual
    environment (``--peers-dir``), created and installed with pip when missing
    (tipg 1.6.1; pygeoapi 0.24 where the Python allows, else the newest that installs).
-3. Starts the three servers under uvicorn, one worker each, and sends GET requests with 1,
-   8 and 50 concurrent clients (httpx, HTTP/1.1 keep-alive) for ``--seconds`` per cell:
-   an items page (``limit=100``, offsets cycling), a bbox page, one item by id,
-   ``/collections`` and one vector tile (footprint and tipg). It prints req/s, p50, p99 and
-   errors per cell, then footprint's req/s as a ratio of each peer's.
+3. Starts the three servers under uvicorn (uvloop, httptools), one worker each, GETs every
+   URL of a case once on each server (the same warm-up for all), then loads it with 1, 8
+   and 50 closed-loop clients (``wrk`` when installed, else httpx: see
+   :mod:`loadgen`) for ``--seconds`` per cell: an items page (``limit=100``, offsets
+   cycling), a bbox page, one item by id, ``/collections`` and one vector tile (footprint
+   and tipg). It prints req/s, p50, p99, the server process's CPU ms per request and
+   errors per cell, then footprint's req/s and CPU per request as ratios of each peer's.
+   The CPU is the server process's only: PostgreSQL's backends are not counted, for
+   any server.
 
 Run::
 
-    .venv/bin/python benchmarks/api.py --backend sqlite
-    .venv/bin/python benchmarks/api.py --backend postgis
+    nice .venv/bin/python benchmarks/api.py --backend sqlite --seconds 10
+    nice .venv/bin/python benchmarks/api.py --backend postgis --seconds 10
 
 Servers and client share the machine: the figures compare servers under the same
 conditions; they are not absolute capacities.
@@ -29,24 +33,23 @@ conditions; they are not absolute capacities.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from loadgen import Result, have_wrk, load, warm
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "footprint-bench"
-PEERS = {"tipg": ["tipg==1.6.1", "uvicorn"],
+#: every server runs under uvicorn with uvloop and httptools (``uvicorn[standard]``)
+PEERS = {"tipg": ["tipg==1.6.1", "uvicorn[standard]"],
          "pygeoapi": ["pygeoapi", "psycopg2-binary", "sqlalchemy>=2", "geoalchemy2",
-                      "pygeofilter", "starlette", "uvicorn"]}
+                      "pygeofilter", "starlette", "uvicorn[standard]"]}
 BBOX = "-0.95,5.95,-0.80,6.10"  # about a tenth of the Birim field
 
 
@@ -200,58 +203,6 @@ def start_pygeoapi(python: Path, workdir: Path, config: dict, port: int) -> subp
     return quiet(uvicorn(python, "pygeoapi.starlette_app:APP", port), env, workdir)
 
 
-@dataclass
-class Result:
-    requests: int
-    errors: int
-    seconds: float
-    latencies_ms: list[float]
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-    def percentile(self, q: float) -> float:
-        lat = sorted(self.latencies_ms)
-        if not lat:
-            return float("nan")
-        return statistics.median(lat) if q == 50 else lat[min(len(lat) - 1,
-                                                              int(round(q / 100 * (len(lat) - 1))))]
-
-
-async def hammer(urls: list[str], concurrency: int, seconds: float, warmup: int = 10) -> Result:
-    """GET ``urls`` round-robin with ``concurrency`` workers for ``seconds``."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {"Accept-Encoding": "gzip"}
-    async with httpx.AsyncClient(limits=limits, timeout=60, headers=headers) as client:
-        for url in urls[:warmup]:
-            await client.get(url)
-        latencies: list[float] = []
-        errors = 0
-        counter = 0
-        deadline = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal errors, counter
-            while time.perf_counter() < deadline:
-                url = urls[counter % len(urls)]
-                counter += 1
-                started = time.perf_counter()
-                try:
-                    response = await client.get(url)
-                    await response.aread()
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                latencies.append((time.perf_counter() - started) * 1000)
-                errors += not ok
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return Result(len(latencies), errors, elapsed, latencies)
-
-
 def page_urls(base: str, collection: str, matched: int, limit: int, extra: str = "") -> list[str]:
     pages = max(1, matched // limit)
     return [f"{base}/collections/{collection}/items?limit={limit}&offset={i * limit}{extra}"
@@ -267,7 +218,44 @@ def tile_of(bbox: list[float], zoom: int = 12) -> tuple[int, int, int]:
     return tile.z, tile.x, tile.y
 
 
-def main() -> None:  # noqa: C901 - a linear script
+def report(cases: dict[str, dict[str, list[str]]], clients: list[int], peers: list[str],
+           args: argparse.Namespace, processes: dict[str, subprocess.Popen]) -> None:
+    """Warm every URL once, load each cell, print the table and the ratios."""
+    results: dict[tuple[str, str, int], Result] = {}
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; "
+          f"generator: {'wrk' if have_wrk() and args.generator != 'httpx' else 'httpx'}",
+          flush=True)
+    print(f"{'request':<22} {'server':<10} {'clients':>7} {'req/s':>9} {'p50 ms':>8} "
+          f"{'p99 ms':>8} {'cpu ms/req':>10} {'errors':>7}", flush=True)
+    for case, by_server in cases.items():
+        for name, urls in by_server.items():
+            warm(urls)
+            for concurrency in clients:
+                result = load(urls, concurrency, args.seconds, processes[name].pid,
+                              args.generator)
+                results[(case, name, concurrency)] = result
+                print(f"{case:<22} {name:<10} {concurrency:>7} {result.rate:>9.1f} "
+                      f"{result.p50_ms:>8.1f} {result.p99_ms:>8.1f} "
+                      f"{result.cpu_ms_per_request:>10.3f} {result.errors:>7}", flush=True)
+    print(f"\nfootprint ({args.backend}) as a multiple of each peer: req/s (wall) and "
+          "server CPU per request (peer's / footprint's)", flush=True)
+    print(f"{'request':<22} {'clients':>7} " + " ".join(
+        f"{'req/s x ' + p:>16} {'cpu x ' + p:>14}" for p in peers))
+    for case in cases:
+        for concurrency in clients:
+            ours = results[(case, "footprint", concurrency)]
+            cells = []
+            for peer in peers:
+                theirs = results.get((case, peer, concurrency))
+                usable = theirs and theirs.rate and not theirs.errors and not ours.errors
+                cells.append(f"{ours.rate / theirs.rate:>16.2f} "
+                             f"{theirs.cpu_ms_per_request / ours.cpu_ms_per_request:>14.2f}"
+                             if usable and theirs else f"{'n/a':>16} {'n/a':>14}")
+            print(f"{case:<22} {concurrency:>7} " + " ".join(cells), flush=True)
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--field", default="gh-birim")
     parser.add_argument("--backend", choices=("sqlite", "postgis"), default="sqlite")
@@ -280,11 +268,65 @@ def main() -> None:  # noqa: C901 - a linear script
     parser.add_argument("--peers-dir", type=Path, default=CACHE,
                         help="where the peers' virtual environments live")
     parser.add_argument("--peers", default="tipg,pygeoapi")
-    args = parser.parse_args()
+    parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto",
+                        help="load generator (auto: wrk when installed)")
+    return parser.parse_args()
+
+
+def build_cases(base: dict[str, str], ids: dict[str, str], items: dict[str, str],
+                n: int, limit: int) -> dict[str, dict[str, list[str]]]:
+    """The URLs of each case on each server (pygeoapi needs ``f=json`` and has no tiles)."""
+    z, x, y = tile_of([float(v) for v in BBOX.split(",")])
+    cases: dict[str, dict[str, list[str]]] = {}
+    for name, b in base.items():
+        c, fmt = ids[name], "&f=json" if name == "pygeoapi" else ""
+        one = "?f=json" if fmt else ""
+        cases.setdefault("items limit=100", {})[name] = page_urls(b, c, n, limit, fmt)
+        cases.setdefault("items bbox limit=100", {})[name] = page_urls(
+            b, c, max(limit, n // 10), limit, f"&bbox={BBOX}{fmt}")[:1]
+        cases.setdefault("one item", {})[name] = [f"{b}/collections/{c}/items/{items[name]}{one}"]
+        cases.setdefault("/collections", {})[name] = [f"{b}/collections{one}"]
+        if name != "pygeoapi":
+            cases.setdefault("vector tile", {})[name] = [
+                f"{b}/collections/{c}/tiles/WebMercatorQuad/{z}/{x}/{y}"]
+    return cases
+
+
+def start_peers(peers: list[str], pythons: dict[str, Path], ports: dict[str, int],
+                peer_url: str, table: str, collection: str, bbox: list[float],
+                workdir: Path) -> dict[str, subprocess.Popen]:
+    """tipg and pygeoapi on ``table`` of the PostGIS database ``peer_url``."""
+    from sqlalchemy.engine import make_url
+
+    db = make_url(peer_url)
+    processes = {}
+    if "tipg" in peers:
+        tipg_env = {**os.environ, "DATABASE_URL": db.set(drivername="postgresql")
+                    .render_as_string(hide_password=False),
+                    "TIPG_DB_SCHEMAS": '["public"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000"}
+        processes["tipg"] = quiet(uvicorn(pythons["tipg"], "tipg.main:app", ports["tipg"]),
+                                  tipg_env, workdir)
+    if "pygeoapi" in peers:
+        processes["pygeoapi"] = start_pygeoapi(
+            pythons["pygeoapi"], workdir,
+            pygeoapi_config(db, table, collection, ports["pygeoapi"], bbox), ports["pygeoapi"])
+    return processes
+
+
+def stop(processes: dict[str, subprocess.Popen]) -> None:
+    for process in processes.values():
+        process.terminate()
+    for process in processes.values():
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main() -> None:
+    args = parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     peers = [p for p in args.peers.split(",") if p]
-
-    from sqlalchemy.engine import make_url
 
     from footprint.catalogue import get_field
     from footprint.settings import Settings
@@ -294,9 +336,9 @@ def main() -> None:  # noqa: C901 - a linear script
     pythons = {name: peer_python(name, args.peers_dir) for name in peers}
     args.state_dir.mkdir(parents=True, exist_ok=True)
     base_env = {"FOOTPRINT_STATE_DIR": str(args.state_dir), "FOOTPRINT_ENVIRONMENT": "test",
-                "FOOTPRINT_LOG_LEVEL": "WARNING", "FOOTPRINT_DATABASE_URL": ""}
+                "FOOTPRINT_LOG_LEVEL": "WARNING"}
     os.environ.update(base_env)
-    os.environ.pop("FOOTPRINT_DATABASE_URL")
+    os.environ.pop("FOOTPRINT_DATABASE_URL", None)
     settings = Settings()
     settings.ensure_dirs()
     store, record = ensure_footprint(settings, args.field, args.draws)
@@ -311,93 +353,34 @@ def main() -> None:  # noqa: C901 - a linear script
         write_peer_table(frame, peer_url, table)
         os.environ["BENCH_LOG_DIR"] = str(workdir)
         ours_env = {**os.environ, **base_env}
-        ours_env.pop("FOOTPRINT_DATABASE_URL")
-        ours_url = None
         if args.backend == "postgis":
             # the footprint store in its own tables of the same database
-            ours_url = peer_url
-            target = Store(ours_url, state_dir=args.state_dir)
+            target = Store(peer_url, state_dir=args.state_dir)
             record = copy_footprint(store, record, target, args.field)
             target.dispose()
-            ours_env["FOOTPRINT_DATABASE_URL"] = ours_url
+            ours_env["FOOTPRINT_DATABASE_URL"] = peer_url
         n = len(frame)
-        item_index = n // 2
-        ours_item = f"{record.version}-{item_index}"
-        peer_item = frame["id"].iloc[item_index]
         print(f"{args.field}: {n} deposits, footprint version {record.version} on "
               f"{args.backend}; peers read table {table} on PostGIS; {args.seconds:g} s per cell",
               flush=True)
-
         ports = {"footprint": free_port(), **{p: free_port() for p in peers}}
         processes = {"footprint": quiet(uvicorn(Path(sys.executable), "api.app:create_app",
                                                 ports["footprint"], "--factory"),
                                         ours_env, REPO)}
-        db = make_url(peer_url)
-        if "tipg" in peers:
-            tipg_env = {**os.environ, "DATABASE_URL": db.set(drivername="postgresql")
-                        .render_as_string(hide_password=False),
-                        "TIPG_DB_SCHEMAS": '["public"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000"}
-            processes["tipg"] = quiet(uvicorn(pythons["tipg"], "tipg.main:app", ports["tipg"]),
-                                      tipg_env, workdir)
-        if "pygeoapi" in peers:
-            processes["pygeoapi"] = start_pygeoapi(
-                pythons["pygeoapi"], workdir,
-                pygeoapi_config(db, table, collection, ports["pygeoapi"], bbox),
-                ports["pygeoapi"])
+        processes.update(start_peers(peers, pythons, ports, peer_url, table, collection, bbox,
+                                     workdir))
         try:
             base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
             wait_until_up(f"{base['footprint']}/healthz")
             ids = {"footprint": collection, "tipg": f"public.{table}", "pygeoapi": collection}
-            fmt = {"footprint": "", "tipg": "", "pygeoapi": "&f=json"}
-            item = {"footprint": ours_item, "tipg": peer_item, "pygeoapi": peer_item}
             for name in peers:
                 wait_until_up(f"{base[name]}/collections/{ids[name]}?f=json", log_dir=workdir)
-            z, x, y = tile_of([float(v) for v in BBOX.split(",")])
-            cases: dict[str, dict[str, list[str]]] = {}
-            for name in ["footprint", *peers]:
-                b, c = base[name], ids[name]
-                cases.setdefault("items limit=100", {})[name] = page_urls(
-                    b, c, n, args.limit, fmt[name])
-                cases.setdefault("items bbox limit=100", {})[name] = page_urls(
-                    b, c, max(args.limit, n // 10), args.limit, f"&bbox={BBOX}{fmt[name]}")[:1]
-                cases.setdefault("one item", {})[name] = [
-                    f"{b}/collections/{c}/items/{item[name]}{'?f=json' if fmt[name] else ''}"]
-                cases.setdefault("/collections", {})[name] = [
-                    f"{b}/collections{'?f=json' if fmt[name] else ''}"]
-                if name != "pygeoapi":
-                    cases.setdefault("vector tile", {})[name] = [
-                        f"{b}/collections/{c}/tiles/WebMercatorQuad/{z}/{x}/{y}"]
-            results: dict[tuple[str, str, int], Result] = {}
-            print(f"{'request':<22} {'server':<10} {'clients':>7} {'req/s':>9} {'p50 ms':>8} "
-                  f"{'p99 ms':>8} {'errors':>7}", flush=True)
-            for case, by_server in cases.items():
-                for name, urls in by_server.items():
-                    for concurrency in clients:
-                        result = asyncio.run(hammer(urls, concurrency, args.seconds))
-                        results[(case, name, concurrency)] = result
-                        print(f"{case:<22} {name:<10} {concurrency:>7} {result.rate:>9.1f} "
-                              f"{result.percentile(50):>8.1f} {result.percentile(99):>8.1f} "
-                              f"{result.errors:>7}", flush=True)
-            print(f"\nfootprint ({args.backend}) req/s as a multiple of each peer's", flush=True)
-            print(f"{'request':<22} {'clients':>7} " + " ".join(f"{'x ' + p:>12}" for p in peers))
-            for case in cases:
-                for concurrency in clients:
-                    ours = results[(case, "footprint", concurrency)]
-                    cells = []
-                    for peer in peers:
-                        theirs = results.get((case, peer, concurrency))
-                        cells.append(f"{ours.rate / theirs.rate:>12.2f}"
-                                     if theirs and theirs.rate and not theirs.errors
-                                     and not ours.errors else f"{'n/a':>12}")
-                    print(f"{case:<22} {concurrency:>7} " + " ".join(cells), flush=True)
+            peer_item = frame["id"].iloc[n // 2]
+            items = {"footprint": f"{record.version}-{n // 2}", "tipg": peer_item,
+                     "pygeoapi": peer_item}
+            report(build_cases(base, ids, items, n, args.limit), clients, peers, args, processes)
         finally:
-            for process in processes.values():
-                process.terminate()
-            for process in processes.values():
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop(processes)
 
 
 if __name__ == "__main__":

@@ -29,9 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+from scipy import special
 
 from footprint import protocols as P
 from footprint.errors import InvalidParameterError
+from footprint.reports.inputs import size_inputs
+from footprint.serialise import json_safe
 
 
 class HonestModel(BaseModel):
@@ -62,9 +65,12 @@ class Alternatives(BaseModel):
                                      "goods priced like another field's.")
     other_field_size: float = Field(1.0, description="Size tilt theta: stone shares times "
                                     "(w_k / w_ref)^theta (another field's coarser stones).")
-    volume_break: float = Field(8.0, gt=0, description="Declared carats multiplied by this "
-                                "from the middle year on, capacity unchanged.")
-    value_break: float = Field(4.0, gt=0, description="US$/ct shifted from the middle year "
+    volume_break: float = Field(8.0, gt=1, description="From the break year on (the "
+                                "mid-period year where capacity does not change, "
+                                ":func:`break_index`), declared carats raised by (this - 1) "
+                                "x that year's expected honest production (mean utilisation x "
+                                "mean capacity): the level times this, capacity unchanged.")
+    value_break: float = Field(4.0, gt=0, description="US$/ct shifted from the break year "
                                "on by this many sd of the annual scatter (in ln).")
 
     def value_factor(self, setup: CalibrationSetup) -> float:
@@ -81,6 +87,8 @@ class Alternatives(BaseModel):
         """Each alternative and its magnitude in words (multipliers for ``setup``)."""
         vf = f" = x {self.value_factor(setup):.2f}" if setup is not None else ""
         bf = f" = x {self.value_break_factor(setup):.2f}" if setup is not None else ""
+        yr = ("the break year" if setup is None
+              else str(setup.years[break_index(setup.capacity_by_year)]))
         return {
             "foreign_goods": f"{self.foreign_goods:g} x capacity P99 (>= 1,000 ct) added in "
                              "one year",
@@ -89,8 +97,9 @@ class Alternatives(BaseModel):
                                  "(another field's value)",
             "other_field_size": f"stone sizes tilted by theta = {self.other_field_size:g} "
                                 "(another field's size distribution)",
-            "volume_break": f"carats x {self.volume_break:g} from mid-period, capacity unchanged",
-            "value_break": f"US$/ct shifted {self.value_break:g} annual sd{bf} from mid-period",
+            "volume_break": f"carats raised to {self.volume_break:g} x the expected honest "
+                            f"level from {yr}, where capacity does not change",
+            "value_break": f"US$/ct shifted {self.value_break:g} annual sd{bf} from {yr}",
         }
 
 
@@ -120,7 +129,6 @@ class CalibrationSetup:
     volume_series: P.SeriesModel = P.DEFAULT_VOLUME_SERIES
     size_null: P.SizeNullModel = P.DEFAULT_SIZE_NULL
     predictive: P.VolumePredictive | None = None
-    value_predictive: P.ValuePredictive | None = None
 
 
 @dataclass
@@ -139,14 +147,25 @@ class CalibrationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: the table, the whole-report rate, seed, alternatives, parameters."""
-        return P._jsonable({
+        return json_safe({
             "reps": self.reps, "seed": self.seed, "alpha": self.alpha,
             "alternatives": self.alternatives,
             "report_any_anomalous": self.report_any_anomalous,
             "report_any_anomalous_se": self.report_any_anomalous_se,
             "report_any_watch": self.report_any_watch,
             "tests": self.table.to_dict(orient="records"),
-            "parameters": self.parameters})
+            "parameters": self.parameters}, strict=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CalibrationResult:
+        """The inverse of :meth:`to_dict` (a stored calibration; None read back as NaN)."""
+        table = pd.DataFrame(data["tests"]).fillna(value=math.nan)
+        return cls(table=table, report_any_anomalous=float(data["report_any_anomalous"]),
+                   report_any_anomalous_se=float(data["report_any_anomalous_se"]),
+                   report_any_watch=float(data["report_any_watch"]), reps=int(data["reps"]),
+                   seed=int(data["seed"]), alpha=float(data["alpha"]),
+                   alternatives=dict(data["alternatives"]),
+                   parameters=dict(data.get("parameters") or {}))
 
     def format(self) -> str:
         """The table as text: one row per test, size ± MC error, power per alternative."""
@@ -197,7 +216,7 @@ def _simulate_honest(setup: CalibrationSetup, honest: HonestModel, rng: np.rando
     i = int(rng.integers(values.size))
     cap = np.array([float(c[i]) for c in setup.capacity_by_year])
     z = setup.volume_series.simulate(n_years, 1, rng)[0]
-    u = setup.utilisation.ppf(P.special.ndtr(z))
+    u = setup.utilisation.ppf(special.ndtr(z))
     declared = np.maximum(cap, 0.0) * u
     eta_model = P.SeriesModel(ar1=min(setup.market.annual_ar1, 0.95), trend_sd=0.0)
     eta = eta_model.simulate(n_years, 1, rng)[0] * setup.market.annual_sd_ln
@@ -232,7 +251,7 @@ def _data(setup: CalibrationSetup, rep: _Replicate) -> P.ProtocolData:
         certificates=certs, size_classes=setup.size_classes, stone_share=setup.stone_share,
         size_concentration=setup.size_concentration, utilisation=setup.utilisation,
         volume_series=setup.volume_series, size_null=setup.size_null,
-        predictive=setup.predictive, value_predictive=setup.value_predictive)
+        predictive=setup.predictive)
 
 
 def _rejections(tests: Sequence[P.TestResult], alpha: float) -> dict[str, list[bool]]:
@@ -303,19 +322,40 @@ def _size_alternative(setup: CalibrationSetup, rep: _Replicate, alts: Alternativ
                                         thresholds=thresholds)]
 
 
+def break_index(capacity_by_year: Sequence[np.ndarray], min_size: int = 2) -> int:
+    """Where the harness puts a break alternative: the year nearest mid-period (earlier on
+    a tie) whose mean capacity equals, within 1 %, that of the year before and of the
+    year after, so the break is one capacity does not explain; mid-period when none."""
+    n = len(capacity_by_year)
+    mean = np.array([float(np.mean(np.maximum(c, 0.0))) for c in capacity_by_year])
+    changed = np.abs(np.diff(np.log1p(mean))) > 0.01  # changed[k - 1]: year k vs k - 1
+
+    def moves(k: int) -> bool:
+        return bool(changed[k - 1]) or (k < n - 1 and bool(changed[k]))
+
+    candidates = range(min_size, max(n - min_size + 1, min_size + 1))
+    return min(candidates, key=lambda k: (k > n - 1 or moves(k), abs(k - n // 2)))
+
+
 def _break_alternative(name: str, setup: CalibrationSetup, rep: _Replicate,
                        alts: Alternatives, n_sim: int, thresholds: P.VerdictThresholds,
                        seed: int) -> list[P.TestResult]:
-    n = len(setup.years)
-    factor = np.where(np.arange(n) >= n // 2, alts.volume_break if name == "volume_break"
-                      else alts.value_break_factor(setup), 1.0)
+    """The break alternatives at :func:`break_index`, tested with the report's seeds."""
+    after = np.arange(len(setup.years)) >= break_index(setup.capacity_by_year)
+    seeds = P.protocol_seeds(seed)
     if name == "volume_break":
-        altered = replace(rep, declared_ct=rep.declared_ct * factor,
-                          declared_usd=rep.declared_usd * factor)
-        return [P.break_volume_test(_data(setup, altered), seed=seed, n_sim=n_sim,
+        mean_ct = np.array([float(np.mean(np.maximum(c, 0.0))) for c in setup.capacity_by_year])
+        added = after * (alts.volume_break - 1.0) * setup.utilisation.mean * mean_ct
+        price = np.divide(rep.declared_usd, rep.declared_ct, out=np.zeros_like(added),
+                          where=rep.declared_ct > 0)
+        price = np.where(price > 0, price, float(np.median(setup.value_draws_usd_per_ct)))
+        altered = replace(rep, declared_ct=rep.declared_ct + added,
+                          declared_usd=rep.declared_usd + added * price)
+        return [P.break_volume_test(_data(setup, altered), seed=seeds[0], n_sim=n_sim,
                                     thresholds=thresholds)]
+    factor = np.where(after, alts.value_break_factor(setup), 1.0)
     altered = replace(rep, declared_usd=rep.declared_usd * factor)
-    result = P.break_value_test(_data(setup, altered), seed=seed, n_sim=n_sim,
+    result = P.break_value_test(_data(setup, altered), seed=seeds[1], n_sim=n_sim,
                                 thresholds=thresholds)
     return [] if result is None else [result]
 
@@ -333,6 +373,59 @@ def _alternative_tests(name: str, setup: CalibrationSetup, rep: _Replicate,
     if name in ("volume_break", "value_break"):
         return _break_alternative(name, setup, rep, alts, n_sim, thresholds, seed)
     raise InvalidParameterError(f"unknown alternative {name!r}")
+
+
+@dataclass
+class _Tally:
+    """What the replicates add up: per-test rejections, power hits, whole-report flags."""
+
+    per_rep: dict[str, list[float]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    power: dict[tuple[str, str], list[bool]] = field(default_factory=dict)
+    any_anomalous: list[bool] = field(default_factory=list)
+    any_watch: list[bool] = field(default_factory=list)
+
+    def add_honest(self, tests: Sequence[P.TestResult], thresholds: P.VerdictThresholds) -> None:
+        for name, rejected in _rejections(tests, thresholds.alpha).items():
+            self.per_rep.setdefault(name, []).append(float(np.mean(rejected)))
+            self.counts[name] = self.counts.get(name, 0) + len(rejected)
+        adjusted, _ = P.adjust_benjamini_hochberg(tests, thresholds=thresholds)
+        self.any_anomalous.append(any(t.verdict == "anomalous" for t in adjusted))
+        self.any_watch.append(any(t.verdict != "consistent" for t in adjusted))
+
+    def add_alternative(self, alt_name: str, tests: Sequence[P.TestResult],
+                        alpha: float) -> None:
+        for t in tests:
+            if t.name in ALTERNATIVES[alt_name] and t.p_value is not None:
+                self.power.setdefault((t.name, alt_name), []).append(t.p_value <= alpha)
+
+    def table(self) -> pd.DataFrame:
+        rows = []
+        for name in dict.fromkeys([*self.per_rep, *(k[0] for k in self.power)]):
+            shares = np.array(self.per_rep.get(name, []))
+            row: dict[str, Any] = {
+                "test": name,
+                "size": float(shares.mean()) if shares.size else math.nan,
+                "size_se": float(shares.std(ddof=1) / math.sqrt(shares.size))
+                if shares.size > 1 else math.nan,
+                "n": int(self.counts.get(name, 0))}
+            for alt_name in ALTERNATIVES:
+                hits = self.power.get((name, alt_name))
+                row["power_" + alt_name] = float(np.mean(hits)) if hits else math.nan
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _parameters(setup: CalibrationSetup, honest: HonestModel, alts: Alternatives,
+                n_sim: int) -> dict[str, Any]:
+    return {"honest": honest.model_dump(), "alternatives": alts.model_dump(),
+            "utilisation": setup.utilisation.model_dump(),
+            "volume_series": setup.volume_series.model_dump(),
+            "size_null": setup.size_null.model_dump(),
+            "market": {"annual_sd_ln": setup.market.annual_sd_ln,
+                       "annual_ar1": setup.market.annual_ar1},
+            "n_sim": n_sim, "years": [int(y) for y in setup.years],
+            "break_year": int(setup.years[break_index(setup.capacity_by_year)])}
 
 
 def calibrate(setup: CalibrationSetup, *, reps: int = 1000, seed: int = 0,
@@ -365,61 +458,29 @@ def calibrate(setup: CalibrationSetup, *, reps: int = 1000, seed: int = 0,
         raise InvalidParameterError("reps must be >= 1")
     honest = honest or HonestModel()
     alts = alternatives or Alternatives()
-    if setup.predictive is None or setup.value_predictive is None:
+    if setup.predictive is None:
         setup = replace(setup, predictive=P.VolumePredictive.build(setup.capacity_by_year,
-                                                                   setup.utilisation),
-                        value_predictive=P.ValuePredictive.build(
-                            setup.value_draws_usd_per_ct, setup.market.annual_sd_ln))
-    alpha = thresholds.alpha
-    children = np.random.SeedSequence(seed).spawn(reps)
-    per_rep: dict[str, list[float]] = {}
-    counts: dict[str, int] = {}
-    power: dict[tuple[str, str], list[bool]] = {}
-    any_anom = np.zeros(reps, dtype=bool)
-    any_watch = np.zeros(reps, dtype=bool)
-    for r, child in enumerate(children):
+                                                                   setup.utilisation))
+    tally = _Tally()
+    for child in np.random.SeedSequence(seed).spawn(reps):
         rng = np.random.default_rng(child)
         test_seed = int(child.generate_state(1)[0])
         rep = _simulate_honest(setup, honest, rng)
         tests, _ = P.run_protocols(_data(setup, rep), seed=test_seed, n_sim=n_sim,
                                    thresholds=thresholds)
-        for name, rejected in _rejections(tests, alpha).items():
-            per_rep.setdefault(name, []).append(float(np.mean(rejected)))
-            counts[name] = counts.get(name, 0) + len(rejected)
-        adjusted, _ = P.adjust_benjamini_hochberg(tests, thresholds=thresholds)
-        any_anom[r] = any(t.verdict == "anomalous" for t in adjusted)
-        any_watch[r] = any(t.verdict != "consistent" for t in adjusted)
-        for alt_name, targets in ALTERNATIVES.items():
-            for t in _alternative_tests(alt_name, setup, rep, alts, rng, n_sim, thresholds,
-                                        test_seed):
-                if t.name in targets and t.p_value is not None:
-                    power.setdefault((t.name, alt_name), []).append(t.p_value <= alpha)
-    rows = []
-    names = list(dict.fromkeys([*per_rep, *(k[0] for k in power)]))
-    for name in names:
-        shares = np.array(per_rep.get(name, []))
-        row: dict[str, Any] = {
-            "test": name,
-            "size": float(shares.mean()) if shares.size else math.nan,
-            "size_se": float(shares.std(ddof=1) / math.sqrt(shares.size))
-            if shares.size > 1 else math.nan,
-            "n": int(counts.get(name, 0))}
+        tally.add_honest(tests, thresholds)
         for alt_name in ALTERNATIVES:
-            hits = power.get((name, alt_name))
-            row["power_" + alt_name] = float(np.mean(hits)) if hits else math.nan
-        rows.append(row)
-    se = float(math.sqrt(any_anom.mean() * (1 - any_anom.mean()) / reps))
+            tally.add_alternative(alt_name, _alternative_tests(
+                alt_name, setup, rep, alts, rng, n_sim, thresholds, test_seed),
+                thresholds.alpha)
+    any_anom = np.array(tally.any_anomalous)
     return CalibrationResult(
-        table=pd.DataFrame(rows), report_any_anomalous=float(any_anom.mean()),
-        report_any_anomalous_se=se, report_any_watch=float(any_watch.mean()), reps=reps,
-        seed=seed, alpha=alpha, alternatives=alts.describe(setup),
-        parameters={"honest": honest.model_dump(), "alternatives": alts.model_dump(),
-                    "utilisation": setup.utilisation.model_dump(),
-                    "volume_series": setup.volume_series.model_dump(),
-                    "size_null": setup.size_null.model_dump(),
-                    "market": {"annual_sd_ln": setup.market.annual_sd_ln,
-                               "annual_ar1": setup.market.annual_ar1},
-                    "n_sim": n_sim, "years": [int(y) for y in setup.years]})
+        table=tally.table(), report_any_anomalous=float(any_anom.mean()),
+        report_any_anomalous_se=float(math.sqrt(any_anom.mean() * (1 - any_anom.mean())
+                                                / reps)),
+        report_any_watch=float(np.mean(tally.any_watch)), reps=reps, seed=seed,
+        alpha=thresholds.alpha, alternatives=alts.describe(setup),
+        parameters=_parameters(setup, honest, alts, n_sim))
 
 
 def setup_from_footprints(fields: Sequence[Any], years: Sequence[int], market: P.MarketModel,
@@ -436,8 +497,6 @@ def setup_from_footprints(fields: Sequence[Any], years: Sequence[int], market: P
     honest data are simulated from and tested against the same thinned draws, so the
     size stays exact; the p-value floor becomes ``1 / (max_draws + 1)``.
     """
-    from footprint.reports.inputs import size_inputs
-
     years = [int(y) for y in years]
     caps = [P.sum_capacity_draws([f.capacity_for_year(y) for f in fields]) for y in years]
     value = P.combine_value_draws([f.capacity_ct_per_year for f in fields],
@@ -462,4 +521,4 @@ def size_check(result: CalibrationResult, *, low: float = 0.5, high: float = 1.5
 
 
 __all__ = ["ALTERNATIVES", "Alternatives", "CalibrationResult", "CalibrationSetup",
-           "HonestModel", "calibrate", "setup_from_footprints", "size_check"]
+           "HonestModel", "break_index", "calibrate", "setup_from_footprints", "size_check"]

@@ -48,8 +48,14 @@ class StateLayout:
         """``footprints/<field>/<version dir>/``: the files of stored footprint versions."""
         return self.root / "footprints"
 
+    def calibrations(self, participant: str) -> Path:
+        """``calibrations/<participant>/``: the calibration harness's size and power tables,
+        one JSON file per set of footprint versions, period, replicates and seed."""
+        return self.root / "calibrations" / participant
+
     def rasters(self, field_id: str) -> Path:
-        """``rasters/<field>/``: the COGs of a field's uploaded DEMs."""
+        """``rasters/<field>/``: the COGs of a field's uploaded DEMs, and its bundled DEM
+        mosaic and hillshade (``dem.tif``, ``hillshade.tif``)."""
         return self.root / "rasters" / field_id
 
     def field_footprints(self, field_id: str) -> Path:

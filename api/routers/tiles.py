@@ -27,7 +27,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.cache import cache_of, cached_response
+from api.cache import cache_of, cached_response, latest_version
 from api.deps import ReadAccess, SettingsDep, StoreDep
 from api.errors import ERROR_RESPONSES
 from api.ogc import link
@@ -42,6 +42,8 @@ MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 TMS = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
 MIN_ZOOM, MAX_ZOOM = 6, 18
+#: zooms of the raster tiles (the TileJSON's range; outside it a tile is 404)
+RASTER_MIN_ZOOM, RASTER_MAX_ZOOM = MIN_ZOOM, 16
 
 #: colour map, value range and unit of each raster, for the tiles and the legend
 RASTER_STYLES: dict[str, dict[str, Any]] = {
@@ -76,7 +78,7 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@router.get("/tileMatrixSets")
+@router.get("/tileMatrixSets", operation_id="getTileMatrixSets")
 def tile_matrix_sets(request: Request, _: ReadAccess) -> JSONResponse:
     """The tile matrix sets of the tiles: WebMercatorQuad."""
     check_parameters(request, frozenset({"f"}))
@@ -86,7 +88,7 @@ def tile_matrix_sets(request: Request, _: ReadAccess) -> JSONResponse:
                                                  f"{base}/tileMatrixSets/{TMS}", "self")]}]})
 
 
-@router.get("/tileMatrixSets/{tile_matrix_set_id}")
+@router.get("/tileMatrixSets/{tile_matrix_set_id}", operation_id="getTileMatrixSet")
 def tile_matrix_set(tile_matrix_set_id: TileMatrixSetId, request: Request,
                     _: ReadAccess) -> JSONResponse:
     """The definition of a tile matrix set (OGC 2D Tile Matrix Set, JSON)."""
@@ -133,7 +135,7 @@ def _tileset(request: Request, collection_id: str, kind: str, field_id: str) -> 
     }
 
 
-@router.get("/collections/{collection_id}/tiles")
+@router.get("/collections/{collection_id}/tiles", operation_id="getCollectionTileSets")
 def collection_tilesets(collection_id: CollectionId, request: Request, _: ReadAccess,
                         settings: SettingsDep) -> JSONResponse:
     """The vector tilesets of a collection (one, in WebMercatorQuad)."""
@@ -142,7 +144,8 @@ def collection_tilesets(collection_id: CollectionId, request: Request, _: ReadAc
     return JSONResponse({"tilesets": [_tileset(request, collection_id, kind, field_id)]})
 
 
-@router.get("/collections/{collection_id}/tiles/{tile_matrix_set_id}")
+@router.get("/collections/{collection_id}/tiles/{tile_matrix_set_id}",
+            operation_id="getCollectionTileSet")
 def collection_tileset(collection_id: CollectionId, tile_matrix_set_id: TileMatrixSetId,
                        request: Request, _: ReadAccess, settings: SettingsDep) -> JSONResponse:
     """A vector tileset: its layers, bounds and tile URL template."""
@@ -152,7 +155,8 @@ def collection_tileset(collection_id: CollectionId, tile_matrix_set_id: TileMatr
     return JSONResponse(_tileset(request, collection_id, kind, field_id))
 
 
-@router.get("/collections/{collection_id}/tiles/{tile_matrix_set_id}/tilejson.json")
+@router.get("/collections/{collection_id}/tiles/{tile_matrix_set_id}/tilejson.json",
+            operation_id="getCollectionTileJson")
 def collection_tilejson(collection_id: CollectionId, tile_matrix_set_id: TileMatrixSetId,
                         request: Request, _: ReadAccess, settings: SettingsDep,
                         version: VersionQuery = None) -> JSONResponse:
@@ -178,6 +182,7 @@ def _layer_ids(store: Any, field_id: str, kind: str) -> list[int]:
 
 
 @router.get("/collections/{collection_id}/tiles/{tile_matrix_set_id}/{z}/{x}/{y}",
+            operation_id="getCollectionTile",
             response_class=Response,
             responses={200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "A vector tile."},
                        204: {"description": "No feature in this tile."},
@@ -198,8 +203,7 @@ async def collection_tile(collection_id: CollectionId, tile_matrix_set_id: TileM
         data = await run_in_threadpool(store.layer_tile, ids, z, x, y, name)
         return Response(data, status_code=200 if data else 204, media_type=MVT_MEDIA_TYPE,
                         headers={"Cache-Control": "public, no-cache"})
-    resolved = version if version is not None else \
-        await run_in_threadpool(store.latest_footprint_version, field_id)
+    resolved = version if version is not None else await latest_version(request, field_id)
     if resolved is None:
         return Response(status_code=204)
     cache, key = cache_of(request), ("mvt", field_id, resolved, z, x, y)
@@ -210,7 +214,8 @@ async def collection_tile(collection_id: CollectionId, tile_matrix_set_id: TileM
         body = await run_in_threadpool(cache.get_or_build, key, build)
     if not body.raw:
         return Response(status_code=204, headers={"ETag": body.etag})
-    return cached_response(request, body, MVT_MEDIA_TYPE, immutable=version is not None)
+    return cached_response(request, body, MVT_MEDIA_TYPE, immutable=version is not None,
+                           latest=None if version is not None else (field_id, resolved))
 
 
 # --------------------------------------------------------------------------------------
@@ -319,6 +324,7 @@ def _render(name: str, field_id: str, settings: Settings, path: Path | None,
 
 
 @router.get("/fields/{field_id}/footprint/rasters/{name}/tiles/WebMercatorQuad/{z}/{x}/{y}.png",
+            operation_id="getRasterTile",
             response_class=Response,
             responses={200: {"content": {"image/png": {}}, "description": "A raster tile."},
                        204: {"description": "No data in this tile."},
@@ -331,6 +337,10 @@ async def raster_tile(field_id: FieldId, name: RasterName, z: Z, x: XY, y: XY,
     from footprint.storage.tiles import check_tile
 
     check_tile(z, x, y)
+    if not RASTER_MIN_ZOOM <= z <= RASTER_MAX_ZOOM:
+        # the TileJSON's zoom range: a whole-continent tile would read every DEM cell
+        raise NotFoundError(f"raster tiles exist at zooms {RASTER_MIN_ZOOM}-{RASTER_MAX_ZOOM}, "
+                            f"not {z} (see the TileJSON's minzoom and maxzoom)")
     resolved, path = await run_in_threadpool(_raster_source, store, settings, field_id, name,
                                              version)
     cache, key = cache_of(request), ("png", field_id, name, resolved, z, x, y)
@@ -345,7 +355,8 @@ async def raster_tile(field_id: FieldId, name: RasterName, z: Z, x: XY, y: XY,
                            immutable=version is not None or name in BUNDLED)
 
 
-@router.get("/fields/{field_id}/footprint/rasters/{name}/tilejson.json")
+@router.get("/fields/{field_id}/footprint/rasters/{name}/tilejson.json",
+            operation_id="getRasterTileJson")
 def raster_tilejson(field_id: FieldId, name: RasterName, request: Request, _: ReadAccess,
                     settings: SettingsDep, store: StoreDep,
                     version: VersionQuery = None) -> JSONResponse:
@@ -359,12 +370,13 @@ def raster_tilejson(field_id: FieldId, name: RasterName, request: Request, _: Re
         "tilejson": "3.0.0", "name": f"{field_id} {name}", "scheme": "xyz",
         "description": RASTER_STYLES.get(name, {}).get("title", name),
         "tiles": [f"{base}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png{suffix}"],
-        "minzoom": MIN_ZOOM, "maxzoom": 16, "bounds": [west, south, east, north],
+        "minzoom": RASTER_MIN_ZOOM, "maxzoom": RASTER_MAX_ZOOM,
+        "bounds": [west, south, east, north],
         "legend": f"{base}/legend{suffix}",
     })
 
 
-@router.get("/fields/{field_id}/footprint/rasters/{name}/legend")
+@router.get("/fields/{field_id}/footprint/rasters/{name}/legend", operation_id="getRasterLegend")
 def raster_legend(field_id: FieldId, name: RasterName, request: Request, _: ReadAccess,
                   settings: SettingsDep, store: StoreDep,
                   version: VersionQuery = None) -> JSONResponse:

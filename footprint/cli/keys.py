@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from footprint.storage.audit import Audit
-
 if TYPE_CHECKING:
+    from footprint.storage.audit import Audit
     from footprint.storage.store import Store
 
 ROLES_HELP = "reader, surveyor (uploads layers), monitor (requests reports) or admin"
@@ -22,7 +21,7 @@ def create(name: str = typer.Argument(..., help="Who or what the key is for."),
            role: str = typer.Option("reader", "--role", "-r", help=ROLES_HELP)) -> None:
     """Create an API key and print its token (shown only this once)."""
     with _store() as store:
-        record, token = store.create_api_key(name, role, audit=Audit.cli())
+        record, token = store.create_api_key(name, role, audit=_cli_audit())
     typer.echo(f"created key {record.id} ({record.name}, role {record.role})", err=True)
     typer.echo("store this token now; it cannot be shown again:", err=True)
     typer.echo(token)
@@ -52,7 +51,7 @@ def revoke(key_id: int = typer.Argument(...,
                                         help="Id of the key (see `footprint keys list`).")) -> None:
     """Revoke an API key: requests with its token are refused from now on."""
     with _store() as store:
-        record = store.revoke_api_key(key_id, audit=Audit.cli())
+        record = store.revoke_api_key(key_id, audit=_cli_audit())
     typer.echo(f"revoked key {record.id} ({record.name})")
 
 
@@ -68,3 +67,10 @@ def _store() -> Store:
         store.dispose()
         raise
     return store
+
+
+def _cli_audit() -> Audit:
+    """Who acts, as the audit log records a shell user."""
+    from footprint.storage.audit import Audit
+
+    return Audit.cli()

@@ -48,16 +48,18 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
-import pandas as pd
-import shapely
 
 from footprint import __version__
 from footprint.catalogue import get_field
-from footprint.evidence import BulkSamples, Evidence, apply_evidence
+from footprint.evidence import apply_evidence
 from footprint.footprints import compute_footprint
 from footprint.params import load_sheet
 from footprint.pipeline.delineate import delineate_field
+from footprint.pipeline.layer_inputs import (
+    delineation_inputs,
+    evidence_inputs,
+    mined_area_by_year,
+)
 from footprint.provenance import sha256_file, sha256_json
 from footprint.sensitivity import sensitivity_summary
 from footprint.serialise import iso_timestamp
@@ -84,169 +86,6 @@ def remove_partial_builds(settings: Settings) -> list[Path]:
     return [p for p in sweep_state_dir(settings) if root in p.parents]
 
 
-# --------------------------------------------------------------------------------------
-# inputs from the stored layers
-# --------------------------------------------------------------------------------------
-def _newest(layers: list[Any], kind: str) -> Any | None:
-    candidates = [layer for layer in layers if layer.kind == kind]
-    return max(candidates, key=lambda layer: (layer.version, layer.id)) if candidates else None
-
-
-def _layer_frame(store: Any, layer: Any) -> gpd.GeoDataFrame:
-    """A stored vector layer's features as a GeoDataFrame in EPSG:4326 (all of them)."""
-    return store.layer_frame(layer.id)
-
-
-#: Newly mined areas below this (m²) are float round-off of the polygon overlay, not ground.
-MINED_AREA_TOLERANCE_M2 = 1e-3
-
-
-def mined_area_by_year(mined: gpd.GeoDataFrame, crs: Any) -> dict[int, float]:
-    """Newly mined area per year (m², in projected ``crs``) from dated mined-ground polygons.
-
-    The ground mined by year ``y`` is the union of the polygons dated ``<= y``; the area
-    new in ``y`` is the area of that year's polygons minus (set difference) the ground
-    mined before, so ground mapped twice counts once. A set difference has no negative
-    area; what the overlay leaves below :data:`MINED_AREA_TOLERANCE_M2` (round-off of the
-    same polygon uploaded for two years, issue 11 row 2) counts as nothing new.
-    The first dated year is the **baseline**: what it shows was mined up to then, over
-    unknown years, so it is not one year's production and the series starts the year
-    after. Polygons without a year belong to that baseline too (they still count as
-    mined ground in the deposits).
-    """
-    if mined.empty or "year" not in mined:
-        return {}
-    mined = mined.to_crs(crs)
-    year_of = pd.to_numeric(mined["year"], errors="coerce")
-    dated = mined[year_of.notna()]
-    if dated.empty:
-        return {}
-    years = sorted(int(y) for y in year_of.dropna().unique())
-    baseline = mined[year_of.isna() | (year_of == years[0])].geometry.values
-    cumulative = shapely.union_all(shapely.make_valid(baseline))
-    series = {}
-    for year in years[1:]:
-        ofyear = shapely.union_all(shapely.make_valid(
-            dated[year_of[year_of.notna()] == year].geometry.values))
-        new_m2 = float(shapely.difference(ofyear, cumulative).area)
-        series[year] = new_m2 if new_m2 > MINED_AREA_TOLERANCE_M2 else 0.0
-        cumulative = shapely.union_all([cumulative, ofyear])
-    return series
-
-
-def _mined_frame(store: Any, layers: list[Any]) -> tuple[gpd.GeoDataFrame | None, dict[str, str]]:
-    frames, checksums = [], {}
-    for layer in layers:
-        if layer.kind != "mined_areas":
-            continue
-        frame = _layer_frame(store, layer)
-        if "year" not in frame or frame["year"].isna().all():
-            frame = frame.assign(year=layer.year)
-        frames.append(frame)
-        checksums[f"layer:mined_areas:{layer.id}"] = layer.sha256
-    if not frames:
-        return None, checksums
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs), checksums
-
-
-def delineation_inputs(field: Any, store: Any,
-                       settings: Settings) -> tuple[dict[str, Any], dict[str, str]]:
-    """Keyword arguments of :func:`delineate_field` from the field's stored layers, and
-    the sha256 of each layer used (``layer:<kind>:<id>``).
-
-    Uploaded DEMs are stacked over the field's tiles, each winning where it has data
-    (terrain mode; coverage per source in the delineation summary); the newest uploaded
-    ``deposits`` layer selects the deposit-polygon mode; every ``mined_areas`` layer is
-    subtracted.
-    """
-    layers = list(store.list_layers(field.id))
-    kwargs: dict[str, Any] = {}
-    checksums: dict[str, str] = {}
-    mined, mined_checksums = _mined_frame(store, layers)
-    if mined is not None:
-        kwargs["mined_polygons"] = mined
-        checksums.update(mined_checksums)
-    polygons = _newest(layers, "deposits")
-    if polygons is not None:
-        kwargs["deposit_polygons"] = _layer_frame(store, polygons)
-        kwargs["mode"] = "polygons"
-        checksums[f"layer:deposits:{polygons.id}"] = polygons.sha256
-    samples = [layer for layer in layers if layer.kind == "bulk_samples"]
-    if samples and polygons is None:  # known sources of the terrain mode (carats > 0)
-        frames = [_layer_frame(store, layer) for layer in samples]
-        frames = [frame.to_crs(4326) for frame in frames if frame.crs is not None]
-        if frames:
-            kwargs["bulk_samples"] = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True),
-                                                      crs=4326)
-        checksums.update({f"layer:bulk_samples:{layer.id}": layer.sha256 for layer in samples})
-    dems = [layer for layer in layers if layer.kind == "dem" and layer.path]
-    if dems and polygons is None:
-        kwargs["dem_uploads"] = [(f"upload:{layer.id}", settings.state_dir / layer.path)
-                                 for layer in dems]
-        checksums.update({f"layer:dem:{layer.id}": layer.sha256 for layer in dems})
-    return kwargs, checksums
-
-
-#: Layer kinds whose features update the parameter sheet (:mod:`footprint.evidence`).
-EVIDENCE_KINDS = ("bulk_samples", "pit_logs", "workforce")
-
-
-def _assign_classes(frame: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame | None,
-                    crs: Any) -> pd.Series:
-    """The deposit class each feature falls in ("*" outside every deposit), by its
-    representative point in the field's projected ``crs``."""
-    if deposits is None or deposits.empty or "deposit_class" not in deposits:
-        return pd.Series("*", index=frame.index)
-    points = gpd.GeoDataFrame(geometry=frame.to_crs(crs).geometry.representative_point(),
-                              crs=crs)
-    polygons = deposits.to_crs(crs)[["deposit_class", "geometry"]]
-    joined = gpd.sjoin(points, polygons, how="left", predicate="within")
-    first = joined[~joined.index.duplicated(keep="first")]["deposit_class"]
-    return first.reindex(frame.index).fillna("*").astype(str)
-
-
-def evidence_inputs(store: Any, layers: list[Any], deposits: gpd.GeoDataFrame | None,
-                    crs: Any) -> tuple[Any, dict[str, str]]:
-    """The :class:`footprint.evidence.Evidence` of a field's stored survey layers.
-
-    Bulk samples (``volume_m3``, ``carats``, optional ``stones``) and pit logs
-    (``thickness_m``, ``overburden_m``) belong to the deposit class they fall in;
-    workforce counts (``count``, ``year``) are grouped by year. Returns the evidence and
-    the sha256 of each layer used (``layer:<kind>:<id>``).
-    """
-    bulk: dict[str, list[pd.DataFrame]] = {}
-    pits: dict[str, list[pd.DataFrame]] = {}
-    workforce: dict[int, list[float]] = {}
-    used, checksums = [], {}
-    for layer in layers:
-        if layer.kind not in EVIDENCE_KINDS:
-            continue
-        frame = _layer_frame(store, layer)
-        if frame.empty:
-            continue
-        used.append({"kind": layer.kind, "id": layer.id, "sha256": layer.sha256,
-                     "n_features": len(frame)})
-        checksums[f"layer:{layer.kind}:{layer.id}"] = layer.sha256
-        if layer.kind == "workforce":
-            for year, count in zip(pd.to_numeric(frame["year"], errors="coerce"),
-                                   pd.to_numeric(frame["count"], errors="coerce"), strict=True):
-                if pd.notna(year) and pd.notna(count):
-                    workforce.setdefault(int(year), []).append(float(count))
-            continue
-        classes = _assign_classes(frame, deposits, crs)
-        target = bulk if layer.kind == "bulk_samples" else pits
-        for cls, part in frame.groupby(classes):
-            target.setdefault(str(cls), []).append(pd.DataFrame(part.drop(columns="geometry")))
-
-    samples = {cls: BulkSamples(_column(parts, "volume_m3"), _column(parts, "carats"),
-                                _optional_column(parts, "stones"))
-               for cls, parts in bulk.items()}
-    logs = {cls: {name: values for name in ("thickness_m", "overburden_m")
-                  if (values := _optional_column(parts, name)) is not None}
-            for cls, parts in pits.items()}
-    return Evidence(samples, logs, workforce, used), checksums
-
-
 def simulation_progress(progress: Progress, low: float,
                         high: float) -> Callable[[int, int], None]:
     """Map the simulation's ``(chunks done, chunks)`` onto ``progress`` between low and high %."""
@@ -254,16 +93,6 @@ def simulation_progress(progress: Progress, low: float,
         progress(low + (high - low) * done / max(total, 1),
                  f"simulating: chunk {done} of {total}")
     return on_chunk
-
-
-def _column(parts: list[pd.DataFrame], name: str) -> np.ndarray:
-    """Column ``name`` of every part, as float64 (NaN where not a number)."""
-    return pd.to_numeric(pd.concat([p[name] for p in parts]), errors="coerce").to_numpy(float)
-
-
-def _optional_column(parts: list[pd.DataFrame], name: str) -> np.ndarray | None:
-    """:func:`_column`, or None when a part lacks the (optional) column."""
-    return _column(parts, name) if all(name in p for p in parts) else None
 
 
 def delineation_progress(progress: Progress, low: float,
@@ -434,17 +263,8 @@ def build_footprint_version(field_id: str, *, store: Any, settings: Settings,
             return outcome
         same_inputs_as = tuple(r.version for r in store.footprints_with_inputs(
             field_id, inputs_sha256))
-        progress(35, f"simulating {draws} draws (seed {seed})")
-        result = compute_footprint(field_id, sheet, delineated.deposits,
-                                   delineated.delineation.stream_length_km,
-                                   seed=seed, draws=draws,
-                                   draws_path=workdir / "draws.parquet",
-                                   input_checksums=delineated.checksums,
-                                   mined_area_m2_by_year=delineated.by_year or None,
-                                   # one chunk per block: progress (and a dismissal)
-                                   # per chunk; the draws do not depend on the blocking
-                                   block_size=CHUNK_DRAWS,
-                                   on_chunk=simulation_progress(progress, 35, 85))
+        result = _simulate(field_id, sheet, delineated, workdir, seed=seed, draws=draws,
+                           progress=progress)
         record = _store_version(store, settings, field_id, result, delineated,
                                 workdir=workdir, final=final, base_seed=base_seed, seed=seed,
                                 draws=draws, evidence_block=evidence_block, inputs=inputs,
@@ -491,6 +311,22 @@ def _delineate(field: Any, store: Any, settings: Settings, workdir: Path,
     rasters = {name: str(path) for name, path in delineation.files.items()
                if str(path).endswith(".tif")}
     return _Delineated(delineation, checksums, by_year, rasters)
+
+
+def _simulate(field_id: str, sheet: Any, delineated: _Delineated, workdir: Path, *, seed: int,
+              draws: int, progress: Progress) -> Any:
+    """The Monte Carlo footprint of the delineated deposits, draws streamed to
+    ``workdir/draws.parquet`` (progress per chunk, 35-85 %)."""
+    progress(35, f"simulating {draws} draws (seed {seed})")
+    return compute_footprint(field_id, sheet, delineated.deposits,
+                             delineated.delineation.stream_length_km,
+                             seed=seed, draws=draws, draws_path=workdir / "draws.parquet",
+                             input_checksums=delineated.checksums,
+                             mined_area_m2_by_year=delineated.by_year or None,
+                             # one chunk per block: progress (and a dismissal) per chunk;
+                             # the draws do not depend on the blocking
+                             block_size=CHUNK_DRAWS,
+                             on_chunk=simulation_progress(progress, 35, 85))
 
 
 def _evidence_and_inputs(field: Any, store: Any, sheet: Any, sheet_path: str | Path | None,

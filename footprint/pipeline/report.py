@@ -20,6 +20,14 @@ import pandas as pd
 
 from footprint.declarations import parse_certificates, parse_exports
 from footprint.errors import InvalidParameterError, NotFoundError
+from footprint.io.kpstats import load_kp_production
+from footprint.pipeline.calibrate import (
+    cached_characteristics,
+    calibrate_participant,
+    market_and_series,
+    participant_fields,
+    value_reference_years,
+)
 from footprint.provenance import sha256_file
 from footprint.reports import FieldFootprint, ReportInputs, build_report
 from footprint.settings import Settings, get_settings
@@ -73,8 +81,6 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
               for name, spec in (sheet.get("parameters") or {}).items()
               if isinstance(spec, dict)}
     label = version or prov.get("version") or f"draws:{str(prov.get('draws_sha256', ''))[:12]}"
-    from footprint.pipeline.calibrate import value_reference_years
-
     value_spec = (sheet.get("parameters") or {}).get("usd_per_ct") or {}
     ref_years = value_reference_years(str(value_spec.get("source", "")))
     return FieldFootprint(
@@ -169,9 +175,10 @@ def make_report(participant: str, year_from: int, year_to: int,
                 calibrate_reps: int = 0) -> dict[str, Any]:
     """The anomaly report of ``participant`` over ``year_from``-``year_to`` (inclusive).
 
-    ``calibrate_reps`` > 0 runs the calibration harness (cached per footprint version and
-    period) so each test row shows its size and power; 0 shows a cached calibration if
-    one exists for these footprint versions.
+    ``calibrate_reps`` > 0 runs the calibration harness (stored per footprint version and
+    period in the state directory, :func:`footprint.pipeline.calibrate.calibrate_participant`)
+    so each test row shows its size and power; 0 shows a stored calibration if one exists
+    for these footprint versions and period.
 
     Parameters
     ----------
@@ -194,13 +201,32 @@ def make_report(participant: str, year_from: int, year_to: int,
     dict
         the report (:data:`footprint.reports.REPORT_JSON_SCHEMA`).
     """
-    from footprint.io.kpstats import load_kp_production
-
     settings = settings or get_settings()
     participant = participant.strip().upper()
     if year_from > year_to:
         raise InvalidParameterError(f"--from {year_from} is after --to {year_to}")
     provenance = dict(provenance or {})
+    exports, certificates = _parse_uploads(exports_csv, certificates_csv, provenance)
+    kp = load_kp_production(settings.data_dir)
+    provenance.update(_kp_provenance(kp, participant, year_from, year_to))
+    fields = participant_fields(participant, footprints, settings)
+    market, series = market_and_series(kp.annual(), participant, fields)
+    oc = _characteristics(participant, year_from, year_to, fields, settings, calibrate_reps)
+    provenance["market"] = ("rough-diamond price index of every KP participant but "
+                            f"{participant} (time-dummy fit), rebased on the value "
+                            "footprints' fit years")
+    inputs = ReportInputs(participant=participant, year_from=year_from, year_to=year_to,
+                          production=kp.halfyear, fields=fields, exports=exports,
+                          certificates=certificates, provenance=provenance, market=market,
+                          volume_series=series,
+                          characteristics=None if oc is None else oc.to_dict())
+    return build_report(inputs)
+
+
+def _parse_uploads(exports_csv: str | Path | pd.DataFrame | None,
+                   certificates_csv: str | Path | pd.DataFrame | None,
+                   provenance: dict[str, Any]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The uploads parsed all-or-nothing; a file's sha256 goes to ``provenance``."""
     exports = certificates = None
     if isinstance(exports_csv, pd.DataFrame):
         exports = parse_exports(exports_csv)
@@ -212,39 +238,32 @@ def make_report(participant: str, year_from: int, year_to: int,
     elif certificates_csv is not None:
         certificates = parse_certificates(Path(certificates_csv))
         provenance["certificates_sha256"] = sha256_file(certificates_csv)
-    kp = load_kp_production(settings.data_dir)
+    return exports, certificates
+
+
+def _kp_provenance(kp: Any, participant: str, year_from: int, year_to: int) -> dict[str, Any]:
+    """The KP statistics file behind a report and the quirks of its rows in the period."""
+    out: dict[str, Any] = {}
     if kp.source is not None:
-        provenance["kp_production_csv"] = kp.source.name
-        provenance["kp_production_sha256"] = sha256_file(kp.source)
-    provenance["kp_quirks"] = [
+        out["kp_production_csv"] = kp.source.name
+        out["kp_production_sha256"] = sha256_file(kp.source)
+    out["kp_quirks"] = [
         f"{q['kind']}: {q['detail']}" for q in kp.quirks
         if q["participant"] == participant and q["year"] is not None
         and year_from <= q["year"] <= year_to]
-    provider = footprints or default_footprint_provider(settings)
-    fields = [as_field_footprint(provider(fid)) for fid in fields_of(participant)]
-    fields += other_producer_footprints(participant, draws=fields[0].n_draws,
-                                        base_seed=settings.seed)
-    from footprint.pipeline.calibrate import (cached_characteristics, calibrate_participant,
-                                              market_and_series)
+    return out
 
-    market, series = market_and_series(kp.annual(), participant, fields)
+
+def _characteristics(participant: str, year_from: int, year_to: int,
+                     fields: list[FieldFootprint], settings: Settings, calibrate_reps: int
+                     ) -> Any:
+    """The calibration to show: run (or read back) at ``calibrate_reps`` > 0, else the
+    stored one of these footprint versions and period, if any."""
     if calibrate_reps > 0:
-        oc = calibrate_participant(participant, year_from, year_to, reps=calibrate_reps,
-                                   footprints=lambda fid: next(f for f in fields
-                                                               if f.field_id == fid),
-                                   settings=settings)
-    else:
-        oc = cached_characteristics(participant, [f.version for f in fields], year_from,
-                                    year_to)
-    provenance["market"] = ("rough-diamond price index of every KP participant but "
-                            f"{participant} (time-dummy fit), rebased on the value "
-                            "footprints' fit years")
-    inputs = ReportInputs(participant=participant, year_from=year_from, year_to=year_to,
-                          production=kp.halfyear, fields=fields, exports=exports,
-                          certificates=certificates, provenance=provenance, market=market,
-                          volume_series=series,
-                          characteristics=None if oc is None else oc.to_dict())
-    return build_report(inputs)
+        by_id = {f.field_id: f for f in fields}
+        return calibrate_participant(participant, year_from, year_to, reps=calibrate_reps,
+                                     footprints=by_id.__getitem__, settings=settings)
+    return cached_characteristics(participant, fields, year_from, year_to, settings)
 
 
 _PIN = re.compile(r"^(?:(?P<field>[a-z][a-z0-9-]*):)?(?P<version>[1-9][0-9]{0,9})$")

@@ -18,6 +18,7 @@ import pandas as pd
 from footprint import protocols as P
 from footprint.provenance import code_version, sha256_json
 from footprint.reports.inputs import ReportInputs, size_inputs
+from footprint.serialise import json_safe
 
 SCHEMA_VERSION = "1.0.0"
 REPORT_KIND = "footprint-anomaly-report"
@@ -272,6 +273,77 @@ def _years_text(years: list[str]) -> str:
     return ", ".join(runs)
 
 
+def _protocol_data(inputs: ReportInputs, declared: pd.DataFrame, years: list[int],
+                   capacity_by_year: list[np.ndarray], value: np.ndarray,
+                   certs: pd.DataFrame | None) -> P.ProtocolData:
+    """What :func:`footprint.protocols.run_protocols` reads, from the report's inputs."""
+    classes, stone_share, kappa = size_inputs(inputs.fields)
+    return P.ProtocolData(
+        years=years, declared_ct=declared["carats"].to_numpy(float),
+        declared_usd=declared["value_usd"].to_numpy(float),
+        status=list(declared["status"]), capacity_by_year=capacity_by_year,
+        value_draws_usd_per_ct=value, market=inputs.market or P.MarketModel(index={}),
+        certificates=None if certs is None else _certificates(certs, classes),
+        size_classes=classes, stone_share=stone_share, size_concentration=kappa,
+        volume_series=inputs.volume_series)
+
+
+def _declaration_tests(inputs: ReportInputs, tests: list[P.TestResult],
+                       not_run: list[dict[str, str]]) -> None:
+    """Mass balance and mirror statistics from the export statistics (appended in place)."""
+    span = f"{inputs.year_from}-{inputs.year_to}"
+    balance = _mass_balance_table(inputs)
+    if balance is None:
+        not_run.append({"name": "mass_balance",
+                        "reason": "no export statistics of this participant in the period"})
+    else:
+        tests.append(P.check_mass_balance(balance, period=span, thresholds=inputs.thresholds))
+    pairs = None
+    if inputs.exports is not None:
+        ex = inputs.exports[inputs.exports["year"].between(inputs.year_from, inputs.year_to)]
+        pairs = P.mirror_pairs(ex, inputs.participant)
+    if pairs is None or pairs.empty:
+        not_run.append({"name": "mirror", "reason": "no pair of mirror declarations "
+                                                    "(participant -> partner and back)"})
+    else:
+        tests.append(P.compare_mirror(pairs, period=span, thresholds=inputs.thresholds))
+
+
+def _series(data: P.ProtocolData, tests: list[P.TestResult], base_capacity: np.ndarray,
+            certs: pd.DataFrame | None) -> dict[str, Any]:
+    """The report's footprint series: capacity (with its band per year), value, sizes."""
+    size_series = None
+    if data.stone_share is not None and data.size_classes is not None:
+        size_series = {"classes": list(data.size_classes),
+                       "expected_share": data.stone_share.tolist(), "unit": "share of stones"}
+        obs = next((t for t in tests if t.name == "size_distribution"), None)
+        if obs is not None:
+            size_series["observed_share"] = obs.evidence["observed_share"]
+    value = np.asarray(data.value_draws_usd_per_ct)
+    bands = [{"year": y, **P.quantiles(c, (0.05, 0.5, 0.95))}
+             for y, c in zip(data.years, data.capacity_by_year, strict=True)]
+    return {
+        "capacity": {"unit": "ct/yr", "quantiles": P.quantiles(base_capacity),
+                     "mean": float(base_capacity.mean()),
+                     "histogram": _histogram(base_capacity, log=True), "by_year": bands},
+        "value": {"unit": "US$/ct", "quantiles": P.quantiles(value), "mean": float(value.mean()),
+                  "histogram": _histogram(value, log=True)},
+        "size": size_series,
+        "shipments_usd_per_ct": None if certs is None
+        else [float(x) for x in certs["usd_per_ct"] if np.isfinite(x)]}
+
+
+def _summary(inputs: ReportInputs, tests: list[P.TestResult]) -> dict[str, Any]:
+    fields = list(inputs.fields)
+    covered = [f for f in fields if getattr(f, "kind", "field") == "field"]
+    return {"overall_verdict": P.worst_verdict([t.verdict for t in tests]),
+            "counts": {v: sum(t.verdict == v for t in tests) for v in P.VERDICTS},
+            "n_tests": len(tests), "synthetic_footprints": any(f.synthetic for f in fields),
+            "capacity_share_alluvial_fields": float(
+                sum(float(np.median(f.capacity_ct_per_year)) for f in covered)
+                / max(sum(float(np.median(f.capacity_ct_per_year)) for f in fields), 1e-300))}
+
+
 def build_report(inputs: ReportInputs, *,
                  generated_at: dt.datetime | None = None) -> dict[str, Any]:
     """Run the protocols on ``inputs`` and return the report (schema :data:`REPORT_JSON_SCHEMA`).
@@ -284,108 +356,47 @@ def build_report(inputs: ReportInputs, *,
     Benjamini-Hochberg adjustment; verdicts read the adjusted values. Tests that cannot
     run are listed in ``not_run`` with the reason.
     """
-    th = inputs.thresholds
     fields = list(inputs.fields)
     years = list(range(inputs.year_from, inputs.year_to + 1))
     declared = _declared_annual(inputs)
     if not inputs.absent_years_as_zero:
         declared = declared[declared["status"] != "no_record"].reset_index(drop=True)
         years = [int(y) for y in declared["year"]]
-
-    base_capacity = P.sum_capacity_draws([f.capacity_ct_per_year for f in fields])
-    value = P.combine_value_draws([f.capacity_ct_per_year for f in fields],
-                                  [f.value_usd_per_ct for f in fields])
     capacity_by_year = [P.sum_capacity_draws([f.capacity_for_year(y) for f in fields])
                         for y in years]
-    bands = [{"year": y, **P.quantiles(c, (0.05, 0.5, 0.95))}
-             for y, c in zip(years, capacity_by_year)]
-    market = inputs.market or P.MarketModel(index={})
-    classes, stone_share, kappa = size_inputs(fields)
+    value = P.combine_value_draws([f.capacity_ct_per_year for f in fields],
+                                  [f.value_usd_per_ct for f in fields])
     certs = _own_certificates(inputs)
-    data = P.ProtocolData(
-        years=years, declared_ct=declared["carats"].to_numpy(float),
-        declared_usd=declared["value_usd"].to_numpy(float),
-        status=list(declared["status"]), capacity_by_year=capacity_by_year,
-        value_draws_usd_per_ct=value, market=market,
-        certificates=None if certs is None else _certificates(certs, classes),
-        size_classes=classes, stone_share=stone_share, size_concentration=kappa,
-        volume_series=inputs.volume_series)
+    data = _protocol_data(inputs, declared, years, capacity_by_year, value, certs)
     seed = int(sum(int(f.seed) for f in fields) % (2 ** 32))
-    tests, not_run = P.run_protocols(data, seed=seed, thresholds=th)
-
-    size_series = None
-    if stone_share is not None and classes is not None:
-        size_series = {"classes": list(classes), "expected_share": stone_share.tolist(),
-                       "unit": "share of stones"}
-        obs = next((t for t in tests if t.name == "size_distribution"), None)
-        if obs is not None:
-            size_series["observed_share"] = obs.evidence["observed_share"]
-    vq = P.quantiles(value)
-
-    balance = _mass_balance_table(inputs)
-    if balance is None:
-        not_run.append({"name": "mass_balance",
-                        "reason": "no export statistics of this participant in the period"})
-    else:
-        tests.append(P.check_mass_balance(balance,
-                                          period=f"{inputs.year_from}-{inputs.year_to}",
-                                          thresholds=th))
-    pairs = None
-    if inputs.exports is not None:
-        ex = inputs.exports[inputs.exports["year"].between(inputs.year_from, inputs.year_to)]
-        pairs = P.mirror_pairs(ex, inputs.participant)
-    if pairs is None or pairs.empty:
-        not_run.append({"name": "mirror", "reason": "no pair of mirror declarations "
-                                                    "(participant -> partner and back)"})
-    else:
-        tests.append(P.compare_mirror(pairs, period=f"{inputs.year_from}-{inputs.year_to}",
-                                      thresholds=th))
-
-    tests, fdr = P.adjust_benjamini_hochberg(tests, thresholds=th)
-    counts = {v: sum(t.verdict == v for t in tests) for v in P.VERDICTS}
+    tests, not_run = P.run_protocols(data, seed=seed, thresholds=inputs.thresholds)
+    _declaration_tests(inputs, tests, not_run)
+    tests, fdr = P.adjust_benjamini_hochberg(tests, thresholds=inputs.thresholds)
     footprints = [f.metadata() for f in fields]
+    market = data.market
     report: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "kind": REPORT_KIND,
+        "schema_version": SCHEMA_VERSION, "kind": REPORT_KIND,
         "generated_at": (generated_at or dt.datetime.now(dt.timezone.utc)).isoformat(
             timespec="seconds"),
         "participant": inputs.participant,
         "period": {"year_from": inputs.year_from, "year_to": inputs.year_to},
-        "summary": {"overall_verdict": P.worst_verdict([t.verdict for t in tests]),
-                    "counts": counts, "n_tests": len(tests),
-                    "synthetic_footprints": any(f.synthetic for f in fields)},
-        "footprints": footprints,
+        "summary": _summary(inputs, tests), "footprints": footprints,
         "declared": {"annual": declared.to_dict(orient="records"),
                      "n_certificates": 0 if certs is None else int(len(certs)),
                      "absent_years_as_zero": inputs.absent_years_as_zero},
-        "tests": [t.to_dict() for t in tests],
-        "not_run": not_run,
-        "fdr": fdr,
-        "thresholds": th.model_dump(),
+        "tests": [t.to_dict() for t in tests], "not_run": not_run, "fdr": fdr,
+        "thresholds": inputs.thresholds.model_dump(),
         "market": {"index": {str(k): float(v) for k, v in market.index.items()},
                    "annual_sd_ln": market.annual_sd_ln, "annual_ar1": market.annual_ar1,
                    "note": "rough-diamond price index of the other KP participants "
                            "(out of sample), rebased on the value footprint's years"},
-        "series": {
-            "capacity": {"unit": "ct/yr", "quantiles": P.quantiles(base_capacity),
-                         "mean": float(base_capacity.mean()),
-                         "histogram": _histogram(base_capacity, log=True), "by_year": bands},
-            "value": {"unit": "US$/ct", "quantiles": vq, "mean": float(value.mean()),
-                      "histogram": _histogram(value, log=True)},
-            "size": size_series,
-            "shipments_usd_per_ct": None if certs is None
-            else [float(x) for x in certs["usd_per_ct"] if np.isfinite(x)],
-        },
+        "series": _series(data, tests, P.sum_capacity_draws(
+            [f.capacity_ct_per_year for f in fields]), certs),
         "provenance": {"code_version": code_version(), **dict(inputs.provenance)},
+        "context": _context(inputs, years, capacity_by_year),
+        "characteristics": dict(inputs.characteristics) if inputs.characteristics else None,
     }
-    report["context"] = _context(inputs, years, capacity_by_year)
-    report["characteristics"] = (dict(inputs.characteristics)
-                                 if inputs.characteristics else None)
-    covered = [f for f in fields if getattr(f, "kind", "field") == "field"]
-    report["summary"]["capacity_share_alluvial_fields"] = float(
-        sum(float(np.median(f.capacity_ct_per_year)) for f in covered)
-        / max(sum(float(np.median(f.capacity_ct_per_year)) for f in fields), 1e-300))
-    report = P._jsonable(report)
+    report = json_safe(report, strict=False)
     report["summary"]["narrative"] = narrative(report)
     report["provenance"]["inputs_sha256"] = sha256_json(
         {"footprints": footprints, "declared": report["declared"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +56,24 @@ log = logging.getLogger(__name__)
 DEPOSIT_COLUMNS = ("deposit_class", "area_m2", "mined_area_m2", "mode")
 
 
+#: footprint versions recorded by this process, by database URL
+_GENERATIONS: dict[str, int] = {}
+_GENERATION_LOCK = threading.Lock()
+
+
 class FootprintRepository(StoreBase):
     """Footprint versions of a field and their deposit polygons."""
+
+    @property
+    def footprint_generation(self) -> int:
+        """How many footprint versions the stores of this process have recorded in this
+        database: a reader that remembers a field's latest version (the API's) forgets
+        it when this moves. Versions written by other processes are not counted."""
+        return _GENERATIONS.get(str(self._url), 0)
+
+    def _count_footprint_version(self) -> None:
+        with _GENERATION_LOCK:
+            _GENERATIONS[str(self._url)] = _GENERATIONS.get(str(self._url), 0) + 1
 
     def add_footprint(
         self,
@@ -104,10 +121,8 @@ class FootprintRepository(StoreBase):
         rows = _feature_rows(deposits, what="deposit", columns=DEPOSIT_COLUMNS)
         draws_path = self._state_path(draws_path)
         stored_rasters = {str(name): self._state_path(value) for name, value in rasters.items()}
-        if sheet_sha256 is not None:
-            sheet_sha256 = _check_sha256(sheet_sha256)
-        if inputs_sha256 is not None:
-            inputs_sha256 = _check_sha256(inputs_sha256)
+        sheet_sha256 = _check_sha256(sheet_sha256) if sheet_sha256 is not None else None
+        inputs_sha256 = _check_sha256(inputs_sha256) if inputs_sha256 is not None else None
         for _attempt in range(_VERSION_RETRIES):
             try:
                 with self._session(write=True) as session:
@@ -133,9 +148,11 @@ class FootprintRepository(StoreBase):
                                     sha256=inputs_sha256,
                                     detail={"seed": int(seed), "draws": int(n_draws),
                                             "deposits": len(rows)})
-                    return _footprint_record(footprint)
+                    record = _footprint_record(footprint)
             except _VersionRace:
                 continue
+            self._count_footprint_version()
+            return record
         raise ConflictError("too many concurrent footprint runs for this field; try again")
 
     def latest_footprint(self, field_id: str) -> FootprintRecord | None:

@@ -6,7 +6,6 @@ They build on the root fixtures ``settings`` and ``store`` (one per database bac
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import uvicorn
+from _servers import free_port
 from fastapi.testclient import TestClient
 from rasterio.transform import from_origin
 from synthetic_footprint import (
@@ -77,16 +77,10 @@ def footprint(store, settings):
         rasters={"hand_m": str(directory / "hand_m.tif")})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(app):
     """The app served by uvicorn in a thread on a free loopback port; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

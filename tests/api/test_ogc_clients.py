@@ -123,6 +123,12 @@ def test_ogr2ogr_copies_typed_deposits_and_sends_the_filter(live_server, footpri
     version = subprocess.run(["ogr2ogr", "--version"], capture_output=True, text=True).stdout
     major_minor = tuple(int(n) for n in re.search(r"GDAL (\d+)\.(\d+)", version).groups())
     if major_minor >= (3, 7):
+        # the driver translates -where into filter=...&filter-lang=cql2-text
         assert filters and "floodplain" in filters[0].getMessage()
     else:
-        assert "evaluated on client side" in copied.stderr or not filters
+        # GDAL 3.6 (Debian 12) has no CQL2: it fetches every page and applies -where
+        # itself. The server saw no filter, and the copy is still exactly the floodplain
+        # deposits, so the filtering was the client's. (A query string on the
+        # OAPIF:.../collections/<id> connection URL is sent to the collection document,
+        # where OGC API - Features defines no filter, and is refused with a 400.)
+        assert not filters

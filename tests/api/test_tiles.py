@@ -99,6 +99,18 @@ def test_raster_tile_tilejson_and_legend(client, footprint):
     assert client.get("/fields/gh-birim/footprint/rasters/nope/tilejson.json").status_code == 404
 
 
+
+@pytest.mark.parametrize("z", [1, 5, 17])
+def test_raster_tiles_outside_the_tilejson_zooms_are_404_at_once(client, footprint, z):
+    """A whole-continent DEM tile would read every cell of the mosaic: only the TileJSON's
+    zoom range is served, and a tile outside it is refused before any raster is opened."""
+    tilejson = client.get("/fields/gh-birim/footprint/rasters/dem/tilejson.json").json()
+    assert not tilejson["minzoom"] <= z <= tilejson["maxzoom"]
+    response = client.get(f"/fields/gh-birim/footprint/rasters/dem/tiles/WebMercatorQuad/"
+                          f"{z}/0/0.png")
+    assert response.status_code == 404
+    assert f"zooms {tilejson['minzoom']}-{tilejson['maxzoom']}" in response.json()["detail"]
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (get_settings().data_dir / "dem" / "srtm3").is_dir(),
                     reason="no bundled DEM tiles")

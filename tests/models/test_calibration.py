@@ -53,6 +53,7 @@ def test_named_alternatives_are_caught(result):
     assert row["volume_vs_capacity"]["power_production_hidden"] >= 0.8
     assert row["size_distribution"]["power_other_field_size"] >= 0.8
     assert row["shipment_values"]["power_other_field_value"] >= 0.8
+    assert row["break_volume"]["power_volume_break"] >= 0.8  # where capacity does not change
 
 
 def test_honest_whole_reports_are_rarely_anomalous(result):

@@ -89,6 +89,18 @@ def test_no_lower_tail_without_real_capacity():
     assert result.evidence["lower_tail_tested"] is False
 
 
+def test_without_a_lower_tail_the_upper_tail_alone_has_size_alpha():
+    # Togo-like: no capacity in 3 draws of 4, so only the upper tail is tested; doubling
+    # that one-sided p made a test of size alpha / 2
+    rng = np.random.default_rng(8)
+    cap = np.where(rng.random(4000) < 0.75, 0.0, CAP[:4000] / 100)
+    u = P.DEFAULT_UTILISATION
+    honest = cap[rng.integers(cap.size, size=4000)] * stats.beta.rvs(
+        u.a, u.b, size=4000, random_state=rng)
+    p = np.array([P.compare_volume(x, cap).p_value for x in honest])
+    assert 0.04 <= np.mean(p <= 0.05) <= 0.06
+
+
 def test_a_field_that_has_not_started_gives_zero_and_zero_is_consistent():
     result = P.compare_volume(0.0, np.zeros(500))
     assert result.p_value == 1.0 and result.verdict == "consistent"
@@ -251,6 +263,34 @@ def test_a_jump_that_capacity_does_not_explain_is_a_break():
     declared = [0.3 * np.median(CAP) if y < 2009 else 0.95 * np.median(CAP) * 3 for y in YEARS]
     result = P.break_volume_test(_data(declared, caps), seed=1)
     assert result.p_value <= 0.01 and result.evidence["break_year"] == 2009
+
+
+def test_a_field_opening_explains_its_jump_whatever_its_share_of_the_capacity():
+    rng = np.random.default_rng(3)
+    old_field = rng.lognormal(math.log(1e5), 0.3, 2000)
+    new_field = rng.lognormal(math.log(1e6), 1.0, 2000)  # uncertain, 10 x larger
+    caps = [old_field + (new_field if y >= 2009 else 0.0) for y in YEARS]
+    i = int(np.linspace(0, 1999, P.PROFILE_DRAWS).astype(int)[7])  # one trajectory
+    u = P.DEFAULT_UTILISATION.ppf(stats.norm.cdf(
+        P.SeriesModel(ar1=0.5, trend_sd=0.0).simulate(len(YEARS), 1, rng)[0]))
+    honest = np.array([c[i] for c in caps]) * u  # production follows the opening
+    result = P.break_volume_test(_data(honest, caps), seed=2)
+    assert result.p_value > 0.1 and result.evidence["explained"]
+    tripled = honest * np.where(np.array(YEARS) >= 2012, 3.0, 1.0)  # capacity unchanged
+    assert P.break_volume_test(_data(tripled, caps), seed=2).p_value <= 0.05
+
+
+def test_a_series_no_capacity_trajectory_explains_ranks_above_every_explained_one():
+    caps = [CAP] * len(YEARS)
+    declared = [10 * CAP.max()] * len(YEARS)  # above every draw, and flat
+    result = P.break_volume_test(_data(declared, caps), seed=1, n_sim=199)
+    assert not result.evidence["explained"] and result.statistic >= P.UNEXPLAINED_STATISTIC
+    assert result.p_value <= 0.05
+
+
+def test_a_tiny_year_weighs_little_in_the_value_break():
+    w = P.precision_weights(np.array([10.0, 1e3, 1e5, 1e6]))
+    assert w[0] < 0.01 and w[1] == pytest.approx(0.5) and w[3] / w[2] == pytest.approx(1.0, 0.01)
 
 
 def test_break_null_is_calibrated_for_the_series_length():
