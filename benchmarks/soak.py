@@ -148,6 +148,7 @@ async def soak(bases: list[str], keys: dict[str, str], duration_s: float, reader
     stop_at = started + duration_s
     restart_at = started + duration_s / 2
     records: list[tuple[float, str, int, float]] = []  # (start t, kind, status, seconds)
+    failures: collections.Counter = collections.Counter()  # client-side errors by kind, type
     window = {"start": None, "end": None}
     limits = httpx.Limits(max_connections=readers + 8, max_keepalive_connections=readers + 8)
 
@@ -157,8 +158,9 @@ async def soak(bases: list[str], keys: dict[str, str], duration_s: float, reader
             try:
                 response = await client.request(method, url, **kwargs)
                 status = response.status_code
-            except httpx.HTTPError:
-                response, status = None, 0  # connection error
+            except httpx.HTTPError as error:
+                response, status = None, 0  # connection error (or a client timeout)
+                failures[f"{kind}: {type(error).__name__}"] += 1
             records.append((t0 - started, kind, status, time.monotonic() - t0))
             if (window["start"] is not None and window["end"] is None and kind == "read"
                     and status == 200 and t0 > window["start"] + 0.5):
@@ -204,7 +206,7 @@ async def soak(bases: list[str], keys: dict[str, str], duration_s: float, reader
 
     start = (window["start"] or stop_at) - started
     end = ((window["end"] or stop_at) - started) + window_grace_s
-    return {"records": records, "window_s": (start, end),
+    return {"records": records, "window_s": (start, end), "failures": dict(failures),
             "restart_took_s": (window.get("restarted", 0) or 0) - (window["start"] or 0)}
 
 
@@ -289,6 +291,8 @@ def main() -> None:
     for n, (a, b) in enumerate(zip(rss_start, rss_end, strict=True)):
         print(f"server {n} RSS: start {a:.0f} MB, end {b:.0f} MB ({100 * (b - a) / a:+.1f} %)")
     print(f"jobs at the end: {dict(job_states)}")
+    print(f"client-side errors (status 0) by request kind and type: {result['failures']}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min)")
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     seed: int = Field(default=20081106, ge=0,
                       description="Base Monte Carlo seed; each field derives its own from it "
                                   "(footprint.simulation.field_seed).")
+    keep_alive_s: int = Field(
+        default=75, ge=1, le=3600,
+        description="Seconds an idle keep-alive connection stays open (uvicorn "
+                    "timeout_keep_alive). Longer than clients' and proxies' idle timeouts "
+                    "(httpx: 5 s, the uvicorn default too): when both are equal, a client "
+                    "reusing a connection the server is closing gets a connection reset.")
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

@@ -28,4 +28,5 @@ def serve(host: str = typer.Option(None, help="Interface to bind (default FOOTPR
                f"{'PostGIS' if settings.is_postgres else 'SQLite'}; Ctrl-C stops it)")
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, reload=reload,
                 workers=None if reload else workers,
-                log_level=settings.log_level.lower(), access_log=False)
+                log_level=settings.log_level.lower(), access_log=False,
+                timeout_keep_alive=settings.keep_alive_s)

@@ -121,10 +121,8 @@ class FootprintRepository(StoreBase):
         rows = _feature_rows(deposits, what="deposit", columns=DEPOSIT_COLUMNS)
         draws_path = self._state_path(draws_path)
         stored_rasters = {str(name): self._state_path(value) for name, value in rasters.items()}
-        if sheet_sha256 is not None:
-            sheet_sha256 = _check_sha256(sheet_sha256)
-        if inputs_sha256 is not None:
-            inputs_sha256 = _check_sha256(inputs_sha256)
+        sheet_sha256 = _check_sha256(sheet_sha256) if sheet_sha256 is not None else None
+        inputs_sha256 = _check_sha256(inputs_sha256) if inputs_sha256 is not None else None
         for _attempt in range(_VERSION_RETRIES):
             try:
                 with self._session(write=True) as session:
