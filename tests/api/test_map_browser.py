@@ -273,6 +273,9 @@ def test_a_click_on_a_vector_tile_deposit_opens_its_popup(browser_page, live_ser
     assert share == pytest.approx(shares["floodplain"], rel=1e-9)
     assert f"{100 * share:.1f}".rstrip("0").rstrip(".") + " %" in popup
     ARTIFACTS.mkdir(exist_ok=True)
+    # Leaflet fades a popup in (opacity 0 -> 1): shoot it once it is fully shown
+    page.wait_for_function("getComputedStyle(document.querySelector('.leaflet-popup'))"
+                           ".opacity === '1'")
     page.screenshot(path=str(ARTIFACTS / "map-popup.png"))
     assert outside == []
     assert console_errors == []
