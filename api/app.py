@@ -44,12 +44,15 @@ Errors are OGC exceptions in the RFC 7807 style (`application/problem+json`, sch
 """
 
 TAGS = [
-    {"name": "OGC API - Features", "description": "Fields, deposits, mined areas, layers, mine points."},
-    {"name": "OGC API - Tiles", "description": "Vector tiles of collections, raster tiles of footprints."},
+    {"name": "OGC API - Features",
+     "description": "Fields, deposits, mined areas, layers, mine points."},
+    {"name": "OGC API - Tiles",
+     "description": "Vector tiles of collections, raster tiles of footprints."},
     {"name": "STAC", "description": "A catalog, a collection per field, an item per "
                                     "footprint version with its served assets."},
     {"name": "Footprints", "description": "Footprint versions, draws and rasters per field."},
-    {"name": "OGC API - Processes", "description": "Delineation, footprint builds, anomaly reports."},
+    {"name": "OGC API - Processes",
+     "description": "Delineation, footprint builds, anomaly reports."},
     {"name": "Layers", "description": "Survey-layer and declared-data uploads."},
     {"name": "Operations", "description": "Health, readiness and the audit log."},
     {"name": "Map", "description": "The browser map of fields, deposits and mine points."},
@@ -151,8 +154,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             if isinstance(operation, dict):
                 operation.get("responses", {}).pop("422", None)
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    paths = json.dumps(schema["paths"])
     for unused in ("HTTPValidationError", "ValidationError"):
-        if unused in schemas and "#/components/schemas/" + unused not in json.dumps(schema["paths"]):
+        if unused in schemas and "#/components/schemas/" + unused not in paths:
             schemas.pop(unused)
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     if app.state.settings.public_reads:

@@ -158,7 +158,7 @@ QUOTA_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def status_for(error: BaseException) -> int:
-    """HTTP status of ``error``: the entry of its nearest class in :data:`STATUS_CODES`, else 500."""
+    """HTTP status of ``error``: its nearest class's entry in :data:`STATUS_CODES`, else 500."""
     for cls in type(error).__mro__:
         if cls in STATUS_CODES:
             return STATUS_CODES[cls]
@@ -166,6 +166,7 @@ def status_for(error: BaseException) -> int:
 
 
 def request_id_of(request: Request) -> str | None:
+    """The request id the middleware stored on ``request.state``, or None if there is none."""
     return getattr(request.state, "request_id", None)
 
 

@@ -31,6 +31,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as one JSON line (with ``extra`` fields and any exception text)."""
         entry: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
@@ -92,6 +93,7 @@ class RequestContextMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point; non-HTTP scopes pass straight through to the wrapped app."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

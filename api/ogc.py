@@ -81,7 +81,8 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
         west, south, _, east, north, _ = numbers
     else:
         west, south, east, north = numbers
-    if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= 90 and -90 <= north <= 90):
+    if not (-180 <= west <= 180 and -180 <= east <= 180
+            and -90 <= south <= 90 and -90 <= north <= 90):
         raise InvalidParameterError("bbox is outside lon [-180, 180] / lat [-90, 90]")
     if south > north:
         raise InvalidParameterError("bbox has its southern edge north of its northern edge")
@@ -106,6 +107,7 @@ class Interval:
         return True
 
     def overlaps_year(self, year: int) -> bool:
+        """Whether the interval overlaps calendar year ``year`` (UTC)."""
         return self.overlaps(datetime(year, 1, 1, tzinfo=UTC),
                              datetime(year, 12, 31, 23, 59, 59, tzinfo=UTC))
 
@@ -128,8 +130,9 @@ def _parse_instant(text: str, *, end: bool) -> datetime | None:
         # astimezone overflows at the ends of the calendar (9999-12-31T23:59-01:00)
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     except (ValueError, OverflowError):
-        raise InvalidParameterError(f"datetime {text!r} is not an RFC 3339 date or date-time",
-                                    hint="e.g. 2010-06-01T00:00:00Z or 2008-01-01/2010-12-31") from None
+        raise InvalidParameterError(
+            f"datetime {text!r} is not an RFC 3339 date or date-time",
+            hint="e.g. 2010-06-01T00:00:00Z or 2008-01-01/2010-12-31") from None
 
 
 def parse_datetime(text: str | None) -> Interval | None:
@@ -189,6 +192,7 @@ def paging_links(url: URL, *, offset: int, limit: int, number_returned: int,
 
 
 def utc_now_rfc3339() -> str:
+    """The current UTC time as an RFC 3339 string to the second (``...Z``)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -351,6 +355,7 @@ def select_properties(texts: list[str], names: str | None,
 
 
 def collection_body(texts: list[str], number_matched: int, links: list[dict[str, Any]]) -> bytes:
+    """A GeoJSON FeatureCollection body from already-serialised feature ``texts``."""
     head = b'{"type":"FeatureCollection","features":['
     tail = (f'],"numberMatched":{number_matched},"numberReturned":{len(texts)},'
             f'"timeStamp":"{utc_now_rfc3339()}","links":{json.dumps(links)}}}')

@@ -191,7 +191,7 @@ def with_channel(channel: gpd.GeoDataFrame, others: gpd.GeoDataFrame) -> gpd.Geo
         starts = np.flatnonzero(np.r_[True, np.diff(hits_other) > 0])
         ends = np.r_[starts[1:], hits_other.size]
         channel_geoms = np.asarray(channel.geometry.values)
-        for start, end in zip(starts, ends):
+        for start, end in zip(starts, ends, strict=True):
             i = hits_other[start]
             cutter = shapely.union_all(channel_geoms[hits_channel[start:end]])
             geoms[i] = _polygonal(shapely.difference(geoms[i], cutter))

@@ -62,7 +62,8 @@ ProgressCallback = Callable[[float, str], None]
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    """The current time as a timezone-aware UTC datetime."""
+    return dt.datetime.now(dt.UTC)
 
 
 # --------------------------------------------------------------------------------------
@@ -97,9 +98,11 @@ class LocalExecutor:
 
     def submit(self, fn: Callable[..., Any], *args: Any,
                **kwargs: Any) -> concurrent.futures.Future:
+        """Run ``fn(*args, **kwargs)`` on a pool thread; return its future."""
         return self._pool.submit(fn, *args, **kwargs)
 
     def shutdown(self) -> None:
+        """Stop the pool without waiting, cancelling jobs that have not started."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -128,10 +131,12 @@ class DaskExecutor:
             self.client, self._owns_client = Client(address, set_as_default=False), True
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Submit ``fn(*args, **kwargs)`` to the cluster; return the dask future."""
         # pure=False: two runs of the same job function are two tasks, never deduplicated.
         return self.client.submit(fn, *args, pure=False, **kwargs)
 
     def shutdown(self) -> None:
+        """Close the dask client if this executor created it."""
         if self._owns_client:
             self.client.close()
 
@@ -182,6 +187,7 @@ class JobProgress:
         self.store, self.job_id = store, job_id
 
     def __call__(self, pct: float, message: str = "") -> None:
+        """Store progress ``pct`` (clamped to [0, 100]) and ``message`` on the job row."""
         pct = float(min(max(pct, 0.0), 100.0))
         try:
             self.store.update_job(self.job_id, progress=int(round(pct)), message=message[:2000])

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,8 @@ def _need(sheet: ParameterSheet, name: str, qualifier: str | None, why: str) -> 
     resolved = sheet.resolve(name, qualifier)
     if resolved is None:
         where = f" (or {name}.{qualifier})" if qualifier else ""
-        raise InvalidParameterError(f"sheet for {sheet.field} lacks '{name}'{where}, needed for {why}")
+        raise InvalidParameterError(
+            f"sheet for {sheet.field} lacks '{name}'{where}, needed for {why}")
     return resolved
 
 
@@ -96,51 +97,69 @@ class FieldModel:
 
     @property
     def classes(self) -> tuple[str, ...]:
+        """Deposit classes modelled: delineated ones first, then sheet-area ones."""
         return tuple(self.remaining_area_m2) + tuple(self.sheet_area_classes)
 
     @property
     def uses_per_km(self) -> bool:
+        """Whether a per-km resource applies (a stream length and a per-km parameter)."""
         names = self.sheet.parameters
         return self.stream_length_km is not None and (
             "content_ct_per_km" in names or "placer_width_m" in names)
 
     def __call__(self, p: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        sheet = self.sheet
+        """Compute resource, capacity (and value) arrays from one block of parameter draws."""
         n = len(next(iter(p.values())))
         ones = np.ones(n)
         present = p.get("deposit_present", ones)
         unmined = 1.0 - p.get("unmapped_mined_fraction", 0.0 * ones)
         out: dict[str, np.ndarray] = {}
+        resource = self._resource(p, ones, present, unmined, out)
+        out["resource_ct"] = resource
+        self._capacity(p, present, resource, out)
+        return out
+
+    def _param(self, p: Mapping[str, np.ndarray], name: str, qualifier: str) -> np.ndarray:
+        """The draws of ``name`` specialised for ``qualifier`` (class or mode)."""
+        return p[_need(self.sheet, name, qualifier, f"'{name}' of '{qualifier}'")]
+
+    def _resource(self, p: Mapping[str, np.ndarray], ones: np.ndarray, present: np.ndarray,
+                  unmined: np.ndarray, out: dict[str, np.ndarray]) -> np.ndarray:
+        """Add the resource arrays to ``out`` and return the total resource (carats)."""
+        sheet = self.sheet
         if self.classes:
-            total = np.zeros(n)
+            total = np.zeros(len(ones))
             for cls in self.classes:
                 area = (self.remaining_area_m2[cls] if cls in self.remaining_area_m2
                         else p[_need(sheet, "area_m2", cls, f"the area of class '{cls}'")])
                 gravel = sheet.resolve("gravel_fraction", cls)
                 gravel_fraction = p[gravel] if gravel else ones
                 carats = present * res.resource_volume_grade_ct(
-                    area * gravel_fraction * unmined, p[sheet.resolve("thickness_m", cls)],
-                    p[sheet.resolve("grade_ct_m3", cls)], p[sheet.resolve("recovery", cls)])
+                    area * gravel_fraction * unmined, self._param(p, "thickness_m", cls),
+                    self._param(p, "grade_ct_m3", cls), self._param(p, "recovery", cls))
                 out[f"resource_ct.{cls}"] = carats
                 total = total + carats
             out["resource_volume_grade_ct"] = total
-        if self.uses_per_km:
+        if self.uses_per_km and self.stream_length_km is not None:
             if "content_ct_per_km" in p:
                 content = p["content_ct_per_km"]
             else:  # a placer ribbon of known width along the drainage
                 content = res.placer_content_ct_per_km(
-                    p["placer_width_m"], p[sheet.resolve("thickness_m", "placer")],
-                    p[sheet.resolve("grade_ct_m3", "placer")], p[sheet.resolve("recovery", "placer")])
+                    p["placer_width_m"], self._param(p, "thickness_m", "placer"),
+                    self._param(p, "grade_ct_m3", "placer"), self._param(p, "recovery", "placer"))
             out["resource_per_km_ct"] = present * unmined * res.resource_per_km_ct(
                 self.stream_length_km, content)
-        resource = out["resource_volume_grade_ct"] if self.classes else out["resource_per_km_ct"]
-        out["resource_ct"] = resource
+        return out["resource_volume_grade_ct"] if self.classes else out["resource_per_km_ct"]
 
-        potential = np.zeros(n)
+    def _capacity(self, p: Mapping[str, np.ndarray], present: np.ndarray, resource: np.ndarray,
+                  out: dict[str, np.ndarray]) -> None:
+        """Add the capacity (per mode, potential, depleted, imagery, by year) arrays to ``out``."""
+        sheet = self.sheet
+        potential = np.zeros(len(present))
         per_mode: dict[str, np.ndarray] = {}
         for mode in sheet.capacity_modes:
-            grade = p[sheet.resolve("grade_ct_m3", mode)]
-            recovery = p[sheet.resolve("recovery", mode)]
+            grade = self._param(p, "grade_ct_m3", mode)
+            recovery = self._param(p, "recovery", mode)
             if mode == "artisanal":
                 mode_ct = self._artisanal(p, "miners")
             elif mode == "mechanised":
@@ -148,7 +167,8 @@ class FieldModel:
                     p["plant_m3_per_h"], p["hours_per_year"], p["availability"], grade, recovery)
             else:
                 mode_ct = cap.imagery_capacity_ct_per_year(
-                    p["mined_area_m2_per_year"], p[sheet.resolve("thickness_m", mode)], grade, recovery)
+                    p["mined_area_m2_per_year"], self._param(p, "thickness_m", mode),
+                    grade, recovery)
             out[f"capacity_{mode}_ct_per_year"] = present * mode_ct
             per_mode[mode] = present * mode_ct
             potential = potential + present * mode_ct
@@ -159,21 +179,19 @@ class FieldModel:
         imagery: dict[int, np.ndarray] = {}
         if self.mined_area_m2_by_year:
             series = cap.capacity_series(
-                self.mined_area_m2_by_year, p[sheet.resolve("thickness_m", "imagery")],
-                p[sheet.resolve("grade_ct_m3", "imagery")], p[sheet.resolve("recovery", "imagery")],
+                self.mined_area_m2_by_year, self._param(p, "thickness_m", "imagery"),
+                self._param(p, "grade_ct_m3", "imagery"), self._param(p, "recovery", "imagery"),
                 resource)
             for year, values in series.items():
                 imagery[year] = present * values
                 out[f"capacity_imagery_ct.{year}"] = imagery[year]
         if self.years:
             out.update(self._capacity_by_year(p, present, per_mode, imagery, resource))
-        return out
 
     def _artisanal(self, p: Mapping[str, np.ndarray], miners: str) -> np.ndarray:
-        sheet = self.sheet
         return cap.artisanal_capacity_ct_per_year(
             p[miners], p["days_per_year"], p["m3_per_miner_day"],
-            p[sheet.resolve("grade_ct_m3", "artisanal")], p[sheet.resolve("recovery", "artisanal")])
+            self._param(p, "grade_ct_m3", "artisanal"), self._param(p, "recovery", "artisanal"))
 
     def _capacity_by_year(self, p: Mapping[str, np.ndarray], present: np.ndarray,
                           per_mode: Mapping[str, np.ndarray], imagery: Mapping[int, np.ndarray],
@@ -181,7 +199,8 @@ class FieldModel:
         """``capacity_ct.<year>`` for every year of the span (see the module docstring)."""
         timeline = self.sheet.timeline
         wanted: dict[int, np.ndarray] = {}
-        artisanal_by_miners: dict[str, np.ndarray] = {"miners": per_mode.get("artisanal")}
+        artisanal_by_miners: dict[str, np.ndarray] = (
+            {"miners": per_mode["artisanal"]} if "artisanal" in per_mode else {})
         for year in self.years:
             total = np.zeros_like(resource)
             for mode, mode_ct in per_mode.items():
@@ -220,6 +239,7 @@ class FootprintResult:
     model: FieldModel | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON-able data (summaries as dicts, size table as records)."""
         def block(summaries: Mapping) -> dict:
             return {str(k): v.as_dict() for k, v in summaries.items()}
 
@@ -231,14 +251,17 @@ class FootprintResult:
             "capacity_series": block(self.capacity_series),
             "capacity_by_year": block(self.capacity_by_year),
             "value": block(self.value),
-            "size": None if self.size is None else self.size.reset_index().to_dict(orient="records"),
+            "size": (None if self.size is None
+                     else self.size.reset_index().to_dict(orient="records")),
             "tails_trusted": self.simulation.tails_trusted,
             "warning": self.simulation.warning,
             "provenance": self.provenance,
         }
 
 
-def _deposit_inputs(sheet: ParameterSheet, deposits) -> tuple[dict[str, float], tuple[str, ...], dict]:
+def _deposit_inputs(
+    sheet: ParameterSheet, deposits
+) -> tuple[dict[str, float], tuple[str, ...], dict]:
     if deposits is not None and len(deposits) > 0:
         areas = res.class_areas(deposits)
         summary = {"area_source": "delineation",
@@ -330,7 +353,7 @@ def compute_footprint(field_id: str, sheet: ParameterSheet, deposits=None,
         "draws_sha256": result.draws_sha256,
         "draws_path": None if draws_path is None else str(draws_path),
         "code_version": code_version(),
-        "computed_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "computed_at_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     return FootprintResult(field_id, deposit_summary, resource, capacity, value, series,
                            _size_footprint(result), provenance, result, by_year,
@@ -350,6 +373,7 @@ class ProducerModel:
     years: tuple[int, ...]
 
     def __call__(self, p: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Capacity per year (``capacity_ct.<year>``, ``capacity_now_ct_per_year``) from draws."""
         capacity = p["capacity_ct_per_year"]
         out: dict[str, np.ndarray] = {}
         for year in self.years:

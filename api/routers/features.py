@@ -141,7 +141,9 @@ def landing_page(request: Request, _: ReadAccess, f: FormatParam = None) -> Any:
 
 
 @router.get("/conformance", operation_id="getConformance",
-            responses={200: {"content": {"application/json": {"example": {"conformsTo": CONFORMANCE_CLASSES[:3]}}, "text/html": {}}}})
+            responses={200: {"content": {
+                "application/json": {"example": {"conformsTo": CONFORMANCE_CLASSES[:3]}},
+                "text/html": {}}}})
 def conformance(request: Request, _: ReadAccess, f: FormatParam = None) -> Any:
     """OGC API conformance classes the service implements."""
     check_parameters(request, _COMMON_PARAMETERS)
@@ -212,8 +214,9 @@ def _json_schema(collection: Collection, request: Request, types: dict[str, str]
             "additionalProperties": kind == "schema"}
 
 
-SCHEMA_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"application/schema+json": {}},
-                          "description": "A JSON Schema (draft 2020-12)."}}
+SCHEMA_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/schema+json": {}},
+          "description": "A JSON Schema (draft 2020-12)."}}
 
 
 @router.get("/collections/{collection_id}/queryables", response_class=JSONResponse,
@@ -285,7 +288,8 @@ async def _versioned_page(request: Request, collection: Collection, query: Items
     and gzipped once, then answered from memory."""
     field_id = collection.versioned_field
     assert field_id is not None
-    resolved = query.version if query.version is not None else await latest_version(request, field_id)
+    resolved = (query.version if query.version is not None
+                else await latest_version(request, field_id))
     if resolved is None:  # no footprint built yet
         body_bytes = await run_in_threadpool(lambda: build(collection.read(store, settings,
                                                                            query)))

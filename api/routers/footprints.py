@@ -95,7 +95,16 @@ def footprint_document(record: Any, base: str) -> dict[str, Any]:
 
 def _field_document(field: FieldDefinition, latest: Any, base: str) -> dict[str, Any]:
     url = f"{base}/fields/{field.id}"
-    doc = {
+    links: list[dict[str, Any]] = [
+        link(url, "self", "application/json", field.name),
+        link(f"{url}/footprints", "version-history", "application/json", "footprint versions"),
+        link(f"{base}/collections/fields/items/{field.id}", "alternate",
+             "application/geo+json", "area of interest"),
+    ]
+    if latest is not None:
+        links.append(link(f"{url}/footprint", "latest-version", "application/json",
+                          "latest footprint"))
+    return {
         "id": field.id,
         "name": field.name,
         "country": field.country,
@@ -107,17 +116,8 @@ def _field_document(field: FieldDefinition, latest: Any, base: str) -> dict[str,
         "delineation_modes": list(field.delineation_modes),
         "sources": list(field.sources),
         "latest_footprint_version": latest.version if latest is not None else None,
-        "links": [
-            link(url, "self", "application/json", field.name),
-            link(f"{url}/footprints", "version-history", "application/json", "footprint versions"),
-            link(f"{base}/collections/fields/items/{field.id}", "alternate",
-                 "application/geo+json", "area of interest"),
-        ],
+        "links": links,
     }
-    if latest is not None:
-        doc["links"].append(link(f"{url}/footprint", "latest-version", "application/json",
-                                 "latest footprint"))
-    return doc
 
 
 def _base(request: Request) -> str:
@@ -176,7 +176,8 @@ def describe_field(field_id: FieldId, request: Request, _: ReadAccess,
 
 
 @router.get("/fields/{field_id}/footprints", operation_id="getFieldFootprints",
-            response_model=FootprintList, response_model_exclude_unset=True, responses={200: {"content": {"application/json": {
+            response_model=FootprintList, response_model_exclude_unset=True,
+            responses={200: {"content": {"application/json": {
     "example": {"field_id": "gh-birim", "footprints": [
         {"version": 1, "created_at": "2026-01-01T00:00:00Z", "seed": 20081106,
          "n_draws": 20000}]}}}}})
@@ -191,7 +192,8 @@ def list_field_footprints(field_id: FieldId, request: Request, _: ReadAccess,
 
 
 @router.get("/fields/{field_id}/footprints/compare", operation_id="compareFieldFootprints",
-            response_model=FootprintComparison, response_model_exclude_unset=True, responses={200: {"content": {
+            response_model=FootprintComparison, response_model_exclude_unset=True,
+            responses={200: {"content": {
     "application/json": {"example": {
         "field_id": "gh-birim", "from": {"version": 1}, "to": {"version": 2},
         "same_inputs": False,
@@ -218,7 +220,8 @@ def compare_field_footprints(
 
 
 @router.get("/fields/{field_id}/footprint", operation_id="getFieldFootprint",
-            response_model=FootprintDocument, response_model_exclude_unset=True, responses={200: {"content": {"application/json": {
+            response_model=FootprintDocument, response_model_exclude_unset=True,
+            responses={200: {"content": {"application/json": {
     "example": {"field_id": "gh-birim", "version": 1, "seed": 20081106, "n_draws": 20000,
                 "summaries": {"resource_ct": {"p5": 1.2e7, "p50": 4.1e7, "p95": 9.8e7,
                                               "mean": 4.6e7}},
@@ -258,7 +261,8 @@ def _csv_chunks(parquet_path: Path, batch_rows: int = 65_536) -> Iterator[bytes]
                              "description": "The table of Monte Carlo draws, one row per draw."}})
 def download_draws(field_id: FieldId, _: ReadAccess, store: StoreDep, settings: SettingsDep,
                    format: Annotated[Literal["parquet", "csv"], Query(
-                       description="parquet (as stored) or csv (converted while streaming).")] = "parquet",
+                       description="parquet (as stored) or csv (converted while streaming)."
+                   )] = "parquet",
                    version: VersionQuery = None):
     """Download the draws table of a footprint version (Parquet or CSV)."""
     record = get_footprint_record(store, field_id, version)
@@ -310,7 +314,8 @@ def _contains_lonlat(path: Path, lon: float, lat: float) -> bool:
 
 
 @router.get("/fields/{field_id}/footprint/rasters/{name}/point",
-            operation_id="getFootprintRasterValue", response_model=RasterValue, response_model_exclude_unset=True,
+            operation_id="getFootprintRasterValue", response_model=RasterValue,
+            response_model_exclude_unset=True,
             responses={200: {"content": {"application/json": {"example": {
                 "field_id": "gh-birim", "version": 1, "raster": "hand_m", "lon": -0.82,
                 "lat": 6.02, "value": 3.5}}}}})

@@ -75,7 +75,8 @@ def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
 
 
 def _audit_json(record: Any) -> dict[str, Any]:
-    entry = dataclasses.asdict(record) if dataclasses.is_dataclass(record) else dict(record)
+    is_instance = dataclasses.is_dataclass(record) and not isinstance(record, type)
+    entry = dataclasses.asdict(record) if is_instance else dict(record)
     return {k: iso_timestamp(v) if isinstance(v, dt.datetime) else v for k, v in entry.items()}
 
 

@@ -42,7 +42,8 @@ DEFAULT_RES_M = 90.0
 MARGIN_DEG = 0.02
 
 
-def find_tiles(names: Iterable[str], data_dir: Path, cache_dir: Path | None = None) -> dict[str, Path | None]:
+def find_tiles(names: Iterable[str], data_dir: Path,
+               cache_dir: Path | None = None) -> dict[str, Path | None]:
     """Where each named tile is: the data directory (``dem/srtm3/<name>.hgt`` or any
     ``dem/**/<name>.tif``) first, then the download cache; None when absent."""
     found: dict[str, Path | None] = {}
@@ -106,7 +107,8 @@ def _read_group(datasets, bounds_4326, dst_res_m: float):
     crs = first.crs
     west, south, east, north = bounds_4326
     grown = (west - MARGIN_DEG, south - MARGIN_DEG, east + MARGIN_DEG, north + MARGIN_DEG)
-    wanted = grown if crs == CRS.from_epsg(4326) else transform_bounds(CRS.from_epsg(4326), crs, *grown)
+    wanted = (grown if crs == CRS.from_epsg(4326)
+              else transform_bounds(CRS.from_epsg(4326), crs, *grown))
     cover = [ds.bounds for ds in datasets]
     lo_x = max(wanted[0], min(b.left for b in cover))
     lo_y = max(wanted[1], min(b.bottom for b in cover))
@@ -218,7 +220,8 @@ def _open_groups(paths: Iterable[Path]) -> list[list]:
             try:
                 ds = rasterio.open(path)
             except rasterio.errors.RasterioIOError as exc:
-                raise InvalidLayerError(f"cannot read DEM {path.name}: not a raster GDAL can open") from exc
+                raise InvalidLayerError(
+                    f"cannot read DEM {path.name}: not a raster GDAL can open") from exc
             if ds.crs is None:
                 ds.close()
                 raise InvalidLayerError(f"DEM {path.name} has no CRS")
@@ -234,7 +237,8 @@ def _open_groups(paths: Iterable[Path]) -> list[list]:
 def crop_to_aoi(grid: Grid, aoi_4326: Polygon) -> Grid:
     """Set cells outside the AOI to NaN and trim the all-NaN margin."""
     aoi = reproject_geometry(aoi_4326, 4326, grid.crs)
-    outside = geometry_mask([aoi], out_shape=grid.shape, transform=grid.transform, all_touched=False)
+    outside = geometry_mask([aoi], out_shape=grid.shape, transform=grid.transform,
+                            all_touched=False)
     data = grid.data.copy()
     data[outside] = np.nan
     inside = ~outside

@@ -75,7 +75,7 @@ def as_field_footprint(result: Any, *, version: str | None = None) -> FieldFootp
     # P5-P95 of a normal spans 3.29 sd: the footprint's own uncertainty of each share
     size_sd = None if result.size is None or not {"p5", "p95"} <= set(result.size.columns) else {
         str(k): float(hi - lo) / 3.29
-        for k, lo, hi in zip(result.size.index, result.size["p5"], result.size["p95"])}
+        for k, lo, hi in zip(result.size.index, result.size["p5"], result.size["p95"], strict=True)}
     sheet = prov.get("sheet") or {}
     params = {name: _parameter_summary(spec)
               for name, spec in (sheet.get("parameters") or {}).items()

@@ -115,9 +115,10 @@ def _declared_annual(inputs: ReportInputs) -> pd.DataFrame:
               .groupby("year").agg(carats=("carats", "sum"), value_usd=("value_usd", "sum"),
                                    all_no_production=("no_production", "all")))
     rows = []
+    by_year = annual.to_dict(orient="index")
     for year in range(inputs.year_from, inputs.year_to + 1):
-        if year in annual.index:
-            rec = annual.loc[year]
+        if year in by_year:
+            rec = by_year[year]
             carats, value = float(rec["carats"]), float(rec["value_usd"])
             status = "no_production" if bool(rec["all_no_production"]) else "declared"
         else:
@@ -179,7 +180,7 @@ def _certificates(certs: pd.DataFrame, classes: list[str] | None) -> P.Certifica
     if sieve_cols and classes is not None:
         rows = []
         for rec in certs[sieve_cols].to_dict(orient="records"):
-            ct = {k[len("sieve_"):]: float(v) for k, v in rec.items()
+            ct = {str(k)[len("sieve_"):]: float(v) for k, v in rec.items()
                   if v is not None and np.isfinite(v) and v > 0}
             mapped = P.observed_common_class_ct(ct) if ct else {}
             rows.append([mapped.get(c, 0.0) for c in classes])
@@ -265,11 +266,13 @@ def narrative(report: dict[str, Any]) -> str:
 
 def _years_text(years: list[str]) -> str:
     ints = sorted(int(y) for y in years)
-    runs, start = [], ints[0]
-    for a, b in zip(ints, ints[1:] + [None]):
+    runs: list[str] = []
+    start = ints[0]
+    for a, b in zip(ints, [*ints[1:], None], strict=True):
         if b != a + 1:
             runs.append(str(start) if start == a else f"{start}–{a}")
-            start = b
+            if b is not None:  # None ends the last run: nothing follows
+                start = b
     return ", ".join(runs)
 
 
@@ -376,7 +379,7 @@ def build_report(inputs: ReportInputs, *,
     market = data.market
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "kind": REPORT_KIND,
-        "generated_at": (generated_at or dt.datetime.now(dt.timezone.utc)).isoformat(
+        "generated_at": (generated_at or dt.datetime.now(dt.UTC)).isoformat(
             timespec="seconds"),
         "participant": inputs.participant,
         "period": {"year_from": inputs.year_from, "year_to": inputs.year_to},
@@ -437,35 +440,48 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def _volume_note(t: dict[str, Any]) -> str:
+    """The note of a ``volume_vs_capacity`` test: declared carats against the capacity band."""
+    ev = t["evidence"]
+    q = ev["capacity_ct"]
+    text = (f"declared {ev['declared_ct']:,.0f} ct vs capacity P5–P95 "
+            f"{q['p5']:,.0f}–{q['p95']:,.0f} ct/yr")
+    if ev.get("declared_status") in ("no_record", "no_production"):
+        text += f" ({ev['declared_status'].replace('_', ' ')})"
+    if t["verdict"] != "consistent":
+        text += f"; {P.VOLUME_PATTERNS[ev['tail']]}"
+    return text
+
+
+def _break_note(ev: dict[str, Any]) -> str:
+    """The note of a ``break_*`` test: where the largest shift is and the levels around it."""
+    text = (f"largest shift at {ev['break_year']} ({ev['latent_jump']:+.2f} sd of the "
+            f"footprint band)")
+    if "declared_before" in ev and "reference_before" in ev:
+        text += (f"; declared {ev['declared_before']:,.3g} → {ev['declared_after']:,.3g}, "
+                 f"reference {ev['reference_before']:,.3g} → {ev['reference_after']:,.3g}")
+    return text
+
+
 def _note(t: dict[str, Any]) -> str:
+    """A one-line, human-readable summary of a protocol test's evidence ("" if unknown)."""
     ev = t["evidence"]
     if t["name"] == "volume_vs_capacity":
-        q = ev["capacity_ct"]
-        text = (f"declared {ev['declared_ct']:,.0f} ct vs capacity P5–P95 "
-                f"{q['p5']:,.0f}–{q['p95']:,.0f} ct/yr")
-        if ev.get("declared_status") in ("no_record", "no_production"):
-            text += f" ({ev['declared_status'].replace('_', ' ')})"
-        if t["verdict"] != "consistent":
-            text += f"; {P.VOLUME_PATTERNS[ev['tail']]}"
-        return text
+        return _volume_note(t)
     if t["name"] == "value_band":
         q = ev["value_usd_per_ct"]
         return (f"{ev['declared_usd_per_ct']:,.1f} US$/ct (index {ev['index']:.2f}), "
                 f"percentile {ev['percentile']:.1f} of the year's band P5–P95 "
                 f"{q['p5']:,.1f}–{q['p95']:,.1f}")
     if t["name"].startswith("break_"):
-        text = (f"largest shift at {ev['break_year']} ({ev['latent_jump']:+.2f} sd of the "
-                f"footprint band)")
-        if "declared_before" in ev and "reference_before" in ev:
-            text += (f"; declared {ev['declared_before']:,.3g} → {ev['declared_after']:,.3g}, "
-                     f"reference {ev['reference_before']:,.3g} → {ev['reference_after']:,.3g}")
-        return text
+        return _break_note(ev)
     if t["name"] == "shipment_values":
-        return (f"{ev['n_shipments']} shipments, field-level {ev['field_level_real_usd_per_ct']:,.1f}"
-                f" US$/ct (deflated) vs footprint {ev['value_usd_per_ct']['p50']:,.1f}; parcel "
+        return (f"{ev['n_shipments']} shipments, field-level "
+                f"{ev['field_level_real_usd_per_ct']:,.1f} US$/ct (deflated) vs footprint "
+                f"{ev['value_usd_per_ct']['p50']:,.1f}; parcel "
                 f"sd {ev['parcel_sd_ln']:.2f} ln")
     if t["name"] == "size_distribution":
-        diffs = [o - e for o, e in zip(ev["observed_share"], ev["expected_share"])]
+        diffs = [o - e for o, e in zip(ev["observed_share"], ev["expected_share"], strict=True)]
         i = max(range(len(diffs)), key=lambda k: abs(diffs[k]))
         return (f"{ev.get('n_certificates', '?')} certificates, {ev['n_stones']:,} stones; "
                 f"largest gap {ev['classes'][i]}: {ev['observed_share'][i]:.0%} of stones vs "

@@ -79,6 +79,7 @@ class FieldFootprint:
 
     @property
     def n_draws(self) -> int:
+        """Number of Monte Carlo draws (the size of the capacity sample)."""
         return int(np.asarray(self.capacity_ct_per_year).size)
 
     def capacity_for_year(self, year: int) -> np.ndarray:
@@ -88,6 +89,7 @@ class FieldFootprint:
         return np.asarray(self.capacity_ct_per_year, dtype="float64")
 
     def metadata(self) -> dict[str, Any]:
+        """The field's identifying and provenance data as plain JSON-able values."""
         return {"field_id": self.field_id, "version": self.version, "seed": int(self.seed),
                 "n_draws": self.n_draws, "sheet_sha256": self.sheet_sha256,
                 "code_version": self.code_version, "parameters": dict(self.parameters),
@@ -173,14 +175,16 @@ def size_inputs(fields: Sequence[FieldFootprint], null: P.SizeNullModel = P.DEFA
     if not with_size:
         return None, None, None
     weights = [float(np.median(f.capacity_ct_per_year)) for f in with_size]
-    carat_share = P.combine_size_shares([f.size_shares for f in with_size], weights)
+    carat_share = P.combine_size_shares(
+        [f.size_shares for f in with_size if f.size_shares], weights)
     stone_w = P.representative_stone_ct()
     classes = list(stone_w)
     stone = P.expected_stone_share(carat_share)
     share = np.array([stone[c] for c in classes])
     sd_arr = None
     if all(f.size_share_sd for f in with_size):
-        sd = P.combine_size_shares([f.size_share_sd for f in with_size], weights,
+        sd = P.combine_size_shares([f.size_share_sd for f in with_size if f.size_share_sd],
+                                   weights,
                                    normalise=False)
         scale = 1.0 / sum(carat_share.get(c, 0.0) / stone_w[c] for c in classes)
         sd_arr = np.array([sd.get(c, 0.0) / stone_w[c] * scale for c in classes])

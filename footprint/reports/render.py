@@ -116,8 +116,9 @@ def _detail_pages(report: dict[str, Any]) -> list[Figure]:
                         f"{r['residual_ct']:,.0f} ct: {r['verdict']}"
                         for r in t["evidence"]["periods"]]
         if t["name"] == "mirror":
-            balance += [f"mirror {r['period']} {r['flow']} {r['partner']}: {r['declared_ct']:,.0f} "
-                        f"vs {r['mirror_ct']:,.0f} ct: {r['verdict']}" for r in t["evidence"]["pairs"]]
+            balance += [f"mirror {r['period']} {r['flow']} {r['partner']}: "
+                        f"{r['declared_ct']:,.0f} vs {r['mirror_ct']:,.0f} ct: {r['verdict']}"
+                        for r in t["evidence"]["pairs"]]
     facts = [f"threshold {k} = {v}" for k, v in report["thresholds"].items()]
     facts += [f"provenance {k} = {v}" for k, v in report["provenance"].items()]
     return [_text_page("Evidence per test", [report["summary"].get("narrative", ""), "",
@@ -135,7 +136,7 @@ def render_pdf(report: dict[str, Any], path: str | Path) -> Path:
                      f"{report['period']['year_from']}-{report['period']['year_to']}",
             "Subject": f"schema {report['schema_version']}",
             "Creator": f"footprint {report['provenance']['code_version']}",
-            "CreationDate": dt.datetime.now(dt.timezone.utc)}) as pdf:
+            "CreationDate": dt.datetime.now(dt.UTC)}) as pdf:
         pdf.savefig(_title_page(report))
         for fig in _detail_pages(report):
             pdf.savefig(fig)

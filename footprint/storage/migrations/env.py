@@ -39,7 +39,10 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("no connection in config.attributes and no sqlalchemy.url set")
+    engine = create_engine(url)
     try:
         with engine.connect() as connection:
             _run(connection)
