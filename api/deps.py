@@ -15,6 +15,9 @@ A key is sent as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. A miss
 unknown key where one is needed is a 401; a known key whose role lacks the right is a 403.
 A key that is sent must be valid even on public reads: a typo (or an empty
 ``X-API-Key:`` header) should not silently turn a caller anonymous.
+
+In a browser, :func:`require_role_or_session` also accepts the monitor's signed session
+cookie (``api/session.py``), on GET and HEAD only: the cookie never authorises a write.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from api.session import SESSION_COOKIE, SessionClaims, verify_session
 from footprint.concepts import ROLES
 from footprint.errors import AuthenticationError, PermissionDeniedError
 from footprint.settings import Settings
@@ -141,6 +145,49 @@ def require_role(*roles: str) -> Callable[..., Principal]:
         return principal
 
     dependency.__name__ = f"require_role_{'_'.join(roles) or 'read'}"
+    return dependency
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _session_principal(request: Request, cookie: str, roles: tuple[str, ...]) -> Principal:
+    """The principal of a session cookie; 401 when it is forged, expired or its key
+    was revoked since, 403 when its role may not do this."""
+    settings: Settings = request.app.state.settings
+    claims = verify_session(cookie, settings.secret_key.get_secret_value())
+    if claims is None or not _key_still_active(request, claims):
+        raise AuthenticationError("the session is not valid or has expired",
+                                  hint="sign in again on the map page")
+    principal = Principal(name=claims.name, role=claims.role)
+    request.state.actor = principal.name
+    if not role_allows(principal.role, roles):
+        raise PermissionDeniedError(f"the session's role {principal.role!r} may not do this",
+                                    hint=f"needs {' or '.join(roles) or 'reader'}")
+    return principal
+
+
+def _key_still_active(request: Request, claims: SessionClaims) -> bool:
+    keys = request.app.state.store.list_api_keys()
+    return any(k.id == claims.key_id and k.active and k.role == claims.role for k in keys)
+
+
+def require_role_or_session(*roles: str) -> Callable[..., Principal]:
+    """:func:`require_role`, or, on a GET/HEAD with no key sent, the session cookie."""
+    check = require_role(*roles)
+
+    def dependency(
+        request: Request,
+        api_key: Annotated[str | None, Depends(_api_key_header)] = None,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+    ) -> Principal:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        sends_key = "x-api-key" in request.headers or "authorization" in request.headers
+        if cookie and not sends_key and request.method in SAFE_METHODS:
+            return _session_principal(request, cookie, roles)
+        return check(request, api_key, bearer)
+
+    dependency.__name__ = f"{check.__name__}_or_session"
     return dependency
 
 

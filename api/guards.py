@@ -28,6 +28,9 @@ from footprint.sweeps import check_free_space
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+#: writes that carry no credential header by design: the monitor's sign-in form (the key
+#: is in its body) and sign-out (api/routers/session.py); the body limit still applies
+_NO_HEADER_CREDENTIAL_PATHS = frozenset({"/session", "/session/sign-out"})
 #: multipart framing and the small form fields beside the file
 _MULTIPART_OVERHEAD_BYTES = 1 << 20
 
@@ -93,7 +96,8 @@ class RequestLimitsMiddleware:
             check_free_space(self.settings)
         except StorageFullError as exc:
             return footprint_error_response(exc, path, request_id)
-        if not has_credential(scope) and scope.get("method") in allowed_methods(scope):
+        if (not has_credential(scope) and path not in _NO_HEADER_CREDENTIAL_PATHS
+                and scope.get("method") in allowed_methods(scope)):
             return problem_json(401, "an API key is required", code="Unauthorized",
                                 instance=path, request_id=request_id,
                                 headers={"WWW-Authenticate": 'Bearer, ApiKey header="X-API-Key"',

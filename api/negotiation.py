@@ -17,6 +17,23 @@ def prefers_html(accept: str | None) -> bool:
     return accept is not None and "text/html" in accept and "json" not in accept
 
 
+def wants_html(f: str | None, accept: str | None,
+               offered: tuple[str, ...] = ("json", "html", "geojson")) -> bool:
+    """Whether a resource offered as JSON (of some kind) and HTML answers with HTML.
+
+    ``f`` wins and must be one of ``offered``; without it only a browser's ``Accept``
+    (:func:`prefers_html`) gives HTML. Any other ``Accept`` gets JSON rather than a 406,
+    because OGC clients ask for JSON variants (``application/schema+json``,
+    ``application/geo+json``) that are all the same answer here.
+    """
+    if f is not None:
+        if f not in offered:
+            raise InvalidParameterError(f"f={f!r} is not offered",
+                                        hint=" or ".join(f"f={name}" for name in offered))
+        return f == "html"
+    return prefers_html(accept)
+
+
 def accept_ranges(accept: str) -> list[str]:
     """The media ranges of an ``Accept`` header with q > 0, best first (RFC 9110 §12.5.1)."""
     offers = []

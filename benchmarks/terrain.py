@@ -54,10 +54,10 @@ from footprint.io.dem import DemSource  # noqa: E402
 from footprint.pipeline.delineate import (  # noqa: E402
     DelineationParameters,
     TerrainParameters,
-    _dem_paths,
     delineate_field,
     prepare_dem,
 )
+from footprint.pipeline.delineate_sources import dem_paths_of  # noqa: E402
 from footprint.settings import get_settings  # noqa: E402
 
 GRASS_SCRIPT = r'''
@@ -107,7 +107,7 @@ def routing_input(field_id, params: TerrainParameters):
     """The void-filled DEM our routing sees, with its AOI mask (same calls as the pipeline)."""
     settings = get_settings()
     field = field_id if not isinstance(field_id, str) else get_field(field_id)
-    paths = _dem_paths(field, None, settings, params.margin_m)
+    paths = dem_paths_of(field, None, settings, params.margin_m)
     prepared = prepare_dem(field, [DemSource(tuple(paths))], params)
     grid, elevation, in_aoi = prepared.grid, prepared.elevation_m, prepared.in_aoi
     return grid, elevation, in_aoi

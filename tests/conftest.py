@@ -94,6 +94,13 @@ def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.fixture
+def offline(settings, tmp_path, monkeypatch):
+    """Settings with an empty data directory (deposit-polygon mode: no shared data read)."""
+    monkeypatch.setenv("FOOTPRINT_DATA_DIR", str(tmp_path / "no-data"))
+    return settings.model_copy(update={"data_dir": tmp_path / "no-data"})
+
+
+@pytest.fixture
 def store(settings):
     """A migrated :class:`~footprint.storage.store.Store` on this test's database, with
     the catalogue's fields synchronised."""

@@ -24,7 +24,7 @@ from api.cache import cache_of, cached_response, latest_version
 from api.deps import ReadAccess, SettingsDep, StoreDep
 from api.errors import ERROR_RESPONSES
 from api.feature_collections import Collection, ItemsQuery, Page, collections, get_collection
-from api.negotiation import prefers_html
+from api.negotiation import wants_html
 from api.ogc import (
     CONFORMANCE_CLASSES,
     CRS84,
@@ -44,7 +44,7 @@ from api.ogc import (
     parse_sortby,
     select_properties,
 )
-from footprint.errors import InvalidParameterError, NotFoundError
+from footprint.errors import NotFoundError
 
 __all__ = ["check_parameters", "get_collection", "router"]
 
@@ -65,11 +65,7 @@ _ITEM_PARAMETERS = frozenset({"f", "version", "crs", "properties"})
 
 
 def _wants_html(request: Request, f: str | None) -> bool:
-    if f is not None:
-        if f not in ("json", "html", "geojson"):
-            raise InvalidParameterError(f"f={f!r} is not offered", hint="f=json or f=html")
-        return f == "html"
-    return prefers_html(request.headers.get("accept"))
+    return wants_html(f, request.headers.get("accept"))
 
 
 def _base(request: Request) -> str:

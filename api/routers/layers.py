@@ -36,6 +36,7 @@ from api.deps import (
     StoreDep,
     request_audit,
     require_role,
+    require_role_or_session,
 )
 from api.errors import ERROR_RESPONSES, QUOTA_RESPONSES
 from api.jobs import status_info, submit_job
@@ -355,7 +356,8 @@ def participant_report(
                                    description="ISO3 code of the KP participant.",
                                    examples=["GHA"])],
     request: Request, store: StoreDep, settings: SettingsDep,
-    _: Annotated[Principal, Depends(require_role("monitor"))],
+    # a monitor's browser session (signed cookie) opens the report too: a GET only
+    _: Annotated[Principal, Depends(require_role_or_session("monitor"))],
     year_from: Annotated[int, Query(alias="from", ge=2003, le=2100)],
     year_to: Annotated[int, Query(alias="to", ge=2003, le=2100)],
     f: Annotated[str | None, Query(description="json, html or pdf (else from Accept).")] = None,

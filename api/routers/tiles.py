@@ -22,9 +22,18 @@ import math
 from pathlib import Path
 from typing import Annotated, Any
 
+import morecantile
+import numpy as np
+import rasterio
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
+from rasterio.windows import from_bounds
+from rio_tiler.colormap import cmap
+from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
+from rio_tiler.io import Reader
+from rio_tiler.mosaic import mosaic_reader
+from scipy.ndimage import distance_transform_edt, gaussian_filter
 from starlette.concurrency import run_in_threadpool
 
 from api.cache import cache_of, cached_response, latest_version
@@ -34,7 +43,10 @@ from api.ogc import link
 from api.routers.features import check_parameters, get_collection
 from footprint.catalogue import get_field, load_catalogue
 from footprint.errors import InvalidParameterError, NotFoundError
+from footprint.io.dem import find_tiles
 from footprint.settings import Settings
+from footprint.shading import hillshade
+from footprint.storage.tiles import EXTENT, check_tile, tile_bounds_3857, tile_bounds_4326
 
 router = APIRouter(tags=["OGC API - Tiles"], responses=ERROR_RESPONSES)
 
@@ -94,8 +106,6 @@ def tile_matrix_set(tile_matrix_set_id: TileMatrixSetId, request: Request,
     """The definition of a tile matrix set (OGC 2D Tile Matrix Set, JSON)."""
     check_parameters(request, frozenset({"f"}))
     _check_tms(tile_matrix_set_id)
-    import morecantile
-
     return JSONResponse(morecantile.tms.get(TMS).model_dump(mode="json", exclude_none=True))
 
 
@@ -240,8 +250,6 @@ def _raster_source(store: Any, settings: Settings, field_id: str, name: str,
 
 
 def _srtm_paths(settings: Settings, bounds: tuple[float, float, float, float]) -> list[Path]:
-    from footprint.io.dem import find_tiles
-
     west, south, east, north = bounds
     names = [f"{'N' if lat >= 0 else 'S'}{abs(lat):02d}{'E' if lon >= 0 else 'W'}{abs(lon):03d}"
              for lat in range(math.floor(south), math.floor(north) + 1)
@@ -249,14 +257,13 @@ def _srtm_paths(settings: Settings, bounds: tuple[float, float, float, float]) -
     return [p for p in find_tiles(names, settings.data_dir).values() if p is not None]
 
 
-def _read_tile(paths: list[Path], z: int, x: int, y: int, size: int = 256):
-    from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
-    from rio_tiler.io import Reader
-    from rio_tiler.mosaic import mosaic_reader
-
+def _read_tile(paths: list[Path], z: int, x: int, y: int, size: int = 256,
+               halo_px: int = 0):
+    """The mosaic of ``paths`` in tile z/x/y, ``halo_px`` wider on each side (None if empty)."""
     def read(path: Path, x: int, y: int, z: int):
         with Reader(str(path)) as src:
-            return src.tile(x, y, z, tilesize=size, resampling_method="bilinear")
+            return src.tile(x, y, z, tilesize=size, resampling_method="bilinear",
+                            buffer=halo_px or None)
     try:
         image, _ = mosaic_reader([str(p) for p in paths], read, x, y, z)
     except (EmptyMosaicError, TileOutsideBounds):
@@ -264,13 +271,50 @@ def _read_tile(paths: list[Path], z: int, x: int, y: int, size: int = 256):
     return image
 
 
+#: SRTM's metre-scale speckle reads as texture at fine zooms: smoothed over this (m)
+HILLSHADE_SMOOTHING_M = 90.0
+#: Vertical exaggeration of the hillshade, the same at every zoom and tile (no seams)
+HILLSHADE_Z_FACTOR = 3.0
+
+
+def _hillshade_tile(settings: Settings, z: int, x: int, y: int, size: int = 256):
+    """Hillshade (0-255) of tile z/x/y from the bundled SRTM, seamless across tiles.
+
+    Every number the shade depends on is fixed per zoom (light, z-factor, smoothing in
+    pixels), the DEM is read with a halo wide enough for the smoothing and the gradient,
+    and the halo is cropped: a pixel's shade is the same whichever tile draws it.
+    """
+    west, _, east, north = tile_bounds_3857(z, x, y)
+    pixel_m = (east - west) / size  # Web Mercator metres: the same for every tile of z
+    sigma_px = max(1.0, HILLSHADE_SMOOTHING_M / pixel_m)
+    halo = math.ceil(4 * sigma_px) + 2  # gaussian_filter truncates at 4 sigma
+    bounds = tile_bounds_4326(z, x, y, math.ceil(halo * EXTENT / size))
+    image = _read_tile(_srtm_paths(settings, bounds), z, x, y, size, halo)
+    if image is None:
+        return None
+    band = image.array[0]
+    elevation = band.astype("float64").filled(np.nan)
+    voids = ~np.isfinite(elevation)
+    if voids.all():
+        return None
+    if voids.any():  # nearest valid elevation: depends on the place, not on the tile mean
+        nearest = distance_transform_edt(voids, return_distances=False, return_indices=True)
+        elevation = elevation[tuple(nearest)]
+    elevation = gaussian_filter(elevation, sigma=sigma_px)
+    # ground size of a pixel shrinks with cos(latitude), row by row (Mercator is conformal)
+    rows_y_m = north - (np.arange(elevation.shape[0]) - halo + 0.5) * pixel_m
+    lat = np.arctan(np.sinh(rows_y_m / 6378137.0))
+    ground_m = (pixel_m * np.cos(lat))[:, None]
+    shade = hillshade(elevation, ground_m, ground_m, azimuth_deg=315.0, altitude_deg=45.0,
+                      z_factor=HILLSHADE_Z_FACTOR)
+    crop = (slice(halo, halo + size), slice(halo, halo + size))
+    image.array = np.ma.MaskedArray((shade[crop] * 255.0)[None], mask=band.mask[crop][None])
+    return image
+
+
 @functools.lru_cache(maxsize=16)
 def _dem_range_m(data_dir: Path, field_id: str) -> tuple[float, float]:
     """The 2nd-98th percentile of elevation over the field (m), for the DEM colours."""
-    import numpy as np
-    import rasterio
-    from rasterio.windows import from_bounds
-
     bounds = get_field(field_id).bbox_4326
     values = []
     for path in _srtm_paths(Settings(data_dir=data_dir), bounds):
@@ -287,38 +331,16 @@ def _dem_range_m(data_dir: Path, field_id: str) -> tuple[float, float]:
 def _render(name: str, field_id: str, settings: Settings, path: Path | None,
             z: int, x: int, y: int) -> bytes:
     """PNG of raster ``name`` in tile z/x/y (empty bytes when the tile has no data)."""
-    import numpy as np
-    from rio_tiler.colormap import cmap
-
     style = RASTER_STYLES.get(name, {"colormap": "viridis", "range": None})
     if path is not None:
         image = _read_tile([path], z, x, y)
+    elif name == "hillshade":
+        image = _hillshade_tile(settings, z, x, y)
     else:
-        from footprint.storage.tiles import tile_bounds_4326
-
         image = _read_tile(_srtm_paths(settings, tile_bounds_4326(z, x, y, 0)), z, x, y)
     if image is None:
         return b""
-    if name == "hillshade":
-        from matplotlib.colors import LightSource
-
-        from footprint.storage.tiles import tile_bounds_3857
-
-        west, _, east, _ = tile_bounds_3857(z, x, y)
-        pixel_m = (east - west) / image.width
-        from scipy.ndimage import gaussian_filter
-
-        elevation = image.array[0].astype("float64").filled(np.nan)
-        filled = np.nan_to_num(elevation, nan=float(np.nanmean(elevation))
-                               if np.isfinite(elevation).any() else 0.0)
-        # SRTM's metre-scale speckle would read as texture at fine zooms: smooth over ~90 m
-        filled = gaussian_filter(filled, sigma=max(1.0, 90.0 / pixel_m))
-        shade = LightSource(azdeg=315, altdeg=45).hillshade(filled, dx=pixel_m, dy=pixel_m,
-                                                            vert_exag=3)
-        image.array = np.ma.MaskedArray((shade * 255)[None], mask=image.array.mask)
-        low, high = style["range"]
-    else:
-        low, high = style["range"] or _dem_range_m(settings.data_dir, field_id)
+    low, high = style["range"] or _dem_range_m(settings.data_dir, field_id)
     image.rescale(in_range=((low, high),))
     return image.render(img_format="PNG", colormap=cmap.get(style["colormap"]))
 
@@ -334,8 +356,6 @@ async def raster_tile(field_id: FieldId, name: RasterName, z: Z, x: XY, y: XY,
                       version: VersionQuery = None) -> Response:
     """A PNG tile of a footprint raster (HAND, MRVBF, streams) or of the DEM / hillshade."""
     check_parameters(request, frozenset({"version"}))
-    from footprint.storage.tiles import check_tile
-
     check_tile(z, x, y)
     if not RASTER_MIN_ZOOM <= z <= RASTER_MAX_ZOOM:
         # the TileJSON's zoom range: a whole-continent tile would read every DEM cell
@@ -382,8 +402,6 @@ def raster_legend(field_id: FieldId, name: RasterName, request: Request, _: Read
                   version: VersionQuery = None) -> JSONResponse:
     """The colour ramp of a raster's tiles: value range, unit and colour stops."""
     check_parameters(request, frozenset({"version"}))
-    from rio_tiler.colormap import cmap
-
     _raster_source(store, settings, field_id, name, version)
     style = RASTER_STYLES.get(name, {"colormap": "viridis", "range": None, "unit": "",
                                      "title": name})

@@ -95,6 +95,10 @@ def sqlite_tile(session: Session, model: Any, where: Any, attributes: Any, layer
     geoms = shapely.from_wkb(np.array([r.wkb for r in rows], dtype=object))
     geoms = shapely.transform(geoms, lambda c: np.column_stack(_TO_3857.transform(c[:, 0],
                                                                                   c[:, 1])))
+    # reprojection can fold near-coincident vertices into self-intersections, and GEOS's
+    # rectangle clip turns an invalid polygon into the whole tile: repair those first
+    invalid = ~shapely.is_valid(geoms)
+    geoms[invalid] = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
     west, south, east, north = tile_bounds_3857(z, x, y)
     pad = (east - west) * BUFFER_PX / EXTENT
     clipped = shapely.clip_by_rect(geoms, west - pad, south - pad, east + pad, north + pad)

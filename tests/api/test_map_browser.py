@@ -1,10 +1,12 @@
 """The map page in headless Chromium: it loads offline with no console error, draws the
-deposits of gh-birim, and a click inside the field shows its resource and capacity.
+deposits of gh-birim from vector tiles, opens a deposit's popup, switches and compares
+versions, filters mined areas by year, draws the offline basemap and the hillshade, and
+lets a monitor sign in to open the anomaly report.
 
 Debian's ``chromium`` driven by Playwright (never ``playwright install``); the service
 runs in uvicorn on a loopback port with a temporary state directory, and every request
 that would leave 127.0.0.1 is aborted and counted, so the page is checked as if offline.
-A screenshot is saved to ``artifacts/map.png``.
+Screenshots are saved to ``artifacts/map*.png``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 from shapely.geometry import LineString
+from shapely.ops import unary_union
 
 from api.app import create_app
 from api.routers.map import install_map
@@ -35,6 +38,11 @@ VALLEY_CLASSES = (("active_channel", 0.0015), ("floodplain", 0.006),
                   ("low_terrace", 0.011), ("high_terrace", 0.016))
 N_REACHES = 8
 N_DRAWS = 2000
+#: Two mined pits near Akwatia (lon/lat), of 2006 and 2007.
+PITS = [LineString([(AKWATIA[0] - 0.01, AKWATIA[1] - 0.002), (AKWATIA[0] - 0.004, AKWATIA[1])])
+        .buffer(0.002),
+        LineString([(AKWATIA[0] + 0.01, AKWATIA[1] + 0.003),
+                    (AKWATIA[0] + 0.016, AKWATIA[1] + 0.006)]).buffer(0.002)]
 
 
 def _in_ci() -> bool:
@@ -96,30 +104,52 @@ def draws_summary(values: np.ndarray) -> dict[str, float]:
     return {"p5": float(p5), "p50": float(p50), "p95": float(p95), "mean": float(values.mean())}
 
 
-@pytest.fixture
-def stored_footprint(store, settings):
-    """A gh-birim footprint of the synthetic valley, with lognormal resource and
-    capacity draws, and a dated mined-areas layer."""
-    deposits = valley_deposits()
-    rng = np.random.default_rng(20081106)
-    resource_ct = rng.lognormal(math.log(4.0e6), 0.6, N_DRAWS)
+def _add_version(store, deposits: gpd.GeoDataFrame, seed: int):
+    """A stored gh-birim version of ``deposits`` whose resource is the sum of per-class
+    lognormal draws (``resource_ct.<class>``), as FootprintResult.to_dict() lays them out."""
+    rng = np.random.default_rng(seed)
+    by_class = {cls: rng.lognormal(math.log(1.0e6 * (i + 1)), 0.5, N_DRAWS)
+                for i, (cls, _) in enumerate(VALLEY_CLASSES)}
+    resource_ct = sum(by_class.values())
     capacity_ct_per_year = rng.lognormal(math.log(1.5e5), 0.4, N_DRAWS)
-    summaries = {"resource_ct": draws_summary(resource_ct),
-                 "capacity_ct_per_year": draws_summary(capacity_ct_per_year)}
-    # stored in blocks, as FootprintResult.to_dict() lays them out
-    blocks = {"resource": {"resource_ct": summaries["resource_ct"]},
-              "capacity": {"capacity_ct_per_year": summaries["capacity_ct_per_year"]}}
+    resource = {"resource_ct": draws_summary(resource_ct),
+                **{f"resource_ct.{cls}": draws_summary(v) for cls, v in by_class.items()}}
+    blocks = {"resource": resource,
+              "capacity": {"capacity_ct_per_year": draws_summary(capacity_ct_per_year)}}
     record = store.add_footprint(
-        "gh-birim", deposits=deposits, seed=20081106, n_draws=N_DRAWS, code_version="test",
+        "gh-birim", deposits=deposits, seed=seed, n_draws=N_DRAWS, code_version="test",
         sheet_sha256=None, parameters={}, summaries=blocks,
         provenance={"inputs": {"test": "synthetic valley"}}, draws_path=None, rasters={})
+    summaries = {"resource_ct": resource["resource_ct"],
+                 "capacity_ct_per_year": blocks["capacity"]["capacity_ct_per_year"]}
+    shares = {cls: float(v.mean() / resource_ct.mean()) for cls, v in by_class.items()}
+    return record, summaries, shares
+
+
+@pytest.fixture
+def stored_footprint(store, settings):
+    """Two gh-birim versions of the synthetic valley (v1 lacks the last two reaches), with
+    per-class resource draws, and a mined-areas layer with one pit of 2006 and one of 2007.
+    Returns the latest record, its summaries, its deposit count and its class shares."""
+    deposits = valley_deposits()
+    _add_version(store, deposits[deposits["reach"] < N_REACHES - 2].reset_index(drop=True), 7)
+    record, summaries, shares = _add_version(store, deposits, 20081106)
     lon, lat = AKWATIA
-    pits = gpd.GeoDataFrame({"year": [2006, 2007]}, crs=4326, geometry=[
-        LineString([(lon - 0.01, lat - 0.002), (lon - 0.004, lat)]).buffer(0.002),
-        LineString([(lon + 0.01, lat + 0.003), (lon + 0.016, lat + 0.006)]).buffer(0.002)])
+    pits = gpd.GeoDataFrame({"year": [2006, 2007]}, crs=4326, geometry=PITS)
     store.add_layer("gh-birim", "mined_areas", "pits.geojson", "ab" * 32, crs="EPSG:4326",
                     bounds_4326=None, features=pits)
-    return record, summaries, len(deposits)
+    return record, summaries, len(deposits), shares
+
+
+def _open_map(page, live_server: str, path: str) -> None:
+    page.goto(f"{live_server}{path}")
+    page.wait_for_function("window.footprintMap && window.footprintMap.ready", timeout=60_000)
+    _wait_for_tiles(page)
+
+
+def _wait_for_tiles(page) -> None:
+    page.wait_for_function("window.footprintMap.tilesIdle()", timeout=60_000)
+    page.wait_for_timeout(300)  # the SVG of the last tile is appended after its load event
 
 
 @pytest.fixture
@@ -136,46 +166,41 @@ def browser_page(chromium_path):
             browser.close()
 
 
-def test_map_page_draws_deposits_and_shows_field_numbers(browser_page, live_server,
-                                                         stored_footprint):
-    record, summaries, n_deposits = stored_footprint
+def _console_errors(page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    return errors
+
+
+def test_map_page_draws_vector_tile_deposits_and_shows_field_numbers(
+        browser_page, live_server, stored_footprint):
+    record, summaries, n_deposits, _ = stored_footprint
     page = browser_page
-    console_errors: list[str] = []
-    outside_requests: list[str] = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: console_errors.append(f"page error: {exc}"))
-
-    def offline(route):
-        # the page must not need the network: anything not served by the service fails
-        if urlsplit(route.request.url).hostname != "127.0.0.1":
-            outside_requests.append(route.request.url)
-            route.abort("internetdisconnected")
-        else:
-            route.continue_()
-
-    page.route("**/*", offline)
-    page.goto(f"{live_server}/map?field=gh-birim")
-    page.wait_for_function("window.footprintMap && window.footprintMap.ready", timeout=60_000)
+    console_errors = _console_errors(page)
+    outside = _offline(page)
+    _open_map(page, live_server, "/map?field=gh-birim")
 
     state = page.evaluate("""() => ({counts: window.footprintMap.counts,
         failed: window.footprintMap.failed,
         drawn: window.footprintMap.drawnDeposits('gh-birim'),
+        streams: window.footprintMap.drawnStreams('gh-birim'),
+        mined: window.footprintMap.drawnMined('gh-birim'),
         status: document.getElementById('status').textContent})""")
     assert state["failed"] == [], state["status"]
     assert state["counts"]["fields"] == 5
-    assert state["counts"]["deposits"]["gh-birim"] == n_deposits
-    assert state["drawn"] == n_deposits
-    assert state["counts"]["streams"]["gh-birim"] == N_REACHES  # the active-channel bands
-    assert state["counts"]["minedAreas"]["gh-birim"] == 2
-    # the deposits canvas really has paint on it (floodplain green among others)
-    painted = page.evaluate("""() => {
-        const canvas = window.footprintMap.map.getPane('depositsPane').querySelector('canvas');
-        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-        let n = 0;
-        for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n += 1;
-        return n;
-    }""")
-    assert painted > 1000
+    assert state["drawn"] == n_deposits  # every deposit reached the map through its tiles
+    assert state["streams"] == N_REACHES  # the active-channel bands
+    assert state["mined"] == 2
+    tiles = page.evaluate("""() => performance.getEntriesByType('resource').map((e) => e.name)
+        .filter((n) => n.includes('/collections/deposits-gh-birim/tiles/WebMercatorQuad/'))""")
+    assert tiles, "no deposit vector tile was requested"
+    items = page.evaluate("""() => performance.getEntriesByType('resource').map((e) => e.name)
+        .filter((n) => n.includes('/collections/deposits-'))
+        .filter((n) => n.includes('/items'))""")
+    assert items == []  # deposits no longer come as GeoJSON
+    paths = page.locator(".leaflet-deposits-pane svg path").count()
+    assert paths >= n_deposits
     legend = page.inner_text(".legend")
     for cls, _ in VALLEY_CLASSES:
         assert cls.replace("_", " ") in legend
@@ -207,8 +232,186 @@ def test_map_page_draws_deposits_and_shows_field_numbers(browser_page, live_serv
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "map.png"))
-    assert outside_requests == []
+    assert outside == []
     assert console_errors == []
+
+
+def _floodplain_point(reach: int) -> tuple[float, float]:
+    """(lon, lat) inside the floodplain band of ``reach``, away from the mined pits."""
+    deposits = valley_deposits()
+    band = deposits[(deposits["reach"] == reach)
+                    & (deposits["deposit_class"] == "floodplain")].geometry.iloc[0]
+    point = band.difference(unary_union(PITS).buffer(0.002)).representative_point()
+    return point.x, point.y
+
+
+def test_a_click_on_a_vector_tile_deposit_opens_its_popup(browser_page, live_server,
+                                                          stored_footprint, store):
+    record, _, _, shares = stored_footprint
+    page = browser_page
+    console_errors = _console_errors(page)
+    outside = _offline(page)
+    lon, lat = _floodplain_point(N_REACHES - 2)
+    _open_map(page, live_server, f"/map#map=14/{lat}/{lon}&layers=fields,deposits,streams,mined")
+    point = page.evaluate(f"window.footprintMap.pagePoint({lat}, {lon})")
+    page.mouse.click(point["x"], point["y"])
+    page.wait_for_selector(".leaflet-popup .deposit-popup", timeout=30_000)
+    popup = page.inner_text(".leaflet-popup .deposit-popup")
+    assert popup.startswith("floodplain")
+    assert f"version {record.version}" in popup
+    clicked = page.evaluate("window.footprintMap.lastPopup.properties")
+    stored = [f for f in store.deposit_features("gh-birim", version=record.version,
+                                                limit=1000)[0]
+              if str(f["id"]) == f"{record.version}-{clicked['feature_index']}"][0]
+    assert stored["properties"]["deposit_class"] == "floodplain"
+    area = float(page.get_attribute(".deposit-popup [data-field='area']", "data-value"))
+    assert area == pytest.approx(stored["properties"]["area_m2"], rel=1e-6)
+    hectares = area / 1e4
+    shown_ha = f"{hectares:,.0f}" if hectares >= 100 else f"{hectares:,.2f}".rstrip("0").rstrip(".")
+    assert f"area {shown_ha} ha" in popup
+    share = float(page.get_attribute(".deposit-popup [data-field='share']", "data-value"))
+    assert share == pytest.approx(shares["floodplain"], rel=1e-9)
+    assert f"{100 * share:.1f}".rstrip("0").rstrip(".") + " %" in popup
+    ARTIFACTS.mkdir(exist_ok=True)
+    # Leaflet fades a popup in (opacity 0 -> 1): shoot it once it is fully shown
+    page.wait_for_function("getComputedStyle(document.querySelector('.leaflet-popup'))"
+                           ".opacity === '1'")
+    page.screenshot(path=str(ARTIFACTS / "map-popup.png"))
+    assert outside == []
+    assert console_errors == []
+
+
+def test_version_selector_compare_and_time_slider(browser_page, live_server,
+                                                  stored_footprint):
+    record, _, n_deposits, _ = stored_footprint
+    n_v1 = n_deposits - 2 * len(VALLEY_CLASSES)
+    page = browser_page
+    console_errors = _console_errors(page)
+    outside = _offline(page)
+    lon, lat = AKWATIA
+    _open_map(page, live_server, f"/map#map=12/{lat}/{lon}&layers=fields,deposits,compare,mined"
+                                 "&field=gh-birim")
+    page.wait_for_selector("#field-info[data-loaded='true'] #version-select", timeout=30_000)
+    options = page.locator("#version-select option")
+    assert [options.nth(i).get_attribute("value") for i in range(options.count())] == [
+        str(record.version), str(record.version - 1)]
+
+    # the older version: its deposits are drawn from its own (immutable) tiles
+    page.select_option("#version-select", str(record.version - 1))
+    page.wait_for_selector(f"#field-info[data-loaded='true'][data-version='{record.version - 1}']",
+                           timeout=30_000)
+    _wait_for_tiles(page)
+    assert page.evaluate("window.footprintMap.drawnDeposits('gh-birim')") == n_v1
+    assert f"v={record.version - 1}" in page.evaluate("window.location.hash")
+
+    # compare with the latest: its outline over the map and the compare table
+    page.select_option("#compare-select", str(record.version))
+    page.wait_for_selector("#compare-holder[data-loaded='true'] #compare-table", timeout=30_000)
+    _wait_for_tiles(page)
+    assert page.evaluate("window.footprintMap.drawnCompare('gh-birim')") == n_deposits
+    table = page.inner_text("#compare-table")
+    assert "resource_ct" in table and f"v{record.version - 1}" in table
+    assert "8 added, 0 removed" in page.inner_text("#compare-holder")
+    assert f"cmp={record.version}" in page.evaluate("window.location.hash")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "map-compare.png"))
+
+    # the time slider: pits mined up to 2006, then up to 2007
+    page.wait_for_selector("#mined-year:not([disabled])", timeout=30_000)
+    assert page.get_attribute("#mined-year", "min") == "2006"
+    assert page.get_attribute("#mined-year", "max") == "2007"
+    for year, expected in ((2006, 1), (2007, 2)):
+        page.evaluate(f"""() => {{ const input = document.getElementById('mined-year');
+            input.value = '{year}'; input.dispatchEvent(new Event('input')); }}""")
+        _wait_for_tiles(page)
+        assert page.evaluate("window.footprintMap.drawnMined('gh-birim')") == expected, year
+        assert page.inner_text("#mined-year-label") == str(year)
+    page.evaluate("""() => { const input = document.getElementById('mined-year');
+        input.value = '2006'; input.dispatchEvent(new Event('input')); }""")
+    _wait_for_tiles(page)
+    page.screenshot(path=str(ARTIFACTS / "map-time-slider.png"))
+    assert outside == []
+    assert console_errors == []
+
+
+def test_offline_basemap_labels_the_towns_and_usgs_shows_diamond_sites(
+        browser_page, live_server, stored_footprint, settings):
+    from api.feature_collections import usgs_mine_points
+
+    page = browser_page
+    console_errors = _console_errors(page)
+    outside = _offline(page)
+    _open_map(page, live_server, "/map")
+    counts = page.evaluate("window.footprintMap.counts")
+    assert counts["basemap"]["countries"] > 40 and counts["basemap"]["rivers"] > 100
+    assert counts["basemap"]["lakes"] > 0 and counts["basemap"]["towns"] == 5
+    towns = page.locator(".leaflet-tooltip.town-label")
+    labels = {towns.nth(i).inner_text() for i in range(towns.count())
+              if towns.nth(i).is_visible()}
+    assert {"Akwatia", "Kade", "Séguéla", "Tortiya", "Mutare"} <= labels
+    assert page.locator(".leaflet-basemap-pane path").count() > 40  # country borders
+    # USGS points: the diamond sites are on, every other site is a layer that is off
+    points = usgs_mine_points(settings.data_dir)
+    diamond = [p for p in points if "Diamond" in (p["properties"]["commodities"] or "")]
+    assert counts["usgsDiamond"] == len(diamond) > 0
+    assert counts["usgsOther"] == len(points) - len(diamond)
+    assert page.locator(".leaflet-points-pane path").count() == len(diamond)
+    assert "usgs_other" not in page.evaluate("window.location.hash")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "map-basemap.png"))
+    lon, lat = AKWATIA
+    _open_map(page, live_server, f"/map#map=11/{lat + 0.03}/{lon}&layers=fields,deposits")
+    page.screenshot(path=str(ARTIFACTS / "map-basemap-birim.png"))
+    assert page.locator(".leaflet-tooltip.town-label", has_text="Kade").is_visible()
+    assert outside == []
+    assert console_errors == []
+
+
+def test_monitor_signs_in_once_and_the_report_link_opens(browser_page, live_server,
+                                                         stored_footprint, store, monkeypatch):
+    import api.routers.layers as layers
+
+    # the report itself has its own tests: here it is the sign-in that must open it
+    monkeypatch.setattr(layers.report_service, "make_report",
+                        lambda store, settings, iso3, *a, **k: {"participant": iso3})
+    monkeypatch.setattr(layers.report_service, "render_report",
+                        lambda report, fmt, _: f"<h1>Anomaly report {report['participant']}</h1>")
+    page = browser_page
+    console_errors = _console_errors(page)
+    outside = _offline(page)
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    _, key = store.create_api_key("browser-monitor", "monitor")
+    _open_map(page, live_server, "/map?field=gh-birim")
+    page.evaluate("window.footprintMap.selectField('gh-birim')")
+    page.wait_for_selector("#report-link", timeout=30_000)
+    href = page.get_attribute("#report-link", "href")
+    # before signing in the report is refused
+    assert page.request.get(href).status == 401
+    page.fill("#session-key", key)
+    page.click("#session-form button[type='submit']")
+    page.wait_for_selector("#session-user", timeout=30_000)
+    assert "browser-monitor (monitor)" in page.inner_text("#session-user")
+    cookie = [c for c in page.context.cookies() if c["name"] == "footprint_session"][0]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie") == ""  # HttpOnly: no script can read it
+    # the map's link opens the HTML report in a new tab, with the cookie and no key
+    with page.context.expect_event("response", lambda r: r.url == href) as answered:
+        with page.expect_popup() as opened:
+            page.click("#report-link")
+    assert answered.value.status == 200
+    report = opened.value
+    report.wait_for_load_state()
+    assert report.inner_text("h1") == "Anomaly report GHA"
+    report.screenshot(path=str(ARTIFACTS / "map-report.png"))
+    report.close()
+    page.click("#session-sign-out")
+    page.wait_for_selector("#session-form", timeout=30_000)
+    assert [c for c in page.context.cookies() if c["name"] == "footprint_session"] == []
+    assert page.request.get(href).status == 401
+    assert not any(key in u for u in requested)
+    assert outside == []
+    assert [e for e in console_errors if "401" not in e] == []
 
 
 def _offline(page) -> list[str]:
@@ -255,9 +458,12 @@ def test_map_hash_restores_view_and_draws_the_hillshade_offline(browser_page, li
     lon, lat = AKWATIA
     page.goto(f"{live_server}/map#map=12/{lat}/{lon}&layers=fields,deposits,hillshade")
     page.wait_for_function("window.footprintMap && window.footprintMap.ready", timeout=60_000)
-    page.wait_for_function("""() => [...document.querySelectorAll('img.leaflet-tile')]
-        .filter((i) => i.src.includes('/hillshade/') && i.complete && i.naturalWidth === 256)
-        .length >= 2""", timeout=60_000)
+    # every hillshade tile in view is drawn (the screenshot shows whether they meet)
+    page.wait_for_function("""() => { const tiles = [...document.querySelectorAll('img.leaflet-tile')]
+        .filter((i) => i.src.includes('/hillshade/'));
+        return tiles.length >= 6 && tiles.every((i) => i.complete && i.naturalWidth === 256); }""",
+                           timeout=30_000)
+    page.wait_for_timeout(500)  # Leaflet fades tiles in over 200 ms
     view = page.evaluate("""() => { const m = window.footprintMap.map;
         return {zoom: m.getZoom(), lat: m.getCenter().lat, lon: m.getCenter().lng}; }""")
     assert view["zoom"] == 12 and abs(view["lat"] - lat) < 1e-3 and abs(view["lon"] - lon) < 1e-3

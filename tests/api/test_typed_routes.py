@@ -8,9 +8,9 @@ from fastapi.routing import APIRoute
 
 from api.process_inputs import AnomalyReportInputs, CalibrateInputs
 from api.processes import list_processes
-from api.routers import docs, footprints, layers, map, ops, processes
+from api.routers import docs, footprints, layers, map, ops, processes, session
 
-TYPED_ROUTERS = (processes, footprints, layers, ops, docs, map)
+TYPED_ROUTERS = (processes, footprints, layers, ops, docs, map, session)
 
 
 def _routes():

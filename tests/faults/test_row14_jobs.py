@@ -17,13 +17,6 @@ TWO_CHUNKS = CHUNK_DRAWS + 1_000
 
 
 @pytest.fixture
-def offline(settings, tmp_path, monkeypatch):
-    """Settings with an empty data directory (deposit-polygon mode, no shared data)."""
-    monkeypatch.setenv("FOOTPRINT_DATA_DIR", str(tmp_path / "no-data"))
-    return settings.model_copy(update={"data_dir": tmp_path / "no-data"})
-
-
-@pytest.fixture
 def with_deposits(store):
     return store.add_layer("gh-birim", "deposits", "mapped", "c" * 64, crs="EPSG:4326",
                            bounds_4326=None, features=deposit_polygons())[0]

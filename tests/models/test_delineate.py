@@ -133,7 +133,7 @@ def test_high_terrace_is_enabled_only_by_evidence_lying_in_it():
 
     from footprint import terrain
     from footprint.io.raster import Grid
-    from footprint.pipeline.delineate import _with_terrace_evidence
+    from footprint.pipeline.delineate_terrain import _with_terrace_evidence
 
     grid = Grid(np.zeros((10, 10), np.float32), Affine(90, 0, 0, 0, -90, 900), "EPSG:32630")
     hand = np.tile(np.arange(10, dtype=np.float32) * 4.0, (10, 1))  # 0..36 m across columns

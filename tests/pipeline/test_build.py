@@ -21,13 +21,6 @@ UTM30 = "EPSG:32630"
 
 
 @pytest.fixture
-def offline(settings, tmp_path, monkeypatch):
-    """Settings with an empty data directory (deposit-polygon mode, no shared data)."""
-    monkeypatch.setenv("FOOTPRINT_DATA_DIR", str(tmp_path / "no-data"))
-    return settings.model_copy(update={"data_dir": tmp_path / "no-data"})
-
-
-@pytest.fixture
 def with_deposits(store):
     deposits = gpd.GeoDataFrame({"deposit_class": ["floodplain"], "thickness_m": [0.5]},
                                 geometry=[box(-0.83, 6.01, -0.81, 6.03)], crs=4326)

@@ -15,13 +15,6 @@ from footprint.pipeline.compare import compare_versions, comparison_lines
 from footprint.storage.audit import Audit
 
 
-@pytest.fixture
-def offline(settings, tmp_path, monkeypatch):
-    """Settings with an empty data directory (deposit-polygon mode, no shared data)."""
-    monkeypatch.setenv("FOOTPRINT_DATA_DIR", str(tmp_path / "no-data"))
-    return settings.model_copy(update={"data_dir": tmp_path / "no-data"})
-
-
 def _deposits_layer(store, sha: str, boxes):
     frame = gpd.GeoDataFrame({"deposit_class": ["floodplain"] * len(boxes)},
                              geometry=[box(*b) for b in boxes], crs=4326)

@@ -1,0 +1,74 @@
+"""Terrain models: where a DEM says the valley bottoms and channels are.
+
+Pure functions on numpy arrays. Every elevation array is ``float32`` in metres with
+``NaN`` as nodata, on a square-celled grid in a projected CRS (the field's UTM zone) of
+cell size ``res_m``. Nothing here reads files; :mod:`footprint.pipeline.delineate` does.
+
+The chain (DOMAIN.md section 3.1, terrain mode):
+
+1. :func:`fill_voids` - inverse-distance interpolation of SRTM voids (GDAL FillNodata).
+2. :func:`route_flow` - depression filling with FIFO Priority-Flood (Barnes et al. 2014),
+   steepest-descent D8 (flats drain in flood order), upstream area in km² (pyflwdir).
+3. :func:`extract_streams` - stream cells where the upstream area reaches a threshold
+   given in km², so it means the same at any resolution; :func:`stream_length_km`.
+4. :func:`mrvbf` - Multi-Resolution Valley Bottom Flatness, Gallant and Dowling (2003),
+   *Water Resources Research* 39(12):1347, doi:10.1029/2002WR001426.
+5. :func:`height_above_drainage` - HAND (Rennó et al. 2008; Nobre et al. 2011): the drop
+   from a cell to the first stream cell along its D8 flow path.
+6. :func:`classify_valley_bottoms` - valley-bottom cells split into ``active_channel``,
+   ``floodplain``, ``low_terrace`` and ``high_terrace`` by HAND, with thresholds held in a
+   validated :class:`ValleyClassParameters`.
+
+Memory
+------
+Routing works on whole grids: the float32 DEM and filled DEM, the flood queues (at most
+16 bytes a cell, :mod:`footprint.terrain.flood`) and pyflwdir's int64 network arrays.
+MRVBF and the classes (about five float32 grids) run whole or by windows with halos
+(:mod:`footprint.terrain.tiles`), in process or on dask.distributed, so a worker holds
+one window. Measured with ``benchmarks/terrain.py`` (tracemalloc peak of the whole
+delineation, polygons and COGs included) on the four-tile mosaic (6.66 M cells at 90 m):
+394 MB, against GRASS ``r.watershed -s``'s 182 MB resident (2026-12-01; it was 511 MB);
+``benchmarks/terrain_scale.py`` gives the windowed run's per-worker peaks.
+"""
+
+from footprint.terrain.classes import (
+    DEPOSIT_CLASS_NAMES,
+    DepositClass,
+    ValleyClassParameters,
+    classify_valley_bottoms,
+)
+from footprint.terrain.mrvbf import MrvbfParameters, elevation_percentile, mrvbf, slope_percent
+from footprint.terrain.placers import PlacerParameters, drains_to, source_connected_streams
+from footprint.terrain.routing import (
+    FlowRouting,
+    extract_streams,
+    height_above_drainage,
+    route_flow,
+    stream_length_km,
+)
+from footprint.terrain.tiles import classify_by_windows, mrvbf_halo_cells, plan_windows
+from footprint.terrain.voids import enclosed_voids, fill_voids
+
+__all__ = [
+    "DepositClass",
+    "DEPOSIT_CLASS_NAMES",
+    "FlowRouting",
+    "MrvbfParameters",
+    "PlacerParameters",
+    "ValleyClassParameters",
+    "classify_by_windows",
+    "classify_valley_bottoms",
+    "drains_to",
+    "elevation_percentile",
+    "enclosed_voids",
+    "extract_streams",
+    "fill_voids",
+    "height_above_drainage",
+    "mrvbf",
+    "mrvbf_halo_cells",
+    "plan_windows",
+    "route_flow",
+    "slope_percent",
+    "source_connected_streams",
+    "stream_length_km",
+]

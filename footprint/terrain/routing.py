@@ -1,0 +1,160 @@
+"""Flow routing: depression filling, D8 directions, upstream area, streams and HAND."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyflwdir
+from affine import Affine
+from numba import njit
+
+from footprint.errors import InvalidParameterError
+from footprint.terrain.flood import priority_flood, steepest_descent_d8
+
+_NODATA = -9999.0
+
+
+@dataclass(frozen=True)
+class FlowRouting:
+    """Hydrologically conditioned DEM and its D8 flow network.
+
+    Attributes
+    ----------
+    conditioned_m : float32 DEM with depressions filled (metres, NaN = nodata).
+    flwdir : pyflwdir.FlwdirRaster, D8, in the grid's projected CRS.
+    upstream_area_km2 : float32 contributing area of each cell incl. itself (km²),
+        NaN on nodata.
+    res_m : cell size (m).
+    """
+
+    conditioned_m: np.ndarray
+    flwdir: pyflwdir.FlwdirRaster
+    upstream_area_km2: np.ndarray
+    res_m: float
+
+
+def route_flow(elevation_m: np.ndarray, res_m: float, *, max_depth_m: float = -1.0,
+               transform: Affine | None = None) -> FlowRouting:
+    """Condition a DEM and compute D8 flow directions and upstream area.
+
+    Depressions are filled with the Priority-Flood algorithm (Wang and Liu 2006; Barnes,
+    Lehman and Mulla 2014, Computers & Geosciences 62:117): cells are flooded from the
+    grid edge and nodata rims in order of rising filled elevation, first-in first-out
+    among equal elevations, so every flat drains from its outlet inwards. The filled
+    DEM is identical to ``pyflwdir.dem.fill_depressions``'s (a test checks it), but
+    pyflwdir breaks ties by row and column, which drains flats in raster order; the FIFO
+    order raises stream agreement with GRASS ``r.watershed`` on gh-birim from 90 % to
+    93 % (``benchmarks/terrain.py``) at the same speed. pyflwdir's version is used when
+    ``max_depth_m >= 0`` asks for deep pits to be kept. Each cell then drains to its
+    steepest-descent D8 neighbour on the filled DEM (O'Callaghan and Mark 1984, as GRASS
+    ``r.watershed -s`` and TauDEM do); cells with no lower neighbour (flats left by the
+    filling) keep pyflwdir's flood-order direction, which drains each flat to its outlet
+    without loops. Edge cells and cells next to nodata with no lower neighbour are
+    outlets. Upstream areas come from ``pyflwdir.FlwdirRaster.upstream_area``.
+
+    Parameters
+    ----------
+    elevation_m : float array (m), NaN = nodata; voids should be filled first.
+    res_m : square cell size in metres (projected CRS).
+    max_depth_m : depressions deeper than this (m) are kept as pits; -1 fills all.
+    transform : affine transform of the grid; default a north-up grid of ``res_m`` cells
+        at the origin (only the cell size matters for areas).
+
+    Returns
+    -------
+    FlowRouting
+
+    Memory: about 30 bytes per cell on top of the input.
+    """
+    if res_m <= 0:
+        raise InvalidParameterError(f"cell size must be positive, got {res_m} m")
+    elevation = np.asarray(elevation_m, dtype=np.float32)
+    if transform is None:
+        transform = Affine(res_m, 0.0, 0.0, 0.0, -res_m, 0.0)
+    nodata = np.isnan(elevation)
+    dem = np.where(nodata, np.float32(_NODATA), elevation)
+    if max_depth_m >= 0:  # pyflwdir can keep deep depressions as pits
+        filled, flood_d8 = pyflwdir.dem.fill_depressions(dem, outlets="edge", nodata=_NODATA,
+                                                         max_depth=max_depth_m)
+        filled = filled.astype(np.float32)
+    else:
+        filled, flood_d8 = priority_flood(dem, _NODATA)
+    del dem
+    d8 = steepest_descent_d8(filled, flood_d8, np.float32(_NODATA))
+    del flood_d8
+    flw = pyflwdir.from_array(d8, ftype="d8", transform=transform, latlon=False,
+                              check_ftype=False)
+    area = flw.upstream_area(unit="km2").astype(np.float32)
+    area[nodata | (area < 0)] = np.nan
+    conditioned = filled
+    conditioned[nodata] = np.nan
+    return FlowRouting(conditioned_m=conditioned, flwdir=flw, upstream_area_km2=area,
+                       res_m=float(res_m))
+
+
+def extract_streams(upstream_area_km2: np.ndarray, threshold_km2: float) -> np.ndarray:
+    """Stream cells: contributing area (incl. the cell) at least ``threshold_km2``.
+
+    Returns a bool array (False on nodata).
+    """
+    if not threshold_km2 > 0:
+        raise InvalidParameterError(f"stream threshold must be > 0 km², got {threshold_km2}")
+    # the relative slack absorbs float32 rounding of areas (10 cells of 0.01 km² = 0.1 km²)
+    return np.nan_to_num(upstream_area_km2, nan=0.0) >= threshold_km2 * (1 - 1e-6)
+
+
+def stream_length_km(routing: FlowRouting, streams: np.ndarray,
+                     mask: np.ndarray | None = None) -> float:
+    """Length (km) of the stream network: sum of D8 steps from stream cell to next cell.
+
+    A step is ``res_m`` (orthogonal) or ``res_m·√2`` (diagonal); outlets count half a
+    cell. ``mask`` (bool) restricts the count to cells inside it (e.g. the AOI).
+    """
+    flw = routing.flwdir
+    rows, cols = flw.shape
+    selected = streams if mask is None else (streams & mask)
+    idxs = np.flatnonzero(selected.ravel())
+    if idxs.size == 0:
+        return 0.0
+    ds = flw.idxs_ds[idxs]
+    dr = ds // cols - idxs // cols
+    dc = ds % cols - idxs % cols
+    step_m = np.hypot(dr, dc) * routing.res_m
+    step_m[ds == idxs] = 0.5 * routing.res_m
+    return float(step_m.sum() / 1000.0)
+
+
+def height_above_drainage(routing: FlowRouting, streams: np.ndarray) -> np.ndarray:
+    """HAND: drop (m) from each cell to the first stream cell on its D8 flow path.
+
+    Height Above the Nearest Drainage (Rennó et al. 2008, Remote Sens. Environ.
+    112:3469; Nobre et al. 2011, J. Hydrol. 404:13): ``HAND(c) = z(c) - z(d)`` where
+    ``d`` is the first stream cell met following D8 directions down from ``c``, on the
+    conditioned DEM (so HAND >= 0). Same definition as ``pyflwdir.FlwdirRaster.hand``,
+    computed here by a compiled pass over pyflwdir's downstream-to-upstream cell order
+    (pyflwdir's own loop runs in Python: ~3 s against ~0.02 s per million cells).
+
+    Returns float32 metres; stream cells are 0; cells whose path leaves the grid or ends
+    in a pit without meeting a stream, and nodata cells, are NaN.
+    """
+    flw = routing.flwdir
+    elevation = routing.conditioned_m.ravel()
+    hand = _hand_kernel(flw.idxs_seq, flw.idxs_ds, streams.ravel().astype(np.bool_), elevation)
+    hand = hand.reshape(flw.shape)
+    hand[np.isnan(routing.conditioned_m)] = np.nan
+    return hand
+
+
+@njit(cache=True)
+def _hand_kernel(seq, idxs_ds, drain, elevation):  # pragma: no cover - compiled
+    hand = np.full(drain.size, np.nan, dtype=np.float32)
+    # seq runs from outlets upstream, so a cell's downstream neighbour is done first.
+    for cell in seq:
+        if drain[cell]:
+            hand[cell] = np.float32(0.0)
+        else:
+            down = idxs_ds[cell]
+            if down != cell and not np.isnan(hand[down]):
+                hand[cell] = max(hand[down] + elevation[cell] - elevation[down], np.float32(0.0))
+    return hand
