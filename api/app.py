@@ -29,6 +29,7 @@ from api.fastpath import PublishedAnswerMiddleware
 from api.guards import RequestLimitsMiddleware, SecurityHeadersMiddleware
 from api.logs import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
 from api.routers import features, footprints, layers, ops, processes, stac, tiles
+from footprint.native_memory import bound_gdal_cache, release_free_memory, tune_allocator
 from footprint.settings import Settings, get_settings
 
 logger = logging.getLogger("api.app")
@@ -90,6 +91,7 @@ def _janitor(store: Any, settings: Settings, stop: threading.Event) -> None:
             housekeeping(store, settings)
         except Exception as exc:  # noqa: BLE001 - the database may be down; next round
             logger.warning("housekeeping skipped: %s", exc)
+        release_free_memory()  # what requests (reports, pages) freed since the last round
 
 
 @asynccontextmanager
@@ -182,6 +184,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (default: :func:`footprint.settings.get_settings`)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    # before any thread or raster read: see footprint.native_memory
+    tune_allocator(settings.malloc_arena_max, settings.mmap_threshold_kb)
+    bound_gdal_cache(settings.gdal_cache_mb)
     app = FastAPI(
         title="footprint: production footprints of alluvial diamond fields",
         version=footprint.__version__,

@@ -5,7 +5,8 @@ one of its tiles) is the same bytes on every request: the route builds it once, 
 module keeps the plain and the gzipped body with a strong ETag, and later requests are
 answered from memory (304 when the client already holds it).
 
-Two levels, both LRUs bounded by their total size:
+Two levels, both LRUs bounded by their total size (``FOOTPRINT_RESPONSE_CACHE_MB``, half
+each; a body both hold is counted by both, so the sum bounds the memory held):
 
 :class:`ResponseCache` (``cache_of``)
     bodies by a key the route chooses (e.g. ``("mvt", field, version, z, x, y)``).
@@ -46,6 +47,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, no-cache"
 #: seconds a field's latest version is trusted without asking the store again
 LATEST_TTL_S = 2.0
+#: Python objects around one header (a tuple and two bytes), bytes
+HEADER_OVERHEAD_BYTES = 140
+#: default budget of each of the two LRUs (half of ``Settings.response_cache_mb``)
+DEFAULT_LRU_BYTES = 32 * 2**20
 
 _Value = TypeVar("_Value")
 
@@ -109,7 +114,7 @@ class _SizedLRU(Generic[_Value]):
 class ResponseCache(_SizedLRU[CachedBody]):
     """Bodies by the route's key, bounded to ``max_bytes`` in total."""
 
-    def __init__(self, max_bytes: int = 64 * 2**20) -> None:
+    def __init__(self, max_bytes: int = DEFAULT_LRU_BYTES) -> None:
         super().__init__(max_bytes, lambda body: body.size)
 
     def get_or_build(self, key: Hashable, build: Callable[[], bytes]) -> CachedBody:
@@ -174,8 +179,11 @@ class Prepared:
 
     @property
     def size(self) -> int:
-        """Bytes held (the bodies, shared with the :class:`ResponseCache`)."""
-        return self.body.size + 512
+        """Bytes this answer keeps alive: both bodies (the :class:`ResponseCache` may
+        hold them too, or may have dropped them) and the headers."""
+        headers = [*self.plain_headers, *(self.gzip_headers or [])]
+        return self.body.size + sum(len(k) + len(v) + HEADER_OVERHEAD_BYTES
+                                    for k, v in headers)
 
     def answer(self, accept_encoding: str, if_none_match: str | None
                ) -> tuple[int, RawHeaders, bytes]:
@@ -195,7 +203,7 @@ class Prepared:
 class ResponseIndex(_SizedLRU[Prepared]):
     """Finished answers by request URL (see :func:`url_key`)."""
 
-    def __init__(self, max_bytes: int = 96 * 2**20) -> None:
+    def __init__(self, max_bytes: int = DEFAULT_LRU_BYTES) -> None:
         super().__init__(max_bytes, lambda prepared: prepared.size)
 
 
@@ -260,14 +268,23 @@ def _state_object(app: Any, name: str, make: Callable[[], Any]) -> Any:
     return found
 
 
+def _lru_bytes(app: Any) -> int:
+    """Each LRU's budget: half of the settings' ``response_cache_mb``."""
+    settings = getattr(app.state, "settings", None)
+    if settings is None:
+        return DEFAULT_LRU_BYTES
+    return int(settings.response_cache_mb) * 2**20 // 2
+
+
 def cache_of(request: Request) -> ResponseCache:
     """The application's body cache (made on first use)."""
-    return _state_object(request.app, "response_cache", ResponseCache)
+    app = request.app
+    return _state_object(app, "response_cache", lambda: ResponseCache(_lru_bytes(app)))
 
 
 def index_of(app: Any) -> ResponseIndex:
     """The application's index of finished answers by URL (made on first use)."""
-    return _state_object(app, "response_index", ResponseIndex)
+    return _state_object(app, "response_index", lambda: ResponseIndex(_lru_bytes(app)))
 
 
 def latest_versions_of(app: Any) -> LatestVersions:

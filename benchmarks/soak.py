@@ -10,7 +10,8 @@ Everything runs on loopback in a temporary directory and stops by itself:
   build-footprint (``--draws``) and a report request;
 - ``pg_ctl restart -m fast`` at half time.
 
-"RSS at the start" is taken after a warm-up that runs each kind of request once.
+The servers' RSS is taken three times: when they are first ready, after a warm-up that
+runs each kind of request once ("start"), and at the end; the growth is printed from both.
 
 It prints the requests, the errors by status (5xx inside and outside the restart window:
 from the restart until the first successful read after it, plus ``--window-grace-s``),
@@ -243,6 +244,7 @@ def main() -> None:
             bases.append(f"http://127.0.0.1:{port}")
         for n, (base, server) in enumerate(zip(bases, servers, strict=True)):
             wait_ready(base, server, root / f"server-{n}.log", poll_s=0.3)
+        rss_ready = [_rss_mb(s.pid) for s in servers]
         for base in bases:  # warm up: every code path once, so "start" is a loaded server
             httpx.get(f"{base}/collections/deposits-gh-birim/items", timeout=60)
             httpx.post(f"{base}/fields/gh-birim/layers", headers={"X-API-Key": keys["surveyor"]},
@@ -288,8 +290,9 @@ def main() -> None:
     if reads.size:
         print(f"read latency: p50 {1000 * np.percentile(reads, 50):.1f} ms, "
               f"p99 {1000 * np.percentile(reads, 99):.1f} ms ({reads.size} successful reads)")
-    for n, (a, b) in enumerate(zip(rss_start, rss_end, strict=True)):
-        print(f"server {n} RSS: start {a:.0f} MB, end {b:.0f} MB ({100 * (b - a) / a:+.1f} %)")
+    for n, (r, a, b) in enumerate(zip(rss_ready, rss_start, rss_end, strict=True)):
+        print(f"server {n} RSS: ready {r:.0f} MB, start (after warm-up) {a:.0f} MB, end {b:.0f} MB"
+              f" ({100 * (b - a) / a:+.1f} % from the start, {100 * (b - r) / r:+.1f} % from ready)")
     print(f"jobs at the end: {dict(job_states)}")
     print(f"client-side errors (status 0) by request kind and type: {result['failures']}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min)")

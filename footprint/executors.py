@@ -41,6 +41,7 @@ from footprint.errors import (
     StorageError,
     as_footprint_error,
 )
+from footprint.native_memory import release_free_memory
 from footprint.ownership import current_owner, owner_alive, parse_owner
 from footprint.settings import Settings
 
@@ -239,6 +240,15 @@ def run_job(fn: JobFunction, job_id: str, inputs: dict, settings: Settings,
                          worker=worker_name())
     except (ConflictError, NotFoundError):
         return None  # dismissed (or failed by a recovery) before it started
+    try:
+        return _run_to_end(fn, job_id, inputs, settings, store, heartbeat_s, reraise)
+    finally:
+        release_free_memory()  # a build's arrays are freed: give their pages back
+
+
+def _run_to_end(fn: JobFunction, job_id: str, inputs: dict, settings: Settings, store: Any,
+                heartbeat_s: float, reraise: bool) -> dict | None:
+    """The body of :func:`run_job` once the job is running."""
     try:
         with Heartbeat(store, job_id, heartbeat_s):
             results = fn(inputs, store=store, settings=settings,

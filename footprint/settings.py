@@ -96,6 +96,25 @@ class Settings(BaseSettings):
                     "timeout_keep_alive). Longer than clients' and proxies' idle timeouts "
                     "(httpx: 5 s, the uvicorn default too): when both are equal, a client "
                     "reusing a connection the server is closing gets a connection reset.")
+    response_cache_mb: int = Field(
+        default=64, ge=0, le=65536,
+        description="Memory for the service's answers of immutable resources (pages, "
+                    "tiles, plain and gzipped), MB in total: half for bodies by key, half "
+                    "for finished answers by URL. A body held by both counts twice, so "
+                    "this bounds what is held. 0 turns both off.")
+    gdal_cache_mb: int = Field(
+        default=64, ge=1, le=65536,
+        description="GDAL's raster block cache in the service, MB (GDAL_CACHEMAX, unless "
+                    "that is set; GDAL's own default is 5 % of the machine's memory).")
+    malloc_arena_max: int = Field(
+        default=2, ge=0, le=1024,
+        description="glibc malloc arenas of the service (MALLOC_ARENA_MAX; 0: glibc's 8 "
+                    "per core). Each request and job thread otherwise keeps its own "
+                    "arena's free memory (see footprint.native_memory).")
+    mmap_threshold_kb: int = Field(
+        default=1024, ge=0, le=32768,
+        description="Blocks of this size and more get their own mapping, returned to the "
+                    "system when freed (glibc M_MMAP_THRESHOLD; 0: glibc's sliding one).")
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
