@@ -10,15 +10,7 @@
 (function () {
   "use strict";
 
-  function el(tag, attrs, children) {
-    const node = document.createElement(tag);
-    Object.entries(attrs || {}).forEach(([k, v]) => {
-      if (k === "text") node.textContent = v;
-      else node.setAttribute(k, v);
-    });
-    (children || []).forEach((c) => node.append(c));
-    return node;
-  }
+  const { el } = window.FootprintFormat;  // format.js loads first (index.html)
 
   async function post(href, body) {
     const response = await fetch(href, {
