@@ -33,7 +33,7 @@ from rio_tiler.colormap import cmap
 from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.mosaic import mosaic_reader
-from scipy.ndimage import distance_transform_edt, gaussian_filter
+from scipy.ndimage import gaussian_filter
 from starlette.concurrency import run_in_threadpool
 
 from api.cache import cache_of, cached_response, latest_version
@@ -45,7 +45,7 @@ from footprint.catalogue import get_field, load_catalogue
 from footprint.errors import InvalidParameterError, NotFoundError
 from footprint.io.dem import find_tiles
 from footprint.settings import Settings
-from footprint.shading import hillshade
+from footprint.shading import Z_FACTOR, fill_voids_nearest, hillshade
 from footprint.storage.tiles import EXTENT, check_tile, tile_bounds_3857, tile_bounds_4326
 
 router = APIRouter(tags=["OGC API - Tiles"], responses=ERROR_RESPONSES)
@@ -273,15 +273,14 @@ def _read_tile(paths: list[Path], z: int, x: int, y: int, size: int = 256,
 
 #: SRTM's metre-scale speckle reads as texture at fine zooms: smoothed over this (m)
 HILLSHADE_SMOOTHING_M = 90.0
-#: Vertical exaggeration of the hillshade, the same at every zoom and tile (no seams)
-HILLSHADE_Z_FACTOR = 3.0
 
 
 def _hillshade_tile(settings: Settings, z: int, x: int, y: int, size: int = 256):
     """Hillshade (0-255) of tile z/x/y from the bundled SRTM, seamless across tiles.
 
-    Every number the shade depends on is fixed per zoom (light, z-factor, smoothing in
-    pixels), the DEM is read with a halo wide enough for the smoothing and the gradient,
+    The shade is :func:`footprint.shading.hillshade` with the project's light and z-factor,
+    as the field's hillshade COG. Every number it depends on is fixed per zoom (light,
+    z-factor, smoothing in pixels), the DEM is read with a halo wide enough for the smoothing and the gradient,
     and the halo is cropped: a pixel's shade is the same whichever tile draws it.
     """
     west, _, east, north = tile_bounds_3857(z, x, y)
@@ -294,19 +293,14 @@ def _hillshade_tile(settings: Settings, z: int, x: int, y: int, size: int = 256)
         return None
     band = image.array[0]
     elevation = band.astype("float64").filled(np.nan)
-    voids = ~np.isfinite(elevation)
-    if voids.all():
+    if not np.isfinite(elevation).any():
         return None
-    if voids.any():  # nearest valid elevation: depends on the place, not on the tile mean
-        nearest = distance_transform_edt(voids, return_distances=False, return_indices=True)
-        elevation = elevation[tuple(nearest)]
-    elevation = gaussian_filter(elevation, sigma=sigma_px)
+    elevation = gaussian_filter(fill_voids_nearest(elevation), sigma=sigma_px)
     # ground size of a pixel shrinks with cos(latitude), row by row (Mercator is conformal)
     rows_y_m = north - (np.arange(elevation.shape[0]) - halo + 0.5) * pixel_m
     lat = np.arctan(np.sinh(rows_y_m / 6378137.0))
     ground_m = (pixel_m * np.cos(lat))[:, None]
-    shade = hillshade(elevation, ground_m, ground_m, azimuth_deg=315.0, altitude_deg=45.0,
-                      z_factor=HILLSHADE_Z_FACTOR)
+    shade = hillshade(elevation, ground_m, ground_m, z_factor=Z_FACTOR)
     crop = (slice(halo, halo + size), slice(halo, halo + size))
     image.array = np.ma.MaskedArray((shade[crop] * 255.0)[None], mask=band.mask[crop][None])
     return image
