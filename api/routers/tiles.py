@@ -17,7 +17,6 @@ Tiles of a footprint version never change: they carry a strong ETag, and with
 from __future__ import annotations
 
 import functools
-import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -369,6 +368,94 @@ async def raster_tile(field_id: FieldId, name: RasterName, z: Z, x: XY, y: XY,
                            immutable=version is not None or name in BUNDLED)
 
 
+def _tilejson(base_url: str, field_id: str, name: str, resolved: int | None,
+              bounds_4326: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
+    """TileJSON 3.0 of raster ``name`` of a field (of version ``resolved``, None for the
+    bundled DEM ones); its ``legend`` is the URL of the legend document, its bounds the
+    field's unless ``bounds_4326`` is given."""
+    suffix = "" if resolved is None else f"?version={resolved}"
+    base = f"{base_url}/fields/{field_id}/footprint/rasters/{name}"
+    west, south, east, north = bounds_4326 or get_field(field_id).bbox_4326
+    return {
+        "tilejson": "3.0.0", "name": f"{field_id} {name}", "scheme": "xyz",
+        "description": RASTER_STYLES.get(name, {}).get("title", name),
+        "tiles": [f"{base}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png{suffix}"],
+        "minzoom": RASTER_MIN_ZOOM, "maxzoom": RASTER_MAX_ZOOM,
+        "bounds": [west, south, east, north],
+        "legend": f"{base}/legend{suffix}",
+    }
+
+
+def _legend(settings: Settings, field_id: str, name: str) -> dict[str, Any]:
+    """The colour ramp of raster ``name``'s tiles: value range, unit, nine colour stops."""
+    style = RASTER_STYLES.get(name, {"colormap": "viridis", "range": None, "unit": "",
+                                     "title": name})
+    low, high = style["range"] or _dem_range_m(settings.data_dir, field_id)
+    ramp = cmap.get(style["colormap"])
+    stops = [{"value": low + (high - low) * i / 8,
+              "color": "#{:02x}{:02x}{:02x}".format(*ramp[min(255, i * 32)][:3])}
+             for i in range(9)]
+    return {"name": name, "title": style["title"], "unit": style["unit"],
+            "colormap": style["colormap"], "min": low, "max": high, "stops": stops}
+
+
+#: the order in which a field's rasters are listed (any other name follows, sorted)
+RASTER_ORDER = ("hillshade", "dem", "hand", "mrvbf", "streams")
+
+
+def field_raster_layers(store: Any, settings: Settings, base_url: str, field_id: str,
+                        version: int | None) -> dict[str, Any]:
+    """The raster layers of a field for a map: the bundled DEM and hillshade when the
+    data directory has SRTM tiles over the field, and the rasters of footprint
+    ``version`` (the latest when None; none when the field has no version yet), each
+    with its TileJSON and legend."""
+    from api.routers.footprints import _raster_path, get_footprint_record
+
+    field = get_field(field_id)
+    record = (get_footprint_record(store, field_id, version)
+              if version is not None or store.latest_footprint(field_id) is not None else None)
+    layers: list[tuple[str, int | None, Any]] = []
+    if _srtm_paths(settings, field.bbox_4326):
+        layers += [(name, None, None) for name in BUNDLED]
+    for name in sorted(record.rasters or {}) if record is not None else ():
+        try:
+            path = _raster_path(record, name, settings)
+        except NotFoundError:  # a file gone from the state directory: nothing to draw
+            continue
+        if name not in BUNDLED:
+            layers.append((name, record.version, _bounds_4326(path, field.bbox_4326)))
+    layers.sort(key=lambda n: (RASTER_ORDER.index(n[0]) if n[0] in RASTER_ORDER
+                               else len(RASTER_ORDER), n[0]))
+    return {"field_id": field_id, "version": None if record is None else record.version,
+            "rasters": [{"name": name, "version": resolved,
+                         "title": RASTER_STYLES.get(name, {}).get("title", name),
+                         "tilejson": _tilejson(base_url, field_id, name, resolved, bounds),
+                         "legend": _legend(settings, field_id, name)}
+                        for name, resolved, bounds in layers]}
+
+
+def _bounds_4326(path: Path, field_bbox_4326: tuple[float, float, float, float]
+                 ) -> tuple[float, float, float, float]:
+    """The lon/lat bounds of a COG, within the field's box when they meet (no tile is
+    asked where the raster has nothing)."""
+    from rasterio.warp import transform_bounds
+
+    with rasterio.open(path) as src:
+        west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+    fw, fs, fe, fn = field_bbox_4326
+    box = (max(west, fw), max(south, fs), min(east, fe), min(north, fn))
+    return box if box[0] < box[2] and box[1] < box[3] else (west, south, east, north)
+
+
+@router.get("/fields/{field_id}/footprint/raster-layers", operation_id="getRasterLayers")
+def raster_layers(field_id: FieldId, request: Request, _: ReadAccess, settings: SettingsDep,
+                  store: StoreDep, version: VersionQuery = None) -> JSONResponse:
+    """The raster layers of a field and footprint version, each with TileJSON and legend."""
+    check_parameters(request, frozenset({"version"}))
+    return JSONResponse(field_raster_layers(store, settings, _base(request), field_id,
+                                            version))
+
+
 @router.get("/fields/{field_id}/footprint/rasters/{name}/tilejson.json",
             operation_id="getRasterTileJson")
 def raster_tilejson(field_id: FieldId, name: RasterName, request: Request, _: ReadAccess,
@@ -377,17 +464,7 @@ def raster_tilejson(field_id: FieldId, name: RasterName, request: Request, _: Re
     """TileJSON 3.0 of a raster's PNG tiles, with a link to its legend."""
     check_parameters(request, frozenset({"version"}))
     resolved, _path = _raster_source(store, settings, field_id, name, version)
-    suffix = "" if resolved is None else f"?version={resolved}"
-    base = f"{_base(request)}/fields/{field_id}/footprint/rasters/{name}"
-    west, south, east, north = get_field(field_id).bbox_4326
-    return JSONResponse({
-        "tilejson": "3.0.0", "name": f"{field_id} {name}", "scheme": "xyz",
-        "description": RASTER_STYLES.get(name, {}).get("title", name),
-        "tiles": [f"{base}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png{suffix}"],
-        "minzoom": RASTER_MIN_ZOOM, "maxzoom": RASTER_MAX_ZOOM,
-        "bounds": [west, south, east, north],
-        "legend": f"{base}/legend{suffix}",
-    })
+    return JSONResponse(_tilejson(_base(request), field_id, name, resolved))
 
 
 @router.get("/fields/{field_id}/footprint/rasters/{name}/legend", operation_id="getRasterLegend")
@@ -397,13 +474,4 @@ def raster_legend(field_id: FieldId, name: RasterName, request: Request, _: Read
     """The colour ramp of a raster's tiles: value range, unit and colour stops."""
     check_parameters(request, frozenset({"version"}))
     _raster_source(store, settings, field_id, name, version)
-    style = RASTER_STYLES.get(name, {"colormap": "viridis", "range": None, "unit": "",
-                                     "title": name})
-    low, high = style["range"] or _dem_range_m(settings.data_dir, field_id)
-    ramp = cmap.get(style["colormap"])
-    stops = [{"value": low + (high - low) * i / 8,
-              "color": "#{:02x}{:02x}{:02x}".format(*ramp[min(255, i * 32)][:3])}
-             for i in range(9)]
-    return JSONResponse({"name": name, "title": style["title"], "unit": style["unit"],
-                         "colormap": style["colormap"], "min": low, "max": high,
-                         "stops": json.loads(json.dumps(stops))})
+    return JSONResponse(_legend(settings, field_id, name))
