@@ -66,7 +66,7 @@ RASTER_STYLES: dict[str, dict[str, Any]] = {
                 "title": "Stream network"},
     "dem": {"colormap": "terrain", "range": None, "unit": "m",
             "title": "Elevation (SRTM 3 arc-second)"},
-    "hillshade": {"colormap": "greys", "range": (0.0, 255.0), "unit": "shade",
+    "hillshade": {"colormap": "greys_r", "range": (0.0, 255.0), "unit": "shade",
                   "title": "Hillshade (sun at 315°, 45°)"},
 }
 BUNDLED = ("dem", "hillshade")

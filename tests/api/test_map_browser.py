@@ -473,3 +473,114 @@ def test_map_hash_restores_view_and_draws_the_hillshade_offline(browser_page, li
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "map-hillshade.png"))
     assert outside == [], outside
+
+
+#: A valley of the Akposso plateau, inside tg-plateaux's area of interest (lon, lat).
+PLATEAUX = (0.75, 7.45)
+
+
+def _plateaux_version(store, settings, version_tag: str, rasters: tuple[str, ...]):
+    """A tg-plateaux version with a few deposits and synthetic HAND / MRVBF COGs (UTM 31N,
+    200 m cells, 12 x 12 km around PLATEAUX): HAND rises eastwards 0-30 m."""
+    from pyproj import Transformer
+    from rasterio.transform import from_origin
+    from shapely.geometry import box
+
+    from footprint.io.raster import write_cog
+
+    directory = Path("footprints") / "tg-plateaux" / version_tag
+    (settings.state_dir / directory).mkdir(parents=True, exist_ok=True)
+    east, north = Transformer.from_crs(4326, 32631, always_xy=True).transform(*PLATEAUX)
+    transform = from_origin(east - 6000, north + 6000, 200, 200)
+    grids = {"hand": np.tile(np.linspace(0, 30, 60, dtype="float32"), (60, 1)),
+             "mrvbf": np.tile(np.linspace(0, 6, 60, dtype="float32")[:, None], (1, 60))}
+    paths = {}
+    for name in rasters:
+        write_cog(settings.state_dir / directory / f"{name}.tif", grids[name], transform, 32631,
+                  dtype="float32")
+        paths[name] = str(directory / f"{name}.tif")
+    lon, lat = PLATEAUX
+    deposits = gpd.GeoDataFrame(
+        {"deposit_class": ["floodplain", "low_terrace"], "mode": "terrain"},
+        geometry=[box(lon - 0.02, lat - 0.004, lon + 0.02, lat + 0.004),
+                  box(lon - 0.02, lat + 0.004, lon + 0.02, lat + 0.01)], crs=4326)
+    return store.add_footprint(
+        "tg-plateaux", deposits=deposits, seed=11, n_draws=N_DRAWS, code_version="test",
+        sheet_sha256=None, parameters={}, summaries={}, provenance={"inputs": {"test": version_tag}},
+        draws_path=None, rasters=paths)
+
+
+def _raster_tiles(page, field_id: str, name: str) -> list[str]:
+    """URLs of the drawn (complete, 256-pixel) raster tiles of a field's raster."""
+    return page.evaluate(f"""() => [...document.querySelectorAll('img.leaflet-tile')]
+        .filter((i) => i.src.includes('/fields/{field_id}/footprint/rasters/{name}/tiles/'))
+        .filter((i) => i.complete && i.naturalWidth === 256).map((i) => i.src)""")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (get_settings().data_dir / "dem" / "srtm3" / "N07E000.hgt").is_file(),
+                    reason="no bundled SRTM tile over tg-plateaux")
+def test_raster_layers_follow_the_field_and_version_shown(browser_page, live_server,
+                                                          stored_footprint, store, settings):
+    """A second field, tg-plateaux: its own hillshade (bundled SRTM) and the HAND and MRVBF
+    of the version it shows, from the service's raster listing, with legends, carried
+    by the URL hash; an older version without MRVBF draws none."""
+    older = _plateaux_version(store, settings, "v-hand", ("hand",))
+    latest = _plateaux_version(store, settings, "v-both", ("hand", "mrvbf"))
+    page = browser_page
+    console_errors = _console_errors(page)
+    outside = _offline(page)
+    lon, lat = PLATEAUX
+    _open_map(page, live_server, f"/map#map=12/{lat}/{lon}&layers=fields,deposits,hillshade,hand"
+                                 "&field=tg-plateaux")
+    page.wait_for_selector("#field-info[data-field='tg-plateaux'][data-loaded='true']",
+                           timeout=30_000)
+    page.wait_for_function("""() => ['hillshade', 'hand'].every((n) =>
+        [...document.querySelectorAll('img.leaflet-tile')].filter((i) =>
+            i.src.includes(`/fields/tg-plateaux/footprint/rasters/${n}/tiles/`)).length >= 4 &&
+        [...document.querySelectorAll('img.leaflet-tile')].filter((i) => i.src.includes('/rasters/'))
+            .every((i) => i.complete))""", timeout=60_000)
+    hand = _raster_tiles(page, "tg-plateaux", "hand")
+    assert len(hand) >= 4 and all(u.endswith(f"?version={latest.version}") for u in hand)
+    assert len(_raster_tiles(page, "tg-plateaux", "hillshade")) >= 4
+    assert _raster_tiles(page, "gh-birim", "hillshade") == []  # out of view: never asked
+    assert _raster_tiles(page, "tg-plateaux", "mrvbf") == []  # its overlay is off
+    # the layers control lists every raster some field has, the legend the ones shown
+    control = page.inner_text(".leaflet-control-layers-overlays")
+    for title in ("Hillshade", "Elevation (SRTM", "Height above nearest drainage",
+                  "Multi-resolution valley bottom flatness"):
+        assert title in control, title
+    ramps = page.locator(".legend .raster-legend")
+    assert [ramps.nth(i).get_attribute("data-raster") for i in range(ramps.count())] == [
+        "hillshade", "hand"]
+    assert all(ramps.nth(i).get_attribute("data-field") == "tg-plateaux"
+               for i in range(ramps.count()))
+    hand_legend = page.inner_text(".legend .raster-legend[data-raster='hand']")
+    assert "Height above nearest drainage" in hand_legend and "30 m" in hand_legend
+    assert "layers=fields,deposits,hillshade,hand" in page.evaluate("window.location.hash")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(500)  # Leaflet fades tiles in over 200 ms
+    page.screenshot(path=str(ARTIFACTS / "map-rasters-plateaux.png"))
+
+    # MRVBF on, through the hash: the legend follows
+    page.evaluate(f"""() => {{ window.location.hash = window.location.hash.replace(
+        'layers=fields,deposits,hillshade,hand', 'layers=fields,deposits,hand,mrvbf'); }}""")
+    page.wait_for_function("document.querySelector(\".legend .raster-legend[data-raster='mrvbf']\")",
+                           timeout=30_000)
+    page.wait_for_function("""() => [...document.querySelectorAll('img.leaflet-tile')]
+        .filter((i) => i.src.includes('/fields/tg-plateaux/footprint/rasters/mrvbf/tiles/')
+                       && i.complete && i.naturalWidth === 256).length >= 4""", timeout=60_000)
+    assert _raster_tiles(page, "tg-plateaux", "hillshade") == []
+
+    # the older version: its HAND tiles, and no MRVBF (it has none)
+    page.select_option("#version-select", str(older.version))
+    page.wait_for_selector(f"#field-info[data-loaded='true'][data-version='{older.version}']",
+                           timeout=30_000)
+    page.wait_for_function(f"""() => [...document.querySelectorAll('img.leaflet-tile')]
+        .filter((i) => i.src.includes('/rasters/hand/tiles/')).every((i) =>
+            i.src.endsWith('?version={older.version}'))""", timeout=30_000)
+    assert page.locator("img.leaflet-tile[src*='/rasters/mrvbf/']").count() == 0
+    assert page.locator(".legend .raster-legend[data-raster='mrvbf']").count() == 0
+    assert f"v={older.version}" in page.evaluate("window.location.hash")
+    assert outside == [], outside
+    assert console_errors == []
