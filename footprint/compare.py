@@ -11,7 +11,8 @@ deposit polygons, and says
 * the **parameter shifts**: P5/P50/P95 of every uncertain parameter's draws before and
   after (``summaries["parameter_quantiles"]``; a posterior from evidence shows here);
 * **resource and capacity** P5/P50/P95 before and after, their differences (after −
-  before, carats or carats per year), the band width ``P95 - P5`` and its change;
+  before, carats or carats per year) and changes in percent, the band width
+  ``P95 - P5`` and its change;
 * **deposits** added, removed and changed class: a deposit is the same ground in both
   versions when its geometry (normalised, at the stored 7 decimals of a degree) is equal;
   the same ground with another class has changed class; areas are the stored ``area_m2``
@@ -103,7 +104,9 @@ def _shift(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) ->
     difference = None if a is None or b is None else {
         key: float(b[key] or 0.0) - float(a[key] or 0.0)
         for key in ("p5", "p50", "p95", "band_width")}
-    return {"from": a, "to": b, "difference": difference,
+    change_pct = None if a is None or b is None else {
+        key: _change_pct(a[key], b[key]) for key in ("p5", "p50", "p95", "band_width")}
+    return {"from": a, "to": b, "difference": difference, "change_pct": change_pct,
             "p50_change_pct": _change_pct(pick(a, "p50"), pick(b, "p50")),
             "band_width_change_pct": _change_pct(pick(a, "band_width"), pick(b, "band_width"))}
 

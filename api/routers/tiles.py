@@ -8,7 +8,9 @@ Vector tiles (Mapbox Vector Tiles, ``WebMercatorQuad``)
 Raster tiles (PNG, through rio-tiler)
     ``/fields/<field>/footprint/rasters/<name>/tiles/WebMercatorQuad/{z}/{x}/{y}.png`` for
     the version's COGs (``hand``, ``mrvbf``, ``streams``) and for ``dem`` and ``hillshade``
-    (drawn from the bundled SRTM tiles), with TileJSON and a legend.
+    (drawn from the bundled SRTM tiles), with TileJSON and a legend;
+    ``/fields/<field>/footprint/raster-layers[?version=]`` lists a field's raster layers
+    (the version's, and the DEM ones where SRTM covers the field) with both, for the map.
 
 Tiles of a footprint version never change: they carry a strong ETag, and with
 ``?version=`` ``Cache-Control: immutable``; "latest" URLs are revalidated.
@@ -279,8 +281,9 @@ def _hillshade_tile(settings: Settings, z: int, x: int, y: int, size: int = 256)
 
     The shade is :func:`footprint.shading.hillshade` with the project's light and z-factor,
     as the field's hillshade COG. Every number it depends on is fixed per zoom (light,
-    z-factor, smoothing in pixels), the DEM is read with a halo wide enough for the smoothing and the gradient,
-    and the halo is cropped: a pixel's shade is the same whichever tile draws it.
+    z-factor, smoothing in pixels), the DEM is read with a halo wide enough for the
+    smoothing and the gradient, and the halo is cropped: a pixel's shade is the same
+    whichever tile draws it.
     """
     west, _, east, north = tile_bounds_3857(z, x, y)
     pixel_m = (east - west) / size  # Web Mercator metres: the same for every tile of z
@@ -409,7 +412,7 @@ def field_raster_layers(store: Any, settings: Settings, base_url: str, field_id:
     data directory has SRTM tiles over the field, and the rasters of footprint
     ``version`` (the latest when None; none when the field has no version yet), each
     with its TileJSON and legend."""
-    from api.routers.footprints import _raster_path, get_footprint_record
+    from api.routers.footprints import get_footprint_record
 
     field = get_field(field_id)
     record = (get_footprint_record(store, field_id, version)
@@ -417,13 +420,8 @@ def field_raster_layers(store: Any, settings: Settings, base_url: str, field_id:
     layers: list[tuple[str, int | None, Any]] = []
     if _srtm_paths(settings, field.bbox_4326):
         layers += [(name, None, None) for name in BUNDLED]
-    for name in sorted(record.rasters or {}) if record is not None else ():
-        try:
-            path = _raster_path(record, name, settings)
-        except NotFoundError:  # a file gone from the state directory: nothing to draw
-            continue
-        if name not in BUNDLED:
-            layers.append((name, record.version, _bounds_4326(path, field.bbox_4326)))
+    if record is not None:
+        layers += _version_rasters(record, settings, field.bbox_4326)
     layers.sort(key=lambda n: (RASTER_ORDER.index(n[0]) if n[0] in RASTER_ORDER
                                else len(RASTER_ORDER), n[0]))
     return {"field_id": field_id, "version": None if record is None else record.version,
@@ -432,6 +430,23 @@ def field_raster_layers(store: Any, settings: Settings, base_url: str, field_id:
                          "tilejson": _tilejson(base_url, field_id, name, resolved, bounds),
                          "legend": _legend(settings, field_id, name)}
                         for name, resolved, bounds in layers]}
+
+
+def _version_rasters(record: Any, settings: Settings,
+                     field_bbox_4326: tuple[float, float, float, float]
+                     ) -> list[tuple[str, int | None, Any]]:
+    """(name, version, lon/lat bounds) of each raster file of a version that exists."""
+    from api.routers.footprints import _raster_path
+
+    layers: list[tuple[str, int | None, Any]] = []
+    for name in sorted(record.rasters or {}):
+        try:
+            path = _raster_path(record, name, settings)
+        except NotFoundError:  # a file gone from the state directory: nothing to draw
+            continue
+        if name not in BUNDLED:
+            layers.append((name, record.version, _bounds_4326(path, field_bbox_4326)))
+    return layers
 
 
 def _bounds_4326(path: Path, field_bbox_4326: tuple[float, float, float, float]

@@ -104,9 +104,10 @@ def draws_summary(values: np.ndarray) -> dict[str, float]:
     return {"p5": float(p5), "p50": float(p50), "p95": float(p95), "mean": float(values.mean())}
 
 
-def _add_version(store, deposits: gpd.GeoDataFrame, seed: int):
+def _add_version(store, deposits: gpd.GeoDataFrame, seed: int, inputs: dict):
     """A stored gh-birim version of ``deposits`` whose resource is the sum of per-class
-    lognormal draws (``resource_ct.<class>``), as FootprintResult.to_dict() lays them out."""
+    lognormal draws (``resource_ct.<class>``), as FootprintResult.to_dict() lays them out,
+    built from ``inputs`` (its provenance's inputs document)."""
     rng = np.random.default_rng(seed)
     by_class = {cls: rng.lognormal(math.log(1.0e6 * (i + 1)), 0.5, N_DRAWS)
                 for i, (cls, _) in enumerate(VALLEY_CLASSES)}
@@ -119,7 +120,7 @@ def _add_version(store, deposits: gpd.GeoDataFrame, seed: int):
     record = store.add_footprint(
         "gh-birim", deposits=deposits, seed=seed, n_draws=N_DRAWS, code_version="test",
         sheet_sha256=None, parameters={}, summaries=blocks,
-        provenance={"inputs": {"test": "synthetic valley"}}, draws_path=None, rasters={})
+        provenance={"inputs": inputs}, draws_path=None, rasters={})
     summaries = {"resource_ct": resource["resource_ct"],
                  "capacity_ct_per_year": blocks["capacity"]["capacity_ct_per_year"]}
     shares = {cls: float(v.mean() / resource_ct.mean()) for cls, v in by_class.items()}
@@ -128,16 +129,22 @@ def _add_version(store, deposits: gpd.GeoDataFrame, seed: int):
 
 @pytest.fixture
 def stored_footprint(store, settings):
-    """Two gh-birim versions of the synthetic valley (v1 lacks the last two reaches), with
-    per-class resource draws, and a mined-areas layer with one pit of 2006 and one of 2007.
-    Returns the latest record, its summaries, its deposit count and its class shares."""
-    deposits = valley_deposits()
-    _add_version(store, deposits[deposits["reach"] < N_REACHES - 2].reset_index(drop=True), 7)
-    record, summaries, shares = _add_version(store, deposits, 20081106)
-    lon, lat = AKWATIA
+    """Two gh-birim versions of the synthetic valley, with per-class resource draws, and a
+    mined-areas layer with one pit of 2006 and one of 2007. v1 lacks the last two reaches,
+    calls reach 0's low terrace a high terrace, and was built before the pits layer and
+    on another DEM tile. Returns the latest record, its summaries, its deposit count and
+    its class shares."""
     pits = gpd.GeoDataFrame({"year": [2006, 2007]}, crs=4326, geometry=PITS)
-    store.add_layer("gh-birim", "mined_areas", "pits.geojson", "ab" * 32, crs="EPSG:4326",
-                    bounds_4326=None, features=pits)
+    layer, _ = store.add_layer("gh-birim", "mined_areas", "pits.geojson", "ab" * 32,
+                               crs="EPSG:4326", bounds_4326=None, features=pits)
+    deposits = valley_deposits()
+    older = deposits[deposits["reach"] < N_REACHES - 2].reset_index(drop=True)
+    older.loc[(older["reach"] == 0) & (older["deposit_class"] == "low_terrace"),
+              "deposit_class"] = "high_terrace"
+    _add_version(store, older, 7, {"layers": [], "checksums": {"dem:N06W001.hgt": "1" * 64}})
+    record, summaries, shares = _add_version(store, deposits, 20081106, {
+        "layers": [{"id": layer.id, "kind": "mined_areas", "sha256": layer.sha256}],
+        "checksums": {"dem:N06W001.hgt": "2" * 64}})
     return record, summaries, len(deposits), shares
 
 
@@ -281,8 +288,38 @@ def test_a_click_on_a_vector_tile_deposit_opens_its_popup(browser_page, live_ser
     assert console_errors == []
 
 
+def _check_compare_panel(page, store, record) -> None:
+    """The compare of v1 -> v2 says what changed: resource and capacity P5/P50/P95 of both
+    and their difference, deposits added / removed / changed class, the layers and other
+    inputs that differ."""
+    older = store.get_footprint("gh-birim", record.version - 1)
+    for block, key in (("resource", "resource_ct"), ("capacity", "capacity_ct_per_year")):
+        before, after = older.summaries[block][key], record.summaries[block][key]
+        for stat in ("p5", "p50", "p95"):
+            cell = (f"#compare-table tr[data-output='{key}'][data-row='difference'] "
+                    f"td[data-stat='{stat}']")
+            assert float(page.get_attribute(cell, "data-value")) == pytest.approx(
+                after[stat] - before[stat], rel=1e-9), (key, stat)
+            shown = page.inner_text(cell)
+            assert shown.lstrip("+−") == displayed(abs(after[stat] - before[stat])), (key, shown)
+            assert shown[0] == ("+" if after[stat] > before[stat] else "−")
+            assert page.inner_text(f"#compare-table tr[data-output='{key}'][data-row='to'] "
+                                   f"td[data-stat='{stat}']") == displayed(after[stat])
+    n_added = 2 * len(VALLEY_CLASSES)
+    assert (f"{n_added} added, 0 removed, 1 changed class"
+            in page.inner_text("#compare-deposits"))
+    change = page.locator("#compare-class-changes tr[data-from='high_terrace']"
+                          "[data-to='low_terrace']")
+    assert change.count() == 1 and "high terrace → low terrace" in change.inner_text()
+    layer = page.locator("#compare-layers tr[data-status='added']")
+    assert layer.count() == 1 and "pits.geojson" in layer.inner_text()
+    assert "abababababab" in layer.inner_text()  # its sha256 in v2, none in v1
+    assert "dem:N06W001.hgt: 111111111111 → 222222222222" in page.inner_text(
+        "#compare-other-inputs")
+
+
 def test_version_selector_compare_and_time_slider(browser_page, live_server,
-                                                  stored_footprint):
+                                                  stored_footprint, store):
     record, _, n_deposits, _ = stored_footprint
     n_v1 = n_deposits - 2 * len(VALLEY_CLASSES)
     page = browser_page
@@ -309,12 +346,11 @@ def test_version_selector_compare_and_time_slider(browser_page, live_server,
     page.wait_for_selector("#compare-holder[data-loaded='true'] #compare-table", timeout=30_000)
     _wait_for_tiles(page)
     assert page.evaluate("window.footprintMap.drawnCompare('gh-birim')") == n_deposits
-    table = page.inner_text("#compare-table")
-    assert "resource_ct" in table and f"v{record.version - 1}" in table
-    assert "8 added, 0 removed" in page.inner_text("#compare-holder")
+    _check_compare_panel(page, store, record)
     assert f"cmp={record.version}" in page.evaluate("window.location.hash")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "map-compare.png"))
+    page.locator("#compare-holder").screenshot(path=str(ARTIFACTS / "map-compare-panel.png"))
 
     # the time slider: pits mined up to 2006, then up to 2007
     page.wait_for_selector("#mined-year:not([disabled])", timeout=30_000)
@@ -563,8 +599,8 @@ def test_raster_layers_follow_the_field_and_version_shown(browser_page, live_ser
     page.screenshot(path=str(ARTIFACTS / "map-rasters-plateaux.png"))
 
     # MRVBF on, through the hash: the legend follows
-    page.evaluate(f"""() => {{ window.location.hash = window.location.hash.replace(
-        'layers=fields,deposits,hillshade,hand', 'layers=fields,deposits,hand,mrvbf'); }}""")
+    page.evaluate("""() => { window.location.hash = window.location.hash.replace(
+        'layers=fields,deposits,hillshade,hand', 'layers=fields,deposits,hand,mrvbf'); }""")
     page.wait_for_function("document.querySelector(\".legend .raster-legend[data-raster='mrvbf']\")",
                            timeout=30_000)
     page.wait_for_function("""() => [...document.querySelectorAll('img.leaflet-tile')]

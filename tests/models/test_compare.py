@@ -68,6 +68,8 @@ def test_resource_and_capacity_differences(compared):
     resource = outputs["resource_ct"]
     assert resource["difference"] == {"p5": 2.0, "p50": 5.0, "p95": -5.0, "band_width": -7.0}
     assert resource["p50_change_pct"] == pytest.approx(25.0)
+    assert resource["change_pct"] == pytest.approx({"p5": 20.0, "p50": 25.0, "p95": -12.5,
+                                                    "band_width": -100 * 7 / 30})
     assert resource["band_width_change_pct"] == pytest.approx(-100 * 7 / 30)
     capacity = outputs["capacity_ct_per_year"]
     assert capacity["difference"]["p50"] == 0.0 and capacity["unit"] == "ct/yr"

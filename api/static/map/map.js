@@ -2,15 +2,17 @@
  * The footprint map. Deposits, their stream network (the active-channel class) and mined
  * areas are drawn from the service's Mapbox Vector Tiles (Leaflet.VectorGrid, SVG tiles so
  * that each polygon takes its own clicks); fields and USGS points from OGC API - Features;
- * the hillshade and DEM from raster tiles; the basemap from the data directory
+ * the raster layers (hillshade, DEM, HAND, MRVBF) from raster tiles, as each field lists
+ * them for the version it shows (rasters.js); the basemap from the data directory
  * (basemap.js). Everything is served by the service: the page works offline.
  *
  * A field's panel has a version selector and a compare of two versions (the second one
- * outlined over the first, and the table of GET fields/{id}/footprints/compare); a slider
- * shows mined areas up to a year. The URL hash keeps the view, the layers, the field, its
- * version, the compared version and the year.
+ * outlined over the first, and what GET fields/{id}/footprints/compare says changed:
+ * compare.js); a slider shows mined areas up to a year. The URL hash keeps the view, the
+ * layers (raster ones included), the field, its version, the compared version and the year.
  *
  * State for tests and the curious is on window.footprintMap: `ready`, `failed`, `counts`,
+ * `rasters` (the raster overlays and each field's listing),
  * `drawnDeposits(id)` / `drawnMined(id)` (distinct features drawn in the loaded tiles),
  * `tilesIdle()`, `lastPopup`, `selectField(id)`, `showVersion(id, v)`,
  * `compareWith(id, v)`, `setMinedYear(y)`, `pagePoint(lat, lng)` and
