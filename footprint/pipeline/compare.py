@@ -85,6 +85,9 @@ def _evidence_lines(ev: dict[str, Any]) -> list[str]:
         state = " (retired)" if entry.get("retired_at") else ""
         lines.append(f"  - layer {entry['id']} {entry['kind']} {entry.get('name', '')!r} "
                      f"sha256 {entry['sha256'][:12]}{state}")
+    for entry in (e for e in ev.get("layers", []) if e["status"] == "changed"):
+        lines.append(f"  ~ layer {entry['id']} {entry['kind']} {entry.get('name', '')!r} "
+                     f"sha256 {entry['sha256_from'][:12]} -> {entry['sha256_to'][:12]}")
     for entry in ev["checksums_changed"]:
         lines.append(f"  ~ {entry['input']}: {(entry['from'] or '-')[:12]} -> "
                      f"{(entry['to'] or '-')[:12]}")

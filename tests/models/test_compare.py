@@ -88,6 +88,16 @@ def test_layers_that_differ_and_other_checksums(compared):
     assert not compared["same_inputs"]
 
 
+def test_the_cli_lines_name_what_changed(compared):
+    from footprint.pipeline.compare import comparison_lines
+
+    text = "\n".join(comparison_lines(compared))
+    assert "+ layer 5 bulk_samples" in text
+    assert "~ layer 7 mined_areas '' sha256 cccccccccccc -> dddddddddddd" in text
+    assert "difference 2 / 5 / -5" in text
+    assert "2 changed class" in text and "floodplain -> low_terrace: 2" in text
+
+
 def test_a_version_compared_with_itself_changes_nothing():
     rec = _record(1, (1.0, 2.0, 3.0), (1.0, 2.0, 3.0), [{"id": 1, "kind": "deposits",
                                                          "sha256": "a" * 64}], {})
