@@ -1,7 +1,9 @@
 """The map page in headless Chromium: it loads offline with no console error, draws the
 deposits of gh-birim from vector tiles, opens a deposit's popup, switches and compares
-versions, filters mined areas by year, draws the offline basemap and the hillshade, and
-lets a monitor sign in to open the anomaly report.
+versions (what changed: bands, deposits, inputs), filters mined areas by year, draws the
+offline basemap and the hillshade, follows a second field (tg-plateaux) with its own
+hillshade, HAND and MRVBF per version, and lets a monitor sign in to open the anomaly
+report.
 
 Debian's ``chromium`` driven by Playwright (never ``playwright install``); the service
 runs in uvicorn on a loopback port with a temporary state directory, and every request
