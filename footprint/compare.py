@@ -5,15 +5,18 @@ provenance, as :class:`~footprint.storage.records.FootprintRecord` keeps them) a
 deposit polygons, and says
 
 * which **evidence** changed: stored layers added to or dropped from the build inputs
-  (an upload, a retirement), other input checksums changed (data files, DEM tiles), and
+  (an upload, a retirement), every layer of either version with its sha256 in each and
+  whether it differs, other input checksums changed (data files, DEM tiles), and
   whether the sheet, seed, draws or model version differ;
 * the **parameter shifts**: P5/P50/P95 of every uncertain parameter's draws before and
   after (``summaries["parameter_quantiles"]``; a posterior from evidence shows here);
-* **resource and capacity** P5/P50/P95 before and after, with the band width
-  ``P95 - P5`` (carats or carats per year) and its change;
-* **deposits** added and removed: a deposit is the same in both versions when its class
-  and its geometry (normalised, at the stored 7 decimals of a degree) are equal; areas are
-  the stored ``area_m2`` (m², in the field's projected CRS);
+* **resource and capacity** P5/P50/P95 before and after, their differences (after −
+  before, carats or carats per year) and changes in percent, the band width
+  ``P95 - P5`` and its change;
+* **deposits** added, removed and changed class: a deposit is the same ground in both
+  versions when its geometry (normalised, at the stored 7 decimals of a degree) is equal;
+  the same ground with another class has changed class; areas are the stored ``area_m2``
+  (m², in the field's projected CRS), also summed per class in each version;
 * the **Sobol total indices** (``ST``) of each version for resource and capacity
   (``summaries["sensitivity"]``, :func:`footprint.sensitivity.sensitivity_summary`).
 
@@ -67,7 +70,7 @@ class DepositSet:
         return cls(classes, areas, geoms)
 
     def keys(self) -> list[str]:
-        """One identity per deposit: class plus normalised WKB at 7 decimals of a degree."""
+        """One identity per deposit's ground: its normalised WKB at 7 decimals of a degree."""
         geoms = np.array(list(self.geometry), dtype=object)
         present = np.array([g is not None for g in geoms], dtype=bool)
         wkb = np.full(len(geoms), "", dtype=object)
@@ -75,7 +78,7 @@ class DepositSet:
             rounded = shapely.transform(geoms[present],
                                         lambda xy: np.round(xy, GEOMETRY_DECIMALS))
             wkb[present] = shapely.to_wkb(shapely.normalize(rounded), hex=True)
-        return [f"{c}|{w}" for c, w in zip(self.deposit_class, wkb, strict=True)]
+        return [str(w) for w in wkb]
 
 
 def _quantiles(summary: Mapping[str, Any] | None) -> dict[str, float | None] | None:
@@ -98,7 +101,12 @@ def _shift(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) ->
     def pick(q: dict[str, float | None] | None, key: str) -> float | None:
         return None if q is None else q[key]
 
-    return {"from": a, "to": b,
+    difference = None if a is None or b is None else {
+        key: float(b[key] or 0.0) - float(a[key] or 0.0)
+        for key in ("p5", "p50", "p95", "band_width")}
+    change_pct = None if a is None or b is None else {
+        key: _change_pct(a[key], b[key]) for key in ("p5", "p50", "p95", "band_width")}
+    return {"from": a, "to": b, "difference": difference, "change_pct": change_pct,
             "p50_change_pct": _change_pct(pick(a, "p50"), pick(b, "p50")),
             "band_width_change_pct": _change_pct(pick(a, "band_width"), pick(b, "band_width"))}
 
@@ -135,6 +143,22 @@ def _other_checksums(record: Any) -> dict[str, str]:
     return {k: v for k, v in checksums.items() if not k.startswith("layer:")}
 
 
+def _layer_rows(la: dict[str, dict[str, Any]], lb: dict[str, dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+    """Every layer of either version: id, kind, its sha256 in each (None where it is not
+    an input) and ``status``: ``added``, ``removed``, ``changed`` (other bytes) or
+    ``same``."""
+    rows = []
+    for key in sorted(set(la) | set(lb), key=lambda k: (int(k.split(":")[2]), k)):
+        entry = lb.get(key) or la[key]
+        sha_a, sha_b = (la.get(key) or {}).get("sha256"), (lb.get(key) or {}).get("sha256")
+        status = ("added" if key not in la else "removed" if key not in lb
+                  else "same" if sha_a == sha_b else "changed")
+        rows.append({"id": entry["id"], "kind": entry["kind"], "sha256_from": sha_a,
+                     "sha256_to": sha_b, "status": status})
+    return rows
+
+
 def _evidence(a: Any, b: Any) -> dict[str, Any]:
     la, lb = _layers(a), _layers(b)
     ca, cb = _other_checksums(a), _other_checksums(b)
@@ -144,6 +168,7 @@ def _evidence(a: Any, b: Any) -> dict[str, Any]:
         "layers_added": [lb[k] for k in sorted(set(lb) - set(la))],
         "layers_removed": [la[k] for k in sorted(set(la) - set(lb))],
         "layers_unchanged": len(set(la) & set(lb)),
+        "layers": _layer_rows(la, lb),
         "checksums_changed": [{"input": k, "from": ca.get(k), "to": cb.get(k)}
                               for k in sorted(set(ca) | set(cb)) if ca.get(k) != cb.get(k)],
         "sheet_changed": a.sheet_sha256 != b.sheet_sha256,
@@ -179,26 +204,75 @@ def _outputs(a: Any, b: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _pair_by_ground(a: DepositSet, b: DepositSet) -> tuple[list[int], list[int],
+                                                             list[tuple[int, int]]]:
+    """(indexes of ``a`` only, indexes of ``b`` only, pairs (i, j) on the same ground):
+    on each ground, deposits of the same class pair first, the rest pair in order."""
+    ground_a: dict[str, list[int]] = {}
+    ground_b: dict[str, list[int]] = {}
+    for i, key in enumerate(a.keys()):
+        ground_a.setdefault(key, []).append(i)
+    for j, key in enumerate(b.keys()):
+        ground_b.setdefault(key, []).append(j)
+    only_a, only_b, pairs = [], [], []
+    for key in ground_a.keys() | ground_b.keys():
+        left, right = list(ground_a.get(key, [])), list(ground_b.get(key, []))
+        for i in list(left):
+            same = next((j for j in right if b.deposit_class[j] == a.deposit_class[i]), None)
+            if same is not None:
+                pairs.append((i, same))
+                left.remove(i)
+                right.remove(same)
+        pairs.extend(zip(left, right, strict=False))
+        only_a.extend(left[len(right):])
+        only_b.extend(right[len(left):])
+    return sorted(only_a), sorted(only_b), sorted(pairs)
+
+
+def _by_class(deposits: DepositSet, indexes: Iterable[int]) -> dict[str, dict[str, Any]]:
+    by_class: dict[str, dict[str, Any]] = {}
+    for i in indexes:
+        entry = by_class.setdefault(str(deposits.deposit_class[i]), {"n": 0, "area_m2": 0.0})
+        entry["n"] += 1
+        entry["area_m2"] += float(deposits.area_m2[i] or 0.0)
+    return by_class
+
+
+def _class_areas(a: DepositSet, b: DepositSet) -> list[dict[str, Any]]:
+    """Each class's count and area (m²) in both versions and the change."""
+    in_a = _by_class(a, range(len(a.deposit_class)))
+    in_b = _by_class(b, range(len(b.deposit_class)))
+    empty = {"n": 0, "area_m2": 0.0}
+    rows = []
+    for cls in sorted(in_a.keys() | in_b.keys()):
+        before, after = in_a.get(cls, empty), in_b.get(cls, empty)
+        rows.append({"deposit_class": cls, "from_n": before["n"], "to_n": after["n"],
+                     "from_area_m2": before["area_m2"], "to_area_m2": after["area_m2"],
+                     "area_change_m2": after["area_m2"] - before["area_m2"]})
+    return rows
+
+
 def _deposits(a: DepositSet, b: DepositSet) -> dict[str, Any]:
-    ka, kb = a.keys(), b.keys()
-    sa, sb = set(ka), set(kb)
-
-    def tally(keys: list[str], deposits: DepositSet, keep: set[str]) -> dict[str, dict]:
-        by_class: dict[str, dict] = {}
-        for key, cls, area in zip(keys, deposits.deposit_class, deposits.area_m2, strict=True):
-            if key in keep:
-                entry = by_class.setdefault(str(cls), {"n": 0, "area_m2": 0.0})
-                entry["n"] += 1
-                entry["area_m2"] += float(area or 0.0)
-        return by_class
-
-    added, removed = tally(kb, b, sb - sa), tally(ka, a, sa - sb)
-    return {"from_n": len(ka), "to_n": len(kb), "unchanged": len(sa & sb),
-            "added": sum(e["n"] for e in added.values()),
-            "removed": sum(e["n"] for e in removed.values()),
+    only_a, only_b, pairs = _pair_by_ground(a, b)
+    moved = [(i, j) for i, j in pairs if a.deposit_class[i] != b.deposit_class[j]]
+    changes: dict[tuple[str, str], dict[str, Any]] = {}
+    for i, j in moved:
+        entry = changes.setdefault((str(a.deposit_class[i]), str(b.deposit_class[j])),
+                                   {"n": 0, "area_m2": 0.0})
+        entry["n"] += 1
+        entry["area_m2"] += float(b.area_m2[j] or 0.0)
+    added, removed = _by_class(b, only_b), _by_class(a, only_a)
+    return {"from_n": len(a.deposit_class), "to_n": len(b.deposit_class),
+            "unchanged": len(pairs) - len(moved),
+            "added": len(only_b), "removed": len(only_a), "changed_class": len(moved),
             "added_area_m2": sum(e["area_m2"] for e in added.values()),
             "removed_area_m2": sum(e["area_m2"] for e in removed.values()),
-            "added_by_class": added, "removed_by_class": removed}
+            "changed_class_area_m2": sum(e["area_m2"] for e in changes.values()),
+            "added_by_class": added, "removed_by_class": removed,
+            "class_changes": sorted(({"from_class": f, "to_class": t, **e}
+                                     for (f, t), e in changes.items()),
+                                    key=lambda row: -row["area_m2"]),
+            "by_class": _class_areas(a, b)}
 
 
 def _sensitivity(a: Any, b: Any) -> dict[str, list[dict[str, Any]]]:
@@ -232,8 +306,9 @@ def compare_footprints(a: Any, b: Any, deposits_a: DepositSet,
     dict
         ``field_id``, ``from``/``to`` (version, inputs and draws sha256, seed ...),
         ``same_inputs``, ``same_draws``, ``evidence``, ``parameters``, ``outputs``,
-        ``deposits`` and ``sensitivity`` (see the module docstring). Percentages are
-        ``100 × (after − before) / |before|``; None where before is 0 or missing.
+        ``deposits`` and ``sensitivity`` (see the module docstring). Differences are
+        after − before; percentages ``100 × (after − before) / |before|``, None where
+        before is 0 or missing.
     """
     info_a, info_b = _version_info(a), _version_info(b)
     return {

@@ -55,7 +55,7 @@ class StateLayout:
 
     def rasters(self, field_id: str) -> Path:
         """``rasters/<field>/``: the COGs of a field's uploaded DEMs, and its bundled DEM
-        mosaic and hillshade (``dem.tif``, ``hillshade.tif``)."""
+        mosaic and hillshade (``dem.tif``, ``hillshade-horn.tif``)."""
         return self.root / "rasters" / field_id
 
     def field_footprints(self, field_id: str) -> Path:

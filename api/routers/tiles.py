@@ -8,7 +8,9 @@ Vector tiles (Mapbox Vector Tiles, ``WebMercatorQuad``)
 Raster tiles (PNG, through rio-tiler)
     ``/fields/<field>/footprint/rasters/<name>/tiles/WebMercatorQuad/{z}/{x}/{y}.png`` for
     the version's COGs (``hand``, ``mrvbf``, ``streams``) and for ``dem`` and ``hillshade``
-    (drawn from the bundled SRTM tiles), with TileJSON and a legend.
+    (drawn from the bundled SRTM tiles), with TileJSON and a legend;
+    ``/fields/<field>/footprint/raster-layers[?version=]`` lists a field's raster layers
+    (the version's, and the DEM ones where SRTM covers the field) with both, for the map.
 
 Tiles of a footprint version never change: they carry a strong ETag, and with
 ``?version=`` ``Cache-Control: immutable``; "latest" URLs are revalidated.
@@ -17,7 +19,6 @@ Tiles of a footprint version never change: they carry a strong ETag, and with
 from __future__ import annotations
 
 import functools
-import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,7 +34,7 @@ from rio_tiler.colormap import cmap
 from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.mosaic import mosaic_reader
-from scipy.ndimage import distance_transform_edt, gaussian_filter
+from scipy.ndimage import gaussian_filter
 from starlette.concurrency import run_in_threadpool
 
 from api.cache import cache_of, cached_response, latest_version
@@ -45,7 +46,7 @@ from footprint.catalogue import get_field, load_catalogue
 from footprint.errors import InvalidParameterError, NotFoundError
 from footprint.io.dem import find_tiles
 from footprint.settings import Settings
-from footprint.shading import hillshade
+from footprint.shading import Z_FACTOR, fill_voids_nearest, hillshade
 from footprint.storage.tiles import EXTENT, check_tile, tile_bounds_3857, tile_bounds_4326
 
 router = APIRouter(tags=["OGC API - Tiles"], responses=ERROR_RESPONSES)
@@ -67,7 +68,7 @@ RASTER_STYLES: dict[str, dict[str, Any]] = {
                 "title": "Stream network"},
     "dem": {"colormap": "terrain", "range": None, "unit": "m",
             "title": "Elevation (SRTM 3 arc-second)"},
-    "hillshade": {"colormap": "greys", "range": (0.0, 255.0), "unit": "shade",
+    "hillshade": {"colormap": "greys_r", "range": (0.0, 255.0), "unit": "shade",
                   "title": "Hillshade (sun at 315°, 45°)"},
 }
 BUNDLED = ("dem", "hillshade")
@@ -273,16 +274,16 @@ def _read_tile(paths: list[Path], z: int, x: int, y: int, size: int = 256,
 
 #: SRTM's metre-scale speckle reads as texture at fine zooms: smoothed over this (m)
 HILLSHADE_SMOOTHING_M = 90.0
-#: Vertical exaggeration of the hillshade, the same at every zoom and tile (no seams)
-HILLSHADE_Z_FACTOR = 3.0
 
 
 def _hillshade_tile(settings: Settings, z: int, x: int, y: int, size: int = 256):
     """Hillshade (0-255) of tile z/x/y from the bundled SRTM, seamless across tiles.
 
-    Every number the shade depends on is fixed per zoom (light, z-factor, smoothing in
-    pixels), the DEM is read with a halo wide enough for the smoothing and the gradient,
-    and the halo is cropped: a pixel's shade is the same whichever tile draws it.
+    The shade is :func:`footprint.shading.hillshade` with the project's light and z-factor,
+    as the field's hillshade COG. Every number it depends on is fixed per zoom (light,
+    z-factor, smoothing in pixels), the DEM is read with a halo wide enough for the
+    smoothing and the gradient, and the halo is cropped: a pixel's shade is the same
+    whichever tile draws it.
     """
     west, _, east, north = tile_bounds_3857(z, x, y)
     pixel_m = (east - west) / size  # Web Mercator metres: the same for every tile of z
@@ -294,19 +295,14 @@ def _hillshade_tile(settings: Settings, z: int, x: int, y: int, size: int = 256)
         return None
     band = image.array[0]
     elevation = band.astype("float64").filled(np.nan)
-    voids = ~np.isfinite(elevation)
-    if voids.all():
+    if not np.isfinite(elevation).any():
         return None
-    if voids.any():  # nearest valid elevation: depends on the place, not on the tile mean
-        nearest = distance_transform_edt(voids, return_distances=False, return_indices=True)
-        elevation = elevation[tuple(nearest)]
-    elevation = gaussian_filter(elevation, sigma=sigma_px)
+    elevation = gaussian_filter(fill_voids_nearest(elevation), sigma=sigma_px)
     # ground size of a pixel shrinks with cos(latitude), row by row (Mercator is conformal)
     rows_y_m = north - (np.arange(elevation.shape[0]) - halo + 0.5) * pixel_m
     lat = np.arctan(np.sinh(rows_y_m / 6378137.0))
     ground_m = (pixel_m * np.cos(lat))[:, None]
-    shade = hillshade(elevation, ground_m, ground_m, azimuth_deg=315.0, altitude_deg=45.0,
-                      z_factor=HILLSHADE_Z_FACTOR)
+    shade = hillshade(elevation, ground_m, ground_m, z_factor=Z_FACTOR)
     crop = (slice(halo, halo + size), slice(halo, halo + size))
     image.array = np.ma.MaskedArray((shade[crop] * 255.0)[None], mask=band.mask[crop][None])
     return image
@@ -375,6 +371,106 @@ async def raster_tile(field_id: FieldId, name: RasterName, z: Z, x: XY, y: XY,
                            immutable=version is not None or name in BUNDLED)
 
 
+def _tilejson(base_url: str, field_id: str, name: str, resolved: int | None,
+              bounds_4326: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
+    """TileJSON 3.0 of raster ``name`` of a field (of version ``resolved``, None for the
+    bundled DEM ones); its ``legend`` is the URL of the legend document, its bounds the
+    field's unless ``bounds_4326`` is given."""
+    suffix = "" if resolved is None else f"?version={resolved}"
+    base = f"{base_url}/fields/{field_id}/footprint/rasters/{name}"
+    west, south, east, north = bounds_4326 or get_field(field_id).bbox_4326
+    return {
+        "tilejson": "3.0.0", "name": f"{field_id} {name}", "scheme": "xyz",
+        "description": RASTER_STYLES.get(name, {}).get("title", name),
+        "tiles": [f"{base}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png{suffix}"],
+        "minzoom": RASTER_MIN_ZOOM, "maxzoom": RASTER_MAX_ZOOM,
+        "bounds": [west, south, east, north],
+        "legend": f"{base}/legend{suffix}",
+    }
+
+
+def _legend(settings: Settings, field_id: str, name: str) -> dict[str, Any]:
+    """The colour ramp of raster ``name``'s tiles: value range, unit, nine colour stops."""
+    style = RASTER_STYLES.get(name, {"colormap": "viridis", "range": None, "unit": "",
+                                     "title": name})
+    low, high = style["range"] or _dem_range_m(settings.data_dir, field_id)
+    ramp = cmap.get(style["colormap"])
+    stops = [{"value": low + (high - low) * i / 8,
+              "color": "#{:02x}{:02x}{:02x}".format(*ramp[min(255, i * 32)][:3])}
+             for i in range(9)]
+    return {"name": name, "title": style["title"], "unit": style["unit"],
+            "colormap": style["colormap"], "min": low, "max": high, "stops": stops}
+
+
+#: the order in which a field's rasters are listed (any other name follows, sorted)
+RASTER_ORDER = ("hillshade", "dem", "hand", "mrvbf", "streams")
+
+
+def field_raster_layers(store: Any, settings: Settings, base_url: str, field_id: str,
+                        version: int | None) -> dict[str, Any]:
+    """The raster layers of a field for a map: the bundled DEM and hillshade when the
+    data directory has SRTM tiles over the field, and the rasters of footprint
+    ``version`` (the latest when None; none when the field has no version yet), each
+    with its TileJSON and legend."""
+    from api.routers.footprints import get_footprint_record
+
+    field = get_field(field_id)
+    record = (get_footprint_record(store, field_id, version)
+              if version is not None or store.latest_footprint(field_id) is not None else None)
+    layers: list[tuple[str, int | None, Any]] = []
+    if _srtm_paths(settings, field.bbox_4326):
+        layers += [(name, None, None) for name in BUNDLED]
+    if record is not None:
+        layers += _version_rasters(record, settings, field.bbox_4326)
+    layers.sort(key=lambda n: (RASTER_ORDER.index(n[0]) if n[0] in RASTER_ORDER
+                               else len(RASTER_ORDER), n[0]))
+    return {"field_id": field_id, "version": None if record is None else record.version,
+            "rasters": [{"name": name, "version": resolved,
+                         "title": RASTER_STYLES.get(name, {}).get("title", name),
+                         "tilejson": _tilejson(base_url, field_id, name, resolved, bounds),
+                         "legend": _legend(settings, field_id, name)}
+                        for name, resolved, bounds in layers]}
+
+
+def _version_rasters(record: Any, settings: Settings,
+                     field_bbox_4326: tuple[float, float, float, float]
+                     ) -> list[tuple[str, int | None, Any]]:
+    """(name, version, lon/lat bounds) of each raster file of a version that exists."""
+    from api.routers.footprints import _raster_path
+
+    layers: list[tuple[str, int | None, Any]] = []
+    for name in sorted(record.rasters or {}):
+        try:
+            path = _raster_path(record, name, settings)
+        except NotFoundError:  # a file gone from the state directory: nothing to draw
+            continue
+        if name not in BUNDLED:
+            layers.append((name, record.version, _bounds_4326(path, field_bbox_4326)))
+    return layers
+
+
+def _bounds_4326(path: Path, field_bbox_4326: tuple[float, float, float, float]
+                 ) -> tuple[float, float, float, float]:
+    """The lon/lat bounds of a COG, within the field's box when they meet (no tile is
+    asked where the raster has nothing)."""
+    from rasterio.warp import transform_bounds
+
+    with rasterio.open(path) as src:
+        west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+    fw, fs, fe, fn = field_bbox_4326
+    box = (max(west, fw), max(south, fs), min(east, fe), min(north, fn))
+    return box if box[0] < box[2] and box[1] < box[3] else (west, south, east, north)
+
+
+@router.get("/fields/{field_id}/footprint/raster-layers", operation_id="getRasterLayers")
+def raster_layers(field_id: FieldId, request: Request, _: ReadAccess, settings: SettingsDep,
+                  store: StoreDep, version: VersionQuery = None) -> JSONResponse:
+    """The raster layers of a field and footprint version, each with TileJSON and legend."""
+    check_parameters(request, frozenset({"version"}))
+    return JSONResponse(field_raster_layers(store, settings, _base(request), field_id,
+                                            version))
+
+
 @router.get("/fields/{field_id}/footprint/rasters/{name}/tilejson.json",
             operation_id="getRasterTileJson")
 def raster_tilejson(field_id: FieldId, name: RasterName, request: Request, _: ReadAccess,
@@ -383,17 +479,7 @@ def raster_tilejson(field_id: FieldId, name: RasterName, request: Request, _: Re
     """TileJSON 3.0 of a raster's PNG tiles, with a link to its legend."""
     check_parameters(request, frozenset({"version"}))
     resolved, _path = _raster_source(store, settings, field_id, name, version)
-    suffix = "" if resolved is None else f"?version={resolved}"
-    base = f"{_base(request)}/fields/{field_id}/footprint/rasters/{name}"
-    west, south, east, north = get_field(field_id).bbox_4326
-    return JSONResponse({
-        "tilejson": "3.0.0", "name": f"{field_id} {name}", "scheme": "xyz",
-        "description": RASTER_STYLES.get(name, {}).get("title", name),
-        "tiles": [f"{base}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png{suffix}"],
-        "minzoom": RASTER_MIN_ZOOM, "maxzoom": RASTER_MAX_ZOOM,
-        "bounds": [west, south, east, north],
-        "legend": f"{base}/legend{suffix}",
-    })
+    return JSONResponse(_tilejson(_base(request), field_id, name, resolved))
 
 
 @router.get("/fields/{field_id}/footprint/rasters/{name}/legend", operation_id="getRasterLegend")
@@ -403,13 +489,4 @@ def raster_legend(field_id: FieldId, name: RasterName, request: Request, _: Read
     """The colour ramp of a raster's tiles: value range, unit and colour stops."""
     check_parameters(request, frozenset({"version"}))
     _raster_source(store, settings, field_id, name, version)
-    style = RASTER_STYLES.get(name, {"colormap": "viridis", "range": None, "unit": "",
-                                     "title": name})
-    low, high = style["range"] or _dem_range_m(settings.data_dir, field_id)
-    ramp = cmap.get(style["colormap"])
-    stops = [{"value": low + (high - low) * i / 8,
-              "color": "#{:02x}{:02x}{:02x}".format(*ramp[min(255, i * 32)][:3])}
-             for i in range(9)]
-    return JSONResponse({"name": name, "title": style["title"], "unit": style["unit"],
-                         "colormap": style["colormap"], "min": low, "max": high,
-                         "stops": json.loads(json.dumps(stops))})
+    return JSONResponse(_legend(settings, field_id, name))

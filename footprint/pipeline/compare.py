@@ -31,8 +31,8 @@ def _layer_names(store: Any, field_id: str) -> dict[int, dict[str, Any]]:
 def compare_versions(store: Any, field_id: str, version_from: int,
                      version_to: int | None = None) -> dict[str, Any]:
     """Compare stored versions ``version_from`` (before) and ``version_to`` (after; default
-    the latest) of ``field_id``. Layer entries gain their stored ``name`` and
-    ``retired_at``.
+    the latest) of ``field_id``. Layer entries (added, removed, and the ``layers`` table)
+    gain their stored ``name`` and ``retired_at``.
 
     Raises
     ------
@@ -51,7 +51,7 @@ def compare_versions(store: Any, field_id: str, version_from: int,
     b = store.get_footprint(field_id, int(version_to))
     result = compare_footprints(a, b, _deposits(store, a), _deposits(store, b))
     names = _layer_names(store, field_id)
-    for key in ("layers_added", "layers_removed"):
+    for key in ("layers_added", "layers_removed", "layers"):
         for entry in result["evidence"][key]:
             entry.update(names.get(int(entry["id"]), {}))
     return result
@@ -85,6 +85,9 @@ def _evidence_lines(ev: dict[str, Any]) -> list[str]:
         state = " (retired)" if entry.get("retired_at") else ""
         lines.append(f"  - layer {entry['id']} {entry['kind']} {entry.get('name', '')!r} "
                      f"sha256 {entry['sha256'][:12]}{state}")
+    for entry in (e for e in ev.get("layers", []) if e["status"] == "changed"):
+        lines.append(f"  ~ layer {entry['id']} {entry['kind']} {entry.get('name', '')!r} "
+                     f"sha256 {entry['sha256_from'][:12]} -> {entry['sha256_to'][:12]}")
     for entry in ev["checksums_changed"]:
         lines.append(f"  ~ {entry['input']}: {(entry['from'] or '-')[:12]} -> "
                      f"{(entry['to'] or '-')[:12]}")
@@ -117,19 +120,28 @@ def comparison_lines(result: dict[str, Any], *, all_parameters: bool = False) ->
     lines.extend(_evidence_lines(result["evidence"]))
     lines.append("outputs (P5 / P50 / P95):")
     for row in result["outputs"]:
+        diff = row.get("difference")
+        change = "" if diff is None else (f"  difference {_fmt(diff['p5'])} / "
+                                          f"{_fmt(diff['p50'])} / {_fmt(diff['p95'])};")
         lines.append(f"  {row['output']} [{row['unit']}]: {_band(row['from'])}  ->  "
-                     f"{_band(row['to'])}  P50 {_pct(row['p50_change_pct'])}, "
+                     f"{_band(row['to'])}{change}  P50 {_pct(row['p50_change_pct'])}, "
                      f"band {_pct(row['band_width_change_pct'])}")
     shifted = [r for r in result["parameters"] if all_parameters or r["changed"]]
     lines.append("parameter shifts (P5 / P50 / P95):" if shifted
                  else "parameter shifts: none")
     lines.extend(f"  {row['parameter']}: {_band(row['from'])}  ->  {_band(row['to'])}"
                  for row in shifted)
-    dep = result["deposits"]
-    lines.append(f"deposits: {dep['from_n']} -> {dep['to_n']} ({dep['added']} added, "
-                 f"{_fmt(dep['added_area_m2'])} m2; {dep['removed']} removed, "
-                 f"{_fmt(dep['removed_area_m2'])} m2; {dep['unchanged']} unchanged)")
-    return lines + _sensitivity_lines(result)
+    return lines + _deposit_lines(result["deposits"]) + _sensitivity_lines(result)
+
+
+def _deposit_lines(dep: dict[str, Any]) -> list[str]:
+    lines = [f"deposits: {dep['from_n']} -> {dep['to_n']} ({dep['added']} added, "
+             f"{_fmt(dep['added_area_m2'])} m2; {dep['removed']} removed, "
+             f"{_fmt(dep['removed_area_m2'])} m2; {dep.get('changed_class', 0)} changed class, "
+             f"{_fmt(dep.get('changed_class_area_m2'))} m2; {dep['unchanged']} unchanged)"]
+    lines.extend(f"  {row['from_class']} -> {row['to_class']}: {row['n']}, "
+                 f"{_fmt(row['area_m2'])} m2" for row in dep.get("class_changes", []))
+    return lines
 
 
 __all__ = ["compare_versions", "comparison_lines"]

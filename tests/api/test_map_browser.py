@@ -1,7 +1,9 @@
 """The map page in headless Chromium: it loads offline with no console error, draws the
 deposits of gh-birim from vector tiles, opens a deposit's popup, switches and compares
-versions, filters mined areas by year, draws the offline basemap and the hillshade, and
-lets a monitor sign in to open the anomaly report.
+versions (what changed: bands, deposits, inputs), filters mined areas by year, draws the
+offline basemap and the hillshade, follows a second field (tg-plateaux) with its own
+hillshade, HAND and MRVBF per version, and lets a monitor sign in to open the anomaly
+report.
 
 Debian's ``chromium`` driven by Playwright (never ``playwright install``); the service
 runs in uvicorn on a loopback port with a temporary state directory, and every request
@@ -104,9 +106,10 @@ def draws_summary(values: np.ndarray) -> dict[str, float]:
     return {"p5": float(p5), "p50": float(p50), "p95": float(p95), "mean": float(values.mean())}
 
 
-def _add_version(store, deposits: gpd.GeoDataFrame, seed: int):
+def _add_version(store, deposits: gpd.GeoDataFrame, seed: int, inputs: dict):
     """A stored gh-birim version of ``deposits`` whose resource is the sum of per-class
-    lognormal draws (``resource_ct.<class>``), as FootprintResult.to_dict() lays them out."""
+    lognormal draws (``resource_ct.<class>``), as FootprintResult.to_dict() lays them out,
+    built from ``inputs`` (its provenance's inputs document)."""
     rng = np.random.default_rng(seed)
     by_class = {cls: rng.lognormal(math.log(1.0e6 * (i + 1)), 0.5, N_DRAWS)
                 for i, (cls, _) in enumerate(VALLEY_CLASSES)}
@@ -119,7 +122,7 @@ def _add_version(store, deposits: gpd.GeoDataFrame, seed: int):
     record = store.add_footprint(
         "gh-birim", deposits=deposits, seed=seed, n_draws=N_DRAWS, code_version="test",
         sheet_sha256=None, parameters={}, summaries=blocks,
-        provenance={"inputs": {"test": "synthetic valley"}}, draws_path=None, rasters={})
+        provenance={"inputs": inputs}, draws_path=None, rasters={})
     summaries = {"resource_ct": resource["resource_ct"],
                  "capacity_ct_per_year": blocks["capacity"]["capacity_ct_per_year"]}
     shares = {cls: float(v.mean() / resource_ct.mean()) for cls, v in by_class.items()}
@@ -128,16 +131,22 @@ def _add_version(store, deposits: gpd.GeoDataFrame, seed: int):
 
 @pytest.fixture
 def stored_footprint(store, settings):
-    """Two gh-birim versions of the synthetic valley (v1 lacks the last two reaches), with
-    per-class resource draws, and a mined-areas layer with one pit of 2006 and one of 2007.
-    Returns the latest record, its summaries, its deposit count and its class shares."""
-    deposits = valley_deposits()
-    _add_version(store, deposits[deposits["reach"] < N_REACHES - 2].reset_index(drop=True), 7)
-    record, summaries, shares = _add_version(store, deposits, 20081106)
-    lon, lat = AKWATIA
+    """Two gh-birim versions of the synthetic valley, with per-class resource draws, and a
+    mined-areas layer with one pit of 2006 and one of 2007. v1 lacks the last two reaches,
+    calls reach 0's low terrace a high terrace, and was built before the pits layer and
+    on another DEM tile. Returns the latest record, its summaries, its deposit count and
+    its class shares."""
     pits = gpd.GeoDataFrame({"year": [2006, 2007]}, crs=4326, geometry=PITS)
-    store.add_layer("gh-birim", "mined_areas", "pits.geojson", "ab" * 32, crs="EPSG:4326",
-                    bounds_4326=None, features=pits)
+    layer, _ = store.add_layer("gh-birim", "mined_areas", "pits.geojson", "ab" * 32,
+                               crs="EPSG:4326", bounds_4326=None, features=pits)
+    deposits = valley_deposits()
+    older = deposits[deposits["reach"] < N_REACHES - 2].reset_index(drop=True)
+    older.loc[(older["reach"] == 0) & (older["deposit_class"] == "low_terrace"),
+              "deposit_class"] = "high_terrace"
+    _add_version(store, older, 7, {"layers": [], "checksums": {"dem:N06W001.hgt": "1" * 64}})
+    record, summaries, shares = _add_version(store, deposits, 20081106, {
+        "layers": [{"id": layer.id, "kind": "mined_areas", "sha256": layer.sha256}],
+        "checksums": {"dem:N06W001.hgt": "2" * 64}})
     return record, summaries, len(deposits), shares
 
 
@@ -281,8 +290,38 @@ def test_a_click_on_a_vector_tile_deposit_opens_its_popup(browser_page, live_ser
     assert console_errors == []
 
 
+def _check_compare_panel(page, store, record) -> None:
+    """The compare of v1 -> v2 says what changed: resource and capacity P5/P50/P95 of both
+    and their difference, deposits added / removed / changed class, the layers and other
+    inputs that differ."""
+    older = store.get_footprint("gh-birim", record.version - 1)
+    for block, key in (("resource", "resource_ct"), ("capacity", "capacity_ct_per_year")):
+        before, after = older.summaries[block][key], record.summaries[block][key]
+        for stat in ("p5", "p50", "p95"):
+            cell = (f"#compare-table tr[data-output='{key}'][data-row='difference'] "
+                    f"td[data-stat='{stat}']")
+            assert float(page.get_attribute(cell, "data-value")) == pytest.approx(
+                after[stat] - before[stat], rel=1e-9), (key, stat)
+            shown = page.inner_text(cell)
+            assert shown.lstrip("+−") == displayed(abs(after[stat] - before[stat])), (key, shown)
+            assert shown[0] == ("+" if after[stat] > before[stat] else "−")
+            assert page.inner_text(f"#compare-table tr[data-output='{key}'][data-row='to'] "
+                                   f"td[data-stat='{stat}']") == displayed(after[stat])
+    n_added = 2 * len(VALLEY_CLASSES)
+    assert (f"{n_added} added, 0 removed, 1 changed class"
+            in page.inner_text("#compare-deposits"))
+    change = page.locator("#compare-class-changes tr[data-from='high_terrace']"
+                          "[data-to='low_terrace']")
+    assert change.count() == 1 and "high terrace → low terrace" in change.inner_text()
+    layer = page.locator("#compare-layers tr[data-status='added']")
+    assert layer.count() == 1 and "pits.geojson" in layer.inner_text()
+    assert "abababababab" in layer.inner_text()  # its sha256 in v2, none in v1
+    assert "dem:N06W001.hgt: 111111111111 → 222222222222" in page.inner_text(
+        "#compare-other-inputs")
+
+
 def test_version_selector_compare_and_time_slider(browser_page, live_server,
-                                                  stored_footprint):
+                                                  stored_footprint, store):
     record, _, n_deposits, _ = stored_footprint
     n_v1 = n_deposits - 2 * len(VALLEY_CLASSES)
     page = browser_page
@@ -309,12 +348,11 @@ def test_version_selector_compare_and_time_slider(browser_page, live_server,
     page.wait_for_selector("#compare-holder[data-loaded='true'] #compare-table", timeout=30_000)
     _wait_for_tiles(page)
     assert page.evaluate("window.footprintMap.drawnCompare('gh-birim')") == n_deposits
-    table = page.inner_text("#compare-table")
-    assert "resource_ct" in table and f"v{record.version - 1}" in table
-    assert "8 added, 0 removed" in page.inner_text("#compare-holder")
+    _check_compare_panel(page, store, record)
     assert f"cmp={record.version}" in page.evaluate("window.location.hash")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "map-compare.png"))
+    page.locator("#compare-holder").screenshot(path=str(ARTIFACTS / "map-compare-panel.png"))
 
     # the time slider: pits mined up to 2006, then up to 2007
     page.wait_for_selector("#mined-year:not([disabled])", timeout=30_000)
@@ -473,3 +511,114 @@ def test_map_hash_restores_view_and_draws_the_hillshade_offline(browser_page, li
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "map-hillshade.png"))
     assert outside == [], outside
+
+
+#: A valley of the Akposso plateau, inside tg-plateaux's area of interest (lon, lat).
+PLATEAUX = (0.75, 7.45)
+
+
+def _plateaux_version(store, settings, version_tag: str, rasters: tuple[str, ...]):
+    """A tg-plateaux version with a few deposits and synthetic HAND / MRVBF COGs (UTM 31N,
+    200 m cells, 12 x 12 km around PLATEAUX): HAND rises eastwards 0-30 m."""
+    from pyproj import Transformer
+    from rasterio.transform import from_origin
+    from shapely.geometry import box
+
+    from footprint.io.raster import write_cog
+
+    directory = Path("footprints") / "tg-plateaux" / version_tag
+    (settings.state_dir / directory).mkdir(parents=True, exist_ok=True)
+    east, north = Transformer.from_crs(4326, 32631, always_xy=True).transform(*PLATEAUX)
+    transform = from_origin(east - 6000, north + 6000, 200, 200)
+    grids = {"hand": np.tile(np.linspace(0, 30, 60, dtype="float32"), (60, 1)),
+             "mrvbf": np.tile(np.linspace(0, 6, 60, dtype="float32")[:, None], (1, 60))}
+    paths = {}
+    for name in rasters:
+        write_cog(settings.state_dir / directory / f"{name}.tif", grids[name], transform, 32631,
+                  dtype="float32")
+        paths[name] = str(directory / f"{name}.tif")
+    lon, lat = PLATEAUX
+    deposits = gpd.GeoDataFrame(
+        {"deposit_class": ["floodplain", "low_terrace"], "mode": "terrain"},
+        geometry=[box(lon - 0.02, lat - 0.004, lon + 0.02, lat + 0.004),
+                  box(lon - 0.02, lat + 0.004, lon + 0.02, lat + 0.01)], crs=4326)
+    return store.add_footprint(
+        "tg-plateaux", deposits=deposits, seed=11, n_draws=N_DRAWS, code_version="test",
+        sheet_sha256=None, parameters={}, summaries={}, provenance={"inputs": {"test": version_tag}},
+        draws_path=None, rasters=paths)
+
+
+def _raster_tiles(page, field_id: str, name: str) -> list[str]:
+    """URLs of the drawn (complete, 256-pixel) raster tiles of a field's raster."""
+    return page.evaluate(f"""() => [...document.querySelectorAll('img.leaflet-tile')]
+        .filter((i) => i.src.includes('/fields/{field_id}/footprint/rasters/{name}/tiles/'))
+        .filter((i) => i.complete && i.naturalWidth === 256).map((i) => i.src)""")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (get_settings().data_dir / "dem" / "srtm3" / "N07E000.hgt").is_file(),
+                    reason="no bundled SRTM tile over tg-plateaux")
+def test_raster_layers_follow_the_field_and_version_shown(browser_page, live_server,
+                                                          stored_footprint, store, settings):
+    """A second field, tg-plateaux: its own hillshade (bundled SRTM) and the HAND and MRVBF
+    of the version it shows, from the service's raster listing, with legends, carried
+    by the URL hash; an older version without MRVBF draws none."""
+    older = _plateaux_version(store, settings, "v-hand", ("hand",))
+    latest = _plateaux_version(store, settings, "v-both", ("hand", "mrvbf"))
+    page = browser_page
+    console_errors = _console_errors(page)
+    outside = _offline(page)
+    lon, lat = PLATEAUX
+    _open_map(page, live_server, f"/map#map=12/{lat}/{lon}&layers=fields,deposits,hillshade,hand"
+                                 "&field=tg-plateaux")
+    page.wait_for_selector("#field-info[data-field='tg-plateaux'][data-loaded='true']",
+                           timeout=30_000)
+    page.wait_for_function("""() => ['hillshade', 'hand'].every((n) =>
+        [...document.querySelectorAll('img.leaflet-tile')].filter((i) =>
+            i.src.includes(`/fields/tg-plateaux/footprint/rasters/${n}/tiles/`)).length >= 4 &&
+        [...document.querySelectorAll('img.leaflet-tile')].filter((i) => i.src.includes('/rasters/'))
+            .every((i) => i.complete))""", timeout=60_000)
+    hand = _raster_tiles(page, "tg-plateaux", "hand")
+    assert len(hand) >= 4 and all(u.endswith(f"?version={latest.version}") for u in hand)
+    assert len(_raster_tiles(page, "tg-plateaux", "hillshade")) >= 4
+    assert _raster_tiles(page, "gh-birim", "hillshade") == []  # out of view: never asked
+    assert _raster_tiles(page, "tg-plateaux", "mrvbf") == []  # its overlay is off
+    # the layers control lists every raster some field has, the legend the ones shown
+    control = page.inner_text(".leaflet-control-layers-overlays")
+    for title in ("Hillshade", "Elevation (SRTM", "Height above nearest drainage",
+                  "Multi-resolution valley bottom flatness"):
+        assert title in control, title
+    ramps = page.locator(".legend .raster-legend")
+    assert [ramps.nth(i).get_attribute("data-raster") for i in range(ramps.count())] == [
+        "hillshade", "hand"]
+    assert all(ramps.nth(i).get_attribute("data-field") == "tg-plateaux"
+               for i in range(ramps.count()))
+    hand_legend = page.inner_text(".legend .raster-legend[data-raster='hand']")
+    assert "Height above nearest drainage" in hand_legend and "30 m" in hand_legend
+    assert "layers=fields,deposits,hillshade,hand" in page.evaluate("window.location.hash")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(500)  # Leaflet fades tiles in over 200 ms
+    page.screenshot(path=str(ARTIFACTS / "map-rasters-plateaux.png"))
+
+    # MRVBF on, through the hash: the legend follows
+    page.evaluate("""() => { window.location.hash = window.location.hash.replace(
+        'layers=fields,deposits,hillshade,hand', 'layers=fields,deposits,hand,mrvbf'); }""")
+    page.wait_for_function("document.querySelector(\".legend .raster-legend[data-raster='mrvbf']\")",
+                           timeout=30_000)
+    page.wait_for_function("""() => [...document.querySelectorAll('img.leaflet-tile')]
+        .filter((i) => i.src.includes('/fields/tg-plateaux/footprint/rasters/mrvbf/tiles/')
+                       && i.complete && i.naturalWidth === 256).length >= 4""", timeout=60_000)
+    assert _raster_tiles(page, "tg-plateaux", "hillshade") == []
+
+    # the older version: its HAND tiles, and no MRVBF (it has none)
+    page.select_option("#version-select", str(older.version))
+    page.wait_for_selector(f"#field-info[data-loaded='true'][data-version='{older.version}']",
+                           timeout=30_000)
+    page.wait_for_function(f"""() => [...document.querySelectorAll('img.leaflet-tile')]
+        .filter((i) => i.src.includes('/rasters/hand/tiles/')).every((i) =>
+            i.src.endsWith('?version={older.version}'))""", timeout=30_000)
+    assert page.locator("img.leaflet-tile[src*='/rasters/mrvbf/']").count() == 0
+    assert page.locator(".legend .raster-legend[data-raster='mrvbf']").count() == 0
+    assert f"v={older.version}" in page.evaluate("window.location.hash")
+    assert outside == [], outside
+    assert console_errors == []

@@ -53,3 +53,21 @@ def test_basemap_layers(client):
     assert {"GHA", "CIV", "TGO", "ZWE"} <= countries
     assert client.get("/map/basemap/roads").status_code in (400, 404, 422)
 
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SRTM, reason="no bundled SRTM tiles")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_hillshade_tiles_are_bright_where_the_ground_faces_the_sun(settings):
+    """The PNG's grey follows the shade: lit slopes white, slopes facing away dark (a
+    reversed ramp would draw the relief inside out)."""
+    import io
+
+    from PIL import Image
+
+    from api.routers.tiles import _render
+
+    shade = _shade(settings, X, Y)
+    png = _render("hillshade", "gh-birim", settings, None, Z, X, Y)
+    grey = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype="float64")
+    assert np.corrcoef(shade.ravel(), grey.ravel())[0, 1] > 0.99

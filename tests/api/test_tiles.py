@@ -122,3 +122,45 @@ def test_dem_and_hillshade_tiles_from_bundled_srtm(client, name):
     assert response.status_code == 200
     image = np.asarray(Image.open(io.BytesIO(response.content)).convert("L"), dtype=float)
     assert image.std() > 5  # relief, not a flat fill
+
+
+HAS_SRTM = (get_settings().data_dir / "dem" / "srtm3").is_dir()
+
+
+def test_raster_layers_of_a_field_follow_its_version(client, footprint, store):
+    """The map's raster list: the version's rasters (pinned to it), then the field's DEM
+    and hillshade where SRTM tiles cover it, each with a TileJSON and legend that work."""
+    doc = client.get("/fields/gh-birim/footprint/raster-layers").json()
+    assert doc["field_id"] == "gh-birim" and doc["version"] == footprint.version
+    by_name = {r["name"]: r for r in doc["rasters"]}
+    hand = by_name["hand_m"]
+    assert hand["version"] == footprint.version
+    assert hand["tilejson"]["tiles"][0].endswith(f".png?version={footprint.version}")
+    # the raster's own extent (2 x 3 km), not the whole field: no tile asked where it is not
+    west, south, east, north = hand["tilejson"]["bounds"]
+    assert 0.01 < east - west < 0.05 and 0.01 < north - south < 0.05
+    assert hand["legend"] == client.get(
+        hand["tilejson"]["legend"].replace("http://testserver", "")).json()
+    if HAS_SRTM:
+        assert [r["name"] for r in doc["rasters"]][:2] == ["hillshade", "dem"]
+        assert by_name["hillshade"]["version"] is None
+        assert "version=" not in by_name["dem"]["tilejson"]["tiles"][0]
+        assert by_name["dem"]["legend"]["unit"] == "m"
+    # an older version lists its own rasters; an unknown one is a 404
+    pinned = client.get("/fields/gh-birim/footprint/raster-layers",
+                        params={"version": footprint.version}).json()
+    assert pinned == doc
+    assert client.get("/fields/gh-birim/footprint/raster-layers",
+                      params={"version": footprint.version + 1}).status_code == 404
+    assert client.get("/fields/nowhere/footprint/raster-layers").status_code == 404
+    assert client.get("/fields/gh-birim/footprint/raster-layers",
+                      params={"foo": "1"}).status_code == 400
+
+
+def test_raster_layers_of_fields_without_a_version(client):
+    # no footprint anywhere: only the bundled DEM rasters, where SRTM covers the field
+    seguela = client.get("/fields/ci-seguela/footprint/raster-layers").json()
+    assert seguela == {"field_id": "ci-seguela", "version": None, "rasters": []}
+    togo = client.get("/fields/tg-plateaux/footprint/raster-layers").json()
+    assert togo["version"] is None
+    assert [r["name"] for r in togo["rasters"]] == (["hillshade", "dem"] if HAS_SRTM else [])

@@ -71,6 +71,15 @@ def test_upload_compare_reupload_and_retire_through_the_service(offline_client, 
     assert {row["output"] for row in body["outputs"]} >= {"resource_ct", "capacity_ct_per_year"}
     assert set(body["sensitivity"]) == {"resource_ct", "capacity_ct_per_year"}
     assert body["deposits"]["added"] == body["deposits"]["removed"] == 0
+    assert body["deposits"]["changed_class"] == 0
+    # every layer of either version, with its checksum in each: the samples are new
+    layers = {row["id"]: row for row in body["evidence"]["layers"]}
+    assert layers[layer_id]["status"] == "added" and layers[layer_id]["sha256_from"] is None
+    assert layers[layer_id]["name"] and all(
+        row["status"] == "same" for i, row in layers.items() if i != layer_id)
+    resource = next(row for row in body["outputs"] if row["output"] == "resource_ct")
+    assert resource["difference"]["p50"] == pytest.approx(
+        resource["to"]["p50"] - resource["from"]["p50"])
 
     again = _upload(offline_client, surveyor, samples, "bulk_samples")
     assert again.status_code == 200 and again.json()["id"] == layer_id

@@ -1,7 +1,7 @@
 /*
  * Two controls of the map: the time slider for mined areas (years seen in the loaded
- * tiles; a value Y shows mined areas dated up to Y) and the legend of deposit classes
- * and other layers. window.FootprintControls.
+ * tiles; a value Y shows mined areas dated up to Y) and the legend of deposit classes,
+ * other layers and raster colour ramps. window.FootprintControls.
  */
 (function () {
   "use strict";
@@ -37,8 +37,22 @@
     return slider;
   }
 
-  /** The legend: deposit classes seen so far (geomorphic order), then the other layers. */
-  function legend(map, state, STYLE, minZoom) {
+  /** A raster's colour ramp from its legend document (GET .../legend): a gradient bar
+   * between its min and max, with the unit, and the field it is of. */
+  function rasterLegend({ fieldId, raster }) {
+    const doc = raster.legend;
+    const bar = el("div", { class: "ramp" });
+    bar.style.background = `linear-gradient(to right, ${doc.stops.map((s) => s.color).join(", ")})`;
+    const unit = doc.unit && doc.unit !== "index" ? ` ${doc.unit}` : "";
+    return el("div", { class: "raster-legend", "data-raster": raster.name, "data-field": fieldId }, [
+      el("div", { text: `${doc.title} · ${fieldId}${raster.version ? ` v${raster.version}` : ""}` }), bar,
+      el("div", { class: "ramp-labels" }, [el("span", { text: `${F.formatNumber(doc.min)}${unit}` }),
+        el("span", { text: `${F.formatNumber(doc.max)}${unit}` })])]);
+  }
+
+  /** The legend: deposit classes seen so far (geomorphic order), the other layers, then
+   * the colour ramps of the raster layers on the map (`rasterLegends()`). */
+  function legend(map, state, STYLE, minZoom, rasterLegends) {
     const control = L.control({ position: "bottomright" });
     control.onAdd = function () {
       this._div = L.DomUtil.create("div", "legend");
@@ -67,6 +81,8 @@
         sw.style.borderColor = colour;
         div.append(el("div", {}, [sw, label]));
       });
+      const ramps = rasterLegends ? rasterLegends() : [];
+      if (ramps.length) div.append(el("h4", { text: "Rasters" }), ...ramps.map(rasterLegend));
     };
     control.addTo(map);
     control.update();

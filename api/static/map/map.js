@@ -2,15 +2,17 @@
  * The footprint map. Deposits, their stream network (the active-channel class) and mined
  * areas are drawn from the service's Mapbox Vector Tiles (Leaflet.VectorGrid, SVG tiles so
  * that each polygon takes its own clicks); fields and USGS points from OGC API - Features;
- * the hillshade and DEM from raster tiles; the basemap from the data directory
+ * the raster layers (hillshade, DEM, HAND, MRVBF) from raster tiles, as each field lists
+ * them for the version it shows (rasters.js); the basemap from the data directory
  * (basemap.js). Everything is served by the service: the page works offline.
  *
  * A field's panel has a version selector and a compare of two versions (the second one
- * outlined over the first, and the table of GET fields/{id}/footprints/compare); a slider
- * shows mined areas up to a year. The URL hash keeps the view, the layers, the field, its
- * version, the compared version and the year.
+ * outlined over the first, and what GET fields/{id}/footprints/compare says changed:
+ * compare.js); a slider shows mined areas up to a year. The URL hash keeps the view, the
+ * layers (raster ones included), the field, its version, the compared version and the year.
  *
  * State for tests and the curious is on window.footprintMap: `ready`, `failed`, `counts`,
+ * `rasters` (the raster overlays and each field's listing),
  * `drawnDeposits(id)` / `drawnMined(id)` (distinct features drawn in the loaded tiles),
  * `tilesIdle()`, `lastPopup`, `selectField(id)`, `showVersion(id, v)`,
  * `compareWith(id, v)`, `setMinedYear(y)`, `pagePoint(lat, lng)` and
@@ -144,19 +146,9 @@
   const usgsLayer = L.featureGroup().addTo(map);
   const usgsOtherLayer = L.featureGroup(); // gold, cement, quarries ...: off by default
 
-  // Raster tiles of the service (rio-tiler PNGs), off by default; drawn from the bundled
-  // SRTM tiles, so they work offline.
-  const rasterTiles = (name) => L.tileLayer(
-    url(`fields/gh-birim/footprint/rasters/${name}/tiles/WebMercatorQuad/`) + "{z}/{x}/{y}.png",
-    // the service draws raster tiles at zooms 6-16 only (the TileJSON's range)
-    { minZoom: 6, maxNativeZoom: 16, opacity: name === "hillshade" ? 0.55 : 0.75 });
-  const hillshadeLayer = rasterTiles("hillshade");
-  const demLayer = rasterTiles("dem");
-
   const overlayKeys = { fields: fieldsLayer, deposits: depositsLayer, streams: streamsLayer,
-    compare: compareLayer, mined: minedLayer, usgs: usgsLayer, usgs_other: usgsOtherLayer,
-    hillshade: hillshadeLayer, dem: demLayer };
-  L.control.layers(
+    compare: compareLayer, mined: minedLayer, usgs: usgsLayer, usgs_other: usgsOtherLayer };
+  const layersControl = L.control.layers(
     { "Offline basemap (Natural Earth, GSHHG)": basemap.group, "OpenStreetMap (needs network)": osm },
     {
       "Fields (areas of interest)": fieldsLayer,
@@ -166,11 +158,37 @@
       "Mined areas (surveys)": minedLayer,
       "USGS diamond sites": usgsLayer,
       "USGS other mineral sites": usgsOtherLayer,
-      "Hillshade (SRTM)": hillshadeLayer,
-      "Elevation (SRTM)": demLayer,
     },
     { collapsed: false, position: "topright" },
   ).addTo(map);
+
+  // Raster tiles of the service (rio-tiler PNGs; the DEM ones from the bundled SRTM, so
+  // they work offline), off by default: one overlay per raster, over every field that
+  // lists it, each field at the version it shows (rasters.js).
+  const rasters = window.FootprintRasters.create(map, layersControl, url, getJSON);
+  const RASTER_ORDER = ["hillshade", "dem", "hand", "mrvbf", "streams"];
+  const rank = (name) => (RASTER_ORDER.includes(name) ? RASTER_ORDER.indexOf(name) : RASTER_ORDER.length);
+
+  /** Every overlay by its hash key: the fixed ones, then the rasters in a fixed order. */
+  function allOverlays() {
+    const names = Object.keys(rasters.overlays).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+    return [...Object.entries(overlayKeys), ...names.map((name) => [name, rasters.overlays[name]])];
+  }
+
+  /** The field the user looks at: the selected one, else the one under the map's centre. */
+  function currentField() {
+    return state.selectedField || fieldAt(map.getCenter());
+  }
+
+  async function loadRasters(fieldId) {
+    try {
+      await rasters.load(fieldId, shownVersion(fieldId) || null);
+    } catch (err) {
+      state.failed.push(`rasters of ${fieldId}`);
+      console.warn(`could not list the rasters of ${fieldId}: ${err.message}`);
+    }
+    legend.update();
+  }
 
   // ----------------------------------------------------------------------------------
   // Vector tiles
@@ -311,7 +329,9 @@
   // Time slider for mined areas and legend (controls.js)
 
   const slider = window.FootprintControls.timeSlider(map, state, (year) => setMinedYear(year));
-  const legend = window.FootprintControls.legend(map, state, STYLE, VECTOR_MIN_ZOOM);
+  const legend = window.FootprintControls.legend(map, state, STYLE, VECTOR_MIN_ZOOM,
+    () => rasters.legends(currentField()));
+  map.on("overlayadd overlayremove moveend", () => legend.update());
 
   /** Show mined areas dated up to `year` (undated ones only with every year). */
   function setMinedYear(year) {
@@ -338,6 +358,7 @@
       drawCompare(fieldId);
     }
     drawDeposits(fieldId);
+    loadRasters(fieldId);
     writeHash();
     return selectField(fieldId);
   }
@@ -357,9 +378,11 @@
       state.fields[state.selectedField].layer.setStyle(STYLE.field);
     }
     if (state.fields[fieldId]) state.fields[fieldId].layer.setStyle(STYLE.fieldSelected);
-    return panel.selectField(fieldId);
+    const shown = panel.selectField(fieldId);
+    legend.update();
+    return shown;
   }
-  Object.assign(state, { selectField, showVersion, compareWith, setMinedYear, drawnDeposits, tilesIdle,
+  Object.assign(state, { rasters, selectField, showVersion, compareWith, setMinedYear, drawnDeposits, tilesIdle,
     drawnMined: drawnOf("mined", minedLayer), drawnStreams: drawnOf("streams", streamsLayer),
     drawnCompare: drawnOf("compare", compareLayer) });
 
@@ -378,7 +401,7 @@
   function writeHash() {
     if (!state.ready) return;
     const c = map.getCenter();
-    const on = Object.entries(overlayKeys).filter(([, layer]) => map.hasLayer(layer)).map(([k]) => k);
+    const on = allOverlays().filter(([, layer]) => map.hasLayer(layer)).map(([k]) => k);
     let hash = `#map=${map.getZoom().toFixed(2).replace(/\.?0+$/, "")}/${c.lat.toFixed(5)}/${c.lng.toFixed(5)}` +
       `&layers=${on.join(",")}`;
     const fieldId = state.selectedField;
@@ -394,7 +417,7 @@
   async function applyHash() {
     const { view, layers, field, version, compare, year } = readHash();
     if (layers) {
-      Object.entries(overlayKeys).forEach(([key, layer]) => {
+      allOverlays().forEach(([key, layer]) => {
         if (layers.includes(key)) layer.addTo(map); else map.removeLayer(layer);
       });
     }
@@ -548,7 +571,9 @@
       if (available.has(`deposits-${id}`) && latestVersion(id)) drawDeposits(id);
       if (available.has(`mined-areas-${id}`)) drawMined(id);
     });
-    const jobs = [basemap.ready];
+    // one field after the other: the layers control lists the rasters in a steady order
+    const listing = Object.keys(state.fields).reduce((done, id) => done.then(() => loadRasters(id)), Promise.resolve());
+    const jobs = [basemap.ready, listing];
     if (available.has("usgs-mines")) {
       jobs.push(fetchAllFeatures("usgs-mines").then(addUsgs).catch((err) => {
         state.failed.push("USGS mine points");

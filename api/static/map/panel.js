@@ -1,7 +1,8 @@
 /*
  * The field panel of the map: resource and capacity (P5 / P50 / P95 / mean of the shown
  * version's Monte Carlo draws), the Sobol table, the version selector and the compare of
- * two versions (GET fields/{id}/footprints/compare), and the anomaly-report link.
+ * two versions (compare.js, over GET fields/{id}/footprints/compare), and the
+ * anomaly-report link.
  * window.FootprintPanel; map.js calls install() once with what the panel needs.
  */
 (function () {
@@ -88,28 +89,6 @@
       el("div", { id: "compare-holder" })];
   }
 
-  function bandCell(side) {
-    if (!side) return el("td", { text: "n/a" });
-    return el("td", { title: `P5 ${F.formatNumber(side.p5)} · P95 ${F.formatNumber(side.p95)}`,
-      text: `${F.formatQuantity(side.p50)} [${F.formatQuantity(side.p5)}–${F.formatQuantity(side.p95)}]` });
-  }
-
-  function compareTable(doc) {
-    const rows = (doc.outputs || []).map((o) => el("tr", { "data-output": o.output }, [
-      el("td", { text: `${o.output}${o.unit ? ` (${o.unit})` : ""}` }), bandCell(o.from), bandCell(o.to),
-      el("td", { text: o.band_width_change_pct === null || o.band_width_change_pct === undefined ? "n/a"
-        : `${Number(o.band_width_change_pct).toFixed(1)} %` })]));
-    const deposits = doc.deposits || {};
-    return [
-      el("table", { class: "summary", id: "compare-table" }, [
-        el("thead", {}, [el("tr", {}, ["output", `v${doc.from.version} P50 [P5–P95]`, `v${doc.to.version} P50 [P5–P95]`,
-          "band change"].map((h) => el("th", { text: h })))]),
-        el("tbody", {}, rows)]),
-      el("p", { class: "hint", text: `Deposits: ${F.formatNumber(deposits.added)} added, ${F.formatNumber(deposits.removed)} removed` +
-        `${doc.same_inputs ? "; same inputs" : ""}. Version v${ctx.state.compareVersion[doc.field_id] || ""} is outlined in red on the map.` }),
-    ];
-  }
-
   async function renderCompare(fieldId) {
     const holder = document.getElementById("compare-holder");
     const compared = ctx.state.compareVersion[fieldId];
@@ -118,10 +97,11 @@
     if (!compared) { holder.replaceChildren(); holder.dataset.loaded = "true"; return; }
     const shown = ctx.shownVersion(fieldId);
     const [from, to] = [Math.min(shown, compared), Math.max(shown, compared)];
+    const href = ctx.url(`fields/${encodeURIComponent(fieldId)}/footprints/compare?from=${from}&to=${to}`);
     try {
-      const doc = await ctx.getJSON(ctx.url(`fields/${encodeURIComponent(fieldId)}/footprints/compare?from=${from}&to=${to}`));
+      const doc = await ctx.getJSON(href);
       if (ctx.state.compareVersion[fieldId] !== compared) return;
-      holder.replaceChildren(el("h3", { text: `Compare v${from} → v${to}` }), ...compareTable(doc));
+      holder.replaceChildren(...window.FootprintCompare.render(doc, href, compared));
     } catch (err) {
       holder.replaceChildren(el("p", { class: "error", text: `Could not compare: ${err.message}` }));
     }
