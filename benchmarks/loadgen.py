@@ -45,8 +45,8 @@ end
 
 
 #: one generator thread: on this 2-core machine the server (one process) keeps the other
-#: core, and one wrk thread reads answers many times faster than any of the servers writes
-#: them; a second thread only preempts the server (a longer tail for every server)
+#: core, and one wrk thread reads answers faster than any of the servers writes them; a
+#: second thread competes with the server for the two cores (the same for every server)
 WRK_THREADS = 1
 
 
