@@ -4,8 +4,9 @@ What it does:
 
 1. Makes sure ``--field`` has a footprint in a SQLite store kept between runs
    (``--state-dir``; built once with :func:`footprint.pipeline.build.build_footprint` and
-   ``--draws`` draws). With ``--backend postgis`` the same deposits are stored as a
-   footprint version in a temporary PostGIS database.
+   ``--draws`` draws). The server runs on a copy of that SQLite file, or with
+   ``--backend postgis`` on the same deposits stored as a footprint version in the
+   temporary PostGIS database of step 2.
 2. Writes the same deposits to ONE PostGIS table (``public.deposits_<field>``, primary key
    ``id`` = the footprint's feature id, GIST index) in a temporary database, and serves it
    with tipg and with pygeoapi's PostgreSQL provider. Each peer runs from its own virtual
@@ -13,18 +14,27 @@ What it does:
    (tipg 1.6.1; pygeoapi 0.24 where the Python allows, else the newest that installs).
 3. Starts the three servers under uvicorn (uvloop, httptools), one worker each, GETs every
    URL of a case once on each server (the same warm-up for all), then loads it with 1, 8
-   and 50 closed-loop clients (``wrk`` when installed, else httpx: see
+   and 50 closed-loop clients (``wrk`` when installed, one thread, else httpx: see
    :mod:`loadgen`) for ``--seconds`` per cell: an items page (``limit=100``, offsets
    cycling), a bbox page, one item by id, ``/collections`` and one vector tile (footprint
    and tipg). It prints req/s, p50, p99, the server process's CPU ms per request and
    errors per cell, then footprint's req/s and CPU per request as ratios of each peer's.
    The CPU is the server process's only: PostgreSQL's backends are not counted, for
-   any server.
+   any server. ``--cases`` loads only the cases named.
+4. Cold requests (``--cold-rounds`` fresh starts per server, one server running at a
+   time, before the load): the first items page, item and ``/collections`` after the
+   server answers its landing page, then the same request again. After the load, a new
+   footprint version is stored (and the peers' table refilled with the same rows), and
+   the first items page is timed past the latest-version TTL: footprint's "latest" URL
+   and its ``?version=`` URL, the peers' same URL.
 
 Run::
 
     nice .venv/bin/python benchmarks/api.py --backend sqlite --seconds 10
     nice .venv/bin/python benchmarks/api.py --backend postgis --seconds 10
+    # footprint alone, one case, 50 clients, no cold requests (a short development loop)
+    nice .venv/bin/python benchmarks/api.py --peers "" --cases "items limit=100" \
+        --clients 50 --seconds 5 --cold-rounds 0
 
 Servers and client share the machine: the figures compare servers under the same
 conditions; they are not absolute capacities.
