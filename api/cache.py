@@ -17,9 +17,11 @@ each; a body both hold is counted by both, so the sum bounds the memory held):
     from it before the request reaches FastAPI.
 
 "Latest" URLs depend on the field's newest footprint version. :class:`LatestVersions`
-remembers it per field for :data:`LATEST_TTL_S` seconds, and forgets it at once when this
-process's store records a new version (``store.footprint_generation``): a build run by
-another process (dask, another server) is seen at most that many seconds late.
+remembers it per field, re-reads it behind the requests once it is :data:`LATEST_FRESH_S`
+seconds old, and forgets it at once when this process's store records a new version
+(``store.footprint_generation``): a build run by another process (dask, another server)
+is seen at most :data:`LATEST_TTL_S` seconds late, and no request waits for the database
+while traffic keeps coming.
 """
 
 from __future__ import annotations
@@ -45,7 +47,11 @@ GZIP_MIN_BYTES = 1024
 IMMUTABLE = "public, max-age=31536000, immutable"
 #: "latest" URLs may move to a new version: revalidate with the ETag every time
 REVALIDATE = "public, no-cache"
-#: seconds a field's latest version is trusted without asking the store again
+#: seconds a field's latest version is used as it is; after that it is re-read in the
+#: background while requests keep being answered with it
+LATEST_FRESH_S = 1.0
+#: seconds after which a remembered latest version is no longer used: requests wait for
+#: the store (a version built by another process is seen at most this late)
 LATEST_TTL_S = 2.0
 #: Python objects around one header (a tuple and two bytes), bytes
 HEADER_OVERHEAD_BYTES = 140
@@ -219,45 +225,75 @@ def url_key(scope: Scope) -> tuple[str, str, str, str, bytes]:
             scope.get("query_string", b""))
 
 
+@dataclass(frozen=True)
+class _Known:
+    version: int | None
+    generation: int
+    read_at: float  # time.monotonic() when the store was asked
+
+
 class LatestVersions:
-    """Each field's newest footprint version, trusted for :data:`LATEST_TTL_S` seconds
-    and until the store's ``footprint_generation`` moves."""
+    """Each field's newest footprint version, as last read from the store.
 
-    def __init__(self, ttl_s: float = LATEST_TTL_S) -> None:
+    A version read less than ``fresh_s`` ago is used as it is; one read less than
+    ``ttl_s`` ago is used too, while one background query re-reads it (so requests do
+    not queue behind a database round trip, which under load waits for the GIL as well);
+    an older one, or one from before the store's ``footprint_generation`` moved, is
+    re-read while the request waits. Concurrent waiters for a field share one query.
+    """
+
+    def __init__(self, fresh_s: float = LATEST_FRESH_S, ttl_s: float = LATEST_TTL_S) -> None:
+        self.fresh_s = min(fresh_s, ttl_s)
         self.ttl_s = ttl_s
-        self._known: dict[str, tuple[int | None, int, float]] = {}
-        self._pending: dict[str, asyncio.Future[int | None]] = {}
+        self._known: dict[str, _Known] = {}
+        self._pending: dict[tuple[str, int], asyncio.Future[int | None]] = {}
 
-    def known(self, field_id: str, generation: int) -> tuple[bool, int | None]:
-        """(True, version) when the field's latest is fresh, else (False, None)."""
+    def remember(self, field_id: str, version: int | None, generation: int,
+                 read_at: float | None = None) -> None:
+        """Record ``version`` as the field's latest as of ``generation`` (read from the
+        store at ``read_at``, default now), unless a read of a later generation is known."""
         found = self._known.get(field_id)
-        if found is None or found[1] != generation or found[2] < time.monotonic():
-            return False, None
-        return True, found[0]
+        if found is None or found.generation <= generation:
+            self._known[field_id] = _Known(version, generation,
+                                           time.monotonic() if read_at is None else read_at)
 
-    def remember(self, field_id: str, version: int | None, generation: int) -> None:
-        """Record ``version`` as the field's latest as of ``generation``."""
-        self._known[field_id] = (version, generation, time.monotonic() + self.ttl_s)
+    def _query(self, field_id: str, store: Any, generation: int) -> asyncio.Future[int | None]:
+        """The one query in flight for ``field_id`` at ``generation``, started if there
+        is none (a query begun before this process recorded a version is not joined)."""
+        key = (field_id, generation)
+        pending = self._pending.get(key)
+        if pending is not None:
+            return pending
+
+        async def read() -> int | None:
+            asked_at = time.monotonic()
+            try:
+                version = await run_in_threadpool(store.latest_footprint_version, field_id)
+                self.remember(field_id, version, generation, asked_at)
+                return version
+            finally:
+                self._pending.pop(key, None)
+
+        pending = asyncio.ensure_future(read())
+        # a background re-read nobody awaits may fail (database down): the next request
+        # past the TTL asks again and the route reports it
+        pending.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._pending[key] = pending
+        return pending
 
     async def current(self, field_id: str, store: Any) -> int | None:
         """The field's latest version: remembered, else asked of ``store`` (in a thread;
         concurrent callers for the same field share one query)."""
         generation = store_generation(store)
-        fresh, version = self.known(field_id, generation)
-        if fresh:
-            return version
-        pending = self._pending.get(field_id)
-        if pending is None:
-            pending = asyncio.ensure_future(
-                run_in_threadpool(store.latest_footprint_version, field_id))
-            self._pending[field_id] = pending
-            try:
-                version = await pending
-                self.remember(field_id, version, generation)
-            finally:
-                self._pending.pop(field_id, None)
-            return version
-        return await asyncio.shield(pending)
+        found = self._known.get(field_id)
+        if found is not None and found.generation == generation:
+            age_s = time.monotonic() - found.read_at
+            if age_s < self.fresh_s:
+                return found.version
+            if age_s < self.ttl_s:
+                self._query(field_id, store, generation)
+                return found.version
+        return await asyncio.shield(self._query(field_id, store, generation))
 
 
 def _state_object(app: Any, name: str, make: Callable[[], Any]) -> Any:

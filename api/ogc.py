@@ -295,8 +295,28 @@ def check_parameters(request: Request, allowed: frozenset[str]) -> None:
 
 
 
+#: ``filter-lang`` values: the two CQL2 encodings, and ``cql-text``, the draft name of
+#: CQL2 text that GDAL's OAPIF driver (3.12 and earlier) looks for in the OpenAPI
+#: document before it sends a ``-where`` to the server
+FILTER_LANGUAGES = ("cql2-text", "cql2-json", "cql-text")
+
+
+def _parse_cql_text_draft(text: str) -> Any:
+    """CQL text as GDAL's OAPIF driver writes it: CQL2 text, except that a
+    case-insensitive match is the draft's ``ILIKE`` (read by pygeofilter's ECQL parser)."""
+    from pygeofilter.parsers.cql2_text import parse as parse_text
+
+    try:
+        return parse_text(text)
+    except Exception:  # noqa: BLE001 - not CQL2: the draft's ILIKE, or an error ECQL names
+        from pygeofilter.parsers.ecql import parse as parse_ecql
+
+        return parse_ecql(text)
+
+
 def parse_filter(text: str | None, lang: str | None, filter_crs: str | None) -> Any:
-    """A CQL2 filter (text or JSON, ``filter-lang``) parsed by pygeofilter, or None."""
+    """A CQL2 filter (text or JSON, ``filter-lang``, see :data:`FILTER_LANGUAGES`)
+    parsed by pygeofilter, or None."""
     if text is None or text.strip() == "":
         if lang is not None or filter_crs is not None:
             raise InvalidParameterError("filter-lang and filter-crs need a filter")
@@ -313,12 +333,14 @@ def parse_filter(text: str | None, lang: str | None, filter_crs: str | None) -> 
             from pygeofilter.parsers.cql2_json import parse as parse_json
 
             return parse_json(json.loads(text))
+        if lang == "cql-text":
+            return _parse_cql_text_draft(text)
     except InvalidParameterError:
         raise
     except Exception as error:  # the parsers raise lark, JSON and value errors alike
         raise InvalidParameterError(f"filter is not valid {lang}: {str(error)[:200]}") from None
     raise InvalidParameterError(f"filter-lang {lang!r} is not offered",
-                                hint="cql2-text or cql2-json")
+                                hint=" or ".join(FILTER_LANGUAGES))
 
 
 def parse_sortby(text: str | None) -> tuple[tuple[str, bool], ...]:

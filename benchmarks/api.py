@@ -4,8 +4,9 @@ What it does:
 
 1. Makes sure ``--field`` has a footprint in a SQLite store kept between runs
    (``--state-dir``; built once with :func:`footprint.pipeline.build.build_footprint` and
-   ``--draws`` draws). With ``--backend postgis`` the same deposits are stored as a
-   footprint version in a temporary PostGIS database.
+   ``--draws`` draws). The server runs on a copy of that SQLite file, or with
+   ``--backend postgis`` on the same deposits stored as a footprint version in the
+   temporary PostGIS database of step 2.
 2. Writes the same deposits to ONE PostGIS table (``public.deposits_<field>``, primary key
    ``id`` = the footprint's feature id, GIST index) in a temporary database, and serves it
    with tipg and with pygeoapi's PostgreSQL provider. Each peer runs from its own virtual
@@ -13,18 +14,27 @@ What it does:
    (tipg 1.6.1; pygeoapi 0.24 where the Python allows, else the newest that installs).
 3. Starts the three servers under uvicorn (uvloop, httptools), one worker each, GETs every
    URL of a case once on each server (the same warm-up for all), then loads it with 1, 8
-   and 50 closed-loop clients (``wrk`` when installed, else httpx: see
+   and 50 closed-loop clients (``wrk`` when installed, one thread, else httpx: see
    :mod:`loadgen`) for ``--seconds`` per cell: an items page (``limit=100``, offsets
    cycling), a bbox page, one item by id, ``/collections`` and one vector tile (footprint
    and tipg). It prints req/s, p50, p99, the server process's CPU ms per request and
    errors per cell, then footprint's req/s and CPU per request as ratios of each peer's.
    The CPU is the server process's only: PostgreSQL's backends are not counted, for
-   any server.
+   any server. ``--cases`` loads only the cases named.
+4. Cold requests (``--cold-rounds`` fresh starts per server, one server running at a
+   time, before the load): the first items page, item and ``/collections`` after the
+   server answers its landing page, then the same request again. After the load, a new
+   footprint version is stored (and the peers' table refilled with the same rows), and
+   the first items page is timed past the latest-version TTL: footprint's "latest" URL
+   and its ``?version=`` URL, the peers' same URL.
 
 Run::
 
     nice .venv/bin/python benchmarks/api.py --backend sqlite --seconds 10
     nice .venv/bin/python benchmarks/api.py --backend postgis --seconds 10
+    # footprint alone, one case, 50 clients, no cold requests (a short development loop)
+    nice .venv/bin/python benchmarks/api.py --peers "" --cases "items limit=100" \
+        --clients 50 --seconds 5 --cold-rounds 0
 
 Servers and client share the machine: the figures compare servers under the same
 conditions; they are not absolute capacities.
@@ -33,12 +43,16 @@ conditions; they are not absolute capacities.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -182,7 +196,8 @@ def pygeoapi_config(db, table: str, collection: str, port: int, bbox: list[float
 
 def quiet(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
     """A server process; its output goes to ``server-<port>.log`` in the temp directory."""
-    log = open(Path(env.get("BENCH_LOG_DIR", cwd)) / f"server-{command[-5]}.log", "wb")  # noqa: SIM115
+    port = command[command.index("--port") + 1]
+    log = open(Path(env.get("BENCH_LOG_DIR", cwd)) / f"server-{port}.log", "ab")  # noqa: SIM115
     return subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -268,6 +283,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--peers-dir", type=Path, default=CACHE,
                         help="where the peers' virtual environments live")
     parser.add_argument("--peers", default="tipg,pygeoapi")
+    parser.add_argument("--cases", default="",
+                        help="comma-separated request cases to load (default: all), e.g. "
+                             "'items limit=100'")
+    parser.add_argument("--cold-rounds", type=int, default=3,
+                        help="fresh starts per server for the first-request table (0: skip "
+                             "the cold requests)")
     parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto",
                         help="load generator (auto: wrk when installed)")
     return parser.parse_args()
@@ -323,6 +344,115 @@ def stop(processes: dict[str, subprocess.Popen]) -> None:
             process.kill()
 
 
+def code_version() -> str:
+    """The commit of the checkout the benchmark runs (``-dirty`` with local changes)."""
+    found = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO,
+                           capture_output=True, text=True)
+    return found.stdout.strip() or "unknown"
+
+
+def refill_peer_table(frame, url: str, table: str) -> None:
+    """Replace the rows of the peers' table with ``frame`` (their "new version")."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f'DELETE FROM "{table}"')
+        frame.rename_geometry("geom").to_postgis(table, engine, if_exists="append",
+                                                 index=False)
+    finally:
+        engine.dispose()
+
+
+def timed_get(client: httpx.Client, url: str) -> float:
+    """Milliseconds of one GET (body read); an error status is an error."""
+    started = time.perf_counter()
+    response = client.get(url)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if response.status_code >= 400:
+        raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:300]}")
+    return elapsed_ms
+
+
+def service_latest_ttl_s() -> float:
+    """``api.cache.LATEST_TTL_S``, read from its file (this script's name shadows the
+    ``api`` package)."""
+    spec = importlib.util.spec_from_file_location("_service_cache", REPO / "api" / "cache.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return float(module.LATEST_TTL_S)
+
+
+#: the requests timed cold, and the URL of each case they use (its first)
+COLD_CASES = ("items limit=100", "one item", "/collections")
+
+
+def cold_starts(starters: dict[str, Callable[[], subprocess.Popen]], landing: dict[str, str],
+                cases: dict[str, dict[str, list[str]]], rounds: int, workdir: Path) -> None:
+    """The first request of each case after a fresh start, one server running at a time
+    (ready = its landing page answers), and the same request again, over ``rounds``
+    starts; prints the median and the worst of each."""
+    first: dict[tuple[str, str], list[float]] = {}
+    again: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for name, start in starters.items():
+            process = start()
+            try:
+                wait_until_up(landing[name], log_dir=workdir)
+                for case in COLD_CASES:
+                    url = cases[case][name][0]
+                    with httpx.Client(timeout=120, headers={"Accept-Encoding": "gzip"}) as c:
+                        first.setdefault((case, name), []).append(timed_get(c, url))
+                        again.setdefault((case, name), []).append(timed_get(c, url))
+            finally:
+                stop({name: process})
+    print(f"\nfirst request after a fresh start ({rounds} starts per server; ms): median and "
+          "worst, then the same request again", flush=True)
+    print(f"{'request':<22} {'server':<10} {'first p50':>10} {'first max':>10} "
+          f"{'again p50':>10}")
+    for (case, name), values in first.items():
+        print(f"{case:<22} {name:<10} {statistics.median(values):>10.1f} {max(values):>10.1f} "
+              f"{statistics.median(again[(case, name)]):>10.1f}", flush=True)
+
+
+def cold_new_version(cases: dict[str, dict[str, list[str]]], publish: Callable[[], int]) -> None:
+    """The first items page after a new version: footprint's "latest" URL (past the
+    latest-version TTL, so it waits for the store, then builds and gzips the page) and
+    its ``?version=`` URL; the peers' same URL after their table is refilled (they keep
+    nothing per version: a plain request)."""
+    version = publish()
+    time.sleep(service_latest_ttl_s() + 0.5)
+    print(f"\nfirst items page (limit=100) after a new version (footprint version {version}; "
+          "ms)", flush=True)
+    with httpx.Client(timeout=120, headers={"Accept-Encoding": "gzip"}) as client:
+        for name, urls in cases["items limit=100"].items():
+            latest = urls[0]
+            print(f"{'latest URL':<22} {name:<10} {timed_get(client, latest):>10.1f} "
+                  f"{timed_get(client, latest):>10.1f} (again)", flush=True)
+            if name == "footprint":
+                pinned = f"{urls[1 % len(urls)]}&version={version}"
+                print(f"{'?version= URL':<22} {name:<10} {timed_get(client, pinned):>10.1f} "
+                      f"{timed_get(client, pinned):>10.1f} (again)", flush=True)
+
+
+def server_starters(peers: list[str], pythons: dict[str, Path], ports: dict[str, int],
+                    ours_env: dict[str, str], peer_url: str, table: str, collection: str,
+                    bbox: list[float], workdir: Path) -> dict[str, Callable[[], subprocess.Popen]]:
+    """How to start each server (fresh processes for the cold requests, then once for the
+    load)."""
+    def ours() -> subprocess.Popen:
+        return quiet(uvicorn(Path(sys.executable), "api.app:create_app", ports["footprint"],
+                             "--factory"), ours_env, REPO)
+
+    def peer(name: str) -> Callable[[], subprocess.Popen]:
+        return lambda: start_peers([name], pythons, ports, peer_url, table, collection, bbox,
+                                   workdir)[name]
+    return {"footprint": ours, **{name: peer(name) for name in peers}}
+
+
 def main() -> None:
     args = parse_args()
     clients = [int(c) for c in args.clients.split(",")]
@@ -353,34 +483,48 @@ def main() -> None:
         write_peer_table(frame, peer_url, table)
         os.environ["BENCH_LOG_DIR"] = str(workdir)
         ours_env = {**os.environ, **base_env}
+        # the server's own store: a copy of the SQLite file, or its tables in the peers'
+        # database, so that the new version of the cold requests stays in the run
+        ours_url = peer_url if args.backend == "postgis" else \
+            f"sqlite:///{shutil.copy(args.state_dir / 'footprint.sqlite', workdir)}"
+        ours_env["FOOTPRINT_DATABASE_URL"] = ours_url
+        ours_store = Store(ours_url, state_dir=args.state_dir)
         if args.backend == "postgis":
-            # the footprint store in its own tables of the same database
-            target = Store(peer_url, state_dir=args.state_dir)
-            record = copy_footprint(store, record, target, args.field)
-            target.dispose()
-            ours_env["FOOTPRINT_DATABASE_URL"] = peer_url
+            record = copy_footprint(store, record, ours_store, args.field)
         n = len(frame)
         print(f"{args.field}: {n} deposits, footprint version {record.version} on "
-              f"{args.backend}; peers read table {table} on PostGIS; {args.seconds:g} s per cell",
-              flush=True)
+              f"{args.backend}; peers read table {table} on PostGIS; {args.seconds:g} s per cell; "
+              f"code {code_version()}", flush=True)
         ports = {"footprint": free_port(), **{p: free_port() for p in peers}}
-        processes = {"footprint": quiet(uvicorn(Path(sys.executable), "api.app:create_app",
-                                                ports["footprint"], "--factory"),
-                                        ours_env, REPO)}
-        processes.update(start_peers(peers, pythons, ports, peer_url, table, collection, bbox,
-                                     workdir))
+        base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        ids = {"footprint": collection, "tipg": f"public.{table}", "pygeoapi": collection}
+        peer_item = frame["id"].iloc[n // 2]
+        items = {"footprint": f"{record.version}-{n // 2}", "tipg": peer_item,
+                 "pygeoapi": peer_item}
+        cases = build_cases(base, ids, items, n, args.limit)
+        starters = server_starters(peers, pythons, ports, ours_env, peer_url, table, collection,
+                                   bbox, workdir)
+        landing = {name: f"{b}/?f=json" if name == "pygeoapi" else f"{b}/"
+                   for name, b in base.items()}
+        if args.cold_rounds > 0:
+            cold_starts(starters, landing, cases, args.cold_rounds, workdir)
+        processes = {name: start() for name, start in starters.items()}
         try:
-            base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-            wait_until_up(f"{base['footprint']}/healthz")
-            ids = {"footprint": collection, "tipg": f"public.{table}", "pygeoapi": collection}
-            for name in peers:
-                wait_until_up(f"{base[name]}/collections/{ids[name]}?f=json", log_dir=workdir)
-            peer_item = frame["id"].iloc[n // 2]
-            items = {"footprint": f"{record.version}-{n // 2}", "tipg": peer_item,
-                     "pygeoapi": peer_item}
-            report(build_cases(base, ids, items, n, args.limit), clients, peers, args, processes)
+            for name in processes:
+                wait_until_up(landing[name], log_dir=workdir)
+            chosen = {case: urls for case, urls in cases.items()
+                      if not args.cases or case in args.cases.split(",")}
+            report(chosen, clients, peers, args, processes)
+
+            def publish() -> int:
+                added = copy_footprint(store, record, ours_store, args.field)
+                refill_peer_table(frame, peer_url, table)
+                return added.version
+            if args.cold_rounds > 0:
+                cold_new_version(cases, publish)
         finally:
             stop(processes)
+            ours_store.dispose()
 
 
 if __name__ == "__main__":

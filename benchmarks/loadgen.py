@@ -44,6 +44,12 @@ end
 """
 
 
+#: one generator thread: on this 2-core machine the server (one process) keeps the other
+#: core, and one wrk thread reads answers faster than any of the servers writes them; a
+#: second thread competes with the server for the two cores (the same for every server)
+WRK_THREADS = 1
+
+
 @dataclass
 class Result:
     """One cell: requests answered, errors, elapsed seconds, p50 and p99 in ms, and the
@@ -87,9 +93,8 @@ def _wrk(urls: list[str], concurrency: int, seconds: float) -> Result:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
-        threads = max(1, min(2, concurrency))
         done = subprocess.run(
-            ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "30s",
+            ["wrk", f"-t{WRK_THREADS}", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "30s",
              "-s", handle.name, f"{parts.scheme}://{parts.netloc}"],
             capture_output=True, text=True, check=True)
     finally:

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: PostGIS for the PostgreSQL backend, Chromium for
 # the browser test, poppler for looking at PDF reports, gdal-bin (ogrinfo, ogr2ogr) for the
-# OGC API - Features client test. Starts the local PostgreSQL and
+# OGC API - Features client test, wrk for benchmarks/api.py's load. Starts the local PostgreSQL and
 # enables PostGIS in the 'test' database. Needs root (CI and these machines run as root).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in postgresql-15-postgis-3 chromium poppler-utils gdal-bin; do
+for pkg in postgresql-15-postgis-3 chromium poppler-utils gdal-bin wrk; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

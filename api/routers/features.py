@@ -24,10 +24,11 @@ from api.cache import cache_of, cached_response, latest_version
 from api.deps import ReadAccess, SettingsDep, StoreDep
 from api.errors import ERROR_RESPONSES
 from api.feature_collections import Collection, ItemsQuery, Page, collections, get_collection
-from api.negotiation import wants_html
+from api.negotiation import accept_ranges, wants_html
 from api.ogc import (
     CONFORMANCE_CLASSES,
     CRS84,
+    FILTER_LANGUAGES,
     GEOJSON_MEDIA_TYPE,
     PROCESSES_CONFORMANCE_CLASSES,
     check_parameters,
@@ -91,6 +92,9 @@ def _describe(collection: Collection, base: str) -> dict[str, Any]:
         described["links"] += [
             link(f"{url}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables",
                  "application/schema+json", "the properties a filter or sortby may name"),
+            # the draft's relation name, the one GDAL's OAPIF driver follows
+            link(f"{url}/queryables", "queryables", "application/schema+json",
+                 "the properties a filter or sortby may name"),
             link(f"{url}/schema", "describedby", "application/schema+json",
                  "JSON Schema of the features"),
         ]
@@ -180,11 +184,15 @@ def list_collections(request: Request, _: ReadAccess, settings: SettingsDep,
                            url_decides=True)
 
 
-CollectionId = Annotated[str, PathParam(description="Collection id, e.g. deposits-gh-birim.",
+#: path parameters are named as in the OGC API - Features OpenAPI fragments
+#: (``{collectionId}``, ``{featureId}``): GDAL's OAPIF driver looks the items operation
+#: up as ``/collections/{collectionId}/items`` to learn which filters it may send
+CollectionId = Annotated[str, PathParam(alias="collectionId",
+                                        description="Collection id, e.g. deposits-gh-birim.",
                                         examples=["deposits-gh-birim"])]
 
 
-@router.get("/collections/{collection_id}", operation_id="describeCollection",
+@router.get("/collections/{collectionId}", operation_id="describeCollection",
             responses={200: {"content": {"application/json": {}, "text/html": {}}}})
 def describe_collection(collection_id: CollectionId, request: Request, _: ReadAccess,
                         settings: SettingsDep, f: FormatParam = None) -> Any:
@@ -209,17 +217,35 @@ def _json_schema(collection: Collection, request: Request, types: dict[str, str]
     properties: dict[str, dict[str, Any]] = {
         name: {"type": [json_type, "null"] if kind == "schema" else json_type, "title": name}
         for name, json_type in types.items()}
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": url,
-            "type": "object", "title": collection.title, "properties": properties,
-            "additionalProperties": kind == "schema"}
+    document = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": url,
+                "type": "object", "title": collection.title, "properties": properties,
+                "additionalProperties": kind == "schema"}
+    if kind == "queryables":
+        # the list of the Part 3 draft, beside the schema (an annotation to JSON Schema):
+        # GDAL's OAPIF driver sends a filter only on the names it finds there
+        document["queryables"] = [{"id": name, "type": json_type}
+                                  for name, json_type in types.items()]
+    return document
+
+
+def _schema_media_type(request: Request) -> str:
+    """``application/schema+json``, unless the client accepts plain JSON and not it
+    (GDAL asks for ``application/geo+json, application/json`` and refuses other types)."""
+    accept = request.headers.get("accept") or ""
+    ranges = accept_ranges(accept) if accept else []
+    if "application/json" in ranges and not {"application/schema+json", "*/*",
+                                             "application/*"} & set(ranges):
+        return "application/json"
+    return "application/schema+json"
 
 
 SCHEMA_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/schema+json": {}},
-          "description": "A JSON Schema (draft 2020-12)."}}
+    200: {"content": {"application/schema+json": {}, "application/json": {}},
+          "description": "A JSON Schema (draft 2020-12); `application/json` to a client that "
+                         "accepts only that."}}
 
 
-@router.get("/collections/{collection_id}/queryables", response_class=JSONResponse,
+@router.get("/collections/{collectionId}/queryables", response_class=JSONResponse,
             operation_id="getQueryables", responses=SCHEMA_RESPONSES)
 def get_queryables(collection_id: CollectionId, request: Request, _: ReadAccess,
                    settings: SettingsDep, store: StoreDep) -> JSONResponse:
@@ -227,10 +253,10 @@ def get_queryables(collection_id: CollectionId, request: Request, _: ReadAccess,
     check_parameters(request, _COMMON_PARAMETERS)
     collection = get_collection(collection_id, settings)
     return JSONResponse(_json_schema(collection, request, _queryables_of(collection, store),
-                                     "queryables"), media_type="application/schema+json")
+                                     "queryables"), media_type=_schema_media_type(request))
 
 
-@router.get("/collections/{collection_id}/schema", response_class=JSONResponse,
+@router.get("/collections/{collectionId}/schema", response_class=JSONResponse,
             operation_id="getSchema", responses=SCHEMA_RESPONSES)
 def get_schema(collection_id: CollectionId, request: Request, _: ReadAccess,
                settings: SettingsDep, store: StoreDep) -> JSONResponse:
@@ -238,7 +264,7 @@ def get_schema(collection_id: CollectionId, request: Request, _: ReadAccess,
     check_parameters(request, _COMMON_PARAMETERS)
     collection = get_collection(collection_id, settings)
     return JSONResponse(_json_schema(collection, request, _queryables_of(collection, store),
-                                     "schema"), media_type="application/schema+json")
+                                     "schema"), media_type=_schema_media_type(request))
 
 
 FEATURES_EXAMPLE: dict[str, Any] = {
@@ -274,6 +300,10 @@ def _page_builder(request: Request, collection: Collection, query: ItemsQuery,
     transform = geometry_transformer(output_crs)
 
     def build(page: Page) -> bytes:
+        if query.filter_tree is not None:
+            log.info("CQL2 filter on %s matched %s feature(s)", collection.id,
+                     page.number_matched, extra={"collection": collection.id,
+                                                 "number_matched": page.number_matched})
         links = paging_links(request.url, offset=query.offset, limit=query.limit,
                              number_returned=len(page.features),
                              number_matched=page.number_matched, collection_url=collection_url)
@@ -307,7 +337,7 @@ async def _versioned_page(request: Request, collection: Collection, query: Items
                            latest=None if query.version is not None else (field_id, resolved))
 
 
-@router.get("/collections/{collection_id}/items", response_class=GeoJSONResponse,
+@router.get("/collections/{collectionId}/items", response_class=GeoJSONResponse,
             operation_id="getFeatures",
             responses={200: {"content": {GEOJSON_MEDIA_TYPE: {"example": FEATURES_EXAMPLE},
                                          "text/html": {}},
@@ -337,8 +367,10 @@ async def get_items(
     filter_: Annotated[str | None, Query(alias="filter", description=(
         "CQL2 filter on the queryables (`/queryables`), e.g. `deposit_class = 'floodplain'`."),
         examples=["deposit_class = 'floodplain' AND area_m2 > 1000"])] = None,
-    filter_lang: Annotated[str | None, Query(alias="filter-lang", description=(
-        "`cql2-text` (default) or `cql2-json`."))] = None,
+    filter_lang: Annotated[str | None, Query(
+        alias="filter-lang", json_schema_extra={"enum": list(FILTER_LANGUAGES)},
+        description="`cql2-text` (default), `cql2-json`, or `cql-text` (the draft name of "
+        "CQL2 text, which GDAL's OAPIF driver sends).")] = None,
     filter_crs: Annotated[str | None, Query(alias="filter-crs", description="CRS84 only.")] = None,
     sortby: Annotated[str | None, Query(description=(
         "Comma-separated queryables, `-` for descending, e.g. `-area_m2`."))] = None,
@@ -362,7 +394,8 @@ async def get_items(
         "filter_crs": filter_crs, "sortby": sortby})
     if query.filter_tree is not None:
         log.info("CQL2 filter on %s: %s", collection.id, (filter_ or "")[:500],
-                 extra={"collection": collection.id, "filter_lang": filter_lang or "cql2-text"})
+                 extra={"collection": collection.id, "filter": (filter_ or "")[:500],
+                        "filter_lang": filter_lang or "cql2-text"})
     build = _page_builder(request, collection, query, properties, output_crs)
     if _wants_html(request, f):
         page = await run_in_threadpool(collection.read, store, settings, query)
@@ -392,7 +425,7 @@ def _feature_builder(request: Request, collection: Collection, feature_id: str,
     return build
 
 
-@router.get("/collections/{collection_id}/items/{feature_id}", response_class=GeoJSONResponse,
+@router.get("/collections/{collectionId}/items/{featureId}", response_class=GeoJSONResponse,
             operation_id="getFeature",
             responses={200: {"content": {GEOJSON_MEDIA_TYPE: {
                 "example": FEATURES_EXAMPLE["features"][0]}, "text/html": {}},
@@ -400,7 +433,8 @@ def _feature_builder(request: Request, collection: Collection, feature_id: str,
                 304: {"description": "Not modified (the ETag matched)."}})
 async def get_item(
     collection_id: CollectionId,
-    feature_id: Annotated[str, PathParam(description="Feature id within the collection.")],
+    feature_id: Annotated[str, PathParam(alias="featureId",
+                                         description="Feature id within the collection.")],
     request: Request,
     _: ReadAccess,
     settings: SettingsDep,

@@ -8,6 +8,7 @@ from synthetic_footprint import GAP, GRID, ORIGIN, SIDE, square
 
 from api.ogc import GEOJSON_MEDIA_TYPE
 from footprint.catalogue import load_catalogue
+from footprint.errors import NotFoundError
 from footprint.settings import get_settings
 
 CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
@@ -230,3 +231,20 @@ def test_usgs_mines_bbox_around_akwatia(client):
     assert any(f["properties"]["is_diamond"] for f in body["features"])
     everything = client.get("/collections/usgs-mines/items", params={"limit": 1}).json()
     assert everything["numberMatched"] > body["numberMatched"]
+
+
+def test_a_field_collection_is_found_without_reading_the_usgs_points(settings):
+    """The first items request of a process does not wait for the USGS points (about
+    0.3 s): only `usgs-mines` and the list of collections read them."""
+    from api import feature_collections
+
+    feature_collections.usgs_mine_points.cache_clear()
+    feature_collections._collections_of.cache_clear()
+    found = feature_collections.get_collection("deposits-gh-birim", settings)
+    assert found.versioned_field == "gh-birim"
+    assert feature_collections.usgs_mine_points.cache_info().currsize == 0
+    assert feature_collections.get_collection("usgs-mines", settings) is \
+        feature_collections.collections(settings)["usgs-mines"]
+    assert feature_collections.usgs_mine_points.cache_info().currsize == 1
+    with pytest.raises(NotFoundError):
+        feature_collections.get_collection("nope", settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -94,41 +95,67 @@ def test_schemathesis_finds_no_server_error(live_server, footprint, backend):
     assert tested and int(tested.group(1)) == operations
 
 
+#: GDAL's OAPIF driver (the GDAL bundled with pyogrio) reads the floodplain deposits with
+#: an attribute filter, in a child process like _OAPIF_READ.
+_OAPIF_FILTERED_READ = """
+import json, sys
+import pyogrio
+frame = pyogrio.read_dataframe(sys.argv[1], layer="deposits-gh-birim",
+                               where="deposit_class = 'floodplain'")
+print(json.dumps({"gdal": pyogrio.__gdal_version_string__, "n": len(frame),
+                  "classes": sorted(set(frame["deposit_class"]))}))
+"""
+
+FLOODPLAIN = sum(1 for i in range(GRID) for j in range(GRID) if (i + j) % 2)
+
+
+def _filters_received(records) -> list[tuple[str, str]]:
+    """(filter, filter-lang) of each filtered items request the server logged."""
+    return [(r.filter, r.filter_lang) for r in records
+            if r.name == "api.features" and hasattr(r, "filter_lang")]
+
+
+def _matched_logged(records) -> list[int]:
+    return [r.number_matched for r in records
+            if r.name == "api.features" and hasattr(r, "number_matched")]
+
+
+def test_gdal_oapif_sends_the_where_to_the_server_as_cql(live_server, footprint, caplog):
+    """GDAL finds ``cql-text`` among the ``filter-lang`` values of the items operation
+    and the property among the queryables, and sends the filter: the server selects
+    the floodplain deposits (its log shows the filter and the count), not the client."""
+    with caplog.at_level(logging.INFO, logger="api.features"):
+        result = subprocess.run([sys.executable, "-c", _OAPIF_FILTERED_READ,
+                                 f"OAPIF:{live_server}/"],
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    read = json.loads(result.stdout.strip().splitlines()[-1])
+    assert read["n"] == FLOODPLAIN and read["classes"] == ["floodplain"], read
+    assert _filters_received(caplog.records) == [("deposit_class = 'floodplain'", "cql-text")]
+    assert _matched_logged(caplog.records) == [FLOODPLAIN]
+
+
 @pytest.mark.skipif(shutil.which("ogr2ogr") is None and not os.environ.get("CI"),
                     reason="gdal-bin not installed (scripts/system-deps.sh installs it)")
 def test_ogr2ogr_copies_typed_deposits_and_sends_the_filter(live_server, footprint, tmp_path,
                                                             caplog):
-    """GDAL's OAPIF driver copies deposits with numbers as Real, and applies an attribute
-    filter; GDAL >= 3.7 sends it to the server as CQL2 (the server logs it), GDAL 3.6
-    (Debian 12) evaluates it on the client, which this test then states."""
-    import logging
-
+    """Debian's ogr2ogr copies the floodplain deposits to GeoPackage with numbers as Real,
+    the ``-where`` sent to the server as CQL text, as the bundled GDAL does."""
     import pyogrio
 
     target = tmp_path / "deposits.gpkg"
     with caplog.at_level(logging.INFO, logger="api.features"):
         copied = subprocess.run(
             ["ogr2ogr", "-f", "GPKG", str(target), f"OAPIF:{live_server}/",
-             "deposits-gh-birim", "-where", "deposit_class = 'floodplain'",
-             "--config", "CPL_DEBUG", "ON"],
+             "deposits-gh-birim", "-where", "deposit_class = 'floodplain'"],
             capture_output=True, text=True, timeout=120)
     assert copied.returncode == 0, copied.stderr
     info = pyogrio.read_info(target)
     types = dict(zip(info["fields"], info["dtypes"], strict=True))
     assert types["area_m2"] == "float64"
     frame = pyogrio.read_dataframe(target)
-    floodplain = sum(1 for i in range(GRID) for j in range(GRID) if (i + j) % 2)
-    assert len(frame) == floodplain and set(frame["deposit_class"]) == {"floodplain"}
-    filters = [r for r in caplog.records if r.name == "api.features" and "CQL2" in r.getMessage()]
-    version = subprocess.run(["ogr2ogr", "--version"], capture_output=True, text=True).stdout
-    major_minor = tuple(int(n) for n in re.search(r"GDAL (\d+)\.(\d+)", version).groups())
-    if major_minor >= (3, 7):
-        # the driver translates -where into filter=...&filter-lang=cql2-text
-        assert filters and "floodplain" in filters[0].getMessage()
-    else:
-        # GDAL 3.6 (Debian 12) has no CQL2: it fetches every page and applies -where
-        # itself. The server saw no filter, and the copy is still exactly the floodplain
-        # deposits, so the filtering was the client's. (A query string on the
-        # OAPIF:.../collections/<id> connection URL is sent to the collection document,
-        # where OGC API - Features defines no filter, and is refused with a 400.)
-        assert not filters
+    assert len(frame) == FLOODPLAIN and set(frame["deposit_class"]) == {"floodplain"}
+    # GDAL 3.6 reads pages of 10 and follows the next link: each page carries the filter
+    received = _filters_received(caplog.records)
+    assert received and set(received) == {("deposit_class = 'floodplain'", "cql-text")}
+    assert set(_matched_logged(caplog.records)) == {FLOODPLAIN}

@@ -81,6 +81,39 @@ def test_queryables_and_schema_type_numbers_as_numbers(client, footprint):
     assert any(link["rel"] == "describedby" for link in described["links"])
 
 
+def test_gdal_finds_cql_text_and_the_queryables_it_can_read(client, footprint):
+    """What GDAL's OAPIF driver (3.6 to 3.12) needs before it sends a filter: the items
+    operation at /collections/{collectionId}/items with ``cql-text`` among the
+    ``filter-lang`` values, a ``queryables`` link, and the draft's list of names in a
+    document typed as the JSON it asked for."""
+    spec = client.get("/openapi.json").json()
+    items = spec["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+    lang = next(p for p in items if p["name"] == "filter-lang")
+    assert "cql-text" in lang["schema"]["enum"] and "cql2-text" in lang["schema"]["enum"]
+    described = client.get("/collections/deposits-gh-birim").json()
+    queryables_url = next(link["href"] for link in described["links"]
+                          if link["rel"] == "queryables")
+    as_gdal = client.get(queryables_url,
+                         headers={"Accept": "application/geo+json, application/json"})
+    assert as_gdal.headers["content-type"].startswith("application/json")
+    listed = {q["id"]: q["type"] for q in as_gdal.json()["queryables"]}
+    assert listed["deposit_class"] == "string" and listed["area_m2"] == "number"
+    assert set(listed) == set(as_gdal.json()["properties"])
+    assert client.get(queryables_url).headers["content-type"].startswith(
+        "application/schema+json")
+
+
+@pytest.mark.parametrize("where", ["deposit_class = 'floodplain'",
+                                   "(deposit_class ILIKE 'FLOOD%') AND (area_m2 > 0)",
+                                   "NOT (deposit_class <> 'floodplain')"])
+def test_cql_text_as_gdal_writes_it(client, footprint, where):
+    floodplain = sum(1 for i in range(GRID) for j in range(GRID) if (i + j) % 2)
+    body = client.get(DEPOSITS, params={"filter": where, "filter-lang": "cql-text",
+                                        "limit": 100}).json()
+    assert body["numberMatched"] == floodplain
+    assert {f["properties"]["deposit_class"] for f in body["features"]} == {"floodplain"}
+
+
 def test_crs_and_bbox_crs(client, footprint):
     plain = client.get(f"{DEPOSITS}/{footprint.version}-0").json()
     lon, lat = shape(plain["geometry"]).centroid.coords[0]

@@ -181,7 +181,7 @@ def test_readyz_fails_without_data_dir_or_database(settings, store, tmp_path):
 def test_openapi_documents_the_error_model(public_client):
     spec = public_client.get("/openapi.json").json()
     assert "Problem" in spec["components"]["schemas"]
-    items = spec["paths"]["/collections/{collection_id}/items"]["get"]
+    items = spec["paths"]["/collections/{collectionId}/items"]["get"]
     assert items["summary"].startswith("A page of features")
     for status in ("400", "401", "403", "404", "500"):
         schema = items["responses"][status]["content"]["application/problem+json"]["schema"]
