@@ -26,7 +26,9 @@ puts it, starves while the routing holds the GIL and restarts the workers after
 Polygons, channel belts and COGs are not made here (``benchmarks/terrain.py`` times
 them on the mosaic). Prints the code version and the mosaic's checksum, then per size:
 cells, wall time and CPU time (driver + workers) in total and per million cells, the
-routing's wall time, the driver's peak RSS (MB and bytes a cell) and each worker's peak
+routing's wall time, the driver's peak RSS (MB), its RSS at the start (imports, the
+DEM and the cluster's handles) and the growth from there to the peak in bytes a cell,
+and each worker's peak
 RSS during the run (``VmHWM``, reset after a warm-up whose RSS is shown as ``(warm)``),
 a checksum of the class grid and the load average. A child's log is kept in ``--work``;
 a size that fails or passes ``--timeout-s`` is reported as failed. Asserts nothing.
@@ -152,9 +154,8 @@ def run_one(cells: float, window_cells: int, workers: int, work: Path) -> dict:
         hand = terrain.height_above_drainage(routing, streams)
         routed = time.perf_counter() - start
         del routing, streams
-        mask = np.ones(z.shape, dtype=bool)
         index_out = DiskGrid(work / f"mrvbf_{z.size}.f32", z.shape)
-        _, classes = terrain.classify_by_windows(z, hand, mask, 90.0, window_cells=window_cells,
+        _, classes = terrain.classify_by_windows(z, hand, None, 90.0, window_cells=window_cells,
                                                  map_windows=dask_map(client),
                                                  mrvbf_out=index_out)
         wall, cpu_driver = time.perf_counter() - start, _cpu_s() - cpu0
@@ -191,7 +192,7 @@ def main() -> None:
           f"{hashlib.sha256(base.tobytes()).hexdigest()[:16]}; windows of {args.window_cells} "
           f"cells a side (+ halo); {args.workers} worker processes (1 thread)")
     print(f"{'cells':>12} {'wall s':>7} {'s/M':>5} {'cpu s':>7} {'cpu/M':>5} {'route s':>7} "
-          f"{'driver MB':>9} {'B/cell':>6} {'worker peak MB':>16} {'(warm)':>16} "
+          f"{'driver MB':>9} {'(start)':>7} {'B/cell':>6} {'worker peak MB':>16} {'(warm)':>16} "
           f"{'classes sha':>16}  load")
     for cells in args.cells:
         log = args.work / f"child_{cells:.0f}.log"
@@ -209,7 +210,8 @@ def main() -> None:
         mcells = r["cells"] / 1e6
         print(f"{r['cells']:12,} {r['wall_s']:7.1f} {r['wall_s'] / mcells:5.2f} "
               f"{r['cpu_s']:7.1f} {r['cpu_s'] / mcells:5.2f} {r['routing_wall_s']:7.1f} "
-              f"{r['driver_peak_mb']:9.0f} {r['driver_peak_mb'] * 2**20 / r['cells']:6.1f} "
+              f"{r['driver_peak_mb']:9.0f} {r['driver_rss_before_mb']:7.0f} "
+              f"{(r['driver_peak_mb'] - r['driver_rss_before_mb']) * 2**20 / r['cells']:6.1f} "
               f"{str(r['worker_peak_mb']):>16} {str(r['worker_baseline_mb']):>16} "
               f"{r['classes_sha256']:>16}  {os.getloadavg()[0]:.1f}", flush=True)
 

@@ -149,7 +149,7 @@ def _tasks(windows: list[Window], elevation_m, hand_m, res_m, levels, mrvbf_para
                          res_m, levels, mrvbf_params, class_params)
 
 
-def classify_by_windows(elevation_m: np.ndarray, hand_m: np.ndarray, mask: np.ndarray,
+def classify_by_windows(elevation_m: np.ndarray, hand_m: np.ndarray, mask: np.ndarray | None,
                         res_m: float, *, window_cells: int,
                         mrvbf_params: MrvbfParameters | None = None,
                         class_params: ValleyClassParameters | None = None,
@@ -161,7 +161,7 @@ def classify_by_windows(elevation_m: np.ndarray, hand_m: np.ndarray, mask: np.nd
     ----------
     elevation_m : float32 DEM (m, NaN = nodata), void-filled.
     hand_m : HAND (m, NaN = unknown), from the global routing.
-    mask : bool grid; classes are 0 outside it.
+    mask : bool grid; classes are 0 outside it (None: no mask).
     res_m : cell size (m).
     window_cells : side (cells) of a core window, before rounding to the alignment.
     mrvbf_params, class_params : as for :func:`footprint.terrain.mrvbf` and
