@@ -26,12 +26,12 @@ puts it, starves while the routing holds the GIL and restarts the workers after
 Polygons, channel belts and COGs are not made here (``benchmarks/terrain.py`` times
 them on the mosaic). Prints the code version and the mosaic's checksum, then per size:
 cells, wall time and CPU time (driver + workers) in total and per million cells, the
-routing's wall time, the driver's peak RSS (MB), its RSS at the start (imports, the
-DEM and the cluster's handles) and the growth from there to the peak in bytes a cell,
-and each worker's peak
-RSS during the run (``VmHWM``, reset after a warm-up whose RSS is shown as ``(warm)``),
-a checksum of the class grid and the load average. A child's log is kept in ``--work``;
-a size that fails or passes ``--timeout-s`` is reported as failed. Asserts nothing.
+driver's CPU, the routing's wall time, the driver's peak RSS (MB), its RSS at the start
+(imports, the DEM, the cluster's handles) and the growth from there to the peak in bytes
+a cell, each worker's peak RSS during the run (``VmHWM``, reset after a warm-up whose RSS
+is shown as ``(warm)``), a checksum of the class grid and the load average. Every figure
+of a size is appended to ``--work``/results.jsonl; a child's log is kept there; a size
+that fails or passes ``--timeout-s`` is reported as failed. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -191,7 +191,8 @@ def main() -> None:
     print(f"code {commit}; mosaic {base.shape} sha256 "
           f"{hashlib.sha256(base.tobytes()).hexdigest()[:16]}; windows of {args.window_cells} "
           f"cells a side (+ halo); {args.workers} worker processes (1 thread)")
-    print(f"{'cells':>12} {'wall s':>7} {'s/M':>5} {'cpu s':>7} {'cpu/M':>5} {'route s':>7} "
+    print(f"{'cells':>12} {'wall s':>7} {'s/M':>5} {'cpu s':>7} {'cpu/M':>5} {'drv cpu':>7} "
+          f"{'route s':>7} "
           f"{'driver MB':>9} {'(start)':>7} {'B/cell':>6} {'worker peak MB':>16} {'(warm)':>16} "
           f"{'classes sha':>16}  load")
     for cells in args.cells:
@@ -207,9 +208,13 @@ def main() -> None:
                   f"{log.read_text().strip().splitlines()[-1:]} (see {log})")
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
+        with open(args.work / "results.jsonl", "a") as results:  # every figure, with its run
+            results.write(json.dumps({"code": commit, "window_cells": args.window_cells,
+                                      "workers": args.workers, **r}) + "\n")
         mcells = r["cells"] / 1e6
         print(f"{r['cells']:12,} {r['wall_s']:7.1f} {r['wall_s'] / mcells:5.2f} "
-              f"{r['cpu_s']:7.1f} {r['cpu_s'] / mcells:5.2f} {r['routing_wall_s']:7.1f} "
+              f"{r['cpu_s']:7.1f} {r['cpu_s'] / mcells:5.2f} {r['driver_cpu_s']:7.1f} "
+              f"{r['routing_wall_s']:7.1f} "
               f"{r['driver_peak_mb']:9.0f} {r['driver_rss_before_mb']:7.0f} "
               f"{(r['driver_peak_mb'] - r['driver_rss_before_mb']) * 2**20 / r['cells']:6.1f} "
               f"{str(r['worker_peak_mb']):>16} {str(r['worker_baseline_mb']):>16} "
