@@ -6,27 +6,44 @@ Run::
         [--window-cells 3000] [--workers 2]
 
 Each size runs in a fresh child process (so peak memories do not carry over) with a fresh
-``distributed.LocalCluster`` of ``--workers`` worker processes (one thread each):
+dask cluster whose scheduler and ``--workers`` workers (one thread each) run in their own
+processes (``SubprocessCluster``: a scheduler inside the driver, as ``LocalCluster``
+puts it, starves while the routing holds the GIL and restarts the workers after
+``worker-ttl``; see :mod:`footprint.pipeline.windows`):
 
 1. The DEM: the void-filled SRTM3 mosaic of the four Birim tiles at 90 m (lon -2..0,
-   lat 5..7, as ``benchmarks/terrain.py --aoi``), mirrored (``numpy.pad`` symmetric)
+   lat 5..7, as ``benchmarks/terrain.py --aoi``), mirrored (as ``numpy.pad`` symmetric)
    to a square of the asked number of cells: real relief, synthetic extent. Nodata
    (the sea, beyond the tiles) is set to 0 m.
 2. Global routing in the driver: Priority-Flood, D8, upstream area, streams (5 km²),
-   HAND (:func:`footprint.terrain.route_flow`, ...).
+   HAND (:func:`footprint.terrain.route_flow`, ...); then only the DEM and HAND stay.
 3. MRVBF and classes by windows with halos on the workers
    (:func:`footprint.terrain.classify_by_windows` with
-   :func:`footprint.pipeline.windows.dask_map`), stitched and sieved in the driver.
+   :func:`footprint.pipeline.windows.dask_map`); MRVBF is stitched into a file
+   (:class:`footprint.pipeline.windows.DiskGrid`), the uint8 classes in the driver,
+   sieved there.
 
 Polygons, channel belts and COGs are not made here (``benchmarks/terrain.py`` times
-them on the mosaic). Prints per size: cells, wall and CPU time (driver + workers),
-seconds per million cells, the driver's peak RSS and each worker's peak RSS
-(``getrusage`` ``ru_maxrss``). Asserts nothing.
+them on the mosaic). Prints the code version and the mosaic's checksum, then per size:
+cells, wall time and CPU time (driver + workers) in total and per million cells, the
+driver's CPU, the routing's wall time, the driver's peak RSS (MB), its RSS at the start
+(imports, the DEM, the cluster's handles) and the growth from there to the peak in bytes
+a cell, each worker's peak RSS during the run (``VmHWM``, reset after a warm-up whose RSS
+is shown as ``(warm)``), a checksum of the class grid and the load average. Every figure
+of a size is appended to ``--work``/results.jsonl; a child's log is kept there; a size
+that fails or passes ``--timeout-s`` is reported as failed. Asserts nothing.
+
+Measured 2026-12-01 (code c99972f, load average 5-12 on 2 shared cores, so wall times
+are stretched; CPU is the figure to compare): 10 / 25 / 50 / 100 M cells, CPU 1.67 /
+1.86 / 2.46 / 2.92 s per M cells (driver 0.53 / 0.68 / 0.82 / 1.10), driver peak 951 /
+1752 / 3029 / 5577 MB (50 B a cell above the start), worker peaks at most 600 / 863 /
+1091 / 1196 MB; the 100 M routing alone took 392 s of wall time, past ``worker-ttl``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -44,7 +61,7 @@ from footprint import terrain  # noqa: E402
 from footprint.io.dem import DemSource  # noqa: E402
 from footprint.pipeline.delineate import TerrainParameters, field_from_aoi, prepare_dem  # noqa: E402
 from footprint.pipeline.delineate_sources import dem_paths_of  # noqa: E402
-from footprint.pipeline.windows import dask_map  # noqa: E402
+from footprint.pipeline.windows import DiskGrid, dask_map  # noqa: E402
 from footprint.settings import get_settings  # noqa: E402
 
 MOSAIC = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
@@ -66,12 +83,37 @@ def mosaic_dem(work: Path) -> np.ndarray:
     return z
 
 
+def _mirrored(n: int, size: int) -> np.ndarray:
+    """Indices 0..size-1, size-1..0, 0.. (``numpy.pad`` symmetric) of length ``n``."""
+    i = np.arange(n) % (2 * size)
+    return np.where(i < size, i, 2 * size - 1 - i)
+
+
 def dem_of(cells: float, work: Path) -> np.ndarray:
+    """The mosaic mirrored to a square of ``cells``, built row block by row block (no
+    padded intermediate: the DEM itself is the driver's only whole-grid input)."""
     base = mosaic_dem(work)
     side = int(round(cells ** 0.5))
-    reps = -(-side // min(base.shape))
-    tiled = np.pad(base, ((0, base.shape[0] * reps), (0, base.shape[1] * reps)), mode="symmetric")
-    return np.ascontiguousarray(tiled[:side, :side])
+    rows, cols = _mirrored(side, base.shape[0]), _mirrored(side, base.shape[1])
+    z = np.empty((side, side), dtype=np.float32)
+    for r0 in range(0, side, 1024):
+        z[r0:r0 + 1024] = base[rows[r0:r0 + 1024]][:, cols]
+    return z
+
+
+def _memory_mb(field: str) -> float:
+    """VmRSS or VmHWM (peak) of this process, MB. Unlike ``ru_maxrss`` the peak is not
+    inherited across ``exec`` from the parent that started the process."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak() -> float:
+    """Reset this process's VmHWM to its current RSS (Linux >= 4.0); return that RSS."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _memory_mb("VmRSS")
 
 
 def _cpu_s() -> float:
@@ -80,44 +122,59 @@ def _cpu_s() -> float:
 
 
 def _worker_usage() -> dict:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_mb": usage.ru_maxrss / 1024}
+    return {"cpu_s": _cpu_s(), "peak_mb": _memory_mb("VmHWM")}
 
 
-def _warm_worker() -> None:
+def _warm_worker() -> float:
+    """Imports and compiled kernels, then the peak is reset: the run's peak is its own."""
     small = np.random.default_rng(0).random((200, 200), dtype=np.float32)
     terrain.classify_by_windows(small, small, small > 0, 90.0, window_cells=100)
+    return _reset_peak()
+
+
+def _start_cluster(workers: int):
+    """Scheduler and workers in their own processes (SubprocessCluster): the driver's
+    routing holds the GIL for minutes at 100 M cells, and a scheduler living in the
+    driver (LocalCluster) then misses the workers' heartbeats and restarts them after
+    ``worker-ttl`` - the cause of the stopped 100 M-cell run."""
+    from distributed.deploy.subprocess import SubprocessCluster
+
+    os.environ["PYTHONPATH"] = os.pathsep.join(  # the workers import this checkout
+        [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return SubprocessCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None,
+                             worker_kwargs={"memory_limit": 0})
 
 
 def run_one(cells: float, window_cells: int, workers: int, work: Path) -> dict:
     import distributed
 
     z = dem_of(cells, work)
-    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, memory_limit=0) as cluster, \
-            distributed.Client(cluster) as client:
-        client.run(_warm_worker)  # imports and compiled kernels, so the baseline holds them
+    with _start_cluster(workers) as cluster, distributed.Client(cluster) as client:
+        client.wait_for_workers(workers, timeout=300)
+        baseline = client.run(_warm_worker)
         before = client.run(_worker_usage)
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_before = _reset_peak()
         start, cpu0 = time.perf_counter(), _cpu_s()
         routing = terrain.route_flow(z, 90.0)
         streams = terrain.extract_streams(routing.upstream_area_km2, 5.0)
         hand = terrain.height_above_drainage(routing, streams)
         routed = time.perf_counter() - start
-        del routing
-        mask = np.ones(z.shape, dtype=bool)
-        _, classes = terrain.classify_by_windows(z, hand, mask, 90.0, window_cells=window_cells,
-                                                 map_windows=dask_map(client))
+        del routing, streams
+        index_out = DiskGrid(work / f"mrvbf_{z.size}.f32", z.shape)
+        _, classes = terrain.classify_by_windows(z, hand, None, 90.0, window_cells=window_cells,
+                                                 map_windows=dask_map(client),
+                                                 mrvbf_out=index_out)
         wall, cpu_driver = time.perf_counter() - start, _cpu_s() - cpu0
         after = client.run(_worker_usage)
+    index_out.path.unlink()
     workers_cpu = sum(after[w]["cpu_s"] - before[w]["cpu_s"] for w in after)
     return {"cells": int(z.size), "shape": list(z.shape), "wall_s": wall, "routing_wall_s": routed,
             "cpu_s": cpu_driver + workers_cpu, "driver_cpu_s": cpu_driver,
-            "driver_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "driver_rss_before_mb": rss_before,
-            "worker_maxrss_mb": sorted(round(u["maxrss_mb"], 1) for u in after.values()),
-            "worker_baseline_mb": sorted(round(u["maxrss_mb"], 1) for u in before.values()),
-            "deposit_share": float((classes > 0).mean())}
+            "driver_peak_mb": _memory_mb("VmHWM"), "driver_rss_before_mb": rss_before,
+            "worker_peak_mb": sorted(round(u["peak_mb"], 1) for u in after.values()),
+            "worker_baseline_mb": sorted(round(v, 1) for v in baseline.values()),
+            "deposit_share": float((classes > 0).mean()),
+            "classes_sha256": hashlib.sha256(classes.tobytes()).hexdigest()[:16]}
 
 
 def main() -> None:
@@ -126,31 +183,48 @@ def main() -> None:
     parser.add_argument("--window-cells", type=int, default=3000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", type=Path, default=Path("/tmp/footprint-terrain-scale"))
+    parser.add_argument("--timeout-s", type=float, default=7200,
+                        help="a size that runs longer is reported as failed")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.child:
         print(json.dumps(run_one(args.cells[0], args.window_cells, args.workers, args.work)))
         return
-    mosaic_dem(args.work)
-    print(f"windows of {args.window_cells} cells a side (+ halo), {args.workers} worker processes")
-    print(f"{'cells':>12} {'wall s':>8} {'cpu s':>8} {'cpu s/M':>8} {'routing s':>9} "
-          f"{'driver RSS MB':>13} {'per-worker RSS MB':>18} {'(baseline)':>18}  load")
+    base = mosaic_dem(args.work)
+    commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip()
+    print(f"code {commit}; mosaic {base.shape} sha256 "
+          f"{hashlib.sha256(base.tobytes()).hexdigest()[:16]}; windows of {args.window_cells} "
+          f"cells a side (+ halo); {args.workers} worker processes (1 thread)")
+    print(f"{'cells':>12} {'wall s':>7} {'s/M':>5} {'cpu s':>7} {'cpu/M':>5} {'drv cpu':>7} "
+          f"{'route s':>7} "
+          f"{'driver MB':>9} {'(start)':>7} {'B/cell':>6} {'worker peak MB':>16} {'(warm)':>16} "
+          f"{'classes sha':>16}  load")
     for cells in args.cells:
-        done = subprocess.run([sys.executable, __file__, "--child", "--cells", str(cells),
-                               "--window-cells", str(args.window_cells), "--workers",
-                               str(args.workers), "--work", str(args.work)],
-                              capture_output=True, text=True)
+        log = args.work / f"child_{cells:.0f}.log"
+        with open(log, "w") as stderr:
+            done = subprocess.run([sys.executable, __file__, "--child", "--cells", str(cells),
+                                   "--window-cells", str(args.window_cells), "--workers",
+                                   str(args.workers), "--work", str(args.work)],
+                                  stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                  timeout=args.timeout_s)
         if done.returncode != 0:
-            print(f"{cells:12,.0f} failed: {done.stderr.strip().splitlines()[-1:]}")
+            print(f"{cells:12,.0f} failed ({done.returncode}): "
+                  f"{log.read_text().strip().splitlines()[-1:]} (see {log})")
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"{r['cells']:12,} {r['wall_s']:8.1f} {r['cpu_s']:8.1f} "
-              f"{r['cpu_s'] / (r['cells'] / 1e6):8.2f} {r['routing_wall_s']:9.1f} "
-              f"{r['driver_maxrss_mb']:13.0f} {str(r['worker_maxrss_mb']):>18} "
-              f"{str(r['worker_baseline_mb']):>18}  "
-              f"{os.getloadavg()[0]:.1f}", flush=True)
-
+        with open(args.work / "results.jsonl", "a") as results:  # every figure, with its run
+            results.write(json.dumps({"code": commit, "window_cells": args.window_cells,
+                                      "workers": args.workers, **r}) + "\n")
+        mcells = r["cells"] / 1e6
+        print(f"{r['cells']:12,} {r['wall_s']:7.1f} {r['wall_s'] / mcells:5.2f} "
+              f"{r['cpu_s']:7.1f} {r['cpu_s'] / mcells:5.2f} {r['driver_cpu_s']:7.1f} "
+              f"{r['routing_wall_s']:7.1f} "
+              f"{r['driver_peak_mb']:9.0f} {r['driver_rss_before_mb']:7.0f} "
+              f"{(r['driver_peak_mb'] - r['driver_rss_before_mb']) * 2**20 / r['cells']:6.1f} "
+              f"{str(r['worker_peak_mb']):>16} {str(r['worker_baseline_mb']):>16} "
+              f"{r['classes_sha256']:>16}  {os.getloadavg()[0]:.1f}", flush=True)
 
 if __name__ == "__main__":
     main()

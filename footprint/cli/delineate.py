@@ -1,8 +1,12 @@
 """``footprint delineate FIELD --out DIR [--dem FILE ...] [--mode terrain|rivers|polygons]``
-or ``footprint delineate --aoi FILE.geojson --out DIR`` for any area of interest."""
+or ``footprint delineate --aoi FILE.geojson --out DIR`` for any area of interest;
+``--window-cells N [--executor local|dask]`` computes MRVBF and the classes by windows
+with halos on the configured executor (:func:`footprint.pipeline.windows.configured_map`),
+cell for cell the same as the whole grid."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,12 @@ def delineate(
         None, "--aoi", help="GeoJSON polygon (lon/lat) to delineate instead of a catalogue field."),
     stream_threshold_km2: float = typer.Option(
         5.0, "--stream-threshold-km2", help="Contributing area that starts a stream (km²)."),
+    window_cells: int = typer.Option(
+        0, "--window-cells", help="Compute MRVBF and the classes by windows of this many cells "
+        "a side (plus halos) on the executor; 0 = the whole grid at once."),
+    executor: str | None = typer.Option(
+        None, "--executor", help="Where the windows run: local (a pool of FOOTPRINT_WORKERS "
+        "threads) or dask (FOOTPRINT_DASK_SCHEDULER); default FOOTPRINT_EXECUTOR."),
 ) -> None:
     """Delineate a field's deposits: deposits.gpkg, streams/mrvbf/hand COGs, summary.json."""
     from rich.console import Console
@@ -45,11 +55,14 @@ def delineate(
         target = field_from_aoi(aoi)
         field = target.id
 
-    params = DelineationParameters(
-        terrain=TerrainParameters(stream_threshold_km2=stream_threshold_km2))
+    if not 0 <= window_cells <= 100_000:
+        raise InvalidParameterError(f"--window-cells must be 0-100000, got {window_cells}")
+    params = DelineationParameters(terrain=TerrainParameters(
+        stream_threshold_km2=stream_threshold_km2, window_cells=window_cells))
     columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True)) as bar:
+    with _window_map(window_cells, executor) as map_windows, \
+            Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task(f"{field}: starting", total=1)
 
         def progress(step: str, done: int, total: int) -> None:
@@ -57,7 +70,8 @@ def delineate(
 
         result = delineate_field(target, out, mode=mode, dem_paths=list(dem) if dem else None,
                                  deposit_polygons=deposits, mined_polygons=mined,
-                                 progress=progress, parameters=params)
+                                 progress=progress, parameters=params,
+                                 map_windows=map_windows)
     summary = result.summary
     typer.echo(f"{field}: mode {result.mode}, {len(result.deposits)} polygons, "
                f"stream length {result.stream_length_km:.1f} km, "
@@ -68,3 +82,21 @@ def delineate(
                    f"   remaining {row['remaining_area_m2'] / 1e6:10.2f} km²")
     for path in result.files.values():
         typer.echo(f"  wrote {path}")
+
+
+def _window_map(window_cells: int, executor: str | None):
+    """The windows' map: the configured executor's (``--executor`` overrides
+    ``FOOTPRINT_EXECUTOR``), or ``map`` when the grid is computed whole."""
+    if executor is not None and executor not in ("local", "dask"):
+        raise InvalidParameterError(f"--executor must be local or dask, got {executor!r}")
+    if not window_cells:
+        if executor is not None:
+            raise InvalidParameterError("--executor runs windows: give --window-cells N too")
+        return contextlib.nullcontext(map)
+    from footprint.pipeline.windows import configured_map
+    from footprint.settings import get_settings
+
+    settings = get_settings()
+    if executor is not None:
+        settings = settings.model_copy(update={"executor": executor})
+    return configured_map(settings)

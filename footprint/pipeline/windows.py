@@ -1,21 +1,67 @@
-"""Where the windows of a tiled delineation run: in process, or on dask.distributed.
+"""Where the windows of a tiled delineation run, and where their stitched results go.
 
-:func:`footprint.terrain.classify_by_windows` takes any ``map_windows(function, tasks)``;
-the built-in ``map`` runs them one after the other in this process (the default, memory
-of one window at a time). :func:`dask_map` sends each window to a worker of a
-``distributed.Client`` (``FOOTPRINT_EXECUTOR=dask`` deployments, or a ``LocalCluster``)
-and yields the results in task order as they are gathered, so at most
-``max_in_flight`` windows are held by the workers and the caller at once.
+:func:`footprint.terrain.classify_by_windows` takes any ``map_windows(function, tasks)``:
+
+- the built-in ``map``: one window after the other in this process (memory of one window);
+- :func:`executor_map`: windows submitted to an executor of :mod:`footprint.executors`
+  (a local thread pool, or dask.distributed), results yielded in task order as they come,
+  at most ``max_in_flight`` windows held by the workers and the caller at once;
+- :func:`dask_map`: the same on a ``distributed.Client``;
+- :func:`configured_map`: the one the settings name (``FOOTPRINT_EXECUTOR=local|dask``,
+  ``FOOTPRINT_DASK_SCHEDULER``, ``FOOTPRINT_WORKERS``), used by ``footprint delineate``.
+
+A dask scheduler must not live in a process that runs long compiled loops: the routing
+kernels (numba, pyflwdir) hold the GIL for minutes on 100 M cells, a scheduler in that
+process cannot answer the workers' heartbeats and, after ``worker-ttl`` (5 min), restarts
+them; a ``LocalCluster`` is such a scheduler (that is why the 100 M-cell benchmark run
+used to stop with its workers gone). Use an external scheduler (``dask scheduler``) or
+``distributed.deploy.subprocess.SubprocessCluster`` (``benchmarks/terrain_scale.py``).
+
+:class:`DiskGrid` takes stitched window cores straight to a raw file, so the caller does
+not hold a whole-grid output (e.g. MRVBF, 4 bytes a cell) in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from footprint.errors import ConfigurationError, InvalidParameterError
+from footprint.executors import get_executor
+from footprint.settings import Settings
 from footprint.terrain.tiles import WindowMap
 
-__all__ = ["dask_map"]
+__all__ = ["DiskGrid", "configured_map", "dask_map", "executor_map"]
+
+
+def executor_map(submit: Callable[..., Any], max_in_flight: int) -> WindowMap:
+    """A ``map_windows`` that runs each window through ``submit(function, task)``.
+
+    Parameters
+    ----------
+    submit : returns a future with ``.result()`` (``Executor.submit``, a thread pool's,
+        ``distributed.Client.submit``).
+    max_in_flight : windows submitted ahead of the one being gathered (>= 1).
+    """
+    if max_in_flight < 1:
+        raise InvalidParameterError(f"max_in_flight must be >= 1, got {max_in_flight}")
+
+    def run(function: Callable[..., Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        pending: deque[Any] = deque()
+        for task in tasks:
+            pending.append(submit(function, task))
+            if len(pending) >= max_in_flight:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    return run
 
 
 def dask_map(client: Any, *, max_in_flight: int | None = None) -> WindowMap:
@@ -27,15 +73,75 @@ def dask_map(client: Any, *, max_in_flight: int | None = None) -> WindowMap:
     max_in_flight : windows submitted ahead of the one being gathered; default twice the
         number of worker threads.
     """
+    limit = max_in_flight or 2 * max(sum(client.nthreads().values()), 1)
 
-    def run(function: Callable[..., Any], tasks: Iterable[Any]) -> Iterator[Any]:
-        limit = max_in_flight or 2 * max(sum(client.nthreads().values()), 1)
-        pending: list[Any] = []
-        for task in tasks:
-            pending.append(client.submit(function, task, pure=False))
-            if len(pending) >= limit:
-                yield pending.pop(0).result()
-        while pending:
-            yield pending.pop(0).result()
+    def submit(function: Callable[..., Any], task: Any) -> Any:
+        return client.submit(function, task, pure=False)  # two windows are two tasks
 
-    return run
+    return executor_map(submit, limit)
+
+
+@contextlib.contextmanager
+def configured_map(settings: Settings) -> Iterator[WindowMap]:
+    """The ``map_windows`` of the configured executor, for the time of the ``with``.
+
+    ``local``: a pool of ``settings.workers`` threads in this process (MRVBF's kernels
+    release the GIL), ``settings.workers`` windows at once. ``dask``: the workers of the
+    scheduler at ``settings.dask_scheduler``, twice their threads in flight.
+
+    Raises
+    ------
+    ConfigurationError
+        ``dask`` without a scheduler address, or a scheduler with no worker.
+    """
+    executor = get_executor(settings)
+    try:
+        client = getattr(executor, "client", None)
+        if client is None:
+            yield executor_map(executor.submit, settings.workers)
+            return
+        if not client.nthreads():
+            raise ConfigurationError(f"the dask scheduler {settings.dask_scheduler} has no worker",
+                                     hint="start workers: dask worker <scheduler address>")
+        yield dask_map(client)
+    finally:
+        executor.shutdown()
+
+
+class DiskGrid:
+    """A whole-grid output on disk, written window by window (raw, row-major, no header).
+
+    ``grid[rows, cols] = values`` writes the rows of a window at their offsets
+    (``os.pwrite``): nothing is mapped or cached in this process, so its memory stays
+    that of one window. :meth:`read` maps the file read-only as an array.
+
+    Parameters
+    ----------
+    path : the file (created or truncated to the grid's size).
+    shape : (rows, cols).
+    dtype : numpy dtype of the cells.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, int], dtype: Any = np.float32) -> None:
+        self.path, self.dtype = Path(path), np.dtype(dtype)
+        self.shape = (int(shape[0]), int(shape[1]))
+        with open(self.path, "wb") as handle:
+            handle.truncate(self.shape[0] * self.shape[1] * self.dtype.itemsize)
+
+    def __setitem__(self, key: tuple[slice, slice], values: np.ndarray) -> None:
+        rows, cols = (range(*k.indices(n)) for k, n in zip(key, self.shape, strict=True))
+        if rows.step != 1 or cols.step != 1:
+            raise InvalidParameterError("a DiskGrid is written by contiguous windows")
+        block = np.broadcast_to(np.asarray(values, dtype=self.dtype), (len(rows), len(cols)))
+        size, row_bytes = self.dtype.itemsize, self.shape[1] * self.dtype.itemsize
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            for i, row in enumerate(rows):
+                os.pwrite(fd, np.ascontiguousarray(block[i]).tobytes(),
+                          row * row_bytes + cols.start * size)
+        finally:
+            os.close(fd)
+
+    def read(self) -> np.ndarray:
+        """The grid, memory-mapped read-only."""
+        return np.memmap(self.path, dtype=self.dtype, mode="r", shape=self.shape)

@@ -18,7 +18,8 @@ one window at a time, the default) or a dask.distributed client's map
 (:func:`footprint.pipeline.windows.dask_map`). The models do not know which.
 
 Memory per window: about 40 bytes per outer-window cell (MRVBF's grids, HAND, the mask
-and the classes); the caller holds the stitched MRVBF (float32) and classes (uint8).
+and the classes); the caller holds the stitched classes (uint8) and the stitched MRVBF
+(float32), unless it gives an on-disk ``mrvbf_out``.
 """
 
 from __future__ import annotations
@@ -148,38 +149,43 @@ def _tasks(windows: list[Window], elevation_m, hand_m, res_m, levels, mrvbf_para
                          res_m, levels, mrvbf_params, class_params)
 
 
-def classify_by_windows(elevation_m: np.ndarray, hand_m: np.ndarray, mask: np.ndarray,
+def classify_by_windows(elevation_m: np.ndarray, hand_m: np.ndarray, mask: np.ndarray | None,
                         res_m: float, *, window_cells: int,
                         mrvbf_params: MrvbfParameters | None = None,
                         class_params: ValleyClassParameters | None = None,
-                        map_windows: WindowMap = map) -> tuple[np.ndarray, np.ndarray]:
+                        map_windows: WindowMap = map,
+                        mrvbf_out: Any = None) -> tuple[Any, np.ndarray]:
     """MRVBF and valley-bottom classes of the whole grid, computed window by window.
 
     Parameters
     ----------
     elevation_m : float32 DEM (m, NaN = nodata), void-filled.
     hand_m : HAND (m, NaN = unknown), from the global routing.
-    mask : bool grid; classes are 0 outside it.
+    mask : bool grid; classes are 0 outside it (None: no mask).
     res_m : cell size (m).
     window_cells : side (cells) of a core window, before rounding to the alignment.
     mrvbf_params, class_params : as for :func:`footprint.terrain.mrvbf` and
         :func:`footprint.terrain.classify_valley_bottoms`.
     map_windows : ``map`` (in process, default) or a distributed map.
+    mrvbf_out : where the MRVBF cores are stitched (``out[rows, cols] = core``): default
+        a new float32 array; an on-disk grid (:class:`footprint.pipeline.windows.DiskGrid`)
+        keeps the caller's memory to the uint8 classes.
 
     Returns
     -------
-    (float32 MRVBF, uint8 classes), the grid's shape.
+    (MRVBF: ``mrvbf_out`` or a float32 array; uint8 classes), the grid's shape.
     """
     mp = mrvbf_params or MrvbfParameters()
     cp = class_params or ValleyClassParameters()
     levels = mrvbf_levels(elevation_m.shape, mp)
     windows = plan_windows(elevation_m.shape, window_cells, mrvbf_halo_cells(mp, levels),
                            window_alignment(levels))
-    index = np.empty(elevation_m.shape, dtype=np.float32)
+    index = np.empty(elevation_m.shape, dtype=np.float32) if mrvbf_out is None else mrvbf_out
     classes = np.zeros(elevation_m.shape, dtype=np.uint8)
     results = map_windows(classify_window,
                           _tasks(windows, elevation_m, hand_m, res_m, levels, mp, cp))
     for window, (index_core, classes_core) in zip(windows, results, strict=True):
         index[window.core] = index_core
         classes[window.core] = classes_core
+        del index_core, classes_core  # one window's results at a time
     return index, finish_classes(classes, None, cp, mask)

@@ -1,0 +1,79 @@
+"""Where windows run (executor maps) and where their stitched results go (DiskGrid)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from footprint import terrain
+from footprint.errors import ConfigurationError, InvalidParameterError
+from footprint.pipeline.windows import DiskGrid, configured_map, executor_map
+from footprint.settings import Settings
+
+
+def test_executor_map_keeps_task_order_and_bounds_the_windows_in_flight():
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def window(i):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.01 * (i % 3))  # later tasks may finish first
+        with lock:
+            running -= 1
+        return i * i
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(executor_map(pool.submit, 2)(window, range(12)))
+    assert results == [i * i for i in range(12)]
+    assert most <= 2
+
+
+def test_executor_map_needs_one_window_in_flight():
+    with pytest.raises(InvalidParameterError):
+        executor_map(lambda f, t: None, 0)
+
+
+def test_windows_stitched_on_disk_equal_the_in_memory_grid(tmp_path):
+    rng = np.random.default_rng(1)
+    z = np.cumsum(rng.normal(size=(230, 190)), axis=0).astype(np.float32)
+    hand = np.abs(rng.normal(5, 4, size=z.shape)).astype(np.float32)
+    mask = np.ones(z.shape, dtype=bool)
+    params = terrain.MrvbfParameters(max_steps=4)
+    index, classes = terrain.classify_by_windows(z, hand, mask, 90.0, window_cells=60,
+                                                 mrvbf_params=params)
+    disk = DiskGrid(tmp_path / "mrvbf.f32", z.shape)
+    with ThreadPoolExecutor(2) as pool:
+        out, classes_disk = terrain.classify_by_windows(
+            z, hand, mask, 90.0, window_cells=60, mrvbf_params=params,
+            map_windows=executor_map(pool.submit, 2), mrvbf_out=disk)
+    assert out is disk and (tmp_path / "mrvbf.f32").stat().st_size == z.size * 4
+    assert np.array_equal(disk.read(), index, equal_nan=True)
+    assert np.array_equal(classes_disk, classes)
+
+
+def test_a_disk_grid_is_written_by_contiguous_windows(tmp_path):
+    grid = DiskGrid(tmp_path / "g.u8", (4, 5), np.uint8)
+    grid[1:3, 2:5] = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    grid[3:, :1] = 9
+    expected = np.zeros((4, 5), dtype=np.uint8)
+    expected[1:3, 2:5] = np.arange(6).reshape(2, 3)
+    expected[3, 0] = 9
+    assert np.array_equal(grid.read(), expected)
+    with pytest.raises(InvalidParameterError):
+        grid[::2, :] = 1
+
+
+def test_the_configured_map_is_the_local_pool_or_refuses_dask_without_a_scheduler(tmp_path):
+    settings = Settings(state_dir=tmp_path, executor="local", workers=2)
+    with configured_map(settings) as run:
+        assert list(run(abs, [-1, 2, -3])) == [1, 2, 3]
+    with pytest.raises(ConfigurationError, match="scheduler"):
+        with configured_map(settings.model_copy(update={"executor": "dask"})):
+            pass
