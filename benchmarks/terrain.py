@@ -13,7 +13,12 @@ What it does
 1. Runs :func:`footprint.pipeline.delineate.delineate_field` for the field (all steps:
    DEM mosaic and reprojection, void filling, conditioning, D8, streams, HAND, MRVBF,
    classes, polygons, COGs, summary), once to warm the compiled kernels' disk cache and
-   then timed; then once more under ``tracemalloc`` for the peak of Python/numpy memory.
+   then timed; then once more under ``tracemalloc`` for the peak of Python/numpy memory
+   (arrays that numba kernels allocate are not traced). For a figure like GRASS's
+   resident peak, a fresh child process imports everything, delineates a 0.06° box
+   (every kernel and driver loaded), reads its resident memory (the baseline) and then
+   runs the full delineation: its peak resident memory (``VmHWM``) above that baseline
+   is what the delineation itself needs.
 2. Exports the very DEM our routing used (void-filled, in the field's UTM zone with the
    hydrological margin) as a GeoTIFF and runs, in a temporary GRASS location,
    ``r.watershed -s`` (single flow direction, D8) for accumulation and streams at the
@@ -32,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import shutil
 import subprocess
 import sys
@@ -98,9 +102,54 @@ def run_ours(field_id, params: DelineationParameters, out_dir: Path) -> dict:
     tracemalloc.stop()
     cells = result.summary["grid"]["cells"]
     return {"wall_s": wall, "cpu_s": cpu, "traced_peak_mb": _mb(peak), "cells": cells,
-            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "timings_s": result.summary["timings_s"], "areas": result.summary["areas_by_class"],
-            "stream_length_km": result.stream_length_km}
+            "stream_length_km": result.stream_length_km,
+            "code_version": result.summary["code_version"],
+            "dem_sha256": [i["sha256"][:12] for i in result.summary["inputs"] if i["role"] == "dem"]}
+
+
+RSS_CHILD = r'''
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from footprint.pipeline.delineate import delineate_field, field_from_aoi, DelineationParameters
+
+def status(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+target, warm, params = sys.argv[2], sys.argv[3], DelineationParameters.model_validate_json(sys.argv[5])
+field = field_from_aoi(target) if target.endswith(".geojson") else target
+delineate_field(field_from_aoi(warm), Path(sys.argv[4]) / "warm", parameters=params)
+baseline = status("VmRSS")
+delineate_field(field, Path(sys.argv[4]) / "rss", parameters=params)
+print(json.dumps({"baseline_mb": baseline, "peak_mb": status("VmHWM")}))
+'''
+
+
+#: glibc: allocations of 1 MiB and more straight from mmap, so freed grids go back to the
+#: OS instead of staying in the heap (by default the threshold grows to 32 MB, above our
+#: 27 MB grids, once such a grid is freed)
+MMAP_ENV = {"MALLOC_MMAP_THRESHOLD_": "1048576"}
+
+
+def run_ours_rss(target: str, centre: tuple[float, float], params: DelineationParameters,
+                 work: Path, env: dict[str, str] | None = None) -> dict:
+    """Peak resident memory of a fresh process delineating ``target`` (field id or AOI
+    file), and its resident memory before, after a warm-up on a 0.06° box at ``centre``;
+    ``env``: extra environment of the child (e.g. glibc's malloc settings)."""
+    import os
+
+    lon, lat = centre
+    warm = work / "warm_aoi.geojson"
+    ring = [[lon - 0.03, lat - 0.03], [lon + 0.03, lat - 0.03], [lon + 0.03, lat + 0.03],
+            [lon - 0.03, lat + 0.03], [lon - 0.03, lat - 0.03]]
+    warm.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}))
+    done = subprocess.run([sys.executable, "-c", RSS_CHILD, str(REPO), target, str(warm),
+                           str(work / "rss"), params.model_dump_json()],
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, **(env or {})})
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def routing_input(field_id, params: TerrainParameters):
@@ -171,6 +220,11 @@ def main() -> None:
         target = field_from_aoi(args.aoi)
         args.field = target.id
     ours = run_ours(target, params, work / "ours")
+    field = target if not isinstance(target, str) else get_field(target)
+    centre = field.aoi_4326.centroid
+    rss_target = str(args.aoi.resolve()) if args.aoi else args.field
+    rss = run_ours_rss(rss_target, (centre.x, centre.y), params, work)
+    rss_mmap = run_ours_rss(rss_target, (centre.x, centre.y), params, work, MMAP_ENV)
 
     grid, elevation, in_aoi = routing_input(target, params.terrain)
     dem_path = work / "dem_filled.tif"
@@ -197,9 +251,17 @@ def main() -> None:
     print(f"field {args.field}: DEM {grid.shape[0]} x {grid.shape[1]} = {ours['cells']:,} cells "
           f"at {grid.res_m:.0f} m (AOI {in_aoi.sum():,} cells); stream threshold "
           f"{args.threshold_km2} km2 = {threshold_cells} cells")
+    print(f"code {ours['code_version']}; DEM tiles sha256 {', '.join(ours['dem_sha256'])}")
     print(f"ours  full delineation      wall {ours['wall_s']:6.2f} s   cpu {ours['cpu_s']:6.2f} s   "
-          f"traced peak {ours['traced_peak_mb']:6.1f} MB ({ours['traced_peak_mb'] / cells_m:5.1f} MB per M cells)   "
-          f"process max RSS {ours['maxrss_mb']:6.1f} MB")
+          f"traced peak {ours['traced_peak_mb']:6.1f} MB ({ours['traced_peak_mb'] / cells_m:5.1f} MB per M cells)")
+    above = rss["peak_mb"] - rss["baseline_mb"]
+    print(f"ours  fresh process: peak RSS {rss['peak_mb']:6.1f} MB, of which {above:6.1f} MB above "
+          f"the {rss['baseline_mb']:.1f} MB of the interpreter with imports and warm kernels "
+          f"({above / cells_m:5.1f} MB per M cells)")
+    above_mmap = rss_mmap["peak_mb"] - rss_mmap["baseline_mb"]
+    print(f"      with {' '.join(f'{k}={v}' for k, v in MMAP_ENV.items())}: peak RSS "
+          f"{rss_mmap['peak_mb']:6.1f} MB, {above_mmap:6.1f} MB above the baseline of "
+          f"{rss_mmap['baseline_mb']:.1f} MB")
     print("      steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in ours["timings_s"].items()))
     print(f"ours  routing + streams only wall {routing_wall:6.2f} s   cpu {routing_cpu:6.2f} s "
           "(conditioning, D8, accumulation, stream threshold: what r.watershed does)")
@@ -208,6 +270,10 @@ def main() -> None:
     print(f"full delineation / r.watershed: wall-time ratio {ours['wall_s'] / grass['wall_s']:.2f}, "
           f"cpu-time ratio {ours['cpu_s'] / grass['cpu_s']:.2f} (machine load average now "
           f"{__import__('os').getloadavg()[0]:.1f})")
+    print(f"memory / r.watershed's peak RSS: traced peak {ours['traced_peak_mb'] / grass['peak_rss_mb']:.2f}, "
+          f"RSS above baseline {above / grass['peak_rss_mb']:.2f} "
+          f"({above_mmap / grass['peak_rss_mb']:.2f} with {next(iter(MMAP_ENV))}), whole-process RSS "
+          f"{rss['peak_mb'] / grass['peak_rss_mb']:.2f}")
     print(f"stream agreement (AOI, within one cell): ours near GRASS {ours_in_grass:6.1%}   "
           f"GRASS near ours {grass_in_ours:6.1%}   (same cell: {exact:.1%})")
     print(f"stream cells in AOI: ours {(streams & in_aoi).sum():,}   GRASS {(grass['streams'] & in_aoi).sum():,}")
