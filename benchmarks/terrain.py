@@ -112,6 +112,12 @@ RSS_CHILD = r'''
 import json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
+if sys.argv[6] == "service":  # glibc and GDAL bounded as api.app.create_app does
+    from footprint.native_memory import bound_gdal_cache, tune_allocator
+    from footprint.settings import get_settings
+    settings = get_settings()
+    tune_allocator(settings.malloc_arena_max, settings.mmap_threshold_kb)
+    bound_gdal_cache(settings.gdal_cache_mb)
 from footprint.pipeline.delineate import delineate_field, field_from_aoi, DelineationParameters
 
 def status(key):
@@ -127,28 +133,20 @@ print(json.dumps({"baseline_mb": baseline, "peak_mb": status("VmHWM")}))
 '''
 
 
-#: glibc: allocations of 1 MiB and more straight from mmap, so freed grids go back to the
-#: OS instead of staying in the heap (by default the threshold grows to 32 MB, above our
-#: 27 MB grids, once such a grid is freed)
-MMAP_ENV = {"MALLOC_MMAP_THRESHOLD_": "1048576"}
-
-
 def run_ours_rss(target: str, centre: tuple[float, float], params: DelineationParameters,
-                 work: Path, env: dict[str, str] | None = None) -> dict:
+                 work: Path, memory: str) -> dict:
     """Peak resident memory of a fresh process delineating ``target`` (field id or AOI
     file), and its resident memory before, after a warm-up on a 0.06° box at ``centre``;
-    ``env``: extra environment of the child (e.g. glibc's malloc settings)."""
-    import os
-
+    ``memory``: ``service`` bounds glibc's arenas and mmap threshold and GDAL's cache as
+    the service does (:mod:`footprint.native_memory`), ``default`` leaves them."""
     lon, lat = centre
     warm = work / "warm_aoi.geojson"
     ring = [[lon - 0.03, lat - 0.03], [lon + 0.03, lat - 0.03], [lon + 0.03, lat + 0.03],
             [lon - 0.03, lat + 0.03], [lon - 0.03, lat - 0.03]]
     warm.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}))
     done = subprocess.run([sys.executable, "-c", RSS_CHILD, str(REPO), target, str(warm),
-                           str(work / "rss"), params.model_dump_json()],
-                          capture_output=True, text=True, check=True,
-                          env={**os.environ, **(env or {})})
+                           str(work / "rss"), params.model_dump_json(), memory],
+                          capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -223,8 +221,8 @@ def main() -> None:
     field = target if not isinstance(target, str) else get_field(target)
     centre = field.aoi_4326.centroid
     rss_target = str(args.aoi.resolve()) if args.aoi else args.field
-    rss = run_ours_rss(rss_target, (centre.x, centre.y), params, work)
-    rss_mmap = run_ours_rss(rss_target, (centre.x, centre.y), params, work, MMAP_ENV)
+    rss = run_ours_rss(rss_target, (centre.x, centre.y), params, work, "service")
+    rss_default = run_ours_rss(rss_target, (centre.x, centre.y), params, work, "default")
 
     grid, elevation, in_aoi = routing_input(target, params.terrain)
     dem_path = work / "dem_filled.tif"
@@ -255,13 +253,14 @@ def main() -> None:
     print(f"ours  full delineation      wall {ours['wall_s']:6.2f} s   cpu {ours['cpu_s']:6.2f} s   "
           f"traced peak {ours['traced_peak_mb']:6.1f} MB ({ours['traced_peak_mb'] / cells_m:5.1f} MB per M cells)")
     above = rss["peak_mb"] - rss["baseline_mb"]
-    print(f"ours  fresh process: peak RSS {rss['peak_mb']:6.1f} MB, of which {above:6.1f} MB above "
-          f"the {rss['baseline_mb']:.1f} MB of the interpreter with imports and warm kernels "
+    print(f"ours  fresh process, memory bounded as the service runs (footprint.native_memory): "
+          f"peak RSS {rss['peak_mb']:6.1f} MB, of which {above:6.1f} MB above the "
+          f"{rss['baseline_mb']:.1f} MB of the interpreter with imports and warm kernels "
           f"({above / cells_m:5.1f} MB per M cells)")
-    above_mmap = rss_mmap["peak_mb"] - rss_mmap["baseline_mb"]
-    print(f"      with {' '.join(f'{k}={v}' for k, v in MMAP_ENV.items())}: peak RSS "
-          f"{rss_mmap['peak_mb']:6.1f} MB, {above_mmap:6.1f} MB above the baseline of "
-          f"{rss_mmap['baseline_mb']:.1f} MB")
+    above_default = rss_default["peak_mb"] - rss_default["baseline_mb"]
+    print(f"      the same with glibc's and GDAL's defaults: peak RSS "
+          f"{rss_default['peak_mb']:6.1f} MB, {above_default:6.1f} MB above the baseline of "
+          f"{rss_default['baseline_mb']:.1f} MB")
     print("      steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in ours["timings_s"].items()))
     print(f"ours  routing + streams only wall {routing_wall:6.2f} s   cpu {routing_cpu:6.2f} s "
           "(conditioning, D8, accumulation, stream threshold: what r.watershed does)")
@@ -272,7 +271,7 @@ def main() -> None:
           f"{__import__('os').getloadavg()[0]:.1f})")
     print(f"memory / r.watershed's peak RSS: traced peak {ours['traced_peak_mb'] / grass['peak_rss_mb']:.2f}, "
           f"RSS above baseline {above / grass['peak_rss_mb']:.2f} "
-          f"({above_mmap / grass['peak_rss_mb']:.2f} with {next(iter(MMAP_ENV))}), whole-process RSS "
+          f"({above_default / grass['peak_rss_mb']:.2f} with glibc's defaults), whole-process RSS "
           f"{rss['peak_mb'] / grass['peak_rss_mb']:.2f}")
     print(f"stream agreement (AOI, within one cell): ours near GRASS {ours_in_grass:6.1%}   "
           f"GRASS near ours {grass_in_ours:6.1%}   (same cell: {exact:.1%})")

@@ -25,10 +25,11 @@ DEM sources (bundled tiles, ``dem_paths``, ``dem_uploads``) stack in priority or
 the AOI and the share without data, which stays masked (only voids enclosed by data are
 filled). ``placer_streams`` joins the rasters (in memory, not written).
 
-Memory: the terrain mode peaks at about 60 MB per million DEM cells (tracemalloc, see
+Memory: the terrain mode peaks at about 45 MB per million DEM cells (tracemalloc, see
 :mod:`footprint.terrain`), processed whole; with ``TerrainParameters.window_cells`` MRVBF
 and the classes run by windows with halos (``map_windows``: in process or dask), while
-routing stays global.
+routing stays global. The terrain COGs are written one at a time in a thread that starts
+as soon as the grids are final, while the polygons are made.
 """
 
 from __future__ import annotations
