@@ -18,7 +18,10 @@ What it does
    resident peak, a fresh child process imports everything, delineates a 0.06° box
    (every kernel and driver loaded), reads its resident memory (the baseline) and then
    runs the full delineation: its peak resident memory (``VmHWM``) above that baseline
-   is what the delineation itself needs.
+   is what the delineation itself needs. Twice: with glibc's malloc and GDAL's cache
+   bounded as the service bounds them (:mod:`footprint.native_memory`, settings
+   ``malloc_arena_max``, ``mmap_threshold_kb``, ``gdal_cache_mb``), and with their
+   defaults (freed grids then stay in glibc's heap).
 2. Exports the very DEM our routing used (void-filled, in the field's UTM zone with the
    hydrological margin) as a GeoTIFF and runs, in a temporary GRASS location,
    ``r.watershed -s`` (single flow direction, D8) for accumulation and streams at the

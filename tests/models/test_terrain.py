@@ -224,6 +224,25 @@ def test_fill_voids_interpolates_a_hole_and_respects_the_mask():
     assert np.isnan(partly[18:20, 18:22]).all() and np.isfinite(partly[20:22, 18:22]).all()
 
 
+def test_fill_voids_by_window_gives_the_whole_grid_fill():
+    from rasterio.fill import fillnodata
+
+    rng = np.random.default_rng(5)
+    z = (100 + np.cumsum(rng.normal(0, 1, (120, 150)), axis=1)).astype(np.float32)
+    holed = z.copy()
+    holed[10:13, 10:14] = np.nan
+    holed[100:104, 130:133] = np.nan
+    holed[60, 70] = np.nan
+    mask = np.isnan(holed)
+    mask[60, 70] = False  # a void not to fill
+    windowed = terrain.fill_voids(holed, max_search_cells=20, fill_mask=mask)
+    valid = ~np.isnan(holed)
+    whole = fillnodata(np.where(valid, holed, 0), mask=valid.astype(np.uint8),
+                       max_search_distance=20.0, smoothing_iterations=0)
+    assert np.array_equal(windowed[mask], whole[mask])
+    assert np.isnan(windowed[60, 70]) and np.array_equal(windowed[valid], holed[valid])
+
+
 # --------------------------------------------------------------------------- classes
 
 
