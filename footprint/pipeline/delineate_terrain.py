@@ -157,11 +157,13 @@ def run_terrain(field, sources, params: TerrainParameters, clock: Clock, inputs:
                              class_params, evidence)
     rasters = _rasters(routing, network, mrvbf_index, classes, prepared.in_aoi, window,
                        transform, grid.crs)
-    del routing  # frees the network's index arrays before the polygons and COGs are made
+    crs = grid.crs
+    # the network's index arrays and the DEM are not needed for the polygons and COGs
+    del routing, prepared, grid
     if on_rasters is not None:
         on_rasters(rasters)
     # classes are already 0 outside the AOI (cell centres), so no polygon clip is needed
-    valley = dep.polygonize_classes(classes[window], transform, grid.crs)
+    valley = dep.polygonize_classes(classes[window], transform, crs)
     return dep.with_channel(channel, valley), network.length_km, rasters, extra
 
 
