@@ -3,7 +3,7 @@
 Run::
 
     .venv/bin/python benchmarks/terrain.py [--field gh-birim | --aoi FILE.geojson]
-        [--threshold-km2 5] [--keep DIR]
+        [--threshold-km2 5] [--keep DIR] [--repeat N]
 
 ``--aoi`` with the box lon -2..0, lat 5..7 delineates the whole four-tile Birim mosaic
 (6.66 M cells at 90 m with the margin) side by side with GRASS.
@@ -209,6 +209,9 @@ def main() -> None:
                              "lon -2..0, lat 5..7: the 6.1 M-cell mosaic of issue 12)")
     parser.add_argument("--threshold-km2", type=float, default=5.0)
     parser.add_argument("--keep", type=Path, default=None, help="keep outputs in this directory")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="time ours and r.watershed this many times, alternately (the "
+                             "machine is shared: minima and medians of pairs run together)")
     args = parser.parse_args()
     params = DelineationParameters(terrain=TerrainParameters(stream_threshold_km2=args.threshold_km2))
 
@@ -241,6 +244,11 @@ def main() -> None:
     routing_wall, routing_cpu = time.perf_counter() - start, time.process_time() - cpu_start
 
     grass = run_grass(dem_path, work, threshold_cells)
+    walls = [(ours["wall_s"], grass["wall_s"])]
+    for _ in range(args.repeat - 1):
+        start = time.perf_counter()
+        delineate_field(target, work / "ours", parameters=params)
+        walls.append((time.perf_counter() - start, run_grass(dem_path, work, threshold_cells)["wall_s"]))
     ours_in_grass, grass_in_ours = agreement(streams, grass["streams"], in_aoi)
     exact = (streams & grass["streams"] & in_aoi).sum() / max((streams & in_aoi).sum(), 1)
     ours_acc = routing.upstream_area_km2 / cell_km2
@@ -272,6 +280,13 @@ def main() -> None:
     print(f"full delineation / r.watershed: wall-time ratio {ours['wall_s'] / grass['wall_s']:.2f}, "
           f"cpu-time ratio {ours['cpu_s'] / grass['cpu_s']:.2f} (machine load average now "
           f"{__import__('os').getloadavg()[0]:.1f})")
+    if len(walls) > 1:
+        ours_walls, grass_walls = np.array(walls).T
+        print(f"timed {len(walls)} times alternately: ours wall min {ours_walls.min():.2f} s, median "
+              f"{np.median(ours_walls):.2f} s; r.watershed min {grass_walls.min():.2f} s, median "
+              f"{np.median(grass_walls):.2f} s; ratio of minima {ours_walls.min() / grass_walls.min():.2f}, "
+              f"of medians {np.median(ours_walls) / np.median(grass_walls):.2f}, per pair "
+              + ", ".join(f"{o / g:.2f}" for o, g in walls))
     print(f"memory / r.watershed's peak RSS: traced peak {ours['traced_peak_mb'] / grass['peak_rss_mb']:.2f}, "
           f"RSS above baseline {above / grass['peak_rss_mb']:.2f} "
           f"({above_default / grass['peak_rss_mb']:.2f} with glibc's defaults), whole-process RSS "
