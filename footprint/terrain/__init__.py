@@ -33,8 +33,10 @@ MRVBF runs in a thread beside routing (:mod:`footprint.pipeline.delineate_terrai
 cells at 90 m, polygons and COGs included) against GRASS ``r.watershed -s`` (182.7 MB
 resident): the tracemalloc peak (numpy and Python; numba's own arrays are not traced) and
 a fresh process's resident peak above its warm baseline, with memory bounded as the
-service bounds it and with glibc's defaults; ``benchmarks/terrain_scale.py`` gives the
-windowed run's per-worker peaks.
+service bounds it and with glibc's defaults. On 2026-12-01 (code f1dd012): 292 MB
+traced, 322 MB resident above the baseline (447 MB with glibc's defaults, which keep freed
+grids in the heap), against ``r.watershed``'s 183 MB; it was 394 MB traced and about
+1 GB resident. ``benchmarks/terrain_scale.py`` gives the windowed run's per-worker peaks.
 """
 
 from footprint.terrain.classes import (
