@@ -35,8 +35,8 @@ resident): the tracemalloc peak (numpy and Python; numba's own arrays are not tr
 a fresh process's resident peak above its warm baseline, with memory bounded as the
 service bounds it and with glibc's defaults. On 2026-12-01 (code f1dd012): 292 MB
 traced, 322 MB resident above the baseline (447 MB with glibc's defaults, which keep freed
-grids in the heap), against ``r.watershed``'s 183 MB; it was 394 MB traced and about
-1 GB resident. ``benchmarks/terrain_scale.py`` gives the windowed run's per-worker peaks.
+grids in the heap), against ``r.watershed``'s 183 MB (main before: 394 MB traced).
+See ``benchmarks/terrain_scale.py`` gives the windowed run's per-worker peaks.
 """
 
 from footprint.terrain.classes import (
