@@ -36,7 +36,7 @@ a fresh process's resident peak above its warm baseline, with memory bounded as 
 service bounds it and with glibc's defaults. On 2026-12-01 (code f1dd012): 292 MB
 traced, 322 MB resident above the baseline (447 MB with glibc's defaults, which keep freed
 grids in the heap), against ``r.watershed``'s 183 MB (main before: 394 MB traced).
-See ``benchmarks/terrain_scale.py`` gives the windowed run's per-worker peaks.
+``benchmarks/terrain_scale.py`` gives the windowed run's per-worker peaks.
 """
 
 from footprint.terrain.classes import (
