@@ -3,7 +3,7 @@
 Run::
 
     .venv/bin/python benchmarks/terrain.py [--field gh-birim | --aoi FILE.geojson]
-        [--threshold-km2 5] [--keep DIR]
+        [--threshold-km2 5] [--keep DIR] [--repeat N]
 
 ``--aoi`` with the box lon -2..0, lat 5..7 delineates the whole four-tile Birim mosaic
 (6.66 M cells at 90 m with the margin) side by side with GRASS.
@@ -13,7 +13,15 @@ What it does
 1. Runs :func:`footprint.pipeline.delineate.delineate_field` for the field (all steps:
    DEM mosaic and reprojection, void filling, conditioning, D8, streams, HAND, MRVBF,
    classes, polygons, COGs, summary), once to warm the compiled kernels' disk cache and
-   then timed; then once more under ``tracemalloc`` for the peak of Python/numpy memory.
+   then timed; then once more under ``tracemalloc`` for the peak of Python/numpy memory
+   (arrays that numba kernels allocate are not traced). For a figure like GRASS's
+   resident peak, a fresh child process imports everything, delineates a 0.06° box
+   (every kernel and driver loaded), reads its resident memory (the baseline) and then
+   runs the full delineation: its peak resident memory (``VmHWM``) above that baseline
+   is what the delineation itself needs. Twice: with glibc's malloc and GDAL's cache
+   bounded as the service bounds them (:mod:`footprint.native_memory`, settings
+   ``malloc_arena_max``, ``mmap_threshold_kb``, ``gdal_cache_mb``), and with their
+   defaults (freed grids then stay in glibc's heap).
 2. Exports the very DEM our routing used (void-filled, in the field's UTM zone with the
    hydrological margin) as a GeoTIFF and runs, in a temporary GRASS location,
    ``r.watershed -s`` (single flow direction, D8) for accumulation and streams at the
@@ -32,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import shutil
 import subprocess
 import sys
@@ -98,9 +105,52 @@ def run_ours(field_id, params: DelineationParameters, out_dir: Path) -> dict:
     tracemalloc.stop()
     cells = result.summary["grid"]["cells"]
     return {"wall_s": wall, "cpu_s": cpu, "traced_peak_mb": _mb(peak), "cells": cells,
-            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "timings_s": result.summary["timings_s"], "areas": result.summary["areas_by_class"],
-            "stream_length_km": result.stream_length_km}
+            "stream_length_km": result.stream_length_km,
+            "code_version": result.summary["code_version"],
+            "dem_sha256": [i["sha256"][:12] for i in result.summary["inputs"] if i["role"] == "dem"]}
+
+
+RSS_CHILD = r'''
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+if sys.argv[6] == "service":  # glibc and GDAL bounded as api.app.create_app does
+    from footprint.native_memory import bound_gdal_cache, tune_allocator
+    from footprint.settings import get_settings
+    settings = get_settings()
+    tune_allocator(settings.malloc_arena_max, settings.mmap_threshold_kb)
+    bound_gdal_cache(settings.gdal_cache_mb)
+from footprint.pipeline.delineate import delineate_field, field_from_aoi, DelineationParameters
+
+def status(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+target, warm, params = sys.argv[2], sys.argv[3], DelineationParameters.model_validate_json(sys.argv[5])
+field = field_from_aoi(target) if target.endswith(".geojson") else target
+delineate_field(field_from_aoi(warm), Path(sys.argv[4]) / "warm", parameters=params)
+baseline = status("VmRSS")
+delineate_field(field, Path(sys.argv[4]) / "rss", parameters=params)
+print(json.dumps({"baseline_mb": baseline, "peak_mb": status("VmHWM")}))
+'''
+
+
+def run_ours_rss(target: str, centre: tuple[float, float], params: DelineationParameters,
+                 work: Path, memory: str) -> dict:
+    """Peak resident memory of a fresh process delineating ``target`` (field id or AOI
+    file), and its resident memory before, after a warm-up on a 0.06° box at ``centre``;
+    ``memory``: ``service`` bounds glibc's arenas and mmap threshold and GDAL's cache as
+    the service does (:mod:`footprint.native_memory`), ``default`` leaves them."""
+    lon, lat = centre
+    warm = work / "warm_aoi.geojson"
+    ring = [[lon - 0.03, lat - 0.03], [lon + 0.03, lat - 0.03], [lon + 0.03, lat + 0.03],
+            [lon - 0.03, lat + 0.03], [lon - 0.03, lat - 0.03]]
+    warm.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}))
+    done = subprocess.run([sys.executable, "-c", RSS_CHILD, str(REPO), target, str(warm),
+                           str(work / "rss"), params.model_dump_json(), memory],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def routing_input(field_id, params: TerrainParameters):
@@ -159,6 +209,9 @@ def main() -> None:
                              "lon -2..0, lat 5..7: the 6.1 M-cell mosaic of issue 12)")
     parser.add_argument("--threshold-km2", type=float, default=5.0)
     parser.add_argument("--keep", type=Path, default=None, help="keep outputs in this directory")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="time ours and r.watershed this many times, alternately (the "
+                             "machine is shared: minima and medians of pairs run together)")
     args = parser.parse_args()
     params = DelineationParameters(terrain=TerrainParameters(stream_threshold_km2=args.threshold_km2))
 
@@ -171,6 +224,11 @@ def main() -> None:
         target = field_from_aoi(args.aoi)
         args.field = target.id
     ours = run_ours(target, params, work / "ours")
+    field = target if not isinstance(target, str) else get_field(target)
+    centre = field.aoi_4326.centroid
+    rss_target = str(args.aoi.resolve()) if args.aoi else args.field
+    rss = run_ours_rss(rss_target, (centre.x, centre.y), params, work, "service")
+    rss_default = run_ours_rss(rss_target, (centre.x, centre.y), params, work, "default")
 
     grid, elevation, in_aoi = routing_input(target, params.terrain)
     dem_path = work / "dem_filled.tif"
@@ -186,6 +244,11 @@ def main() -> None:
     routing_wall, routing_cpu = time.perf_counter() - start, time.process_time() - cpu_start
 
     grass = run_grass(dem_path, work, threshold_cells)
+    walls = [(ours["wall_s"], grass["wall_s"])]
+    for _ in range(args.repeat - 1):
+        start = time.perf_counter()
+        delineate_field(target, work / "ours", parameters=params)
+        walls.append((time.perf_counter() - start, run_grass(dem_path, work, threshold_cells)["wall_s"]))
     ours_in_grass, grass_in_ours = agreement(streams, grass["streams"], in_aoi)
     exact = (streams & grass["streams"] & in_aoi).sum() / max((streams & in_aoi).sum(), 1)
     ours_acc = routing.upstream_area_km2 / cell_km2
@@ -197,9 +260,18 @@ def main() -> None:
     print(f"field {args.field}: DEM {grid.shape[0]} x {grid.shape[1]} = {ours['cells']:,} cells "
           f"at {grid.res_m:.0f} m (AOI {in_aoi.sum():,} cells); stream threshold "
           f"{args.threshold_km2} km2 = {threshold_cells} cells")
+    print(f"code {ours['code_version']}; DEM tiles sha256 {', '.join(ours['dem_sha256'])}")
     print(f"ours  full delineation      wall {ours['wall_s']:6.2f} s   cpu {ours['cpu_s']:6.2f} s   "
-          f"traced peak {ours['traced_peak_mb']:6.1f} MB ({ours['traced_peak_mb'] / cells_m:5.1f} MB per M cells)   "
-          f"process max RSS {ours['maxrss_mb']:6.1f} MB")
+          f"traced peak {ours['traced_peak_mb']:6.1f} MB ({ours['traced_peak_mb'] / cells_m:5.1f} MB per M cells)")
+    above = rss["peak_mb"] - rss["baseline_mb"]
+    print(f"ours  fresh process, memory bounded as the service runs (footprint.native_memory): "
+          f"peak RSS {rss['peak_mb']:6.1f} MB, of which {above:6.1f} MB above the "
+          f"{rss['baseline_mb']:.1f} MB of the interpreter with imports and warm kernels "
+          f"({above / cells_m:5.1f} MB per M cells)")
+    above_default = rss_default["peak_mb"] - rss_default["baseline_mb"]
+    print(f"      the same with glibc's and GDAL's defaults: peak RSS "
+          f"{rss_default['peak_mb']:6.1f} MB, {above_default:6.1f} MB above the baseline of "
+          f"{rss_default['baseline_mb']:.1f} MB")
     print("      steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in ours["timings_s"].items()))
     print(f"ours  routing + streams only wall {routing_wall:6.2f} s   cpu {routing_cpu:6.2f} s "
           "(conditioning, D8, accumulation, stream threshold: what r.watershed does)")
@@ -208,6 +280,17 @@ def main() -> None:
     print(f"full delineation / r.watershed: wall-time ratio {ours['wall_s'] / grass['wall_s']:.2f}, "
           f"cpu-time ratio {ours['cpu_s'] / grass['cpu_s']:.2f} (machine load average now "
           f"{__import__('os').getloadavg()[0]:.1f})")
+    if len(walls) > 1:
+        ours_walls, grass_walls = np.array(walls).T
+        print(f"timed {len(walls)} times alternately: ours wall min {ours_walls.min():.2f} s, median "
+              f"{np.median(ours_walls):.2f} s; r.watershed min {grass_walls.min():.2f} s, median "
+              f"{np.median(grass_walls):.2f} s; ratio of minima {ours_walls.min() / grass_walls.min():.2f}, "
+              f"of medians {np.median(ours_walls) / np.median(grass_walls):.2f}, per pair "
+              + ", ".join(f"{o / g:.2f}" for o, g in walls))
+    print(f"memory / r.watershed's peak RSS: traced peak {ours['traced_peak_mb'] / grass['peak_rss_mb']:.2f}, "
+          f"RSS above baseline {above / grass['peak_rss_mb']:.2f} "
+          f"({above_default / grass['peak_rss_mb']:.2f} with glibc's defaults), whole-process RSS "
+          f"{rss['peak_mb'] / grass['peak_rss_mb']:.2f}")
     print(f"stream agreement (AOI, within one cell): ours near GRASS {ours_in_grass:6.1%}   "
           f"GRASS near ours {grass_in_ours:6.1%}   (same cell: {exact:.1%})")
     print(f"stream cells in AOI: ours {(streams & in_aoi).sum():,}   GRASS {(grass['streams'] & in_aoi).sum():,}")

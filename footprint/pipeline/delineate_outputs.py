@@ -6,10 +6,9 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -139,30 +138,39 @@ def summarise(field, mode, deposits, length_km, params, inputs, extra, rasters) 
     }
 
 
-def write_outputs(out_dir: Path, result: DelineationResult) -> dict[str, Path]:
-    """Write the GeoPackage and the COGs (in threads: GDAL releases the GIL)."""
+def write_rasters(out_dir: Path, rasters: dict[str, Grid]) -> dict[str, Path]:
+    """Write the terrain COGs (``streams``, ``mrvbf``, ``hand``) one after the other:
+    each translation holds a few copies of its grid, so writing them at once would add
+    those copies up at the run's memory peak."""
+    written: dict[str, Path] = {}
+    if not rasters:
+        return written
+    out_dir.mkdir(parents=True, exist_ok=True)
+    streams = rasters["streams"]
+    codes = np.where(np.isnan(streams.data), 255, streams.data).astype(np.uint8)
+    written["streams"] = write_cog(out_dir / "streams.tif", codes, streams.transform,
+                                   streams.crs, nodata=255, dtype="uint8")
+    del codes
+    for name in ("mrvbf", "hand"):
+        grid = rasters[name]
+        written[name] = write_cog(out_dir / f"{name}.tif", grid.data, grid.transform,
+                                  grid.crs, dtype="float32")
+    return written
+
+
+def write_outputs(out_dir: Path, result: DelineationResult,
+                  rasters_written: Future[dict[str, Path]] | None = None) -> dict[str, Path]:
+    """Write the GeoPackage and the COGs; the COGs in a thread beside it (GDAL releases
+    the GIL), unless ``rasters_written`` says they are being written already (the
+    terrain mode starts them as soon as its grids are final)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     gpkg = out_dir / "deposits.gpkg"
-
-    def write_gpkg() -> Path:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        cogs = rasters_written or pool.submit(write_rasters, out_dir, result.rasters)
         if gpkg.exists():
             gpkg.unlink()
         result.deposits.to_file(gpkg, layer="deposits", driver="GPKG", engine="pyogrio")
-        return gpkg
-
-    jobs: dict[str, Callable[[], Path]] = {"deposits": write_gpkg}
-    if result.rasters:
-        streams = result.rasters["streams"]
-        codes = np.where(np.isnan(streams.data), 255, streams.data).astype(np.uint8)
-        jobs["streams"] = partial(write_cog, out_dir / "streams.tif", codes, streams.transform,
-                                  streams.crs, nodata=255, dtype="uint8")
-        for name in ("mrvbf", "hand"):
-            grid = result.rasters[name]
-            jobs[name] = partial(write_cog, out_dir / f"{name}.tif", grid.data, grid.transform,
-                                 grid.crs, dtype="float32")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {name: pool.submit(job) for name, job in jobs.items()}
-        files = {name: future.result() for name, future in futures.items()}
+        files = {"deposits": gpkg, **cogs.result()}
     files["summary"] = out_dir / "summary.json"
     return files
 

@@ -1,11 +1,17 @@
 """Terrain mode of a delineation: DEM in, source-connected deposits and rasters out.
 
+Without windows, MRVBF (which needs only the DEM) runs in a thread beside flow routing,
+streams and HAND: both are compiled kernels that release the GIL, so on two cores the
+two overlap; the ``MRVBF`` step's timing is then only the wait for that thread.
+
 See :mod:`footprint.pipeline.delineate` for the outputs and :mod:`footprint.terrain` for
 the models.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,11 +120,14 @@ class PlacerNetwork:
 
 def run_terrain(field, sources, params: TerrainParameters, clock: Clock, inputs: list[dict],
                 known_sources: gpd.GeoDataFrame | None = None, *,
-                map_windows: WindowMap = map):
+                map_windows: WindowMap = map,
+                on_rasters: Callable[[dict[str, Grid]], object] | None = None):
     """Terrain mode: (deposits, placer stream length km, rasters, summary entries).
 
     With ``params.window_cells`` > 0, MRVBF and the classes are computed by windows with
     halos (:func:`footprint.terrain.classify_by_windows`), run by ``map_windows``.
+    ``on_rasters(rasters)`` is called as soon as the rasters are final, before the
+    polygons are made (the caller starts writing them).
     """
     clock.step("load DEM")
     for source in sources:
@@ -126,30 +135,50 @@ def run_terrain(field, sources, params: TerrainParameters, clock: Clock, inputs:
                        "sha256": sha256_file(path)} for path in source.paths)
     prepared = prepare_dem(field, sources, params, clock)
     grid = prepared.grid
-    clock.step("route flow")
-    routing = terrain.route_flow(prepared.elevation_m, grid.res_m, transform=grid.transform)
-    clock.step("streams and HAND")
-    network = placer_network(routing, prepared, params, _rasterise_sources(known_sources, grid))
-    clock.step("MRVBF")
-    mrvbf_index, classes, class_params, evidence = _valley_classes(
-        prepared, network, params, known_sources, map_windows)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mrvbf") as pool:
+        # MRVBF needs only the DEM: it runs beside routing (both compiled without the GIL)
+        pending = None if params.window_cells else pool.submit(
+            terrain.mrvbf, prepared.elevation_m, grid.res_m, params.mrvbf)
+        clock.step("route flow")
+        routing = terrain.route_flow(prepared.elevation_m, grid.res_m, transform=grid.transform)
+        clock.step("streams and HAND")
+        network = placer_network(routing, prepared, params,
+                                 _rasterise_sources(known_sources, grid))
+        clock.step("MRVBF")
+        mrvbf_index, classes, class_params, evidence = _valley_classes(
+            prepared, network, params, known_sources, map_windows,
+            None if pending is None else pending.result())
     clock.step("classify and polygonise")
     window = _crop_window(prepared.in_aoi)
     transform = grid.transform @ Affine.translation(window[1].start, window[0].start)
-    # classes are already 0 outside the AOI (cell centres), so no polygon clip is needed
-    valley = dep.polygonize_classes(classes[window], transform, grid.crs)
     channel = _channel_belts(routing, network.placer_streams, grid, params.placers,
                              field.aoi_projected())
-    deposits = dep.with_channel(channel, valley)
-    classes[network.placer_streams] = terrain.DepositClass.ACTIVE_CHANNEL
+    extra = _terrain_summary(prepared, network, routing, params, known_sources,
+                             class_params, evidence)
+    rasters = _rasters(routing, network, mrvbf_index, classes, prepared.in_aoi, window,
+                       transform, grid.crs)
+    crs = grid.crs
+    # the network's index arrays and the DEM are not needed for the polygons and COGs
+    del routing, prepared, grid
+    if on_rasters is not None:
+        on_rasters(rasters)
+    # classes are already 0 outside the AOI (cell centres), so no polygon clip is needed
+    valley = dep.polygonize_classes(classes[window], transform, crs)
+    return dep.with_channel(channel, valley), network.length_km, rasters, extra
+
+
+def _rasters(routing, network: PlacerNetwork, mrvbf_index: np.ndarray, classes: np.ndarray,
+             in_aoi: np.ndarray, window: tuple[slice, slice], transform: Affine,
+             crs) -> dict[str, Grid]:
+    """The run's grids cropped to the AOI's window, NaN outside the AOI; the classes
+    raster shows the placer streams as channel."""
     layers = {"elevation": routing.conditioned_m, "mrvbf": mrvbf_index, "hand": network.hand_m,
               "streams": network.streams, "placer_streams": network.placer_streams,
               "classes": classes, "upstream_area_km2": routing.upstream_area_km2}
-    rasters = {name: Grid(_cropped(array, window, prepared.in_aoi), transform, grid.crs)
+    rasters = {name: Grid(_cropped(array, window, in_aoi), transform, crs)
                for name, array in layers.items()}
-    extra = _terrain_summary(prepared, network, routing, params, known_sources,
-                             class_params, evidence)
-    return deposits, network.length_km, rasters, extra
+    rasters["classes"].data[network.placer_streams[window]] = terrain.DepositClass.ACTIVE_CHANNEL
+    return rasters
 
 
 def placer_network(routing, prepared: PreparedDem, params: TerrainParameters,
@@ -175,8 +204,9 @@ def placer_network(routing, prepared: PreparedDem, params: TerrainParameters,
 
 
 def _valley_classes(prepared: PreparedDem, network: PlacerNetwork, params: TerrainParameters,
-                    known_sources, map_windows):
-    """(MRVBF, classes, class parameters used, terrace evidence cells), whole or by windows.
+                    known_sources, map_windows, mrvbf_index: np.ndarray | None = None):
+    """(MRVBF, classes, class parameters used, terrace evidence cells), whole or by windows
+    (``mrvbf_index``: the whole grid's MRVBF when it is already computed).
 
     Channel cells are drawn as belts of their own width, not as whole cells, so the
     classes get no stream cells here."""
@@ -187,7 +217,9 @@ def _valley_classes(prepared: PreparedDem, network: PlacerNetwork, params: Terra
             elevation, network.hand_m, mask, grid.res_m, window_cells=params.window_cells,
             mrvbf_params=params.mrvbf, class_params=params.classes, map_windows=map_windows)
     else:
-        mrvbf_index, classes = terrain.mrvbf(elevation, grid.res_m, params.mrvbf), None
+        if mrvbf_index is None:
+            mrvbf_index = terrain.mrvbf(elevation, grid.res_m, params.mrvbf)
+        classes = None
     class_params, evidence = _with_terrace_evidence(params.classes, known_sources, grid,
                                                     network.hand_m, mrvbf_index)
     if classes is None or class_params != params.classes:  # evidence turned a class on

@@ -7,8 +7,10 @@ cell size ``res_m``. Nothing here reads files; :mod:`footprint.pipeline.delineat
 The chain (DOMAIN.md section 3.1, terrain mode):
 
 1. :func:`fill_voids` - inverse-distance interpolation of SRTM voids (GDAL FillNodata).
-2. :func:`route_flow` - depression filling with FIFO Priority-Flood (Barnes et al. 2014),
-   steepest-descent D8 (flats drain in flood order), upstream area in km² (pyflwdir).
+2. :func:`route_flow` - depression filling with Priority-Flood (Barnes et al. 2014),
+   depressions explored by original height as GRASS ``r.watershed``'s search does,
+   steepest-descent D8 (flats drain in flood order), upstream area in km² as exact cell
+   counts along the flood order (:mod:`footprint.terrain.flood`).
 3. :func:`extract_streams` - stream cells where the upstream area reaches a threshold
    given in km², so it means the same at any resolution; :func:`stream_length_km`.
 4. :func:`mrvbf` - Multi-Resolution Valley Bottom Flatness, Gallant and Dowling (2003),
@@ -21,13 +23,19 @@ The chain (DOMAIN.md section 3.1, terrain mode):
 
 Memory
 ------
-Routing works on whole grids: the float32 DEM and filled DEM, the flood queues (at most
-16 bytes a cell, :mod:`footprint.terrain.flood`) and pyflwdir's int64 network arrays.
-MRVBF and the classes (about five float32 grids) run whole or by windows with halos
-(:mod:`footprint.terrain.tiles`), in process or on dask.distributed, so a worker holds
-one window. Measured with ``benchmarks/terrain.py`` (tracemalloc peak of the whole
-delineation, polygons and COGs included) on the four-tile mosaic (6.66 M cells at 90 m):
-394 MB, against GRASS ``r.watershed -s``'s 182 MB resident (2026-12-01; it was 511 MB);
+Routing works on whole grids: the float32 DEM, the filled DEM, int32 downstream indices,
+flood order and upstream area (16 bytes a cell) and the flood's queues, which grow only
+as far as they fill. MRVBF peaks at four float32 grids and keeps two; it and the classes
+run whole or by windows with halos (:mod:`footprint.terrain.tiles`), in process or on
+dask.distributed, so a worker holds one window. The compiled kernels release the GIL, so
+MRVBF runs in a thread beside routing (:mod:`footprint.pipeline.delineate_terrain`).
+``benchmarks/terrain.py`` measures the whole delineation of the four-tile mosaic (6.66 M
+cells at 90 m, polygons and COGs included) against GRASS ``r.watershed -s`` (182.7 MB
+resident): the tracemalloc peak (numpy and Python; numba's own arrays are not traced) and
+a fresh process's resident peak above its warm baseline, with memory bounded as the
+service bounds it and with glibc's defaults. On 2026-12-01 (code f1dd012): 292 MB
+traced, 322 MB resident above the baseline (447 MB with glibc's defaults, which keep freed
+grids in the heap), against ``r.watershed``'s 183 MB (main before: 394 MB traced).
 ``benchmarks/terrain_scale.py`` gives the windowed run's per-worker peaks.
 """
 

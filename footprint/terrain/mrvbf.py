@@ -9,16 +9,23 @@ from numba import njit, prange
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
-from footprint.terrain.mrvbf_kernels import coarse_step, fine_steps, weight_shape
+from footprint.terrain.mrvbf_kernels import (
+    block_mean,
+    coarse_step,
+    fine_steps,
+    percentile_row,
+    slope_grid,
+    weight_shape,
+)
 
 
 def slope_percent(elevation_m: np.ndarray, res_m: float) -> np.ndarray:
-    """Slope (%) = 100·|∇z| by central differences (one-sided at edges and nodata)."""
-    z = np.asarray(elevation_m, dtype=np.float32)
+    """Slope (%) = 100·|∇z| by central differences (one-sided at the grid's edges, as
+    ``numpy.gradient``; NaN next to nodata). Float32, compiled, no temporaries."""
+    z = np.ascontiguousarray(elevation_m, dtype=np.float32)
     if min(z.shape) < 2:
         return np.zeros_like(z)
-    dzdy, dzdx = np.gradient(z, res_m)
-    return (100.0 * np.hypot(dzdx, dzdy)).astype(np.float32)
+    return slope_grid(z, np.float32(res_m))
 
 
 def _disc_offsets(radius_cells: int) -> list[tuple[int, int]]:
@@ -36,36 +43,19 @@ def elevation_percentile(elevation_m: np.ndarray, radius_cells: int) -> np.ndarr
     (numba, parallel over rows): no temporaries beyond the output grid.
     """
     z = np.ascontiguousarray(elevation_m, dtype=np.float32)
-    offsets = np.array(_disc_offsets(int(radius_cells)), dtype=np.int64).reshape(-1, 2)
-    return _percentile_kernel(z, offsets)
+    return _percentile_kernel(z, _offsets(radius_cells))
 
 
-@njit(cache=True, parallel=True)
+def _offsets(radius_cells: int) -> np.ndarray:
+    return np.array(_disc_offsets(int(radius_cells)), dtype=np.int64).reshape(-1, 2)
+
+
+@njit(cache=True, parallel=True, nogil=True)
 def _percentile_kernel(z, offsets):  # pragma: no cover - compiled
     rows, cols = z.shape
     out = np.empty((rows, cols), dtype=np.float32)
     for r in prange(rows):
-        lower = np.zeros(cols, dtype=np.float32)
-        valid = np.zeros(cols, dtype=np.float32)
-        centre = z[r]
-        for k in range(offsets.shape[0]):
-            rr = r + offsets[k, 0]
-            if rr < 0 or rr >= rows:
-                continue
-            dc = offsets[k, 1]
-            row = z[rr]
-            # contiguous inner loop over columns: vectorised by LLVM
-            for c in range(max(0, -dc), min(cols, cols - dc)):
-                value = row[c + dc]
-                valid[c] += value == value  # False for NaN
-                lower[c] += value < centre[c]
-        for c in range(cols):
-            if np.isnan(centre[c]):
-                out[r, c] = np.nan
-            elif valid[c] > 0:
-                out[r, c] = lower[c] / valid[c]
-            else:
-                out[r, c] = 0.5
+        percentile_row(z, r, offsets, out[r])
     return out
 
 
@@ -115,33 +105,21 @@ class MrvbfParameters(BaseModel):
 def _nan_gaussian(z: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian smoothing that ignores NaN (normalised convolution), 11x11 at sigma 3.
 
-    Float32 throughout, two grids besides the input (the weights only when there is
-    nodata)."""
+    Float32 throughout, filtered in place (scipy's separable filter buffers each line):
+    two grids besides the input (the weights only when there is nodata)."""
     truncate = 5.0 / sigma
     nan = np.isnan(z)
     if not nan.any():
         return ndimage.gaussian_filter(z, sigma, mode="nearest", truncate=truncate,
                                        output=np.float32)
-    values = ndimage.gaussian_filter(np.where(nan, np.float32(0), z), sigma, mode="nearest",
-                                     truncate=truncate, output=np.float32)
-    weights = ndimage.gaussian_filter((~nan).astype(np.float32), sigma, mode="nearest",
-                                      truncate=truncate, output=np.float32)
+    values = np.where(nan, np.float32(0), z)
+    ndimage.gaussian_filter(values, sigma, mode="nearest", truncate=truncate, output=values)
+    weights = (~nan).astype(np.float32)
+    ndimage.gaussian_filter(weights, sigma, mode="nearest", truncate=truncate, output=weights)
     with np.errstate(invalid="ignore", divide="ignore"):
         np.divide(values, weights, out=values)
     values[nan] = np.nan
     return values
-
-
-def _block_mean(z: np.ndarray, factor: int) -> np.ndarray:
-    """NaN-aware mean over factor x factor blocks (edge blocks may be partial)."""
-    rows, cols = z.shape
-    pr, pc = (-rows) % factor, (-cols) % factor
-    padded = np.pad(z, ((0, pr), (0, pc)), constant_values=np.nan)
-    blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
-    valid = (~np.isnan(blocks)).sum(axis=(1, 3))
-    total = np.nansum(blocks, axis=(1, 3))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(valid > 0, total / np.maximum(valid, 1), np.nan).astype(np.float32)
 
 
 def _fill_nodata_nearest(coarse: np.ndarray) -> np.ndarray:
@@ -193,19 +171,18 @@ def mrvbf(elevation_m: np.ndarray, res_m: float, params: MrvbfParameters | None 
     -------
     float32 MRVBF (dimensionless, >= 0), NaN on nodata.
 
-    Memory: about five float32 grids of the input's shape (the per-cell steps are
-    fused in compiled kernels, :mod:`footprint.terrain.mrvbf_kernels`).
+    Memory: four float32 grids of the input's shape at the peak (step 3: MRVBF,
+    combined flatness, the smoothed DEM and its slope), two after it; the per-cell steps
+    are fused in compiled kernels (:mod:`footprint.terrain.mrvbf_kernels`).
     """
     p = params or MrvbfParameters()
     z = np.asarray(elevation_m, dtype=np.float32)
     levels = mrvbf_levels(z.shape, p) if n_levels is None else int(n_levels)
     t_slope = p.initial_slope_threshold_pct(res_m)
-    slope = slope_percent(z, res_m)
-    result, flatness = fine_steps(
-        slope, elevation_percentile(z, p.radius_step1_cells),
-        elevation_percentile(z, p.radius_cells), np.float32(t_slope),
-        np.float32(t_slope / 2.0), _shapes(p, 2))
-    del slope
+    z = np.ascontiguousarray(z)
+    result, flatness = fine_steps(z, np.float32(res_m), _offsets(p.radius_step1_cells),
+                                  _offsets(p.radius_cells), np.float32(t_slope),
+                                  np.float32(t_slope / 2.0), _shapes(p, 2))
     t_slope /= 2.0
     dem_prev, factor_prev = z, 1
     for level in range(3, levels + 1):
@@ -214,7 +191,7 @@ def mrvbf(elevation_m: np.ndarray, res_m: float, params: MrvbfParameters | None 
         slope_l = slope_percent(smoothed, res_m * factor_prev)
         if factor_prev > 1:
             slope_l = _fill_nodata_nearest(slope_l)
-        dem_prev = _block_mean(smoothed, 3)
+        dem_prev = block_mean(smoothed, 3)
         del smoothed
         pctl_l = _fill_nodata_nearest(elevation_percentile(dem_prev, p.radius_cells))
         coarse_step(result, flatness, slope_l, factor_prev, pctl_l, factor_prev * 3, level,

@@ -116,7 +116,7 @@ def _near(cells: np.ndarray, radius_cells: float) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _downstream_reach(seeds, idxs_ds, cols, res_m, max_m, placer):  # pragma: no cover
     """Placer cells at most ``max_m`` along D8 below a seed (distance from the nearest)."""
     distance = np.full(idxs_ds.size, np.inf)
@@ -146,7 +146,7 @@ def drains_to(routing: FlowRouting, streams: np.ndarray, targets: np.ndarray) ->
     return out.reshape(flw.shape)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _drains_to_kernel(seq, idxs_ds, drain, targets):  # pragma: no cover - compiled
     out = np.zeros(drain.size, dtype=np.bool_)
     for cell in seq:  # outlets first, so a cell's downstream neighbour is done

@@ -10,7 +10,7 @@ from affine import Affine
 from numba import njit
 
 from footprint.errors import InvalidParameterError
-from footprint.terrain.flood import priority_flood, steepest_descent_d8
+from footprint.terrain.flood import D8_DC, D8_DR, flood_network, pit_indices, upstream_cells
 
 _NODATA = -9999.0
 
@@ -39,19 +39,21 @@ def route_flow(elevation_m: np.ndarray, res_m: float, *, max_depth_m: float = -1
     """Condition a DEM and compute D8 flow directions and upstream area.
 
     Depressions are filled with the Priority-Flood algorithm (Wang and Liu 2006; Barnes,
-    Lehman and Mulla 2014, Computers & Geosciences 62:117): cells are flooded from the
-    grid edge and nodata rims in order of rising filled elevation, first-in first-out
-    among equal elevations, so every flat drains from its outlet inwards. The filled
-    DEM is identical to ``pyflwdir.dem.fill_depressions``'s (a test checks it), but
-    pyflwdir breaks ties by row and column, which drains flats in raster order; the FIFO
-    order raises stream agreement with GRASS ``r.watershed`` on gh-birim from 90 % to
-    93 % (``benchmarks/terrain.py``) at the same speed. pyflwdir's version is used when
-    ``max_depth_m >= 0`` asks for deep pits to be kept. Each cell then drains to its
-    steepest-descent D8 neighbour on the filled DEM (O'Callaghan and Mark 1984, as GRASS
-    ``r.watershed -s`` and TauDEM do); cells with no lower neighbour (flats left by the
-    filling) keep pyflwdir's flood-order direction, which drains each flat to its outlet
-    without loops. Edge cells and cells next to nodata with no lower neighbour are
-    outlets. Upstream areas come from ``pyflwdir.FlwdirRaster.upstream_area``.
+    Lehman and Mulla 2014, Computers & Geosciences 62:117), flooding from the grid edge
+    and nodata rims in order of rising elevation, first-in first-out among equal
+    elevations, and each depression from its spill point in order of its original
+    elevation (:func:`footprint.terrain.flood.flood_network`). The filled DEM is
+    identical to ``pyflwdir.dem.fill_depressions``'s (a test checks it); the order drains
+    flats from their outlets inwards and depressions along their low ground, as GRASS
+    ``r.watershed``'s search does, which raises stream agreement with it
+    (``benchmarks/terrain.py``). Each cell then drains to its steepest-descent D8
+    neighbour on the filled DEM (O'Callaghan and Mark 1984, as GRASS ``r.watershed -s``
+    and TauDEM do); cells with no lower neighbour (flats left by the filling) drain to
+    the cell they were flooded from, which drains each flat to its outlet without loops.
+    Edge cells and cells next to nodata with no lower neighbour are outlets. Upstream
+    areas are cell counts accumulated along the flood order (exact integers) times the
+    cell area. pyflwdir's filling is used when ``max_depth_m >= 0`` asks for deep pits
+    to be kept.
 
     Parameters
     ----------
@@ -63,34 +65,85 @@ def route_flow(elevation_m: np.ndarray, res_m: float, *, max_depth_m: float = -1
 
     Returns
     -------
-    FlowRouting
+    FlowRouting; its ``flwdir`` holds int32 indices below 2^31 cells.
 
-    Memory: about 30 bytes per cell on top of the input.
+    Memory: 16 bytes per cell on top of the input (filled DEM, downstream indices, flood
+    order, upstream area), plus the flood's queues.
     """
     if res_m <= 0:
         raise InvalidParameterError(f"cell size must be positive, got {res_m} m")
-    elevation = np.asarray(elevation_m, dtype=np.float32)
     if transform is None:
         transform = Affine(res_m, 0.0, 0.0, 0.0, -res_m, 0.0)
+    if max_depth_m >= 0:  # pyflwdir can keep deep depressions as pits
+        return _route_keeping_pits(elevation_m, res_m, max_depth_m, transform)
+    filled, idxs_ds, seq = flood_network(elevation_m)
+    area = _counts_to_km2(upstream_cells(idxs_ds, seq), abs(transform.a * transform.e) / 1e6)
+    flw = pyflwdir.FlwdirRaster(idxs_ds, filled.shape, "d8", idxs_pit=pit_indices(idxs_ds, seq),
+                                idxs_seq=seq, nnodes=seq.size, transform=transform,
+                                latlon=False)
+    return FlowRouting(conditioned_m=filled, flwdir=flw,
+                       upstream_area_km2=area.reshape(filled.shape), res_m=float(res_m))
+
+
+def _counts_to_km2(counts: np.ndarray, cell_km2: float) -> np.ndarray:
+    """Upstream areas (float32 km², NaN where no cell drains: nodata) from cell counts;
+    int32 counts are converted in place (the float32 array shares their memory)."""
+    area = counts.view(np.float32) if counts.dtype == np.int32 else np.empty(counts.size,
+                                                                           np.float32)
+    _scale_counts(counts, area, np.float32(cell_km2))
+    return area
+
+
+@njit(cache=True, nogil=True)
+def _scale_counts(counts, area, cell_km2):  # pragma: no cover - compiled
+    for i in range(counts.size):
+        count = counts[i]  # read before area[i], which may share its memory, is written
+        area[i] = np.float32(count) * cell_km2 if count > 0 else np.float32(np.nan)
+
+
+def _route_keeping_pits(elevation_m, res_m: float, max_depth_m: float,
+                        transform: Affine) -> FlowRouting:
+    """pyflwdir's filling with deep depressions kept as pits, steepest-descent D8."""
+    elevation = np.asarray(elevation_m, dtype=np.float32)
     nodata = np.isnan(elevation)
     dem = np.where(nodata, np.float32(_NODATA), elevation)
-    if max_depth_m >= 0:  # pyflwdir can keep deep depressions as pits
-        filled, flood_d8 = pyflwdir.dem.fill_depressions(dem, outlets="edge", nodata=_NODATA,
-                                                         max_depth=max_depth_m)
-        filled = filled.astype(np.float32)
-    else:
-        filled, flood_d8 = priority_flood(dem, _NODATA)
+    filled, flood_d8 = pyflwdir.dem.fill_depressions(dem, outlets="edge", nodata=_NODATA,
+                                                     max_depth=max_depth_m)
     del dem
-    d8 = steepest_descent_d8(filled, flood_d8, np.float32(_NODATA))
-    del flood_d8
+    filled = filled.astype(np.float32)
+    filled[nodata] = np.nan
+    d8 = _steepest_d8(filled, flood_d8)
     flw = pyflwdir.from_array(d8, ftype="d8", transform=transform, latlon=False,
                               check_ftype=False)
     area = flw.upstream_area(unit="km2").astype(np.float32)
     area[nodata | (area < 0)] = np.nan
-    conditioned = filled
-    conditioned[nodata] = np.nan
-    return FlowRouting(conditioned_m=conditioned, flwdir=flw, upstream_area_km2=area,
+    return FlowRouting(conditioned_m=filled, flwdir=flw, upstream_area_km2=area,
                        res_m=float(res_m))
+
+
+_D8_CODES = np.array([1, 2, 4, 8, 16, 32, 64, 128], dtype=np.uint8)
+
+
+@njit(cache=True, nogil=True)
+def _steepest_d8(filled, flood_d8):  # pragma: no cover - compiled
+    """pyflwdir D8 codes: the steepest lower neighbour where there is one, else the
+    flood direction."""
+    rows, cols = filled.shape
+    out = flood_d8.copy()
+    for r in range(rows):
+        for c in range(cols):
+            z, best, best_k = filled[r, c], np.float32(0.0), -1
+            for k in range(8):
+                rr, cc = r + D8_DR[k], c + D8_DC[k]
+                if 0 <= rr < rows and 0 <= cc < cols:
+                    drop = z - filled[rr, cc]
+                    if D8_DR[k] != 0 and D8_DC[k] != 0:
+                        drop = drop / np.float32(1.4142135623730951)
+                    if drop > best:
+                        best, best_k = drop, k
+            if best_k >= 0:
+                out[r, c] = _D8_CODES[best_k]
+    return out
 
 
 def extract_streams(upstream_area_km2: np.ndarray, threshold_km2: float) -> np.ndarray:
@@ -146,7 +199,7 @@ def height_above_drainage(routing: FlowRouting, streams: np.ndarray) -> np.ndarr
     return hand
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _hand_kernel(seq, idxs_ds, drain, elevation):  # pragma: no cover - compiled
     hand = np.full(drain.size, np.nan, dtype=np.float32)
     # seq runs from outlets upstream, so a cell's downstream neighbour is done first.

@@ -25,10 +25,33 @@ def fill_voids(elevation_m: np.ndarray, *, max_search_cells: int = 100,
     Returns
     -------
     float32 array, same shape; cells that could not be reached stay NaN.
+
+    With ``fill_mask``, each void is interpolated on its own window, grown by the search
+    distance beyond which no cell contributes: the same values, without a pass over the
+    whole grid (the four-tile mosaic has 15 void cells in 6.7 M).
     """
+    elevation = np.asarray(elevation_m, dtype=np.float32)
+    if fill_mask is None:
+        return _fill(elevation, max_search_cells, None)
+    fill_mask = np.asarray(fill_mask, dtype=bool)
+    to_fill = fill_mask & np.isnan(elevation)
+    filled = elevation.copy()
+    if not to_fill.any():
+        return filled
+    labels, _ = ndimage.label(to_fill, structure=np.ones((3, 3), dtype=bool))
+    pad = int(max_search_cells) + 1
+    for label, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
+        window = (slice(max(rows.start - pad, 0), rows.stop + pad),
+                  slice(max(cols.start - pad, 0), cols.stop + pad))
+        void = labels[window] == label
+        filled[window][void] = _fill(elevation[window], max_search_cells, void)[void]
+    return filled
+
+
+def _fill(elevation: np.ndarray, max_search_cells: int,
+          fill_mask: np.ndarray | None) -> np.ndarray:
     from rasterio.fill import fillnodata
 
-    elevation = np.asarray(elevation_m, dtype=np.float32)
     voids = np.isnan(elevation)
     if not voids.any() or voids.all():
         return elevation.copy()
@@ -41,7 +64,7 @@ def fill_voids(elevation_m: np.ndarray, *, max_search_cells: int = 100,
     unreached = voids & (filled == 0)
     filled[unreached] = np.nan
     if fill_mask is not None:
-        filled[voids & ~np.asarray(fill_mask, dtype=bool)] = np.nan
+        filled[voids & ~fill_mask] = np.nan
     return filled
 
 

@@ -120,6 +120,66 @@ def test_filled_dem_matches_pyflwdir_and_the_network_has_no_loops():
     assert routing.upstream_area_km2.ravel()[pits].sum() == pytest.approx(valid.sum() * 0.0009, rel=1e-4)
 
 
+def test_flood_order_runs_downstream_first_and_areas_count_every_upstream_cell():
+    rng = np.random.default_rng(11)
+    z = rng.normal(100.0, 3.0, (40, 50)).astype(np.float32)  # pits and flats everywhere
+    z[5:9, 30:36] = np.nan
+    routing = terrain.route_flow(z, 100.0)
+    flw = routing.flwdir
+    position = np.full(z.size, -1)
+    position[flw.idxs_seq] = np.arange(flw.idxs_seq.size)
+    assert flw.idxs_seq.size == np.isfinite(z).sum()
+    down = flw.idxs_ds[flw.idxs_seq]
+    assert (position[down] <= position[flw.idxs_seq]).all(), "a cell's outlet side comes first"
+    # brute force: walk every cell's path to its outlet and count the cells passed
+    counts = np.zeros(z.size, int)
+    for cell in flw.idxs_seq:
+        while True:
+            counts[cell] += 1
+            if flw.idxs_ds[cell] == cell:
+                break
+            cell = flw.idxs_ds[cell]
+    valid = np.isfinite(z).ravel()
+    area = routing.upstream_area_km2.ravel()
+    assert np.array_equal(np.rint(area[valid] / 0.01).astype(int), counts[valid])
+    assert np.isnan(area[~valid]).all() and (flw.idxs_ds[~valid] == -1).all()
+
+
+def test_a_filled_depression_drains_along_its_low_ground_to_the_spill_point():
+    # a closed basin (rim 110 m, floor 95 m) spilling at one east edge cell (100 m); a
+    # trench at 90 m runs from the spill point north, then west to the far corner
+    z = np.full((11, 15), 95.0, np.float32)
+    z[0, :], z[-1, :], z[:, 0], z[:, -1] = 110.0, 110.0, 110.0, 110.0
+    z[5, 14] = 100.0
+    trench = np.zeros(z.shape, bool)
+    trench[1:6, 13] = True
+    trench[1, 1:14] = True
+    z[trench] = 90.0
+    routing = terrain.route_flow(z, 100.0)
+    assert np.allclose(routing.conditioned_m[1:-1, 1:-1], 100.0)  # all filled to the spill
+    cols = z.shape[1]
+    cell, path = 1 * cols + 1, []
+    while routing.flwdir.idxs_ds[cell] != cell:
+        cell = int(routing.flwdir.idxs_ds[cell])
+        path.append(cell)
+    assert path[-1] == 5 * cols + 14
+    # the far end follows the trench (a breadth-first flood would cut across the floor)
+    assert trench.ravel()[path[:-1]].all()
+    # the rim drains inwards too (edge cells with a lower neighbour are no outlets)
+    assert routing.upstream_area_km2[5, 14] == pytest.approx(0.01 * z.size, rel=1e-5)
+
+
+def test_slope_matches_numpy_central_differences():
+    rng = np.random.default_rng(3)
+    z = rng.normal(200.0, 20.0, (30, 40)).astype(np.float32)
+    z[10, 10] = np.nan
+    dzdy, dzdx = np.gradient(z.astype(np.float64), 90.0)
+    expected = 100.0 * np.hypot(dzdx, dzdy)
+    slope = terrain.slope_percent(z, 90.0)
+    assert np.array_equal(np.isnan(slope), np.isnan(expected))
+    assert np.allclose(slope, expected, rtol=1e-5, equal_nan=True)
+
+
 def test_stream_threshold_in_km2_and_stream_length():
     routing = terrain.route_flow(funnel(), 100.0)
     streams = terrain.extract_streams(routing.upstream_area_km2, 0.10)  # 10 cells
@@ -162,6 +222,25 @@ def test_fill_voids_interpolates_a_hole_and_respects_the_mask():
     mask[18:20, :] = False
     partly = terrain.fill_voids(holed, fill_mask=mask)
     assert np.isnan(partly[18:20, 18:22]).all() and np.isfinite(partly[20:22, 18:22]).all()
+
+
+def test_fill_voids_by_window_gives_the_whole_grid_fill():
+    from rasterio.fill import fillnodata
+
+    rng = np.random.default_rng(5)
+    z = (100 + np.cumsum(rng.normal(0, 1, (120, 150)), axis=1)).astype(np.float32)
+    holed = z.copy()
+    holed[10:13, 10:14] = np.nan
+    holed[100:104, 130:133] = np.nan
+    holed[60, 70] = np.nan
+    mask = np.isnan(holed)
+    mask[60, 70] = False  # a void not to fill
+    windowed = terrain.fill_voids(holed, max_search_cells=20, fill_mask=mask)
+    valid = ~np.isnan(holed)
+    whole = fillnodata(np.where(valid, holed, 0), mask=valid.astype(np.uint8),
+                       max_search_distance=20.0, smoothing_iterations=0)
+    assert np.array_equal(windowed[mask], whole[mask])
+    assert np.isnan(windowed[60, 70]) and np.array_equal(windowed[valid], holed[valid])
 
 
 # --------------------------------------------------------------------------- classes
