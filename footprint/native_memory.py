@@ -84,3 +84,11 @@ def bound_gdal_cache(cache_mb: int) -> None:
     environment already sets it. GDAL reads it at its first raster read, so call this
     before the process opens a raster."""
     os.environ.setdefault("GDAL_CACHEMAX", str(cache_mb))  # < 100000: megabytes
+
+
+def bound_native_memory(arena_max: int, mmap_threshold_kb: int, gdal_cache_mb: int) -> None:
+    """:func:`tune_allocator` and :func:`bound_gdal_cache` together, as a process that
+    holds large grids (the service, ``footprint delineate``, ``footprint build``) starts:
+    call it before any thread or raster read."""
+    tune_allocator(arena_max, mmap_threshold_kb)
+    bound_gdal_cache(gdal_cache_mb)

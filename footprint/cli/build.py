@@ -17,6 +17,7 @@ def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
                                            "datasets/parameters/FIELD.yaml).")) -> None:
     """Build a footprint version of FIELD from its stored layers and print the version id."""
     from footprint.catalogue import get_field
+    from footprint.native_memory import bound_native_memory
     from footprint.services.footprints import build_footprint
     from footprint.services.store import open_store
     from footprint.settings import get_settings
@@ -24,6 +25,8 @@ def build(field: str = typer.Argument(..., help="Field id, e.g. gh-birim."),
 
     get_field(field)  # an unknown id fails here, before any work
     settings = get_settings()
+    bound_native_memory(settings.malloc_arena_max, settings.mmap_threshold_kb,
+                        settings.gdal_cache_mb)
     store = open_store(settings)
     # unfinished builds are cleared by the service at start-up, not here: a running
     # server may own one

@@ -47,6 +47,12 @@ def delineate(
         delineate_field,
         field_from_aoi,
     )
+    from footprint.native_memory import bound_native_memory
+    from footprint.settings import get_settings
+
+    settings = get_settings()  # the grids' memory bounded as the service bounds it
+    bound_native_memory(settings.malloc_arena_max, settings.mmap_threshold_kb,
+                        settings.gdal_cache_mb)
 
     if (field is None) == (aoi is None):
         raise InvalidParameterError("give a field id or --aoi FILE.geojson (one of the two)")
