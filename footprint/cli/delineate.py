@@ -41,13 +41,13 @@ def delineate(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from footprint.native_memory import bound_native_memory
     from footprint.pipeline.delineate import (
         DelineationParameters,
         TerrainParameters,
         delineate_field,
         field_from_aoi,
     )
-    from footprint.native_memory import bound_native_memory
     from footprint.settings import get_settings
 
     settings = get_settings()  # the grids' memory bounded as the service bounds it
