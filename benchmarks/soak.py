@@ -49,21 +49,40 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-def _rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its children (uvicorn may fork), MB."""
-    total = 0.0
+def _with_children(pid: int) -> list[int]:
+    """``pid`` and its children (uvicorn may fork)."""
     pids = [pid]
     try:
-        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True,
+                                  check=False)
         pids += [int(p) for p in children.stdout.split()]
     except OSError:
         pass
-    for one in pids:
+    return pids
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its children, MB."""
+    total = 0.0
+    for one in _with_children(pid):
         try:
             for line in Path(f"/proc/{one}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) / 1024
         except OSError:
+            pass
+    return total
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU time (user + system) used so far by ``pid`` and its children, seconds: less
+    sensitive than latency to what else runs on the machine."""
+    total = 0.0
+    for one in _with_children(pid):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
             pass
     return total
 
@@ -257,9 +276,11 @@ def main() -> None:
             httpx.get(f"{base}/participants/GHA/report?from=2008&to=2010",
                       headers={"X-API-Key": keys["monitor"]}, timeout=300)
         rss_start = [_rss_mb(s.pid) for s in servers]
+        cpu_start = sum(_cpu_s(s.pid) for s in servers)
         result = asyncio.run(soak(bases, keys, args.duration_s, args.readers, args.draws,
                                   postgres.restart, args.window_grace_s))
         rss_end = [_rss_mb(s.pid) for s in servers]
+        cpu_s = sum(_cpu_s(s.pid) for s in servers) - cpu_start
         jobs = httpx.get(f"{bases[0]}/jobs?limit=1000", timeout=30).json()["jobs"]
     finally:
         for server in servers:
@@ -290,6 +311,8 @@ def main() -> None:
     if reads.size:
         print(f"read latency: p50 {1000 * np.percentile(reads, 50):.1f} ms, "
               f"p99 {1000 * np.percentile(reads, 99):.1f} ms ({reads.size} successful reads)")
+    print(f"server CPU: {cpu_s:.0f} s in the soak, {1000 * cpu_s / max(1, len(records)):.2f} ms "
+          "per request")
     for n, (r, a, b) in enumerate(zip(rss_ready, rss_start, rss_end, strict=True)):
         print(f"server {n} RSS: ready {r:.0f} MB, start (after warm-up) {a:.0f} MB, end {b:.0f} MB"
               f" ({100 * (b - a) / a:+.1f} % from the start, {100 * (b - r) / r:+.1f} % from ready)")

@@ -115,6 +115,12 @@ class Settings(BaseSettings):
         default=1024, ge=0, le=32768,
         description="Blocks of this size and more get their own mapping, returned to the "
                     "system when freed (glibc M_MMAP_THRESHOLD; 0: glibc's sliding one).")
+    request_threads: int = Field(
+        default=8, ge=1, le=1000,
+        description="Threads of the service running blocking request code (anyio's "
+                    "thread limiter; its default is 40). Requests beyond it wait their "
+                    "turn holding nothing: on a few cores more threads add no throughput, "
+                    "only requests in flight at once, each with its memory.")
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
