@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
@@ -100,6 +101,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     settings: Settings = app.state.settings
     settings.check_serve_safe()
+    # routes declared with `def` and run_in_threadpool share this limiter (see the setting)
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
     store = open_store(settings)
     housekeeping(store, settings)
     app.state.store = store

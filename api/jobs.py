@@ -7,6 +7,7 @@ the job itself is created and started by :func:`footprint.services.jobs.submit_j
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -40,14 +41,17 @@ def job_futures(request: Request) -> dict[str, Any]:
 
 
 def submit_job(request: Request, store: Any, settings: Settings, process: Any,
-               inputs: dict, audit: Audit, *, wait: bool = False) -> tuple[Any, Any]:
+               inputs: dict, audit: Audit, *, wait: bool = False,
+               admit: Callable[[list[Any]], None] | None = None) -> tuple[Any, Any]:
     """Create the job row for ``process`` (with its ``execute`` audit entry, in one
     transaction) and start it; returns ``(job, future)``.
 
-    With ``wait`` the future raises the job's own error (synchronous execution).
+    With ``wait`` the future raises the job's own error (synchronous execution);
+    ``admit`` is the caller's quota, checked in that transaction
+    (:func:`api.processes.check_quota`).
     """
     job, future = job_service.submit_job(app_executor(request), store, settings, process,
-                                         inputs, audit, wait=wait)
+                                         inputs, audit, wait=wait, admit=admit)
     job_id = job_id_of(job)
     futures = job_futures(request)
     futures[job_id] = future

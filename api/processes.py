@@ -127,8 +127,11 @@ def unfinished_jobs(store: Any, owner: str) -> list[Any]:
 
 
 def check_quota(store: Any, settings: Settings, principal: Any, process: Process,
-                inputs: dict) -> None:
-    """Refuse a job the caller's quota has no room for, before it is created.
+                inputs: dict) -> Callable[[list[Any]], None]:
+    """Refuse a job the caller's quota has no room for, before it is created; return the
+    same check for :func:`api.jobs.submit_job`, which runs it again in the transaction
+    that creates the job (with the caller's lock held): two concurrent requests cannot
+    both take the last place.
 
     Two limits per caller (key name): at most ``settings.max_jobs_per_key`` unfinished
     jobs, and at most ``settings.max_draw_fields_per_key`` draws × fields over its
@@ -139,7 +142,14 @@ def check_quota(store: Any, settings: Settings, principal: Any, process: Process
     QuotaExceededError
         Naming the limit and its setting (429 with ``Retry-After`` in the API).
     """
-    running = unfinished_jobs(store, principal.name)
+    admit = functools.partial(_admit, settings, process, inputs)
+    admit(unfinished_jobs(store, principal.name))
+    return admit
+
+
+def _admit(settings: Settings, process: Process, inputs: dict, running: list[Any]) -> None:
+    """Raise :class:`QuotaExceededError` unless a job of ``process`` with ``inputs`` fits
+    beside the caller's unfinished jobs ``running``."""
     if len(running) >= settings.max_jobs_per_key:
         raise QuotaExceededError(
             f"quota exceeded: {len(running)} unfinished jobs already (the limit, "
@@ -202,11 +212,13 @@ def execute_calibrate(inputs: dict, *, store: Any, settings: Settings,
     from footprint.pipeline.report import stored_footprint_provider
 
     progress(5, "simulating honest and dishonest declarations from the footprints")
-    result = calibrate_participant(inputs["participant"], inputs["from"], inputs["to"],
-                                   reps=int(inputs.get("reps", 1000)),
-                                   seed=int(inputs.get("seed", 0)),
-                                   footprints=stored_footprint_provider(store, settings),
-                                   settings=settings)
+    every_second = executors.throttled(progress)  # a dismissal stops it within a second
+    result = calibrate_participant(
+        inputs["participant"], inputs["from"], inputs["to"],
+        reps=int(inputs.get("reps", 1000)), seed=int(inputs.get("seed", 0)),
+        footprints=stored_footprint_provider(store, settings), settings=settings,
+        on_replicate=lambda done, reps: every_second(
+            5 + 90 * done / reps, f"simulating: replicate {done} of {reps}"))
     progress(95, "calibration computed")
     return {"calibration": to_jsonable(result.to_dict())}
 
@@ -214,9 +226,10 @@ def execute_calibrate(inputs: dict, *, store: Any, settings: Settings,
 def execute_anomaly_report(inputs: dict, *, store: Any, settings: Settings,
                            progress: Callable[[float, str], None], job_id: str) -> dict:
     """Run the statistical protocols for a participant and period; results as JSON."""
-    progress(5, "running the statistical protocols on the stored footprints")
     report = report_service.make_report(store, settings, inputs["participant"], inputs["from"],
-                                        inputs["to"], version=inputs.get("version"))
+                                        inputs["to"], version=inputs.get("version"),
+                                        progress=lambda pct, message: progress(
+                                            5 + 0.9 * pct, message))
     progress(95, "report computed")
     return {"report": to_jsonable(report)}
 

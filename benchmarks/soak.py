@@ -10,8 +10,11 @@ Everything runs on loopback in a temporary directory and stops by itself:
   build-footprint (``--draws``) and a report request;
 - ``pg_ctl restart -m fast`` at half time.
 
-The servers' RSS is taken three times: when they are first ready, after a warm-up that
-runs each kind of request once ("start"), and at the end; the growth is printed from both.
+The servers' RSS is taken four times: when they are first ready, after a warm-up that
+runs each kind of request once ("start", idle), at the end of the load, and idle again
+one janitor round later (what they kept); the growth is printed from both first ones.
+The servers' CPU time per request is printed too: unlike latency, it hardly depends on
+what else runs on the machine.
 
 It prints the requests, the errors by status (5xx inside and outside the restart window:
 from the restart until the first successful read after it, plus ``--window-grace-s``),
@@ -42,28 +45,65 @@ import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "api"))  # the server helpers the tests use
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "api")]  # this checkout; the tests' helpers
 from _servers import free_port, serve_command, start_server, stop_server, wait_ready
 
+from api.app import JANITOR_INTERVAL_S
+from footprint.provenance import code_version
+from footprint.settings import Settings
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+#: seconds between the end of the load and the idle RSS: one janitor round, whose
+#: malloc_trim returns what the last requests freed (as the warm-up's job did at "start")
+SETTLE_S = JANITOR_INTERVAL_S + 5
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-def _rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its children (uvicorn may fork), MB."""
-    total = 0.0
+def _with_children(pid: int) -> list[int]:
+    """``pid`` and its children (uvicorn may fork)."""
     pids = [pid]
     try:
-        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True,
+                                  check=False)
         pids += [int(p) for p in children.stdout.split()]
     except OSError:
         pass
-    for one in pids:
+    return pids
+
+
+def _allocator(pid: int) -> str:
+    """The Python allocator ``pid`` runs with (its ``PYTHONMALLOC``; ``footprint serve``
+    sets it by a re-exec, so it is read from the process, not from what was passed)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return "unknown"
+    found = [e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"PYTHONMALLOC=")]
+    return found[0] if found else "pymalloc (default)"
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its children, MB."""
+    total = 0.0
+    for one in _with_children(pid):
         try:
             for line in Path(f"/proc/{one}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) / 1024
         except OSError:
+            pass
+    return total
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU time (user + system) used so far by ``pid`` and its children, seconds: less
+    sensitive than latency to what else runs on the machine."""
+    total = 0.0
+    for one in _with_children(pid):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
             pass
     return total
 
@@ -245,6 +285,7 @@ def main() -> None:
         for n, (base, server) in enumerate(zip(bases, servers, strict=True)):
             wait_ready(base, server, root / f"server-{n}.log", poll_s=0.3)
         rss_ready = [_rss_mb(s.pid) for s in servers]
+        allocators = sorted({_allocator(s.pid) for s in servers})
         for base in bases:  # warm up: every code path once, so "start" is a loaded server
             httpx.get(f"{base}/collections/deposits-gh-birim/items", timeout=60)
             httpx.post(f"{base}/fields/gh-birim/layers", headers={"X-API-Key": keys["surveyor"]},
@@ -257,9 +298,13 @@ def main() -> None:
             httpx.get(f"{base}/participants/GHA/report?from=2008&to=2010",
                       headers={"X-API-Key": keys["monitor"]}, timeout=300)
         rss_start = [_rss_mb(s.pid) for s in servers]
+        cpu_start = sum(_cpu_s(s.pid) for s in servers)
         result = asyncio.run(soak(bases, keys, args.duration_s, args.readers, args.draws,
                                   postgres.restart, args.window_grace_s))
         rss_end = [_rss_mb(s.pid) for s in servers]
+        cpu_s = sum(_cpu_s(s.pid) for s in servers) - cpu_start
+        time.sleep(SETTLE_S)  # idle again, as at "start": what the servers kept
+        rss_idle = [_rss_mb(s.pid) for s in servers]
         jobs = httpx.get(f"{bases[0]}/jobs?limit=1000", timeout=30).json()["jobs"]
     finally:
         for server in servers:
@@ -282,6 +327,10 @@ def main() -> None:
     print(f"soak: {args.duration_s:.0f} s, {args.readers} readers + 1 writer, "
           f"{args.servers} server(s), private PostGIS restarted at {low:.1f} s "
           f"(took {result['restart_took_s']:.1f} s)")
+    settings = Settings()  # the servers' settings but for the variables set above
+    print(f"code {code_version()}; servers: PYTHONMALLOC={', '.join(allocators)}, "
+          f"{settings.request_threads} request threads, {settings.malloc_arena_max} malloc "
+          f"arenas, response caches {settings.response_cache_mb} MB; {args.draws} draws per build")
     print(f"requests: {len(records)} ({', '.join(f'{k} {v}' for k, v in sorted(by_kind.items()))})")
     print(f"by status: {dict(sorted(by_status.items()))}  (0 = connection error)")
     print(f"5xx/connection errors in the restart window {low:.1f}-{high:.1f} s: "
@@ -290,9 +339,14 @@ def main() -> None:
     if reads.size:
         print(f"read latency: p50 {1000 * np.percentile(reads, 50):.1f} ms, "
               f"p99 {1000 * np.percentile(reads, 99):.1f} ms ({reads.size} successful reads)")
-    for n, (r, a, b) in enumerate(zip(rss_ready, rss_start, rss_end, strict=True)):
-        print(f"server {n} RSS: ready {r:.0f} MB, start (after warm-up) {a:.0f} MB, end {b:.0f} MB"
-              f" ({100 * (b - a) / a:+.1f} % from the start, {100 * (b - r) / r:+.1f} % from ready)")
+    print(f"server CPU: {cpu_s:.0f} s in the soak, {1000 * cpu_s / max(1, len(records)):.2f} ms "
+          "per request")
+    for n, (r, a, b, c) in enumerate(zip(rss_ready, rss_start, rss_end, rss_idle, strict=True)):
+        print(f"server {n} RSS: ready {r:.0f} MB, start (idle after the warm-up) {a:.0f} MB, "
+              f"end under load {b:.0f} MB ({100 * (b - a) / a:+.1f} % from the start, "
+              f"{100 * (b - r) / r:+.1f} % from ready), end idle {SETTLE_S:.0f} s later "
+              f"{c:.0f} MB ({100 * (c - a) / a:+.1f} % from the start, "
+              f"{100 * (c - r) / r:+.1f} % from ready)")
     print(f"jobs at the end: {dict(job_states)}")
     print(f"client-side errors (status 0) by request kind and type: {result['failures']}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min)")

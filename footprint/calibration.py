@@ -22,7 +22,7 @@ replicate, so the answer does not depend on how the replicates are split).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -431,7 +431,8 @@ def _parameters(setup: CalibrationSetup, honest: HonestModel, alts: Alternatives
 def calibrate(setup: CalibrationSetup, *, reps: int = 1000, seed: int = 0,
               n_sim: int = 199, honest: HonestModel | None = None,
               alternatives: Alternatives | None = None,
-              thresholds: P.VerdictThresholds = P.DEFAULT_THRESHOLDS) -> CalibrationResult:
+              thresholds: P.VerdictThresholds = P.DEFAULT_THRESHOLDS,
+              on_replicate: Callable[[int, int], None] | None = None) -> CalibrationResult:
     """Size and power of every p-valued protocol on a participant's footprint.
 
     Parameters
@@ -446,6 +447,9 @@ def calibrate(setup: CalibrationSetup, *, reps: int = 1000, seed: int = 0,
         size of each simulated null distribution (break tests, size bootstrap). Monte
         Carlo p-values ``(k+1)/(n_sim+1)`` are exact for any ``n_sim``, so the size does
         not depend on it; reports use 999.
+    on_replicate
+        ``on_replicate(done, reps)`` after each replicate (progress; raising stops the
+        calibration, as a dismissed job does).
 
     Returns
     -------
@@ -462,7 +466,7 @@ def calibrate(setup: CalibrationSetup, *, reps: int = 1000, seed: int = 0,
         setup = replace(setup, predictive=P.VolumePredictive.build(setup.capacity_by_year,
                                                                    setup.utilisation))
     tally = _Tally()
-    for child in np.random.SeedSequence(seed).spawn(reps):
+    for done, child in enumerate(np.random.SeedSequence(seed).spawn(reps), start=1):
         rng = np.random.default_rng(child)
         test_seed = int(child.generate_state(1)[0])
         rep = _simulate_honest(setup, honest, rng)
@@ -473,6 +477,8 @@ def calibrate(setup: CalibrationSetup, *, reps: int = 1000, seed: int = 0,
             tally.add_alternative(alt_name, _alternative_tests(
                 alt_name, setup, rep, alts, rng, n_sim, thresholds, test_seed),
                 thresholds.alpha)
+        if on_replicate is not None:
+            on_replicate(done, reps)
     any_anom = np.array(tally.any_anomalous)
     return CalibrationResult(
         table=tally.table(), report_any_anomalous=float(any_anom.mean()),

@@ -26,6 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import logging
+import math
 import threading
 import time
 import traceback
@@ -194,6 +195,22 @@ class JobProgress:
             self.store.update_job(self.job_id, progress=int(round(pct)), message=message[:2000])
         except ConflictError:  # the row is final: dismissed (or failed by a recovery)
             raise JobDismissedError(f"job {self.job_id} is no longer running") from None
+
+
+def throttled(progress: ProgressCallback, min_interval_s: float = 1.0) -> ProgressCallback:
+    """``progress`` called at most once every ``min_interval_s`` seconds (the first call
+    and 100 % always go through): for work reporting many small steps (replicates),
+    each of which would otherwise write the job row. A job's :class:`JobProgress` still
+    sees a dismissal within ``min_interval_s`` of it plus one step."""
+    last = [-math.inf]
+
+    def report(pct: float, message: str = "") -> None:
+        now = time.monotonic()
+        if pct >= 100 or now - last[0] >= min_interval_s:
+            last[0] = now
+            progress(pct, message)
+
+    return report
 
 
 class Heartbeat:

@@ -115,6 +115,19 @@ class Settings(BaseSettings):
         default=1024, ge=0, le=32768,
         description="Blocks of this size and more get their own mapping, returned to the "
                     "system when freed (glibc M_MMAP_THRESHOLD; 0: glibc's sliding one).")
+    python_malloc: Literal["malloc", "pymalloc"] = Field(
+        default="malloc",
+        description="Python's allocator in `footprint serve` (PYTHONMALLOC, set by a "
+                    "re-exec at start-up unless the environment sets it): 'malloc' lets "
+                    "the freed memory of requests go back to the system; 'pymalloc', "
+                    "Python's default, keeps any 1 MiB arena one object survives in "
+                    "(see footprint.native_memory).")
+    request_threads: int = Field(
+        default=8, ge=1, le=1000,
+        description="Threads of the service running blocking request code (anyio's "
+                    "thread limiter; its default is 40). Requests beyond it wait their "
+                    "turn holding nothing: on a few cores more threads add no throughput, "
+                    "only requests in flight at once, each with its memory.")
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

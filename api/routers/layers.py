@@ -254,9 +254,10 @@ async def upload_layer(
     if rebuild:
         process = get_process("build-footprint", settings)
         inputs = process.validate_inputs({"field": field_id})
-        check_quota(store, settings, principal, process, inputs)
+        admit = check_quota(store, settings, principal, process, inputs)
         job, _ = submit_job(request, store, settings, process, inputs,
-                            request_audit(request, principal, trigger=f"layer {body['id']}"))
+                            request_audit(request, principal, trigger=f"layer {body['id']}"),
+                            admit=admit)
         body["job"] = status_info(store.get_job(_get(job, "id")), request)
     headers = {"Location": body["links"][0]["href"]}
     return JSONResponse(body, status_code=201 if created else 200, headers=headers)

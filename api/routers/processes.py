@@ -141,10 +141,10 @@ def execute_process(
     _check_role(principal, process)
     inputs = process.validate_inputs(body.get("inputs") if isinstance(body, dict) else None)
     wants_async = prefer is not None and "respond-async" in prefer.lower()
-    check_quota(store, settings, principal, process, inputs)
+    admit = check_quota(store, settings, principal, process, inputs)
     job, future = submit_job(request, store, settings, process, inputs,
                              request_audit(request, principal, **{"async": wants_async}),
-                             wait=not wants_async)
+                             wait=not wants_async, admit=admit)
     job_id = job_id_of(job)
     location = str(request.url_for("get_job", job_id=job_id))
     if wants_async:

@@ -13,12 +13,14 @@ def serve(host: str = typer.Option(None, help="Interface to bind (default FOOTPR
                                       help="Server processes sharing the database and state "
                                            "directory (each owns its own jobs).")) -> None:
     """Start the service with uvicorn and print the URL to open."""
-    import uvicorn
-
+    from footprint.native_memory import reexec_with_python_malloc
     from footprint.settings import get_settings
 
     settings = get_settings()
     settings.check_serve_safe()
+    reexec_with_python_malloc(settings.python_malloc)  # before uvicorn, threads, sockets
+    import uvicorn
+
     host = host or settings.host
     port = port or settings.port
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host

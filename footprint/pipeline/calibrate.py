@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +55,13 @@ def market_and_series(kp_annual: Any, participant: str,
 
 
 def participant_fields(participant: str, footprints: Any = None,
-                       settings: Settings | None = None) -> list[FieldFootprint]:
+                       settings: Settings | None = None,
+                       on_field: Callable[[str, int, int], None] | None = None
+                       ) -> list[FieldFootprint]:
     """A participant's field footprints (``footprints``: ``field_id -> FieldFootprint |
     FootprintResult``, default the provider ``footprint report`` uses) and its other
-    producers (``datasets/producers.yaml``), as a report reads them."""
+    producers (``datasets/producers.yaml``), as a report reads them.
+    ``on_field(field_id, i, n)`` before the ``i``-th of ``n`` footprints is read."""
     from footprint.pipeline.report import (
         as_field_footprint,
         default_footprint_provider,
@@ -68,7 +71,12 @@ def participant_fields(participant: str, footprints: Any = None,
 
     settings = settings or get_settings()
     provider = footprints or default_footprint_provider(settings)
-    fields = [as_field_footprint(provider(fid)) for fid in fields_of(participant)]
+    ids = fields_of(participant)
+    fields = []
+    for i, fid in enumerate(ids):
+        if on_field is not None:
+            on_field(fid, i, len(ids))
+        fields.append(as_field_footprint(provider(fid)))
     return fields + other_producer_footprints(participant, draws=fields[0].n_draws,
                                               base_seed=settings.seed)
 
@@ -118,7 +126,9 @@ def _load(path: Path) -> CalibrationResult | None:
 
 def calibrate_participant(participant: str, year_from: int, year_to: int, *, reps: int = 1000,
                           seed: int = 0, footprints: Any = None,
-                          settings: Settings | None = None) -> CalibrationResult:
+                          settings: Settings | None = None,
+                          on_replicate: Callable[[int, int], None] | None = None
+                          ) -> CalibrationResult:
     """:func:`footprint.calibration.calibrate` on a participant's footprints and period.
 
     ``footprints``: ``field_id -> FieldFootprint | FootprintResult`` (default: the same
@@ -126,6 +136,7 @@ def calibrate_participant(participant: str, year_from: int, year_to: int, *, rep
     directory (:func:`calibration_path`, with reps, seed, code version and the footprint
     versions in the file) and read back instead of simulated again; a new footprint
     version (or code version) has another key, so an old table is never shown for it.
+    ``on_replicate(done, reps)``: called after each simulated replicate.
     """
     settings = settings or get_settings()
     participant = participant.strip().upper()
@@ -139,7 +150,7 @@ def calibrate_participant(participant: str, year_from: int, year_to: int, *, rep
     if stored is not None:
         return stored
     setup = participant_setup(participant, year_from, year_to, fields, settings)
-    result = calibrate(setup, reps=reps, seed=seed)
+    result = calibrate(setup, reps=reps, seed=seed, on_replicate=on_replicate)
     result.parameters.update({
         "participant": participant, "period": [year_from, year_to],
         "code_version": code_version(), "footprints": [f.metadata() for f in fields],

@@ -35,6 +35,13 @@ from footprint.settings import Settings, get_settings
 #: ``field_id -> FieldFootprint`` or a FootprintResult-like object (see
 #: :func:`as_field_footprint`).
 FootprintProvider = Callable[[str], Any]
+#: ``progress(pct, message)`` between the steps of a report (pct in [0, 100]); raising
+#: stops the report (a dismissed job's progress does)
+ReportProgress = Callable[[float, str], None]
+
+
+def _unwatched(pct: float, message: str) -> None:
+    """The progress of a report nobody follows."""
 
 
 def _parameter_summary(spec: dict) -> dict:
@@ -172,7 +179,8 @@ def make_report(participant: str, year_from: int, year_to: int,
                 footprints: FootprintProvider | None = None,
                 settings: Settings | None = None,
                 provenance: Mapping[str, Any] | None = None,
-                calibrate_reps: int = 0) -> dict[str, Any]:
+                calibrate_reps: int = 0,
+                progress: ReportProgress | None = None) -> dict[str, Any]:
     """The anomaly report of ``participant`` over ``year_from``-``year_to`` (inclusive).
 
     ``calibrate_reps`` > 0 runs the calibration harness (stored per footprint version and
@@ -195,6 +203,9 @@ def make_report(participant: str, year_from: int, year_to: int,
         default :func:`footprint.settings.get_settings` (data directory, seed, draws).
     provenance
         entries added to the report's provenance (e.g. the checksums of stored uploads).
+    progress
+        ``progress(pct, message)`` before each step: each footprint read, each
+        calibration replicate, the protocols. An exception it raises stops the report.
 
     Returns
     -------
@@ -205,13 +216,24 @@ def make_report(participant: str, year_from: int, year_to: int,
     participant = participant.strip().upper()
     if year_from > year_to:
         raise InvalidParameterError(f"--from {year_from} is after --to {year_to}")
+    step = progress or _unwatched
     provenance = dict(provenance or {})
+    step(5, "reading the declarations and the KP statistics")
     exports, certificates = _parse_uploads(exports_csv, certificates_csv, provenance)
     kp = load_kp_production(settings.data_dir)
     provenance.update(_kp_provenance(kp, participant, year_from, year_to))
-    fields = participant_fields(participant, footprints, settings)
+
+    def on_field(field_id: str, i: int, n: int) -> None:
+        step(10 + 50 * i / n, f"reading the footprint of {field_id} ({i + 1} of {n})")
+
+    def on_replicate(done: int, reps: int) -> None:
+        step(60 + 20 * done / reps, f"calibration: replicate {done} of {reps}")
+
+    fields = participant_fields(participant, footprints, settings, on_field=on_field)
     market, series = market_and_series(kp.annual(), participant, fields)
-    oc = _characteristics(participant, year_from, year_to, fields, settings, calibrate_reps)
+    oc = _characteristics(participant, year_from, year_to, fields, settings, calibrate_reps,
+                          on_replicate)
+    step(80, "running the protocols")
     provenance["market"] = ("rough-diamond price index of every KP participant but "
                             f"{participant} (time-dummy fit), rebased on the value "
                             "footprints' fit years")
@@ -255,14 +277,15 @@ def _kp_provenance(kp: Any, participant: str, year_from: int, year_to: int) -> d
 
 
 def _characteristics(participant: str, year_from: int, year_to: int,
-                     fields: list[FieldFootprint], settings: Settings, calibrate_reps: int
-                     ) -> Any:
+                     fields: list[FieldFootprint], settings: Settings, calibrate_reps: int,
+                     on_replicate: Callable[[int, int], None] | None = None) -> Any:
     """The calibration to show: run (or read back) at ``calibrate_reps`` > 0, else the
     stored one of these footprint versions and period, if any."""
     if calibrate_reps > 0:
         by_id = {f.field_id: f for f in fields}
         return calibrate_participant(participant, year_from, year_to, reps=calibrate_reps,
-                                     footprints=by_id.__getitem__, settings=settings)
+                                     footprints=by_id.__getitem__, settings=settings,
+                                     on_replicate=on_replicate)
     return cached_characteristics(participant, fields, year_from, year_to, settings)
 
 
@@ -303,7 +326,7 @@ def stored_report(store: Any, settings: Settings, participant: str, year_from: i
                   year_to: int, *, versions: Mapping[str, int] | None = None,
                   exports_csv: str | Path | None = None,
                   certificates_csv: str | Path | None = None,
-                  calibrate_reps: int = 0) -> dict:
+                  calibrate_reps: int = 0, progress: ReportProgress | None = None) -> dict:
     """The anomaly report of ``participant`` from the stored footprints and the stored
     export statistics and certificates: what the service answers, and ``footprint report``.
 
@@ -315,6 +338,8 @@ def stored_report(store: Any, settings: Settings, participant: str, year_from: i
     exports_csv, certificates_csv
         A file used instead of the stored declarations of that kind (the CLI's
         ``--exports`` / ``--certificates``); validated as an upload is.
+    progress
+        Reported between steps (:func:`make_report`).
 
     Raises
     ------
@@ -343,7 +368,7 @@ def stored_report(store: Any, settings: Settings, participant: str, year_from: i
                        footprints=stored_footprint_provider(store, settings,
                                                             versions=versions),
                        settings=settings, provenance=provenance,
-                       calibrate_reps=calibrate_reps)
+                       calibrate_reps=calibrate_reps, progress=progress)
 
 
 def _stored_declarations(store: Any, kind: str) -> tuple[pd.DataFrame | None, list[str]]:

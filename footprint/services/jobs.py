@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from footprint import executors
@@ -11,7 +12,8 @@ from footprint.storage.audit import Audit
 
 def submit_job(executor: executors.Executor, store: Any, settings: Settings, process: Any,
                inputs: dict[str, Any], audit: Audit, *,
-               wait: bool = False) -> tuple[Any, Any]:
+               wait: bool = False,
+               admit: Callable[[list[Any]], None] | None = None) -> tuple[Any, Any]:
     """Create the job row of ``process`` (status ``accepted``) and start it.
 
     Parameters
@@ -32,6 +34,9 @@ def submit_job(executor: executors.Executor, store: Any, settings: Settings, pro
         with the job row.
     wait : bool
         The future then raises the job's own error (synchronous execution).
+    admit : callable, optional
+        ``admit(unfinished_jobs)``: the caller's quota, checked by the store atomically
+        with the job's creation (it raises to refuse; see ``Store.create_job``).
 
     Returns
     -------
@@ -41,7 +46,7 @@ def submit_job(executor: executors.Executor, store: Any, settings: Settings, pro
     # the same database can tell a live job from a dead one
     job = store.create_job(process.id, inputs, owner=audit.actor,
                            worker=executors.worker_name() if executor.in_process else None,
-                           audit=audit)
+                           audit=audit, admit=admit)
     future = executors.start_job(executor, process.execute, str(job.id), inputs, settings,
                                  store, reraise=wait)
     return job, future

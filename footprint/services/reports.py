@@ -18,19 +18,21 @@ def make_report(store: Any, settings: Settings, participant: str, year_from: int
                 year_to: int, *, version: str | None = None,
                 exports_csv: str | Path | None = None,
                 certificates_csv: str | Path | None = None,
-                calibrate_reps: int = 0) -> dict[str, Any]:
+                calibrate_reps: int = 0,
+                progress: report_pipeline.ReportProgress | None = None) -> dict[str, Any]:
     """The anomaly report of ``participant`` (ISO3) over ``year_from``-``year_to``
     (inclusive), from the stored footprints of its fields (the latest, or those pinned by
     ``version``: ``N`` or ``FIELD:N[,FIELD:N]``,
     :func:`footprint.pipeline.report.parse_version_pins`) and the stored declarations
     (:func:`footprint.pipeline.report.stored_report`); ``exports_csv`` /
     ``certificates_csv`` replace the stored declarations of that kind; ``calibrate_reps``
-    > 0 runs the calibration harness first so each test row shows its size and power."""
+    > 0 runs the calibration harness first so each test row shows its size and power;
+    ``progress(pct, message)`` is called between its steps (raising stops it)."""
     pins = report_pipeline.parse_version_pins(participant, version)
     return report_pipeline.stored_report(store, settings, participant, year_from, year_to,
                                          versions=pins, exports_csv=exports_csv,
                                          certificates_csv=certificates_csv,
-                                         calibrate_reps=calibrate_reps)
+                                         calibrate_reps=calibrate_reps, progress=progress)
 
 
 def render_report(report: dict[str, Any], fmt: str, filename: str) -> bytes:

@@ -6,11 +6,11 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from footprint.concepts import JOB_STATUSES, JOB_TERMINAL_STATUSES
@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: advisory lock space (``pg_advisory_xact_lock(space, hashtext(owner))``) of job quotas
+_PG_JOB_QUOTA_LOCK = 0x666F6F76
+
 _UPDATABLE = frozenset({"status", "progress", "message", "results", "worker", "started_at",
                         "finished_at", "heartbeat_at"})
 
@@ -49,21 +52,38 @@ class JobRepository(StoreBase):
 
     def create_job(self, process_id: str, inputs: Mapping[str, Any],
                    owner: str | None = None, *, worker: str | None = None,
-                   audit: Audit | None = None) -> JobRecord:
+                   audit: Audit | None = None,
+                   admit: Callable[[list[JobRecord]], None] | None = None) -> JobRecord:
         """A new job in status ``accepted`` with a random UUID; ``owner`` is the key that
         asked for it, ``worker`` the process that will run it (see footprint.ownership).
 
-        ``audit``: an ``execute`` entry (process, inputs) written with the job."""
+        ``audit``: an ``execute`` entry (process, inputs) written with the job.
+        ``admit(unfinished)``: a quota check on the owner's accepted and running jobs,
+        run in the transaction that inserts this one while it holds the owner's lock
+        (PostgreSQL: an advisory lock per owner; SQLite: the write lock), so concurrent
+        requests of one caller are admitted one at a time; it raises to refuse."""
         now = utcnow()
         job = Job(id=str(uuid.uuid4()), process_id=process_id, status="accepted", progress=0,
                   inputs=json_safe(dict(inputs)), created_at=now, updated_at=now, owner=owner,
                   worker=worker)
         with self._session(write=True) as session:
+            if admit is not None:
+                admit(self._unfinished_jobs_locked(session, owner))
             session.add(job)
             add_audit_entry(session, audit, "execute", f"jobs/{job.id}",
                             detail={"process": process_id, "inputs": job.inputs})
             session.flush()
             return _job_record(job)
+
+    def _unfinished_jobs_locked(self, session: Session, owner: str | None) -> list[JobRecord]:
+        """The accepted and running jobs of ``owner``, with the owner's quota lock held
+        until ``session`` ends."""
+        if self.is_postgres:
+            session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:owner))"),
+                            {"space": _PG_JOB_QUOTA_LOCK, "owner": owner or ""})
+        query = select(Job).where(Job.status.in_(("accepted", "running")),
+                                  Job.owner.is_(None) if owner is None else Job.owner == owner)
+        return [_job_record(row) for row in session.scalars(query)]
 
     def update_job(self, job_id: str, **changes: Any) -> JobRecord:
         """Change a job; every call also counts as a heartbeat of its worker.

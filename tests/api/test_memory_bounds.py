@@ -98,3 +98,56 @@ def test_freed_arena_pages_go_back_to_the_system():
     assert released == "True"
     assert before_mb - after_mb > 100  # of the ~185 MB freed but held
 
+
+
+SURVIVORS = textwrap.dedent("""
+    from footprint.native_memory import release_free_memory, tune_allocator
+    def rss_mb():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    tune_allocator(2, 1024)
+    rows = [{"id": i, "name": f"feature-{i}", "area_m2": i * 1.5} for i in range(400_000)]
+    kept = rows[::64]  # one small object in 64 outlives the request that made it
+    del rows
+    before = rss_mb()
+    release_free_memory()
+    print(before, rss_mb(), len(kept))
+""")
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc malloc only")
+def test_freed_small_objects_go_back_to_the_system_under_the_servers_allocator():
+    """What `footprint serve` runs with (PYTHONMALLOC=malloc): ~130 MB of small objects
+    freed around survivors are mostly returned (pymalloc would keep every arena a
+    survivor is in)."""
+    env = {**os.environ, "PYTHONMALLOC": "malloc"}
+    out = subprocess.run([sys.executable, "-c", SURVIVORS], capture_output=True, text=True,
+                         check=True, timeout=120, env=env).stdout.split()
+    before_mb, after_mb = float(out[0]), float(out[1])
+    assert before_mb - after_mb > 70, out
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc malloc only")
+@pytest.mark.parametrize(("setting", "expected"), [("malloc", "malloc"), ("pymalloc", None)])
+def test_serve_runs_under_the_configured_python_allocator(backend, settings, store, tmp_path,
+                                                          setting, expected):
+    from _servers import free_port, serve_command, start_server, stop_server, wait_ready
+
+    if backend != "sqlite":
+        pytest.skip("a process-level check of start-up: one backend is enough")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONMALLOC"}
+    env.update({"FOOTPRINT_STATE_DIR": str(settings.state_dir),
+                "FOOTPRINT_DATABASE_URL": settings.effective_database_url,
+                "FOOTPRINT_ENVIRONMENT": "test", "FOOTPRINT_LOG_LEVEL": "WARNING",
+                "FOOTPRINT_PYTHON_MALLOC": setting})
+    port = free_port()
+    server = start_server(serve_command(port), env, tmp_path / "server.log")
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", server, tmp_path / "server.log")
+        # the re-exec keeps the process id: the process we started is the server
+        environ = dict(entry.split("=", 1) for entry in
+                       open(f"/proc/{server.pid}/environ").read().split("\0") if "=" in entry)
+    finally:
+        stop_server(server)
+    assert environ.get("PYTHONMALLOC") == expected

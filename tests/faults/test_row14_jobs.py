@@ -125,3 +125,110 @@ def test_a_calibration_costs_replicates_times_the_participants_fields(settings):
     assert n_fields >= 1
     assert process.cost_draw_fields({"participant": "GHA", "reps": 100}) == 100 * n_fields
     assert get_process("anomaly-report", settings).cost_draw_fields({"participant": "GHA"}) == 0
+
+
+def test_concurrent_requests_of_one_caller_get_exactly_the_quota(make_client, api_keys, store,
+                                                                 monkeypatch):
+    """Six requests race past the pre-check together (a barrier holds each one after it
+    counted the caller's jobs); the store admits them one at a time: exactly the quota
+    gets a job, the others a 429, and no more jobs are unfinished than the limit."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    import api.processes as processes
+
+    quota, racers = 2, 6
+    release = threading.Event()
+
+    def held_build(*args, **kwargs):  # the admitted jobs stay unfinished until released
+        release.wait(60)
+        raise JobDismissedError("released by the test")
+
+    monkeypatch.setattr(processes.footprint_service, "build_footprint", held_build)
+    counted = threading.Barrier(racers, timeout=30)
+    count_unfinished = processes.unfinished_jobs
+
+    def unfinished_then_wait(store, owner):
+        jobs = count_unfinished(store, owner)
+        counted.wait()  # every request has seen room before any job is created
+        return jobs
+
+    monkeypatch.setattr(processes, "unfinished_jobs", unfinished_then_wait)
+    client = make_client(max_jobs_per_key=quota)
+
+    def execute(_: int) -> int:
+        return client.post("/processes/build-footprint/execution",
+                           headers={"X-API-Key": api_keys["surveyor"],
+                                    "Prefer": "respond-async"},
+                           json={"inputs": {"field": "gh-birim", "draws": 1000}}).status_code
+
+    try:
+        with ThreadPoolExecutor(racers) as pool:
+            statuses = sorted(pool.map(execute, range(racers)))
+        unfinished = [j for j in store.list_jobs(statuses=("accepted", "running"))
+                      if j.owner == "test-surveyor"]
+    finally:
+        running = list(client.app.state.job_futures.values())
+        release.set()
+        wait(running, timeout=60)  # the jobs end before the database is dropped
+    assert statuses == [201] * quota + [429] * (racers - quota)
+    assert len(unfinished) == quota
+
+
+def _dismissed_at(store, job_id: str, trigger: str, seen: list[str]):
+    """A job's progress callback that records each message and dismisses the job (a
+    ``DELETE /jobs/{id}`` arriving meanwhile) when ``trigger`` is reported."""
+    job_progress = JobProgress(store, job_id)  # what run_job hands to the job
+
+    def progress(pct: float, message: str = "") -> None:
+        seen.append(message)
+        if message == trigger:
+            store.dismiss_job(job_id)
+        job_progress(pct, message)
+
+    return progress
+
+
+@pytest.fixture
+def stored_gha(offline, store, with_deposits, settings):
+    """GHA's one field with a stored footprint; the KP statistics of the shared data."""
+    if not (settings.data_dir / "kp_stats").is_dir():
+        pytest.skip("shared data directory absent")
+    build_footprint(store, offline, "gh-birim", draws=2_000, seed=1)
+    return settings
+
+
+def test_a_dismissal_stops_a_calibration_at_the_next_replicate(stored_gha, store):
+    from api.processes import execute_calibrate
+
+    job = store.create_job("calibrate-protocols", {"participant": "GHA"}, owner="t")
+    store.update_job(job.id, status="running")
+    seen: list[str] = []
+    progress = _dismissed_at(store, job.id, "simulating: replicate 1 of 50", seen)
+    with pytest.raises(JobDismissedError):
+        execute_calibrate({"participant": "GHA", "from": 2005, "to": 2008, "reps": 50,
+                           "seed": 1}, store=store, settings=stored_gha, progress=progress,
+                          job_id=job.id)
+    assert seen[-1] == "simulating: replicate 1 of 50"  # replicates 2-50 never ran
+    assert not list(stored_gha.state.calibrations("GHA").glob("*.json"))  # nothing stored
+    assert store.get_job(job.id).status == "dismissed"
+
+
+def test_a_dismissal_stops_a_report_before_its_next_step(stored_gha, store, monkeypatch):
+    import footprint.pipeline.report as report_pipeline
+    from api.processes import execute_anomaly_report
+
+    protocols_run = []
+    monkeypatch.setattr(report_pipeline, "build_report",
+                        lambda inputs, **kw: protocols_run.append(inputs) or {})
+    job = store.create_job("anomaly-report", {"participant": "GHA"}, owner="t")
+    store.update_job(job.id, status="running")
+    seen: list[str] = []
+    progress = _dismissed_at(store, job.id, "reading the footprint of gh-birim (1 of 1)", seen)
+    with pytest.raises(JobDismissedError):
+        execute_anomaly_report({"participant": "GHA", "from": 2005, "to": 2008},
+                               store=store, settings=stored_gha, progress=progress,
+                               job_id=job.id)
+    assert seen[-1] == "reading the footprint of gh-birim (1 of 1)"
+    assert protocols_run == []  # the protocols never ran
+    assert store.get_job(job.id).status == "dismissed"
