@@ -30,7 +30,7 @@ from api.fastpath import PublishedAnswerMiddleware
 from api.guards import RequestLimitsMiddleware, SecurityHeadersMiddleware
 from api.logs import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
 from api.routers import features, footprints, layers, ops, processes, stac, tiles
-from footprint.native_memory import bound_gdal_cache, release_free_memory, tune_allocator
+from footprint.native_memory import bound_native_memory, release_free_memory
 from footprint.settings import Settings, get_settings
 
 logger = logging.getLogger("api.app")
@@ -188,8 +188,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     # before any thread or raster read: see footprint.native_memory
-    tune_allocator(settings.malloc_arena_max, settings.mmap_threshold_kb)
-    bound_gdal_cache(settings.gdal_cache_mb)
+    bound_native_memory(settings.malloc_arena_max, settings.mmap_threshold_kb,
+                        settings.gdal_cache_mb)
     app = FastAPI(
         title="footprint: production footprints of alluvial diamond fields",
         version=footprint.__version__,

@@ -116,11 +116,11 @@ import json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 if sys.argv[6] == "service":  # glibc and GDAL bounded as api.app.create_app does
-    from footprint.native_memory import bound_gdal_cache, tune_allocator
+    from footprint.native_memory import bound_native_memory
     from footprint.settings import get_settings
     settings = get_settings()
-    tune_allocator(settings.malloc_arena_max, settings.mmap_threshold_kb)
-    bound_gdal_cache(settings.gdal_cache_mb)
+    bound_native_memory(settings.malloc_arena_max, settings.mmap_threshold_kb,
+                        settings.gdal_cache_mb)
 from footprint.pipeline.delineate import delineate_field, field_from_aoi, DelineationParameters
 
 def status(key):
