@@ -15,8 +15,10 @@ deposit polygons, and says
   ``P95 - P5`` and its change;
 * **deposits** added, removed and changed class: a deposit is the same ground in both
   versions when its geometry (normalised, at the stored 7 decimals of a degree) is equal;
-  the same ground with another class has changed class; areas are the stored ``area_m2``
-  (m², in the field's projected CRS), also summed per class in each version;
+  the same ground with another class has changed class; a deposit with no geometry (or
+  an empty one) has no ground: it never pairs, so it counts as removed from ``a`` and
+  added in ``b``; areas are the stored ``area_m2`` (m², in the field's projected CRS),
+  also summed per class in each version;
 * the **Sobol total indices** (``ST``) of each version for resource and capacity
   (``summaries["sensitivity"]``, :func:`footprint.sensitivity.sensitivity_summary`).
 
@@ -69,16 +71,17 @@ class DepositSet:
             geoms.append(None if geometry is None else shapely.from_geojson(json.dumps(geometry)))
         return cls(classes, areas, geoms)
 
-    def keys(self) -> list[str]:
-        """One identity per deposit's ground: its normalised WKB at 7 decimals of a degree."""
+    def keys(self) -> list[str | None]:
+        """One identity per deposit's ground: its normalised WKB at 7 decimals of a degree;
+        None for a deposit with no geometry or an empty one (it has no ground to share)."""
         geoms = np.array(list(self.geometry), dtype=object)
-        present = np.array([g is not None for g in geoms], dtype=bool)
-        wkb = np.full(len(geoms), "", dtype=object)
+        present = np.array([g is not None and not g.is_empty for g in geoms], dtype=bool)
+        wkb = np.full(len(geoms), None, dtype=object)
         if present.any():
             rounded = shapely.transform(geoms[present],
                                         lambda xy: np.round(xy, GEOMETRY_DECIMALS))
             wkb[present] = shapely.to_wkb(shapely.normalize(rounded), hex=True)
-        return [str(w) for w in wkb]
+        return [None if w is None else str(w) for w in wkb]
 
 
 def _quantiles(summary: Mapping[str, Any] | None) -> dict[str, float | None] | None:
@@ -204,17 +207,26 @@ def _outputs(a: Any, b: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _grounds(deposits: DepositSet) -> tuple[dict[str, list[int]], list[int]]:
+    """(ground key -> indexes of the deposits on it, indexes of those with no ground)."""
+    grounds: dict[str, list[int]] = {}
+    no_ground: list[int] = []
+    for i, key in enumerate(deposits.keys()):
+        if key is None:
+            no_ground.append(i)
+        else:
+            grounds.setdefault(key, []).append(i)
+    return grounds, no_ground
+
+
 def _pair_by_ground(a: DepositSet, b: DepositSet) -> tuple[list[int], list[int],
                                                              list[tuple[int, int]]]:
     """(indexes of ``a`` only, indexes of ``b`` only, pairs (i, j) on the same ground):
-    on each ground, deposits of the same class pair first, the rest pair in order."""
-    ground_a: dict[str, list[int]] = {}
-    ground_b: dict[str, list[int]] = {}
-    for i, key in enumerate(a.keys()):
-        ground_a.setdefault(key, []).append(i)
-    for j, key in enumerate(b.keys()):
-        ground_b.setdefault(key, []).append(j)
-    only_a, only_b, pairs = [], [], []
+    on each ground, deposits of the same class pair first, the rest pair in order; a
+    deposit with no (or an empty) geometry never pairs."""
+    ground_a, only_a = _grounds(a)
+    ground_b, only_b = _grounds(b)
+    pairs: list[tuple[int, int]] = []
     for key in ground_a.keys() | ground_b.keys():
         left, right = list(ground_a.get(key, [])), list(ground_b.get(key, []))
         for i in list(left):

@@ -622,3 +622,61 @@ def test_raster_layers_follow_the_field_and_version_shown(browser_page, live_ser
     assert f"v={older.version}" in page.evaluate("window.location.hash")
     assert outside == [], outside
     assert console_errors == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (get_settings().data_dir / "dem" / "srtm3" / "N07E000.hgt").is_file(),
+                    reason="no bundled SRTM tile over tg-plateaux")
+@pytest.mark.parametrize("late_answer", ["listing", "network error"])
+def test_a_late_raster_listing_of_an_older_version_is_not_drawn(
+        browser_page, live_server, stored_footprint, store, settings, late_answer):
+    """Switching tg-plateaux to an older version and straight back: the older version's
+    raster listing answers last (held here until the latest one is drawn) and is dropped,
+    a listing or an error alike, so the tile layers stay those of the version the panel
+    shows and no failure is reported."""
+    older = _plateaux_version(store, settings, "v-hand", ("hand",))
+    latest = _plateaux_version(store, settings, "v-both", ("hand", "mrvbf"))
+    page = browser_page
+    console_errors = _console_errors(page)
+    outside = _offline(page)
+    held = []
+    page.route(f"**/fields/tg-plateaux/footprint/raster-layers?version={older.version}",
+               lambda route: held.append(route))
+    lon, lat = PLATEAUX
+    _open_map(page, live_server, f"/map#map=12/{lat}/{lon}&layers=fields,deposits,hand,mrvbf"
+                                 "&field=tg-plateaux")
+    page.wait_for_selector("#field-info[data-field='tg-plateaux'][data-loaded='true']",
+                           timeout=30_000)
+    # every raster listing the page asks for from here on, settled (drawn or dropped)
+    page.evaluate("""() => { const rasters = window.footprintMap.rasters, load = rasters.load;
+        window.rasterLoads = [];
+        rasters.load = (...args) => { const p = load(...args);
+            window.rasterLoads.push(p.catch(() => null)); return p; }; }""")
+    page.select_option("#version-select", str(older.version))
+    page.wait_for_selector(f"#field-info[data-loaded='true'][data-version='{older.version}']",
+                           timeout=30_000)
+    page.select_option("#version-select", str(latest.version))
+    page.wait_for_selector(f"#field-info[data-loaded='true'][data-version='{latest.version}']",
+                           timeout=30_000)
+    page.wait_for_function("window.rasterLoads.length === 2", timeout=30_000)
+    page.evaluate("() => window.rasterLoads[1]")  # the latest listing, drawn
+    assert len(held) == 1  # the older one, still unanswered
+    if late_answer == "listing":
+        held[0].continue_()
+    else:
+        held[0].abort("internetdisconnected")
+    page.evaluate("() => Promise.all(window.rasterLoads)")
+    drawn = page.evaluate("""() => { const r = window.footprintMap.rasters;
+        return {listed: r.listed['tg-plateaux'].version,
+                hand: r.overlays.hand.getLayers().map((l) => l.options.rasterUrl),
+                mrvbf: r.overlays.mrvbf.getLayers().length}; }""")
+    assert drawn["listed"] == latest.version
+    assert drawn["hand"] and all(u.endswith(f"?version={latest.version}") for u in drawn["hand"])
+    assert drawn["mrvbf"] == 1
+    _wait_for_tiles(page)
+    hand = _raster_tiles(page, "tg-plateaux", "hand")
+    assert hand and all(u.endswith(f"?version={latest.version}") for u in hand)
+    assert f"v={older.version}" not in page.evaluate("window.location.hash")
+    assert page.evaluate("window.footprintMap.failed") == []
+    assert outside == [], outside
+    assert [e for e in console_errors if "ERR_INTERNET_DISCONNECTED" not in e] == []

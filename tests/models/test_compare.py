@@ -108,3 +108,38 @@ def test_a_version_compared_with_itself_changes_nothing():
     assert all(row["status"] == "same" for row in result["evidence"]["layers"])
     assert result["outputs"][0]["difference"] == {"p5": 0.0, "p50": 0.0, "p95": 0.0,
                                                   "band_width": 0.0}
+
+
+def test_deposits_without_ground_are_never_paired():
+    """A deposit with no geometry (None) or an empty one has no ground to be the same as:
+    it is removed from ``a`` and added to ``b``, never unchanged or changed class."""
+    from shapely.geometry import Polygon
+
+    rec = _record(1, (1.0, 2.0, 3.0), (1.0, 2.0, 3.0), [], {})
+    kept = box(0, 0, 0.01, 0.01)
+    before = DepositSet(["floodplain", "floodplain", "low_terrace", "active_channel"],
+                        [1e4, 2e4, 3e4, 4e4], [kept, None, Polygon(), None])
+    after = DepositSet(["floodplain", "high_terrace", "floodplain"],
+                       [1e4, 5e4, 6e4], [kept, None, Polygon()])
+    dep = compare_footprints(rec, rec, before, after)["deposits"]
+    assert (dep["added"], dep["removed"], dep["changed_class"], dep["unchanged"]) == (2, 3, 0, 1)
+    assert dep["class_changes"] == [] and dep["changed_class_area_m2"] == 0.0
+    assert dep["removed_by_class"] == {"floodplain": {"n": 1, "area_m2": 2e4},
+                                       "low_terrace": {"n": 1, "area_m2": 3e4},
+                                       "active_channel": {"n": 1, "area_m2": 4e4}}
+    assert dep["added_by_class"] == {"high_terrace": {"n": 1, "area_m2": 5e4},
+                                     "floodplain": {"n": 1, "area_m2": 6e4}}
+    assert (dep["added_area_m2"], dep["removed_area_m2"]) == (11e4, 9e4)
+
+
+def test_features_without_geometry_have_no_ground():
+    features = [{"properties": {"deposit_class": "floodplain", "area_m2": 1.0},
+                 "geometry": None},
+                {"properties": {"deposit_class": "floodplain", "area_m2": 2.0},
+                 "geometry": {"type": "Polygon", "coordinates": []}},
+                {"properties": {"deposit_class": "floodplain", "area_m2": 3.0}}]
+    deposits = DepositSet.from_features(features)
+    assert deposits.keys() == [None, None, None]
+    rec = _record(1, (1.0, 2.0, 3.0), (1.0, 2.0, 3.0), [], {})
+    dep = compare_footprints(rec, rec, deposits, deposits)["deposits"]
+    assert (dep["added"], dep["removed"], dep["unchanged"]) == (3, 3, 0)

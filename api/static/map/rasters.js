@@ -5,8 +5,9 @@
  *
  * One overlay per raster name, holding one tile layer per field that has it: the DEM
  * and hillshade of every field with SRTM tiles, and the version rasters of the version
- * each field shows (load(fieldId, version) replaces that field's tile layers). A name
- * gets its overlay in the layers control the first time a field lists it.
+ * each field shows (load(fieldId, version) replaces that field's tile layers with those of
+ * the last version asked of that field, whatever order the listings answer in). A name gets
+ * its overlay in the layers control the first time a field lists it.
  *
  * window.FootprintRasters.create(map, control, url, getJSON) returns
  * {overlays, load, legends, listed}.
@@ -21,6 +22,7 @@
     const overlays = {};   // name -> L.layerGroup (the overlay of the layers control)
     const tiles = {};      // name -> field -> L.tileLayer
     const listed = {};     // field -> the service's listing {field_id, version, rasters}
+    const asked = {};      // field -> number of the last load asked (answers arrive in any order)
 
     function overlay(raster) {
       if (!overlays[raster.name]) {
@@ -42,10 +44,8 @@
       });
     }
 
-    /** List the rasters of `fieldId` at `version` (null: the latest) and draw them. */
-    async function load(fieldId, version) {
-      const query = version ? `?version=${encodeURIComponent(version)}` : "";
-      const doc = await getJSON(url(`fields/${encodeURIComponent(fieldId)}/footprint/raster-layers${query}`));
+    /** Replace the tile layers of `fieldId` by those of the listing `doc`. */
+    function draw(fieldId, doc) {
       listed[fieldId] = doc;
       const names = new Set(doc.rasters.map((r) => r.name));
       Object.entries(tiles).forEach(([name, byField]) => { // rasters this version lacks
@@ -64,6 +64,24 @@
         tiles[raster.name][fieldId] = layer;
         group.addLayer(layer);
       });
+    }
+
+    /** List the rasters of `fieldId` at `version` (null: the latest) and draw them; the
+     * listing, or null when a later load of the field was asked before this one answered
+     * (its answer, or its error, is dropped: only the last version asked is drawn). */
+    async function load(fieldId, version) {
+      const ticket = (asked[fieldId] || 0) + 1;
+      asked[fieldId] = ticket;
+      const query = version ? `?version=${encodeURIComponent(version)}` : "";
+      let doc;
+      try {
+        doc = await getJSON(url(`fields/${encodeURIComponent(fieldId)}/footprint/raster-layers${query}`));
+      } catch (err) {
+        if (asked[fieldId] !== ticket) return null;
+        throw err;
+      }
+      if (asked[fieldId] !== ticket) return null;
+      draw(fieldId, doc);
       return doc;
     }
 
