@@ -7,9 +7,12 @@ else the typed JSON path into ``properties`` (``CAST(properties ->> 'year' AS IN
 on PostgreSQL, ``JSON_EXTRACT(properties, '$."year"')`` on SQLite), so the same
 expression runs on PostGIS and on SQLite.
 
-Supported: the Basic CQL2 comparisons, ``AND``/``OR``/``NOT``, ``IS NULL``, and the
-advanced comparison operators ``LIKE``, ``BETWEEN`` and ``IN``. Spatial and temporal
-predicates are refused with a clear error (``bbox`` and ``datetime`` cover them).
+Supported (an allow-list, :data:`_HANDLED`): the Basic CQL2 comparisons,
+``AND``/``OR``/``NOT``, ``IS NULL``, and the advanced comparison operators ``LIKE``,
+``BETWEEN`` and ``IN``, on string, number and boolean literals. Every other node
+(spatial, temporal, array predicates, ``EXISTS``, ``INCLUDE``, functions, arithmetic)
+and every other literal (dates, geometries) is refused with a clear error (``bbox`` and
+``datetime`` cover space and time).
 """
 
 from __future__ import annotations
@@ -31,8 +34,16 @@ _JSON_READERS = {
     "string": lambda path: path.as_string(),
 }
 
-_REFUSED = (ast.SpatialComparisonPredicate, ast.SpatialDistancePredicate, ast.Relate,
-            ast.BBox, ast.TemporalPredicate, ast.ArrayPredicate, ast.Function, ast.Arithmetic)
+#: The AST nodes the SQL translation implements: everything else (spatial, temporal and
+#: array predicates, EXISTS, INCLUDE, functions, arithmetic ...) is refused by name.
+_HANDLED = (ast.And, ast.Or, ast.Not, ast.Equal, ast.NotEqual, ast.LessThan, ast.LessEqual,
+            ast.GreaterThan, ast.GreaterEqual, ast.Between, ast.Like, ast.In, ast.IsNull,
+            ast.Attribute)
+#: Literal values a comparison may hold (bool is an int); dates, times, geometries,
+#: intervals and envelopes are refused.
+_LITERALS = (str, int, float)
+_SUPPORTED = ("comparisons, LIKE, BETWEEN, IN, IS NULL with AND/OR/NOT on strings, numbers "
+              "and booleans; use bbox and datetime for space and time")
 
 
 def queryable_columns(model: Any, queryables: Mapping[str, str]) -> dict[str, Any]:
@@ -67,11 +78,17 @@ def filter_clause(tree: Any, model: Any, queryables: Mapping[str, str]) -> Colum
     or a predicate this service does not implement.
     """
     for node in _walk(tree):
-        if isinstance(node, _REFUSED):
+        if isinstance(node, ast.Node) and not isinstance(node, _HANDLED):
             raise InvalidParameterError(
                 f"filter uses {type(node).__name__}, which this service does not implement",
-                hint="comparisons, LIKE, BETWEEN, IN, IS NULL with AND/OR/NOT; "
-                     "use bbox and datetime for space and time")
+                hint=_SUPPORTED)
+        if not isinstance(node, (ast.Node, *_LITERALS)):
+            raise InvalidParameterError(
+                f"filter holds a {type(node).__name__} value, which this service does not "
+                "compare", hint=_SUPPORTED)
+        if isinstance(node, ast.Like) and not isinstance(node.pattern, str):
+            raise InvalidParameterError("filter's LIKE pattern is not a string literal",
+                                        hint=_SUPPORTED)
         if isinstance(node, ast.Attribute) and node.name not in queryables:
             raise InvalidParameterError(
                 f"filter names {node.name!r}, which is not a queryable",
