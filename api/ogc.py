@@ -11,9 +11,12 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import Any
 
 from starlette.datastructures import URL
@@ -330,9 +333,6 @@ def _cql_text_grammar(*, draft: bool) -> str:
     """pygeofilter's CQL2 text grammar with the rules of :data:`_CQL2_BOOLEAN_RULES` and
     :data:`_CQL2_STRING`, and for the draft (``draft``) ``ILIKE``; a pygeofilter whose
     grammar no longer has the replaced rules fails here, not with wrong answers."""
-    import re
-    from pathlib import Path
-
     from pygeofilter.parsers.cql2_text import parser
 
     grammar = Path(parser.__file__).with_name("grammar.lark").read_text(encoding="utf-8")
@@ -341,7 +341,7 @@ def _cql_text_grammar(*, draft: bool) -> str:
     if draft:
         edits.append((r'(?<=-> not_like\n)', _DRAFT_ILIKE))
     for pattern, replacement in edits:
-        grammar, count = re.subn(pattern, lambda _: replacement, grammar)
+        grammar, count = re.subn(pattern, replacement.replace("\\", r"\\"), grammar)
         if count != 1:
             raise RuntimeError(f"pygeofilter's CQL2 grammar changed: {pattern!r} matched {count}")
     return grammar
@@ -350,8 +350,6 @@ def _cql_text_grammar(*, draft: bool) -> str:
 @functools.cache
 def _cql_text_parser(draft: bool) -> Any:
     """A LALR parser of :func:`_cql_text_grammar` building pygeofilter's AST."""
-    import os
-
     from lark import Lark
     from pygeofilter.parsers.cql2_text import parser
 

@@ -5,6 +5,9 @@ handle is a 400 naming it, in every ``filter-lang``."""
 from __future__ import annotations
 
 import json
+import logging
+import subprocess
+import sys
 
 import geopandas as gpd
 import pytest
@@ -122,3 +125,57 @@ def test_doubled_apostrophe_is_a_quote(client, quoted_names, lang, where, expect
 def test_an_unclosed_string_is_still_400(client, footprint):
     response = client.get(DEPOSITS, params={"filter": "deposit_class = 'O''Brien"})
     assert response.status_code == 400 and "cql2-text" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("lang", "where", "named"), [
+    ("cql2-text", "deposit_class > 5", "deposit_class"),
+    ("cql2-text", "area_m2 = 'x'", "area_m2"),
+    ("cql2-text", "area_m2 LIKE '1%'", "area_m2"),
+    ("cql2-text", "cell > 5", "cell"),  # a JSON property
+    ("cql2-text", "deposit_class = true", "deposit_class"),
+    ("cql2-text", "area_m2 BETWEEN 'a' AND 'b'", "area_m2"),
+    ("cql2-text", "area_m2 IN (1, 'a')", "area_m2"),
+    ("cql2-text", "deposit_class = area_m2", "deposit_class"),
+    ("cql2-json", "true", "bool"),
+    ("cql2-json", '{"property": "cell"}', "Attribute"),
+    ("cql2-json", '{"op": "isNull", "args": [1]}', "IsNull"),
+    ("cql2-json", '{"op": "=", "args": [{"op": "<", "args": [{"property": "area_m2"}, 1]}, 1]}',
+     "LessThan"),
+])
+def test_comparison_across_types_is_400_naming_it(client, footprint, lang, where, named):
+    """PostgreSQL refuses these (it was a 503) and SQLite answers by its own type order
+    (``deposit_class > 5`` matched every deposit): both are a 400."""
+    response = client.get(DEPOSITS, params={"filter": where, "filter-lang": lang})
+    assert response.status_code == 400, response.text
+    assert named in response.json()["detail"]
+
+
+@pytest.mark.parametrize("where", ["5 < area_m2", "area_m2 > mined_area_m2 OR area_m2 > 0",
+                                   "deposit_class IS NOT NULL", "cell IN ('0,1', '1,0')"])
+def test_comparisons_that_type_check_still_run(client, footprint, where):
+    response = client.get(DEPOSITS, params={"filter": where, "limit": 100})
+    assert response.status_code == 200, response.text
+    assert response.json()["numberMatched"] >= 2
+
+
+#: GDAL's OAPIF driver (the GDAL bundled with pyogrio) with a ``-where`` mixing AND and
+#: OR around a quoted apostrophe, in a child process (GDAL holds the GIL while it fetches).
+_OAPIF_WHERE = """
+import json, sys
+import pyogrio
+frame = pyogrio.read_dataframe(sys.argv[1], layer="deposits-gh-birim", where=sys.argv[2])
+print(json.dumps(sorted(frame["deposit_class"])))
+"""
+
+
+def test_gdal_where_with_an_apostrophe_selects_on_the_server(live_server, quoted_names, caplog):
+    where = "deposit_class = 'O''Brien' OR deposit_class = 'plain' AND cell = 'nowhere'"
+    with caplog.at_level(logging.INFO, logger="api.features"):
+        result = subprocess.run([sys.executable, "-c", _OAPIF_WHERE, f"OAPIF:{live_server}/",
+                                 where], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == ["O'Brien"]
+    sent = [r.filter for r in caplog.records
+            if r.name == "api.features" and getattr(r, "filter_lang", None) == "cql-text"]
+    assert sent and all("'O''Brien'" in text for text in sent), sent
+    assert {r.number_matched for r in caplog.records if hasattr(r, "number_matched")} == {1}
