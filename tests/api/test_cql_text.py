@@ -179,3 +179,17 @@ def test_gdal_where_with_an_apostrophe_selects_on_the_server(live_server, quoted
             if r.name == "api.features" and getattr(r, "filter_lang", None) == "cql-text"]
     assert sent and all("'O''Brien'" in text for text in sent), sent
     assert {r.number_matched for r in caplog.records if hasattr(r, "number_matched")} == {1}
+
+
+def test_a_pygeofilter_grammar_without_the_amended_rules_fails_loudly(monkeypatch):
+    """Should a pygeofilter upgrade rename the rules :mod:`api.ogc` replaces, building the
+    parser raises (a 500 on the first filter) instead of reading AND and OR left to right."""
+    from pathlib import Path
+
+    from api import ogc
+
+    original = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: original(self, *a, **k)
+                        .replace("?condition:", "?boolean_expression:"))
+    with pytest.raises(RuntimeError, match="grammar changed"):
+        ogc._cql_text_grammar(draft=False)
