@@ -8,11 +8,15 @@ GeoJSON Feature texts. The routes in
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import Any
 
 from starlette.datastructures import URL
@@ -300,23 +304,69 @@ def check_parameters(request: Request, allowed: frozenset[str]) -> None:
 #: document before it sends a ``-where`` to the server
 FILTER_LANGUAGES = ("cql2-text", "cql2-json", "cql-text")
 
+#: pygeofilter's CQL2 text grammar gives AND and OR one precedence, read left to right
+#: (``a OR b AND c`` as ``(a OR b) AND c``), takes only a single predicate after NOT, and
+#: ends a string at its first apostrophe. These rules replace its boolean part by the
+#: CQL2 BNF (booleanExpression / booleanTerm / booleanFactor / booleanPrimary) and its
+#: string by the CQL2 one, where a doubled apostrophe is a quote inside the string.
+_CQL2_BOOLEAN_RULES = '''?condition: conjunction
+          | condition "OR"i conjunction -> or_
 
-def _parse_cql_text_draft(text: str) -> Any:
-    """CQL text as GDAL's OAPIF driver writes it: CQL2 text, except that a
-    case-insensitive match is the draft's ``ILIKE`` (read by pygeofilter's ECQL parser)."""
-    from pygeofilter.parsers.cql2_text import parse as parse_text
+?conjunction: condition_1
+            | conjunction "AND"i condition_1 -> and_
 
-    try:
-        return parse_text(text)
-    except Exception:  # noqa: BLE001 - not CQL2: the draft's ILIKE, or an error ECQL names
-        from pygeofilter.parsers.ecql import parse as parse_ecql
+?condition_1: boolean_primary
+            | "NOT"i boolean_primary -> not_
 
-        return parse_ecql(text)
+?boolean_primary: predicate
+                | "(" condition ")"
+
+'''
+_CQL2_STRING = "SINGLE_QUOTED: /'(?:[^']|'')*'/"
+#: the draft's case-insensitive match, which GDAL writes for a ``-where`` LIKE
+_DRAFT_ILIKE = '''          | expression "ILIKE"i expression -> ilike
+          | expression "NOT"i "ILIKE"i expression -> not_ilike
+'''
+
+
+def _cql_text_grammar(*, draft: bool) -> str:
+    """pygeofilter's CQL2 text grammar with the rules of :data:`_CQL2_BOOLEAN_RULES` and
+    :data:`_CQL2_STRING`, and for the draft (``draft``) ``ILIKE``; a pygeofilter whose
+    grammar no longer has the replaced rules fails here, not with wrong answers."""
+    from pygeofilter.parsers.cql2_text import parser
+
+    grammar = Path(parser.__file__).with_name("grammar.lark").read_text(encoding="utf-8")
+    edits = [(r"(?ms)^\?condition:.*?(?=^\?predicate:)", _CQL2_BOOLEAN_RULES),
+             (r"(?m)^SINGLE_QUOTED: .*$", _CQL2_STRING)]
+    if draft:
+        edits.append((r'(?<=-> not_like\n)', _DRAFT_ILIKE))
+    for pattern, replacement in edits:
+        grammar, count = re.subn(pattern, replacement.replace("\\", r"\\"), grammar)
+        if count != 1:
+            raise RuntimeError(f"pygeofilter's CQL2 grammar changed: {pattern!r} matched {count}")
+    return grammar
+
+
+@functools.cache
+def _cql_text_parser(draft: bool) -> Any:
+    """A LALR parser of :func:`_cql_text_grammar` building pygeofilter's AST."""
+    from lark import Lark
+    from pygeofilter.parsers.cql2_text import parser
+
+    class Transformer(parser.CQLTransformer):  # type: ignore[misc]
+        def SINGLE_QUOTED(self, token: str) -> str:  # noqa: N802 - the terminal's name
+            return token[1:-1].replace("''", "'")
+
+    return Lark(_cql_text_grammar(draft=draft), parser="lalr", maybe_placeholders=False,
+                transformer=Transformer(), source_path=parser.__file__,
+                import_paths=[os.path.dirname(os.path.dirname(parser.__file__))])
 
 
 def parse_filter(text: str | None, lang: str | None, filter_crs: str | None) -> Any:
     """A CQL2 filter (text or JSON, ``filter-lang``, see :data:`FILTER_LANGUAGES`)
-    parsed by pygeofilter, or None."""
+    parsed into a pygeofilter AST, or None. CQL2 text is read by the standard's
+    precedence (NOT, then AND, then OR) with ``''`` for a quote inside a string; the
+    draft ``cql-text`` is the same plus ``ILIKE``, as GDAL's OAPIF driver writes it."""
     if text is None or text.strip() == "":
         if lang is not None or filter_crs is not None:
             raise InvalidParameterError("filter-lang and filter-crs need a filter")
@@ -324,23 +374,18 @@ def parse_filter(text: str | None, lang: str | None, filter_crs: str | None) -> 
     if filter_crs not in (None, CRS84):
         raise InvalidParameterError("filter-crs must be CRS84", hint=CRS84)
     lang = lang or "cql2-text"
+    if lang not in FILTER_LANGUAGES:
+        raise InvalidParameterError(f"filter-lang {lang!r} is not offered",
+                                    hint=" or ".join(FILTER_LANGUAGES))
+    from pygeofilter.parsers.cql2_json import parse as parse_json
+
+    # built outside the try: a pygeofilter grammar this cannot amend is a 500, not a 400
+    parse = ((lambda t: parse_json(json.loads(t))) if lang == "cql2-json"
+             else _cql_text_parser(lang == "cql-text").parse)
     try:
-        if lang == "cql2-text":
-            from pygeofilter.parsers.cql2_text import parse as parse_text
-
-            return parse_text(text)
-        if lang == "cql2-json":
-            from pygeofilter.parsers.cql2_json import parse as parse_json
-
-            return parse_json(json.loads(text))
-        if lang == "cql-text":
-            return _parse_cql_text_draft(text)
-    except InvalidParameterError:
-        raise
+        return parse(text)
     except Exception as error:  # the parsers raise lark, JSON and value errors alike
         raise InvalidParameterError(f"filter is not valid {lang}: {str(error)[:200]}") from None
-    raise InvalidParameterError(f"filter-lang {lang!r} is not offered",
-                                hint=" or ".join(FILTER_LANGUAGES))
 
 
 def parse_sortby(text: str | None) -> tuple[tuple[str, bool], ...]:
