@@ -31,7 +31,11 @@ driver's CPU, the routing's wall time, the driver's peak RSS (MB), its RSS at th
 a cell, each worker's peak RSS during the run (``VmHWM``, reset after a warm-up whose RSS
 is shown as ``(warm)``), a checksum of the class grid and the load average. Every figure
 of a size is appended to ``--work``/results.jsonl; a child's log is kept there; a size
-that fails or passes ``--timeout-s`` is reported as failed. Asserts nothing.
+that fails or passes ``--timeout-s`` is reported as failed and the next size runs. A child
+runs in its own session: on a timeout its whole process group (the child, the scheduler,
+the workers) is killed, and after every child, however it ended, what is left of its group
+is killed and its scratch directory (the MRVBF file, the workers' directories) removed.
+Asserts nothing.
 
 Measured 2026-12-01 (code c99972f, load average 5-12 on 2 shared cores, so wall times
 are stretched; CPU is the figure to compare): 10 / 25 / 50 / 100 M cells, CPU 1.67 /
@@ -43,12 +47,16 @@ are stretched; CPU is the figure to compare): 10 / 25 / 50 / 100 M cells, CPU 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import resource
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -145,10 +153,18 @@ def _start_cluster(workers: int):
                              worker_kwargs={"memory_limit": 0})
 
 
-def run_one(cells: float, window_cells: int, workers: int, work: Path) -> dict:
+def run_one(cells: float, window_cells: int, workers: int, work: Path, scratch: Path) -> dict:
+    z = dem_of(cells, work)
+    mrvbf_path = scratch / f"mrvbf_{z.size}.f32"
+    try:
+        return _measure(z, window_cells, workers, mrvbf_path)
+    finally:  # a size that fails leaves no 400 MB file behind
+        mrvbf_path.unlink(missing_ok=True)
+
+
+def _measure(z: np.ndarray, window_cells: int, workers: int, mrvbf_path: Path) -> dict:
     import distributed
 
-    z = dem_of(cells, work)
     with _start_cluster(workers) as cluster, distributed.Client(cluster) as client:
         client.wait_for_workers(workers, timeout=300)
         baseline = client.run(_warm_worker)
@@ -160,13 +176,12 @@ def run_one(cells: float, window_cells: int, workers: int, work: Path) -> dict:
         hand = terrain.height_above_drainage(routing, streams)
         routed = time.perf_counter() - start
         del routing, streams
-        index_out = DiskGrid(work / f"mrvbf_{z.size}.f32", z.shape)
+        index_out = DiskGrid(mrvbf_path, z.shape)
         _, classes = terrain.classify_by_windows(z, hand, None, 90.0, window_cells=window_cells,
                                                  map_windows=dask_map(client),
                                                  mrvbf_out=index_out)
         wall, cpu_driver = time.perf_counter() - start, _cpu_s() - cpu0
         after = client.run(_worker_usage)
-    index_out.path.unlink()
     workers_cpu = sum(after[w]["cpu_s"] - before[w]["cpu_s"] for w in after)
     return {"cells": int(z.size), "shape": list(z.shape), "wall_s": wall, "routing_wall_s": routed,
             "cpu_s": cpu_driver + workers_cpu, "driver_cpu_s": cpu_driver,
@@ -175,6 +190,39 @@ def run_one(cells: float, window_cells: int, workers: int, work: Path) -> dict:
             "worker_baseline_mb": sorted(round(v, 1) for v in baseline.values()),
             "deposit_share": float((classes > 0).mean()),
             "classes_sha256": hashlib.sha256(classes.tobytes()).hexdigest()[:16]}
+
+
+def _kill_group(pgid: int) -> None:
+    """Kill what is left of a child's process group (its scheduler and workers)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def run_child(cells: float, args: argparse.Namespace) -> tuple[str | None, str]:
+    """(the child's stdout, "") for a size, or (None, why it failed)."""
+    log = args.work / f"child_{cells:.0f}.log"
+    scratch = Path(tempfile.mkdtemp(prefix=f"scratch_{cells:.0f}_", dir=args.work))
+    command = [sys.executable, __file__, "--child", "--cells", str(cells), "--window-cells",
+               str(args.window_cells), "--workers", str(args.workers), "--work", str(args.work),
+               "--scratch", str(scratch)]
+    try:
+        with open(log, "w") as stderr:
+            child = subprocess.Popen(  # its own group, killed as one; dask's files in scratch
+                command, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True,
+                env={**os.environ, "DASK_TEMPORARY_DIRECTORY": str(scratch)})
+            try:
+                out, _ = child.communicate(timeout=args.timeout_s)
+            except subprocess.TimeoutExpired:
+                _kill_group(child.pid)
+                child.communicate()
+                return None, f"timeout after {args.timeout_s:.0f} s"
+            finally:
+                _kill_group(child.pid)
+        if child.returncode != 0:
+            return None, f"{child.returncode}: {log.read_text().strip().splitlines()[-1:]}"
+        return out, ""
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def main() -> None:
@@ -186,10 +234,12 @@ def main() -> None:
     parser.add_argument("--timeout-s", type=float, default=7200,
                         help="a size that runs longer is reported as failed")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.child:
-        print(json.dumps(run_one(args.cells[0], args.window_cells, args.workers, args.work)))
+        print(json.dumps(run_one(args.cells[0], args.window_cells, args.workers, args.work,
+                                 args.scratch)))
         return
     base = mosaic_dem(args.work)
     commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
@@ -202,18 +252,12 @@ def main() -> None:
           f"{'driver MB':>9} {'(start)':>7} {'B/cell':>6} {'worker peak MB':>16} {'(warm)':>16} "
           f"{'classes sha':>16}  load")
     for cells in args.cells:
-        log = args.work / f"child_{cells:.0f}.log"
-        with open(log, "w") as stderr:
-            done = subprocess.run([sys.executable, __file__, "--child", "--cells", str(cells),
-                                   "--window-cells", str(args.window_cells), "--workers",
-                                   str(args.workers), "--work", str(args.work)],
-                                  stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                  timeout=args.timeout_s)
-        if done.returncode != 0:
-            print(f"{cells:12,.0f} failed ({done.returncode}): "
-                  f"{log.read_text().strip().splitlines()[-1:]} (see {log})")
+        out, failure = run_child(cells, args)
+        if out is None:
+            print(f"{cells:12,.0f} failed ({failure}) (see {args.work / f'child_{cells:.0f}.log'})",
+                  flush=True)
             continue
-        r = json.loads(done.stdout.strip().splitlines()[-1])
+        r = json.loads(out.strip().splitlines()[-1])
         with open(args.work / "results.jsonl", "a") as results:  # every figure, with its run
             results.write(json.dumps({"code": commit, "window_cells": args.window_cells,
                                       "workers": args.workers, **r}) + "\n")

@@ -2,11 +2,14 @@
 or ``footprint delineate --aoi FILE.geojson --out DIR`` for any area of interest;
 ``--window-cells N [--executor local|dask]`` computes MRVBF and the classes by windows
 with halos on the configured executor (:func:`footprint.pipeline.windows.configured_map`),
-cell for cell the same as the whole grid."""
+cell for cell the same as the whole grid. The windows are the terrain mode's: these
+options ask for ``--mode terrain`` (refused with another ``--mode``; without a DEM the
+terrain mode is refused as it would be when asked for)."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +35,14 @@ def delineate(
         5.0, "--stream-threshold-km2", help="Contributing area that starts a stream (km²)."),
     window_cells: int = typer.Option(
         0, "--window-cells", help="Compute MRVBF and the classes by windows of this many cells "
-        "a side (plus halos) on the executor; 0 = the whole grid at once."),
+        "a side (plus halos) on the executor; 0 = the whole grid at once. Terrain mode only "
+        "(implies --mode terrain)."),
     executor: str | None = typer.Option(
         None, "--executor", help="Where the windows run: local (a pool of FOOTPRINT_WORKERS "
-        "threads) or dask (FOOTPRINT_DASK_SCHEDULER); default FOOTPRINT_EXECUTOR."),
+        "threads) or dask (FOOTPRINT_DASK_SCHEDULER), any case; default FOOTPRINT_EXECUTOR. "
+        "Needs --window-cells."),
 ) -> None:
     """Delineate a field's deposits: deposits.gpkg, streams/mrvbf/hand COGs, summary.json."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from footprint.native_memory import bound_native_memory
     from footprint.pipeline.delineate import (
         DelineationParameters,
@@ -50,6 +52,7 @@ def delineate(
     )
     from footprint.settings import get_settings
 
+    mode, executor = _window_options(window_cells, executor, mode)
     settings = get_settings()  # the grids' memory bounded as the service bounds it
     bound_native_memory(settings.malloc_arena_max, settings.mmap_threshold_kb,
                         settings.gdal_cache_mb)
@@ -61,19 +64,9 @@ def delineate(
         target = field_from_aoi(aoi)
         field = target.id
 
-    if not 0 <= window_cells <= 100_000:
-        raise InvalidParameterError(f"--window-cells must be 0-100000, got {window_cells}")
     params = DelineationParameters(terrain=TerrainParameters(
         stream_threshold_km2=stream_threshold_km2, window_cells=window_cells))
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
-               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-    with _window_map(window_cells, executor) as map_windows, \
-            Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task(f"{field}: starting", total=1)
-
-        def progress(step: str, done: int, total: int) -> None:
-            bar.update(task, description=f"{field}: {step}", completed=done, total=total)
-
+    with _window_map(window_cells, executor) as map_windows, _progress(field) as progress:
         result = delineate_field(target, out, mode=mode, dem_paths=list(dem) if dem else None,
                                  deposit_polygons=deposits, mined_polygons=mined,
                                  progress=progress, parameters=params,
@@ -90,14 +83,52 @@ def delineate(
         typer.echo(f"  wrote {path}")
 
 
+@contextlib.contextmanager
+def _progress(field: str | None) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr and its ``progress(step, done, total)``; on an error the bar
+    is cleared, so the error is the one line left."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
+               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(f"{field}: starting", total=1)
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.update(task, description=f"{field}: {step}", completed=done, total=total)
+
+        try:
+            yield progress
+        except BaseException:
+            bar.live.transient = True
+            raise
+
+
+def _window_options(window_cells: int, executor: str | None,
+                    mode: str | None) -> tuple[str | None, str | None]:
+    """(mode, executor) once the window options are checked: windows are the terrain
+    mode's, so they ask for it; the executor's name in lower case."""
+    if not 0 <= window_cells <= 100_000:
+        raise InvalidParameterError(f"--window-cells must be 0-100000, got {window_cells}")
+    if executor is not None:
+        if executor.lower() not in ("local", "dask"):
+            raise InvalidParameterError(f"--executor must be local or dask, got {executor!r}")
+        executor = executor.lower()
+        if not window_cells:
+            raise InvalidParameterError("--executor runs windows: give --window-cells N too")
+    if not window_cells:
+        return mode, executor
+    if mode is not None and mode != "terrain":
+        raise InvalidParameterError(f"--window-cells and --executor run the terrain mode's "
+                                    f"windows: not with --mode {mode}")
+    return "terrain", executor
+
+
 def _window_map(window_cells: int, executor: str | None):
     """The windows' map: the configured executor's (``--executor`` overrides
     ``FOOTPRINT_EXECUTOR``), or ``map`` when the grid is computed whole."""
-    if executor is not None and executor not in ("local", "dask"):
-        raise InvalidParameterError(f"--executor must be local or dask, got {executor!r}")
     if not window_cells:
-        if executor is not None:
-            raise InvalidParameterError("--executor runs windows: give --window-cells N too")
         return contextlib.nullcontext(map)
     from footprint.pipeline.windows import configured_map
     from footprint.settings import get_settings

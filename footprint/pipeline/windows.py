@@ -32,7 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from footprint.errors import ConfigurationError, InvalidParameterError
+from footprint.errors import (
+    ConfigurationError,
+    ConflictError,
+    InvalidParameterError,
+    StorageError,
+)
 from footprint.executors import get_executor
 from footprint.settings import Settings
 from footprint.terrain.tiles import WindowMap
@@ -48,18 +53,25 @@ def executor_map(submit: Callable[..., Any], max_in_flight: int) -> WindowMap:
     submit : returns a future with ``.result()`` (``Executor.submit``, a thread pool's,
         ``distributed.Client.submit``).
     max_in_flight : windows submitted ahead of the one being gathered (>= 1).
+
+    When a window raises (or the caller stops iterating), the windows submitted and not
+    yet started are cancelled; those already running finish on their workers.
     """
     if max_in_flight < 1:
         raise InvalidParameterError(f"max_in_flight must be >= 1, got {max_in_flight}")
 
     def run(function: Callable[..., Any], tasks: Iterable[Any]) -> Iterator[Any]:
         pending: deque[Any] = deque()
-        for task in tasks:
-            pending.append(submit(function, task))
-            if len(pending) >= max_in_flight:
+        try:
+            for task in tasks:
+                pending.append(submit(function, task))
+                if len(pending) >= max_in_flight:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        finally:  # a window raised or the caller stopped: the queued windows never start
+            for future in pending:
+                future.cancel()
 
     return run
 
@@ -117,16 +129,27 @@ class DiskGrid:
 
     Parameters
     ----------
-    path : the file (created or truncated to the grid's size).
+    path : the file, created at the grid's size (cells read 0 until written).
     shape : (rows, cols).
     dtype : numpy dtype of the cells.
+    overwrite : replace an existing file at ``path``; otherwise it is refused.
+
+    Raises
+    ------
+    ConflictError
+        ``path`` exists and ``overwrite`` is false.
     """
 
-    def __init__(self, path: Path, shape: tuple[int, int], dtype: Any = np.float32) -> None:
+    def __init__(self, path: Path, shape: tuple[int, int], dtype: Any = np.float32, *,
+                 overwrite: bool = False) -> None:
         self.path, self.dtype = Path(path), np.dtype(dtype)
         self.shape = (int(shape[0]), int(shape[1]))
-        with open(self.path, "wb") as handle:
-            handle.truncate(self.shape[0] * self.shape[1] * self.dtype.itemsize)
+        try:
+            with open(self.path, "wb" if overwrite else "xb") as handle:
+                handle.truncate(self.shape[0] * self.shape[1] * self.dtype.itemsize)
+        except FileExistsError:
+            raise ConflictError(f"{self.path} exists: a DiskGrid does not overwrite a file",
+                                hint="remove it or pass overwrite=True") from None
 
     def __setitem__(self, key: tuple[slice, slice], values: np.ndarray) -> None:
         rows, cols = (range(*k.indices(n)) for k, n in zip(key, self.shape, strict=True))
@@ -137,11 +160,25 @@ class DiskGrid:
         fd = os.open(self.path, os.O_WRONLY)
         try:
             for i, row in enumerate(rows):
-                os.pwrite(fd, np.ascontiguousarray(block[i]).tobytes(),
-                          row * row_bytes + cols.start * size)
+                self._write_all(fd, np.ascontiguousarray(block[i]).tobytes(),
+                                row * row_bytes + cols.start * size)
         finally:
             os.close(fd)
 
+    def _write_all(self, fd: int, data: bytes, offset: int) -> None:
+        """``data`` at ``offset``: ``pwrite`` may write fewer bytes than asked, so repeat."""
+        view, done = memoryview(data), 0
+        while done < len(view):
+            written = os.pwrite(fd, view[done:], offset + done)
+            if written <= 0:
+                raise StorageError(f"{self.path}: wrote {done} of {len(view)} bytes at "
+                                   f"offset {offset}, then nothing")
+            done += written
+
     def read(self) -> np.ndarray:
-        """The grid, memory-mapped read-only."""
+        """The grid, memory-mapped read-only (an empty read-only array if it has no cell)."""
+        if not self.shape[0] * self.shape[1]:
+            empty = np.zeros(self.shape, dtype=self.dtype)  # mmap cannot map an empty file
+            empty.flags.writeable = False
+            return empty
         return np.memmap(self.path, dtype=self.dtype, mode="r", shape=self.shape)

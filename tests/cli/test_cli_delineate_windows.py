@@ -120,6 +120,7 @@ def test_windows_on_dask_distributed_equal_the_whole_grid(inputs, whole):
     (("--executor", "dask"), "--window-cells"),
     (("--window-cells", "60", "--executor", "spark"), "local or dask"),
     (("--window-cells", "-1"), "0-100000"),
+    (("--mode", "rivers", "--window-cells", "60"), "not with --mode rivers"),
 ])
 def test_bad_window_options_are_refused_in_one_line(inputs, options, message):
     result = run("delineate", "--aoi", str(inputs["aoi"]), "--out", str(inputs["root"] / "bad"),
@@ -128,9 +129,36 @@ def test_bad_window_options_are_refused_in_one_line(inputs, options, message):
     assert result.returncode != 0 and len(lines) == 1 and message in lines[0], result.stderr
 
 
-def test_dask_without_a_scheduler_is_refused(inputs):
+@pytest.fixture(scope="module")
+def deposits(inputs):
+    """Expert deposit polygons in the AOI: enough for the polygons mode, no DEM needed."""
+    path = inputs["root"] / "deposits.geojson"
+    square = [[-0.82, 5.98], [-0.78, 5.98], [-0.78, 6.02], [-0.82, 6.02], [-0.82, 5.98]]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon",
+                                                           "coordinates": [square]}}]}))
+    return path
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (("--mode", "polygons"), "not with --mode polygons"),
+    (("--mode", "polygons", "--executor", "dask"), "not with --mode polygons"),  # no connection
+    ((), "mode 'terrain' needs DEM"),  # the polygons mode the data allow has no windows
+])
+def test_windows_are_refused_outside_the_terrain_mode(inputs, deposits, options, message):
+    out = inputs["root"] / "polygons"
+    result = run("delineate", "--aoi", str(inputs["aoi"]), "--deposits", str(deposits),
+                 "--out", str(out), "--window-cells", "60", *options,
+                 env={**inputs["env"], "FOOTPRINT_DASK_SCHEDULER": "tcp://127.0.0.1:9"})
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0 and len(lines) == 1 and message in lines[0], result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["dask", "Dask", "DASK"])
+def test_dask_without_a_scheduler_is_refused(inputs, name):
     result = run("delineate", "--aoi", str(inputs["aoi"]), "--dem", str(inputs["dem"]),
                  "--out", str(inputs["root"] / "noscheduler"), "--window-cells", "60",
-                 "--executor", "dask", env={**inputs["env"], "FOOTPRINT_DASK_SCHEDULER": ""})
+                 "--executor", name, env={**inputs["env"], "FOOTPRINT_DASK_SCHEDULER": ""})
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode != 0 and "FOOTPRINT_DASK_SCHEDULER" in lines[-1], result.stderr

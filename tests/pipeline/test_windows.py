@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +11,12 @@ import numpy as np
 import pytest
 
 from footprint import terrain
-from footprint.errors import ConfigurationError, InvalidParameterError
+from footprint.errors import (
+    ConfigurationError,
+    ConflictError,
+    InvalidParameterError,
+    StorageError,
+)
 from footprint.pipeline.windows import DiskGrid, configured_map, executor_map
 from footprint.settings import Settings
 
@@ -33,6 +39,40 @@ def test_executor_map_keeps_task_order_and_bounds_the_windows_in_flight():
         results = list(executor_map(pool.submit, 2)(window, range(12)))
     assert results == [i * i for i in range(12)]
     assert most <= 2
+
+
+def test_a_window_that_raises_cancels_the_windows_queued_behind_it():
+    started, release = [], threading.Event()
+
+    def window(i):
+        if i == 0:
+            raise ValueError("window 0 failed")
+        started.append(i)
+        release.wait(10)  # window 1 holds the only thread until the error is seen
+        return i
+
+    with ThreadPoolExecutor(1) as pool:
+        with pytest.raises(ValueError, match="window 0"):
+            list(executor_map(pool.submit, 4)(window, range(8)))
+        release.set()
+    assert started in ([], [1])  # windows 2 and 3 were queued: cancelled, never started
+
+
+def test_a_caller_that_stops_early_cancels_the_queued_windows():
+    started, release = [], threading.Event()
+
+    def window(i):
+        started.append(i)
+        if i:
+            release.wait(10)  # window 1 holds the only thread until the caller stops
+        return i
+
+    with ThreadPoolExecutor(1) as pool:
+        results = executor_map(pool.submit, 5)(window, range(8))
+        assert next(results) == 0
+        results.close()
+        release.set()
+    assert started in ([0], [0, 1])  # windows 2 to 4 were queued: cancelled
 
 
 def test_executor_map_needs_one_window_in_flight():
@@ -68,6 +108,44 @@ def test_a_disk_grid_is_written_by_contiguous_windows(tmp_path):
     assert np.array_equal(grid.read(), expected)
     with pytest.raises(InvalidParameterError):
         grid[::2, :] = 1
+
+
+def test_short_writes_are_repeated_until_every_row_is_on_disk(tmp_path, monkeypatch):
+    real_pwrite = os.pwrite
+
+    def at_most_3_bytes(fd, data, offset):
+        return real_pwrite(fd, bytes(data[:3]), offset)
+
+    grid = DiskGrid(tmp_path / "g.u8", (3, 7), np.uint8)
+    monkeypatch.setattr(os, "pwrite", at_most_3_bytes)
+    grid[:, :] = np.arange(21, dtype=np.uint8).reshape(3, 7)
+    monkeypatch.undo()
+    assert np.array_equal(grid.read(), np.arange(21).reshape(3, 7))
+
+
+def test_a_write_that_stops_is_a_clear_error(tmp_path, monkeypatch):
+    grid = DiskGrid(tmp_path / "g.u8", (2, 4), np.uint8)
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: 0)
+    with pytest.raises(StorageError, match="wrote 0 of 4 bytes"):
+        grid[:1, :] = 1
+
+
+def test_an_existing_file_is_kept_unless_overwrite_is_asked(tmp_path):
+    path = tmp_path / "g.u8"
+    path.write_bytes(b"kept")
+    with pytest.raises(ConflictError, match="exists"):
+        DiskGrid(path, (2, 2), np.uint8)
+    assert path.read_bytes() == b"kept"
+    grid = DiskGrid(path, (2, 3), np.uint8, overwrite=True)
+    assert path.stat().st_size == 6 and not grid.read().any()
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (4, 0), (0, 0)])
+def test_a_grid_without_cells_reads_as_an_empty_array(tmp_path, shape):
+    grid = DiskGrid(tmp_path / "g.f32", shape)
+    grid[:, :] = 1.0
+    array = grid.read()
+    assert array.shape == shape and array.dtype == np.float32 and not array.flags.writeable
 
 
 def test_the_configured_map_is_the_local_pool_or_refuses_dask_without_a_scheduler(tmp_path):
