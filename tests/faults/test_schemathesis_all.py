@@ -88,3 +88,17 @@ def test_schemathesis_all_checks_as_admin(settings, store, backend, tmp_path):
     assert "No issues found" in result.stdout, result.stdout[-6000:]
     tested = re.search(r"Tested: (\d+)", result.stdout)
     assert tested and int(tested.group(1)) == operations, result.stdout[-3000:]
+
+
+def test_every_exemption_names_a_documented_operation():
+    """A renamed path parameter must not silently drop an exemption (or leave it applying
+    to nothing): each ``include-path-regex`` of the config matches an OpenAPI path."""
+    import tomllib
+
+    from api.app import create_app
+
+    paths = list(create_app().openapi()["paths"])
+    operations = tomllib.loads(CONFIG.read_text())["operations"]
+    unmatched = [op["include-path-regex"] for op in operations
+                 if not any(re.search(op["include-path-regex"], path) for path in paths)]
+    assert operations and unmatched == []
