@@ -121,7 +121,7 @@ class DaskExecutor:
     name = "dask"
     in_process = False
 
-    def __init__(self, address: Any) -> None:
+    def __init__(self, address: Any, *, timeout_s: float = 10.0) -> None:
         try:
             from distributed import Client
         except ImportError as exc:  # pragma: no cover - dask is an optional extra
@@ -130,7 +130,7 @@ class DaskExecutor:
         if isinstance(address, Client):
             self.client, self._owns_client = address, False
         else:
-            self.client, self._owns_client = Client(address, set_as_default=False), True
+            self.client, self._owns_client = _connect(Client, address, timeout_s), True
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Submit ``fn(*args, **kwargs)`` to the cluster; return the dask future."""
@@ -141,6 +141,17 @@ class DaskExecutor:
         """Close the dask client if this executor created it."""
         if self._owns_client:
             self.client.close()
+
+
+def _connect(client_type: Any, address: str, timeout_s: float) -> Any:
+    """A client of the scheduler at ``address``, or one clear error within ``timeout_s``."""
+    try:
+        return client_type(address, set_as_default=False, timeout=timeout_s)
+    except (OSError, TimeoutError, ValueError) as exc:  # distributed raises OSError on timeout
+        raise ConfigurationError(
+            f"no dask scheduler answered at {address} within {timeout_s:g} s "
+            f"({type(exc).__name__})",
+            hint="start one (dask scheduler), or fix FOOTPRINT_DASK_SCHEDULER") from None
 
 
 def get_executor(settings: Settings) -> Executor:
@@ -155,7 +166,7 @@ def get_executor(settings: Settings) -> Executor:
         if not settings.dask_scheduler:
             raise ConfigurationError("FOOTPRINT_EXECUTOR=dask needs a scheduler address",
                                      hint="set FOOTPRINT_DASK_SCHEDULER=tcp://host:8786")
-        return DaskExecutor(settings.dask_scheduler)
+        return DaskExecutor(settings.dask_scheduler, timeout_s=settings.dask_connect_timeout_s)
     return LocalExecutor(settings.workers)
 
 

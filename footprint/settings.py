@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     executor: Literal["local", "dask"] = "local"
     dask_scheduler: str | None = Field(default=None,
                                        description="tcp://host:port of a dask scheduler.")
+    dask_connect_timeout_s: float = Field(
+        default=10.0, gt=0, le=600,
+        description="How long to wait for the dask scheduler before giving up (s).")
     workers: int = Field(default=2, ge=1, le=256, description="Local executor pool size.")
     secret_key: SecretStr = Field(
         default=SecretStr(DEFAULT_SECRET),

@@ -47,6 +47,26 @@ def test_local_is_the_default_and_dask_needs_a_scheduler(tmp_path):
         executors.get_executor(Settings(state_dir=tmp_path, executor="dask"))
 
 
+def test_an_unreachable_dask_scheduler_is_one_clear_error_within_the_timeout(tmp_path):
+    """No scheduler listens on the port: the executor gives up after the configured
+    timeout with a ConfigurationError that names the address, not a traceback of
+    distributed's retries after its 30 s default."""
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a free port, closed again: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    settings = Settings(state_dir=tmp_path, executor="dask", dask_scheduler=address,
+                        dask_connect_timeout_s=1.0)
+    started = time.monotonic()
+    with pytest.raises(ConfigurationError, match=f"no dask scheduler answered at {address}"):
+        executors.get_executor(settings)
+    # generous bound: the point is that the configured 1 s is used, not distributed's 30 s
+    assert time.monotonic() - started < 25
+
+
 @pytest.fixture(scope="module")
 def thread_cluster():
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
