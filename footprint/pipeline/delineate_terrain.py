@@ -318,7 +318,7 @@ def _channel_belts(routing, placer_streams: np.ndarray, grid: Grid, placers, aoi
     if idxs.size == 0:
         return dep.empty_deposits(grid.crs)
     cols = grid.shape[1]
-    down = routing.flwdir.idxs_ds[idxs]
+    down = routing.idxs_ds[idxs]
     x0, y0 = xy(grid.transform, idxs // cols, idxs % cols)
     x1, y1 = xy(grid.transform, down // cols, down % cols)
     width = placers.channel_width_m(routing.upstream_area_km2.ravel()[idxs])

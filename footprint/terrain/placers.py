@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.typed import Dict
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import ndimage
 
@@ -97,9 +98,9 @@ def source_connected_streams(routing: FlowRouting, streams: np.ndarray,
         _, (rows, cols) = ndimage.distance_transform_edt(~placer, return_indices=True)
         src = np.flatnonzero(sources.ravel())
         seeds = np.unique(rows.ravel()[src] * placer.shape[1] + cols.ravel()[src])
-    flw = routing.flwdir
-    reached = _downstream_reach(seeds.astype(np.int64), flw.idxs_ds, flw.shape[1],
-                                routing.res_m, p.max_transport_km * 1000.0, placer.ravel())
+    reached = _downstream_reach(seeds.astype(np.int64), np.asarray(routing.idxs_ds),
+                                routing.shape[1], routing.res_m, p.max_transport_km * 1000.0,
+                                placer.ravel())
     return reached.reshape(placer.shape)
 
 
@@ -118,28 +119,34 @@ def _near(cells: np.ndarray, radius_cells: float) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def _downstream_reach(seeds, idxs_ds, cols, res_m, max_m, placer):  # pragma: no cover
-    """Placer cells at most ``max_m`` along D8 below a seed (distance from the nearest)."""
-    distance = np.full(idxs_ds.size, np.inf)
+    """Placer cells at most ``max_m`` along D8 below a seed (distance from the nearest).
+    Distances are kept only for the cells the paths visit (a dict, not a grid)."""
+    distance = Dict.empty(key_type=types.int64, value_type=types.float64)
+    reached = np.zeros(idxs_ds.size, dtype=np.bool_)
     for seed in seeds:
         cell, d = seed, 0.0
-        while d <= max_m and d < distance[cell]:
+        while d <= max_m and d < distance.get(cell, np.inf):
+            distance[cell] = d
             if placer[cell]:
-                distance[cell] = d
+                reached[cell] = True
             down = idxs_ds[cell]
             if down == cell:
                 break
             diagonal = (down // cols != cell // cols) and (down % cols != cell % cols)
             d += res_m * (1.4142135623730951 if diagonal else 1.0)
             cell = down
-    return np.isfinite(distance)
+    return reached
 
 
 def drains_to(routing: FlowRouting, streams: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Cells whose D8 path first meets a stream cell that is in ``targets``.
 
     The same first-stream rule as :func:`height_above_drainage`, so a cell's HAND is
-    measured to the stream it is a valley bottom of. Returns a bool grid.
+    measured to the stream it is a valley bottom of. Returns a bool grid. A routing by
+    tiles (:class:`footprint.terrain.tiled_routing.TiledRouting`) computes it by tiles.
     """
+    if not isinstance(routing, FlowRouting):
+        return routing.drains_to(streams, targets)
     flw = routing.flwdir
     out = _drains_to_kernel(flw.idxs_seq, flw.idxs_ds, np.asarray(streams, bool).ravel(),
                             np.asarray(targets, bool).ravel())

@@ -33,6 +33,16 @@ class FlowRouting:
     upstream_area_km2: np.ndarray
     res_m: float
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols) of the grid."""
+        return self.flwdir.shape
+
+    @property
+    def idxs_ds(self) -> np.ndarray:
+        """Flat index of each cell's downstream cell (itself at outlets, -1 on nodata)."""
+        return self.flwdir.idxs_ds
+
 
 def route_flow(elevation_m: np.ndarray, res_m: float, *, max_depth_m: float = -1.0,
                transform: Affine | None = None) -> FlowRouting:
@@ -164,13 +174,12 @@ def stream_length_km(routing: FlowRouting, streams: np.ndarray,
     A step is ``res_m`` (orthogonal) or ``res_m·√2`` (diagonal); outlets count half a
     cell. ``mask`` (bool) restricts the count to cells inside it (e.g. the AOI).
     """
-    flw = routing.flwdir
-    rows, cols = flw.shape
+    cols = routing.shape[1]
     selected = streams if mask is None else (streams & mask)
     idxs = np.flatnonzero(selected.ravel())
     if idxs.size == 0:
         return 0.0
-    ds = flw.idxs_ds[idxs]
+    ds = routing.idxs_ds[idxs]
     dr = ds // cols - idxs // cols
     dc = ds % cols - idxs % cols
     step_m = np.hypot(dr, dc) * routing.res_m
@@ -189,8 +198,11 @@ def height_above_drainage(routing: FlowRouting, streams: np.ndarray) -> np.ndarr
     (pyflwdir's own loop runs in Python: ~3 s against ~0.02 s per million cells).
 
     Returns float32 metres; stream cells are 0; cells whose path leaves the grid or ends
-    in a pit without meeting a stream, and nodata cells, are NaN.
+    in a pit without meeting a stream, and nodata cells, are NaN. A routing by tiles
+    (:class:`footprint.terrain.tiled_routing.TiledRouting`) computes it by tiles.
     """
+    if not isinstance(routing, FlowRouting):
+        return routing.height_above_drainage(streams)
     flw = routing.flwdir
     elevation = routing.conditioned_m.ravel()
     hand = _hand_kernel(flw.idxs_seq, flw.idxs_ds, streams.ravel().astype(np.bool_), elevation)
@@ -201,13 +213,18 @@ def height_above_drainage(routing: FlowRouting, streams: np.ndarray) -> np.ndarr
 
 @njit(cache=True, nogil=True)
 def _hand_kernel(seq, idxs_ds, drain, elevation):  # pragma: no cover - compiled
+    """The drain's elevation is carried up each path first (in ``hand``), then each cell's
+    HAND is its elevation minus it: the same float32 difference as the tiled routing's."""
     hand = np.full(drain.size, np.nan, dtype=np.float32)
     # seq runs from outlets upstream, so a cell's downstream neighbour is done first.
     for cell in seq:
         if drain[cell]:
-            hand[cell] = np.float32(0.0)
+            hand[cell] = elevation[cell]
         else:
             down = idxs_ds[cell]
-            if down != cell and not np.isnan(hand[down]):
-                hand[cell] = max(hand[down] + elevation[cell] - elevation[down], np.float32(0.0))
+            if down != cell:
+                hand[cell] = hand[down]
+    for cell in seq:
+        if not np.isnan(hand[cell]):
+            hand[cell] = max(elevation[cell] - hand[cell], np.float32(0.0))
     return hand
