@@ -24,7 +24,7 @@ Counts are exact integers, equal to :func:`footprint.terrain.flood.upstream_cell
 any tiling; tasks are frozen dataclasses of numpy arrays and task functions are
 module-level, so ``map_windows`` may be a thread pool's or a dask client's map.
 
-Memory per tile, on top of its inputs: about 26 bytes a cell for accumulation (the local
+Memory per tile, on top of its inputs: about 25 bytes a cell for accumulation (the local
 network, order and first exits, int32; in-degrees, uint8; counts, int64) and about 50 for
 first seeds (with the int64 indices and float32 carry it returns). The caller holds the
 perimeter summaries (a few int64 per perimeter cell of every tile) and writes each tile's
@@ -34,8 +34,9 @@ time; an executor's ``map`` reads and submits them all at once.
 
 ``benchmarks/tiled_flow.py`` on 2000 x 2000 SRTM3 cells (2026-12-01, shared 2-core
 machine): ``flood.upstream_cells`` along the flood order 0.03 s, 5 bytes a cell above
-the inputs; by tiles, one tile 0.25 s and 41 bytes a cell, 500-cell tiles 0.17 s and 10
-bytes a cell, 8 of which are the in-memory int64 output grid.
+the inputs (it needs the flood order, which the tiles build for themselves); by tiles,
+one tile 0.29 s and 29 bytes a cell, 500-cell tiles 0.16 s and 10 bytes a cell, 8 of
+which are the in-memory int64 output grid.
 """
 
 from __future__ import annotations
@@ -117,7 +118,9 @@ class FlowTile:
 
     def targets(self, local: np.ndarray) -> np.ndarray:
         """Global downstream indices (int64) of tile-local cells."""
-        return self.idxs_ds[self.window.core_in_outer].ravel()[local].astype(np.int64)
+        rows, cols = self.window.core_in_outer
+        r, c = np.divmod(np.asarray(local, dtype=np.int64), self.core_shape[1])
+        return self.idxs_ds[r + rows.start, c + cols.start].astype(np.int64)
 
     def entries(self) -> np.ndarray:
         """Tile-local indices (ascending) of the cells where flow enters the tile."""
@@ -162,14 +165,15 @@ class CountTask:
     inflow: np.ndarray
 
 
-def _exits_reached(tile: FlowTile, met: np.ndarray,
+def _exits_reached(tile: FlowTile, down: np.ndarray, met: np.ndarray,
                    entries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(exit cells whose path met no seed, their targets, the exit each entry's path
-    reaches or -1), global flat indices."""
-    exits = np.flatnonzero(met == -2 - np.arange(met.size))  # exits that are not seeds
+    """(exit cells that are not seeds, tile-local; their targets and the exit each
+    entry's path reaches or -1, global flat indices)."""
+    exits = np.flatnonzero(down == kernels.EXIT)
+    exits = exits[met[exits] < -1]
     reached = met[entries]
     reaches = np.where(reached < -1, tile.to_global(-2 - reached), -1)
-    return tile.to_global(exits), tile.targets(exits), reaches
+    return exits, tile.targets(exits), reaches
 
 
 def count_perimeter(tile: FlowTile) -> CountPerimeter:
@@ -179,9 +183,9 @@ def count_perimeter(tile: FlowTile) -> CountPerimeter:
     kernels.accumulate(order, down, counts)
     entries = tile.entries()
     met = kernels.first_met(order, down, np.zeros(0, np.bool_))
-    exits, targets, reaches = _exits_reached(tile, met, entries)
-    return CountPerimeter(exits=exits, targets=targets,
-                          exit_counts=counts[tile.to_local(exits)],
+    exits, targets, reaches = _exits_reached(tile, down, met, entries)
+    return CountPerimeter(exits=tile.to_global(exits), targets=targets,
+                          exit_counts=counts[exits],
                           entries=tile.to_global(entries), reaches=reaches)
 
 
@@ -227,11 +231,11 @@ class SeedTask:
     carry: np.ndarray
 
 
-def _met_seeds(tile: FlowTile) -> np.ndarray:
-    """``tiled_flow_kernels.first_met`` of the tile's seeds."""
+def _met_seeds(tile: FlowTile) -> tuple[np.ndarray, np.ndarray]:
+    """The tile's local network and ``tiled_flow_kernels.first_met`` of its seeds."""
     down, order = tile.network()
     seeds = np.zeros(0, np.bool_) if tile.seeds is None else tile.seeds.ravel()
-    return kernels.first_met(order, down, seeds)
+    return down, kernels.first_met(order, down, seeds)
 
 
 def _carried(tile: FlowTile, met: np.ndarray) -> np.ndarray:
@@ -245,12 +249,13 @@ def _carried(tile: FlowTile, met: np.ndarray) -> np.ndarray:
 
 def seed_perimeter(tile: FlowTile) -> SeedPerimeter:
     """First pass of :func:`first_downstream` on one tile (a task function)."""
-    met = _met_seeds(tile)
+    down, met = _met_seeds(tile)
     entries = tile.entries()
-    exits, targets, reaches = _exits_reached(tile, met, entries)
+    exits, targets, reaches = _exits_reached(tile, down, met, entries)
     at_entries = met[entries]
     seeds = np.where(at_entries >= 0, tile.to_global(np.maximum(at_entries, 0)), -1)
-    return SeedPerimeter(exits=exits, targets=targets, entries=tile.to_global(entries),
+    return SeedPerimeter(exits=tile.to_global(exits), targets=targets,
+                         entries=tile.to_global(entries),
                          reaches=reaches, entry_seeds=seeds,
                          entry_carry=_carried(tile, at_entries))
 
@@ -259,7 +264,7 @@ def tile_first_downstream(task: SeedTask) -> tuple[np.ndarray, np.ndarray]:
     """Second pass of :func:`first_downstream` on one tile (a task function): (global
     index of the first seed, int64, -1 for none; float32 carry, NaN for none)."""
     tile = task.tile
-    met = _met_seeds(tile)
+    _, met = _met_seeds(tile)
     index = np.where(met >= 0, tile.to_global(np.maximum(met, 0)), -1)
     carry = _carried(tile, met)
     leaving = np.flatnonzero(met < -1)

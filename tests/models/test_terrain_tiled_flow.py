@@ -160,6 +160,22 @@ def test_tasks_run_on_threads_and_survive_a_pickle_round_trip():
                                   equal_nan=True)
 
 
+def test_tiles_run_on_dask_distributed():
+    distributed = pytest.importorskip("distributed")
+    from footprint.pipeline.windows import dask_map
+
+    filled, idxs_ds, seq = network(random_dem((30, 33), 10))
+    expected = flood.upstream_cells(idxs_ds.ravel(), seq).reshape(filled.shape)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        counts = tiled_flow.upstream_counts(idxs_ds, tile_cells=8, map_windows=dask_map(client))
+        index, _ = tiled_flow.first_downstream(idxs_ds, expected >= 10, tile_cells=8,
+                                               map_windows=dask_map(client))
+    assert np.array_equal(counts, expected)
+    assert np.array_equal(index, walk(idxs_ds, expected >= 10)[0])
+
+
 class TileReads:
     """An array that refuses reads larger than a tile with its ring, and counts them."""
 
