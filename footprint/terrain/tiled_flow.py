@@ -25,7 +25,7 @@ any tiling; tasks are frozen dataclasses of numpy arrays and task functions are
 module-level, so ``map_windows`` may be a thread pool's or a dask client's map.
 
 Memory per tile, on top of its inputs: about 25 bytes a cell for accumulation (the local
-network, order and first exits, int32; in-degrees, uint8; counts, int64) and about 50 for
+network, order and first exits, int32; in-degrees, uint8; counts, int64) and about 40 for
 first seeds (with the int64 indices and float32 carry it returns). The caller holds the
 perimeter summaries (a few int64 per perimeter cell of every tile) and writes each tile's
 result into grids made by ``new_grid`` (:mod:`footprint.terrain.tilegrid`).
@@ -35,8 +35,10 @@ time; an executor's ``map`` reads and submits them all at once.
 ``benchmarks/tiled_flow.py`` on 2000 x 2000 SRTM3 cells (2026-12-01, shared 2-core
 machine): ``flood.upstream_cells`` along the flood order 0.03 s, 5 bytes a cell above
 the inputs (it needs the flood order, which the tiles build for themselves); by tiles,
-one tile 0.29 s and 29 bytes a cell, 500-cell tiles 0.16 s and 10 bytes a cell, 8 of
-which are the in-memory int64 output grid.
+one tile 0.28 s and 29 bytes a cell, 500-cell tiles 0.18 s and 10 bytes a cell, 8 of
+which are the in-memory int64 output grid; :func:`first_downstream` of the streams with
+the filled DEM carried, one tile 0.33 s and 50 bytes a cell, 500-cell tiles 0.21 s and 17
+bytes a cell (12 of them the output grids). Resident peaks above the inputs.
 """
 
 from __future__ import annotations
