@@ -160,7 +160,7 @@ def fill_and_direct(elevation_m: Any, *, tile_cells: int | None = None,
         filled[window.core] = tile
     report(0.5, "filled DEM written")
     idxs_ds = new_grid("idxs_ds", (shape[0], shape[1]), np.int64)
-    rounds = direct_by_tiles(elevation_m, filled, idxs_ds, windows, rims, map_windows)
+    rounds = direct_by_tiles(elevation_m, filled, idxs_ds, windows, rims, map_windows, report)
     report(1.0, f"D8 directions written; flat distances settled in {rounds} rounds")
     return filled, idxs_ds
 
@@ -174,7 +174,7 @@ def _water_levels(elevation_m: Any, windows: list[Window], rims: Rims, filled: T
     """Flood every tile (local fill and labels into the grids), join the labels' graph and
     return each global label's water level (float32 m; OCEAN -inf)."""
     shape = rims.shape
-    tasks = (FillTask(np.asarray(elevation_m[w.outer], dtype=np.float32), TilePlace.of(w, shape))
+    tasks = (FillTask(np.array(elevation_m[w.outer], dtype=np.float32), TilePlace.of(w, shape))
              for w in windows)
     border_m = np.empty(rims.size, dtype=np.float32)
     border_labels = np.empty(rims.size, dtype=np.int64)

@@ -28,7 +28,7 @@ Memory per tile task: the outer window of the filled DEM (float32), the tile's D
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +77,8 @@ class FlatTask:
 @dataclass(frozen=True)
 class TileDirections:
     """A tile's downstream cells (int64 global flat indices, -1 on nodata) and its border
-    cells' distances along flats (float64, border order)."""
+    cells' distances along flats (float64, border order; +inf where the flat does not
+    cross the tile's edge)."""
 
     idxs_ds: np.ndarray
     border_distance: np.ndarray
@@ -100,15 +101,17 @@ def direct_tile(task: FlatTask) -> TileDirections:
     local = down.reshape(filled.shape)[r0:r1, c0:c1]
     idxs_ds = np.where(local >= 0, (place.row0 + local // width) * place.grid_cols
                        + place.col0 + local % width, NODATA_INDEX)
-    border = distance.reshape(filled.shape)[r0:r1, c0:c1].ravel()[border_positions(r1 - r0,
-                                                                                 c1 - c0)]
+    border = _border_distances(filled, r0, r1, c0, c1, border_positions(r1 - r0, c1 - c0),
+                               distance)
     return TileDirections(idxs_ds, border)
 
 
 def direct_by_tiles(elevation_m: Any, filled: TileGrid, idxs_ds: TileGrid,
-                    windows: list[Window], rims: Rims, map_windows: WindowMap) -> int:
+                    windows: list[Window], rims: Rims, map_windows: WindowMap,
+                    progress: Callable[[float, str], Any]) -> int:
     """Write every tile's downstream indices into ``idxs_ds``, rerunning the tiles whose
-    ring distances changed until none does; returns the number of rounds."""
+    ring distances changed until none does; returns the number of rounds. Calls
+    ``progress(fraction, message)`` after each round (fractions 0.5 to 1)."""
     ring_cells = [rims.lookup(rims.ring_global(window)) for window in windows]
     distance = np.full(rims.size, np.inf)  # the border table's distances
     given = [np.zeros(0) for _ in windows]  # each tile's ring distances, last run
@@ -122,6 +125,7 @@ def direct_by_tiles(elevation_m: Any, filled: TileGrid, idxs_ds: TileGrid,
             idxs_ds[windows[tile].core] = result.idxs_ds
             distance[rims.starts[tile]:rims.starts[tile + 1]] = result.border_distance
         rounds += 1
+        progress(1.0 - 0.5 / (rounds + 1), f"flat distances round {rounds}: {len(pending)} tiles")
         pending = [tile for tile in range(len(windows))
                    if not np.array_equal(distance[ring_cells[tile]], given[tile])]
     return rounds
@@ -131,8 +135,8 @@ def _tasks(elevation_m: Any, filled: TileGrid, windows: list[Window], rims: Rims
            pending: list[int], given: list[np.ndarray]) -> Iterator[FlatTask]:
     for tile in pending:
         window = windows[tile]
-        yield FlatTask(np.asarray(filled[window.outer], dtype=np.float32),
-                       np.asarray(elevation_m[window.core], dtype=np.float32),
+        yield FlatTask(np.array(filled[window.outer], dtype=np.float32),
+                       np.array(elevation_m[window.core], dtype=np.float32),
                        given[tile], TilePlace.of(window, rims.shape))
 
 
@@ -197,9 +201,36 @@ def _seed_exits(filled, r0, r1, c0, c1, row0, col0, rows, cols, distance,
             down[i], distance[i] = i, 0.0
         else:
             continue
-        keys, cells = _room(keys, cells, size, 1)
-        size = _push(keys, cells, size, distance[i], i)
+        if _equal_neighbour(filled, r, c, r0, r1, c0, c1, True):  # else nothing to reach
+            keys, cells = _room(keys, cells, size, 1)
+            size = _push(keys, cells, size, distance[i], i)
     return keys, cells, size
+
+
+@njit(cache=True, nogil=True)
+def _equal_neighbour(filled, r, c, r0, r1, c0, c1, in_tile):  # pragma: no cover - compiled
+    """Whether cell (r, c) of the outer window has a neighbour of equal filled height
+    inside the tile (``in_tile``) or in the ring (not ``in_tile``)."""
+    for k in range(8):
+        rr, cc = r + D8_DR[k], c + D8_DC[k]
+        if rr < 0 or rr >= filled.shape[0] or cc < 0 or cc >= filled.shape[1]:
+            continue
+        if (r0 <= rr < r1 and c0 <= cc < c1) == in_tile and filled[rr, cc] == filled[r, c]:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _border_distances(filled, r0, r1, c0, c1, border, distance):  # pragma: no cover - compiled
+    """Distances of the tile's border cells (``border``: positions in the tile), +inf
+    where no ring cell of equal height lies next to the cell: no neighbouring tile can
+    use it, so a change there reruns none."""
+    out = np.full(border.size, np.inf)
+    for j in range(border.size):
+        r, c = r0 + border[j] // (c1 - c0), c0 + border[j] % (c1 - c0)
+        if _equal_neighbour(filled, r, c, r0, r1, c0, c1, False):
+            out[j] = distance[r * filled.shape[1] + c]
+    return out
 
 
 @njit(cache=True, nogil=True)
