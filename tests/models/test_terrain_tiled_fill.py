@@ -172,16 +172,21 @@ def test_tasks_run_in_threads_and_through_pickle():
         assert np.array_equal(other_ds, idxs_ds)
 
 
-class WindowedDem:
-    """A DEM that can only be read by windows no larger than a tile and its ring."""
+class Windowed:
+    """A grid that can only be read and written by windows no larger than a tile and its
+    ring (``values`` is the whole array, for the test to check afterwards)."""
 
-    def __init__(self, z: np.ndarray, most_cells: int) -> None:
-        self.z, self.most_cells, self.shape = z, most_cells, z.shape
+    def __init__(self, values: np.ndarray, most_cells: int) -> None:
+        self.values, self.most_cells, self.shape = values, most_cells, values.shape
 
     def __getitem__(self, key):
-        window = self.z[key]
+        window = self.values[key]
         assert window.size <= self.most_cells
         return window
+
+    def __setitem__(self, key, window):
+        assert np.size(window) <= self.most_cells
+        self.values[key] = window
 
 
 def test_only_tiles_and_rings_are_read_and_progress_is_reported(tmp_path):
@@ -189,11 +194,13 @@ def test_only_tiles_and_rings_are_read_and_progress_is_reported(tmp_path):
     stored = np.memmap(tmp_path / "dem.f32", dtype=np.float32, mode="w+", shape=z.shape)
     stored[:] = z
     messages = []
-    filled, idxs_ds = fill_and_direct(WindowedDem(stored, 8 * 8), tile_cells=6,
-                                      progress=lambda f, m: messages.append((f, m)))
+    filled, idxs_ds = fill_and_direct(
+        Windowed(stored, 8 * 8), tile_cells=6,
+        new_grid=lambda name, shape, dtype: Windowed(np.zeros(shape, dtype), 8 * 8),
+        progress=lambda f, m: messages.append((f, m)))
     whole_filled, whole_ds = fill_and_direct(z)
-    assert np.array_equal(filled, whole_filled, equal_nan=True)
-    assert np.array_equal(idxs_ds, whole_ds)
+    assert np.array_equal(filled.values, whole_filled, equal_nan=True)
+    assert np.array_equal(idxs_ds.values, whole_ds)
     assert messages[-1][0] == 1.0 and [f for f, _ in messages] == sorted(f for f, _ in messages)
 
 
