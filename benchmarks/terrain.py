@@ -3,7 +3,7 @@
 Run::
 
     .venv/bin/python benchmarks/terrain.py [--field gh-birim | --aoi FILE.geojson]
-        [--threshold-km2 5] [--keep DIR] [--repeat N]
+        [--threshold-km2 5] [--keep DIR] [--repeat N] [--tiles N]
 
 ``--aoi`` with the box lon -2..0, lat 5..7 delineates the whole four-tile Birim mosaic
 (6.66 M cells at 90 m with the margin) side by side with GRASS.
@@ -30,6 +30,9 @@ What it does
    the child.
 3. Compares the two stream networks inside the AOI: the share of our stream cells
    within one cell (3x3) of a GRASS stream cell, and the reverse.
+4. With ``--tiles N``: routes the same DEM by tiles of N cells
+   (:func:`footprint.terrain.route_flow_by_tiles`, in process) and compares its streams
+   with GRASS's and with the whole-grid routing's the same way.
 
 Needs Debian ``grass-core`` (installed by the script with apt-get when it is missing and
 it runs as root) and the SRTM3 tiles in the data directory. Prints figures; asserts nothing (timings belong here, not in tests).
@@ -201,6 +204,22 @@ def agreement(ours: np.ndarray, theirs: np.ndarray, mask: np.ndarray) -> tuple[f
     return float(ours_near_theirs), float(theirs_near_ours)
 
 
+def _compare_tiles(args, elevation, grid, in_aoi, streams, grass_streams) -> None:
+    """Route by tiles; print its time and its streams' agreement with GRASS and ours."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    tiled = terrain.route_flow_by_tiles(elevation, grid.res_m, tile_cells=args.tiles,
+                                        transform=grid.transform)
+    tiled_streams = terrain.extract_streams(tiled.upstream_area_km2, args.threshold_km2)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    near_grass, grass_near = agreement(tiled_streams, grass_streams, in_aoi)
+    near_whole, whole_near = agreement(tiled_streams, streams, in_aoi)
+    print(f"ours  routing + streams by tiles of {args.tiles} cells (in process) wall {wall:6.2f} s"
+          f"   cpu {cpu:6.2f} s")
+    print(f"      its streams near GRASS {near_grass:6.1%}   GRASS near them {grass_near:6.1%};"
+          f"   near the whole grid's {near_whole:6.1%}, the whole grid's near them "
+          f"{whole_near:6.1%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--field", default="gh-birim")
@@ -212,6 +231,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="time ours and r.watershed this many times, alternately (the "
                              "machine is shared: minima and medians of pairs run together)")
+    parser.add_argument("--tiles", type=int, default=0,
+                        help="also route by tiles of this many cells and compare the streams")
     args = parser.parse_args()
     params = DelineationParameters(terrain=TerrainParameters(stream_threshold_km2=args.threshold_km2))
 
@@ -296,6 +317,8 @@ def main() -> None:
     print(f"stream cells in AOI: ours {(streams & in_aoi).sum():,}   GRASS {(grass['streams'] & in_aoi).sum():,}")
     print(f"accumulation on our stream cells: median relative difference {np.median(rel_err):.2%}, "
           f"{(rel_err < 0.05).mean():.1%} within 5%")
+    if args.tiles:
+        _compare_tiles(args, elevation, grid, in_aoi, streams, grass["streams"])
     print("areas per class (km2): " + ", ".join(f"{k} {v['area_m2'] / 1e6:.1f}" for k, v in ours["areas"].items()))
     print(f"placer (source-connected) stream length in AOI: {ours['stream_length_km']:.1f} km")
     if args.keep is None:

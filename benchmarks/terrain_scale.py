@@ -3,7 +3,7 @@
 Run::
 
     nice .venv/bin/python benchmarks/terrain_scale.py [--cells 10e6 25e6 50e6 100e6]
-        [--window-cells 3000] [--workers 2]
+        [--window-cells 3000] [--workers 2] [--routing tiles|whole]
 
 Each size runs in a fresh child process (so peak memories do not carry over) with a fresh
 dask cluster whose scheduler and ``--workers`` workers (one thread each) run in their own
@@ -14,9 +14,13 @@ puts it, starves while the routing holds the GIL and restarts the workers after
 1. The DEM: the void-filled SRTM3 mosaic of the four Birim tiles at 90 m (lon -2..0,
    lat 5..7, as ``benchmarks/terrain.py --aoi``), mirrored (as ``numpy.pad`` symmetric)
    to a square of the asked number of cells: real relief, synthetic extent. Nodata
-   (the sea, beyond the tiles) is set to 0 m.
-2. Global routing in the driver: Priority-Flood, D8, upstream area, streams (5 km²),
-   HAND (:func:`footprint.terrain.route_flow`, ...); then only the DEM and HAND stay.
+   (the sea, beyond the tiles) is set to 0 m. It is written to a file in the scratch
+   directory and mapped, as a DEM larger than memory would be.
+2. Routing (``--routing tiles``, the default): Priority-Flood, D8 and upstream area by
+   tiles of ``--window-cells`` on the workers (:func:`footprint.terrain.route_flow_by_tiles`,
+   its grids files mapped from the scratch directory,
+   :func:`footprint.pipeline.windows.mapped_grids`), then streams (5 km²) and HAND by
+   tiles; ``--routing whole``: the whole grid in the driver (:func:`footprint.terrain.route_flow`).
 3. MRVBF and classes by windows with halos on the workers
    (:func:`footprint.terrain.classify_by_windows` with
    :func:`footprint.pipeline.windows.dask_map`); MRVBF is stitched into a file
@@ -27,8 +31,10 @@ Polygons, channel belts and COGs are not made here (``benchmarks/terrain.py`` ti
 them on the mosaic). Prints the code version and the mosaic's checksum, then per size:
 cells, wall time and CPU time (driver + workers) in total and per million cells, the
 driver's CPU, the routing's wall time, the driver's peak RSS (MB), its RSS at the start
-(imports, the DEM, the cluster's handles) and the growth from there to the peak in bytes
-a cell, each worker's peak RSS during the run (``VmHWM``, reset after a warm-up whose RSS
+(imports, the cluster's handles) and the growth from there to the peak in bytes a cell,
+the driver's peak anonymous memory (``RssAnon``, sampled every 0.1 s: what the process
+itself must hold; the rest of its RSS is pages of mapped files, which the system writes
+back and drops under pressure), each worker's peak RSS during the run (``VmHWM``, reset after a warm-up whose RSS
 is shown as ``(warm)``), a checksum of the class grid and the load average. Every figure
 of a size is appended to ``--work``/results.jsonl; a child's log is kept there; a size
 that fails or passes ``--timeout-s`` is reported as failed and the next size runs. A child
@@ -69,7 +75,7 @@ from footprint import terrain  # noqa: E402
 from footprint.io.dem import DemSource  # noqa: E402
 from footprint.pipeline.delineate import TerrainParameters, field_from_aoi, prepare_dem  # noqa: E402
 from footprint.pipeline.delineate_sources import dem_paths_of  # noqa: E402
-from footprint.pipeline.windows import DiskGrid, dask_map  # noqa: E402
+from footprint.pipeline.windows import DiskGrid, dask_map, mapped_grids  # noqa: E402
 from footprint.settings import get_settings  # noqa: E402
 
 MOSAIC = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
@@ -97,13 +103,14 @@ def _mirrored(n: int, size: int) -> np.ndarray:
     return np.where(i < size, i, 2 * size - 1 - i)
 
 
-def dem_of(cells: float, work: Path) -> np.ndarray:
-    """The mosaic mirrored to a square of ``cells``, built row block by row block (no
-    padded intermediate: the DEM itself is the driver's only whole-grid input)."""
+def dem_of(cells: float, work: Path, scratch: Path) -> np.ndarray:
+    """The mosaic mirrored to a square of ``cells``, built row block by row block into a
+    mapped file in ``scratch`` (no padded intermediate, no whole grid in memory)."""
     base = mosaic_dem(work)
     side = int(round(cells ** 0.5))
     rows, cols = _mirrored(side, base.shape[0]), _mirrored(side, base.shape[1])
-    z = np.empty((side, side), dtype=np.float32)
+    z = np.lib.format.open_memmap(scratch / "dem.npy", mode="w+", dtype=np.float32,
+                                  shape=(side, side))
     for r0 in range(0, side, 1024):
         z[r0:r0 + 1024] = base[rows[r0:r0 + 1024]][:, cols]
     return z
@@ -129,6 +136,30 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+class _AnonPeak:
+    """The highest ``RssAnon`` of this process, sampled every ``interval_s`` in a thread
+    (the kernel keeps no peak of it)."""
+
+    def __init__(self, interval_s: float = 0.1) -> None:
+        import threading
+
+        self.peak_mb, self._stop = _memory_mb("RssAnon"), threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+
+    def _run(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self.peak_mb = max(self.peak_mb, _memory_mb("RssAnon"))
+
+    def __enter__(self) -> _AnonPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, _memory_mb("RssAnon"))
+
+
 def _worker_usage() -> dict:
     return {"cpu_s": _cpu_s(), "peak_mb": _memory_mb("VmHWM")}
 
@@ -137,6 +168,7 @@ def _warm_worker() -> float:
     """Imports and compiled kernels, then the peak is reset: the run's peak is its own."""
     small = np.random.default_rng(0).random((200, 200), dtype=np.float32)
     terrain.classify_by_windows(small, small, small > 0, 90.0, window_cells=100)
+    terrain.route_flow_by_tiles(small * 100, 90.0, tile_cells=70)
     return _reset_peak()
 
 
@@ -153,16 +185,28 @@ def _start_cluster(workers: int):
                              worker_kwargs={"memory_limit": 0})
 
 
-def run_one(cells: float, window_cells: int, workers: int, work: Path, scratch: Path) -> dict:
-    z = dem_of(cells, work)
-    mrvbf_path = scratch / f"mrvbf_{z.size}.f32"
-    try:
-        return _measure(z, window_cells, workers, mrvbf_path)
-    finally:  # a size that fails leaves no 400 MB file behind
-        mrvbf_path.unlink(missing_ok=True)
+def run_one(cells: float, args: argparse.Namespace) -> dict:
+    """One size, in this (child) process; its files are in ``args.scratch``, which the
+    parent removes however the child ends."""
+    z = dem_of(cells, args.work, args.scratch)
+    return _measure(z, args.window_cells, args.workers, args.scratch, args.routing)
 
 
-def _measure(z: np.ndarray, window_cells: int, workers: int, mrvbf_path: Path) -> dict:
+def _route(z: np.ndarray, window_cells: int, client, scratch: Path, routing_mode: str):
+    """Streams and HAND of ``z``, routed by tiles on the workers or whole here."""
+    if routing_mode == "whole":
+        routing = terrain.route_flow(z, 90.0)
+    else:
+        (scratch / "routing").mkdir()
+        routing = terrain.route_flow_by_tiles(z, 90.0, tile_cells=window_cells,
+                                              map_windows=dask_map(client),
+                                              new_grid=mapped_grids(scratch / "routing"))
+    streams = terrain.extract_streams(routing.upstream_area_km2, 5.0)
+    return terrain.height_above_drainage(routing, streams)
+
+
+def _measure(z: np.ndarray, window_cells: int, workers: int, scratch: Path,
+             routing_mode: str) -> dict:
     import distributed
 
     with _start_cluster(workers) as cluster, distributed.Client(cluster) as client:
@@ -171,21 +215,21 @@ def _measure(z: np.ndarray, window_cells: int, workers: int, mrvbf_path: Path) -
         before = client.run(_worker_usage)
         rss_before = _reset_peak()
         start, cpu0 = time.perf_counter(), _cpu_s()
-        routing = terrain.route_flow(z, 90.0)
-        streams = terrain.extract_streams(routing.upstream_area_km2, 5.0)
-        hand = terrain.height_above_drainage(routing, streams)
-        routed = time.perf_counter() - start
-        del routing, streams
-        index_out = DiskGrid(mrvbf_path, z.shape)
-        _, classes = terrain.classify_by_windows(z, hand, None, 90.0, window_cells=window_cells,
-                                                 map_windows=dask_map(client),
-                                                 mrvbf_out=index_out)
+        with _AnonPeak() as anon:
+            hand = _route(z, window_cells, client, scratch, routing_mode)
+            routed = time.perf_counter() - start
+            index_out = DiskGrid(scratch / "mrvbf.f32", z.shape)
+            _, classes = terrain.classify_by_windows(z, hand, None, 90.0,
+                                                     window_cells=window_cells,
+                                                     map_windows=dask_map(client),
+                                                     mrvbf_out=index_out)
         wall, cpu_driver = time.perf_counter() - start, _cpu_s() - cpu0
         after = client.run(_worker_usage)
     workers_cpu = sum(after[w]["cpu_s"] - before[w]["cpu_s"] for w in after)
     return {"cells": int(z.size), "shape": list(z.shape), "wall_s": wall, "routing_wall_s": routed,
             "cpu_s": cpu_driver + workers_cpu, "driver_cpu_s": cpu_driver,
             "driver_peak_mb": _memory_mb("VmHWM"), "driver_rss_before_mb": rss_before,
+            "driver_anon_peak_mb": anon.peak_mb, "routing": routing_mode,
             "worker_peak_mb": sorted(round(u["peak_mb"], 1) for u in after.values()),
             "worker_baseline_mb": sorted(round(v, 1) for v in baseline.values()),
             "deposit_share": float((classes > 0).mean()),
@@ -204,7 +248,7 @@ def run_child(cells: float, args: argparse.Namespace) -> tuple[str | None, str]:
     scratch = Path(tempfile.mkdtemp(prefix=f"scratch_{cells:.0f}_", dir=args.work))
     command = [sys.executable, __file__, "--child", "--cells", str(cells), "--window-cells",
                str(args.window_cells), "--workers", str(args.workers), "--work", str(args.work),
-               "--scratch", str(scratch)]
+               "--scratch", str(scratch), "--routing", args.routing]
     try:
         with open(log, "w") as stderr:
             child = subprocess.Popen(  # its own group, killed as one; dask's files in scratch
@@ -230,6 +274,8 @@ def main() -> None:
     parser.add_argument("--cells", type=float, nargs="+", default=[10e6, 25e6, 50e6, 100e6])
     parser.add_argument("--window-cells", type=int, default=3000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--routing", choices=["tiles", "whole"], default="tiles",
+                        help="route by tiles on the workers (default) or whole in the driver")
     parser.add_argument("--work", type=Path, default=Path("/tmp/footprint-terrain-scale"))
     parser.add_argument("--timeout-s", type=float, default=7200,
                         help="a size that runs longer is reported as failed")
@@ -238,18 +284,19 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.child:
-        print(json.dumps(run_one(args.cells[0], args.window_cells, args.workers, args.work,
-                                 args.scratch)))
+        print(json.dumps(run_one(args.cells[0], args)))
         return
     base = mosaic_dem(args.work)
     commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
                             capture_output=True, text=True).stdout.strip()
     print(f"code {commit}; mosaic {base.shape} sha256 "
           f"{hashlib.sha256(base.tobytes()).hexdigest()[:16]}; windows of {args.window_cells} "
-          f"cells a side (+ halo); {args.workers} worker processes (1 thread)")
+          f"cells a side (+ halo); {args.workers} worker processes (1 thread); routing "
+          f"{args.routing}")
     print(f"{'cells':>12} {'wall s':>7} {'s/M':>5} {'cpu s':>7} {'cpu/M':>5} {'drv cpu':>7} "
           f"{'route s':>7} "
-          f"{'driver MB':>9} {'(start)':>7} {'B/cell':>6} {'worker peak MB':>16} {'(warm)':>16} "
+          f"{'driver MB':>9} {'(start)':>7} {'B/cell':>6} {'anon MB':>7} "
+          f"{'worker peak MB':>16} {'(warm)':>16} "
           f"{'classes sha':>16}  load")
     for cells in args.cells:
         out, failure = run_child(cells, args)
@@ -267,6 +314,7 @@ def main() -> None:
               f"{r['routing_wall_s']:7.1f} "
               f"{r['driver_peak_mb']:9.0f} {r['driver_rss_before_mb']:7.0f} "
               f"{(r['driver_peak_mb'] - r['driver_rss_before_mb']) * 2**20 / r['cells']:6.1f} "
+              f"{r['driver_anon_peak_mb']:7.0f} "
               f"{str(r['worker_peak_mb']):>16} {str(r['worker_baseline_mb']):>16} "
               f"{r['classes_sha256']:>16}  {os.getloadavg()[0]:.1f}", flush=True)
 

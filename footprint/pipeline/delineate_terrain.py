@@ -10,9 +10,11 @@ the models.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -31,6 +33,7 @@ from footprint.io.dem import load_dem
 from footprint.io.raster import Grid
 from footprint.pipeline.delineate_outputs import Clock
 from footprint.pipeline.delineate_sources import grow_aoi_4326
+from footprint.pipeline.windows import mapped_grids
 from footprint.provenance import input_name, sha256_file
 from footprint.terrain.tiles import WindowMap
 
@@ -54,8 +57,9 @@ class TerrainParameters(BaseModel):
     classes: terrain.ValleyClassParameters = Field(default_factory=terrain.ValleyClassParameters)
     placers: terrain.PlacerParameters = Field(default_factory=terrain.PlacerParameters)
     window_cells: int = Field(0, ge=0, le=100_000, description=(
-        "Side (cells) of the windows MRVBF and the classes are computed on, each with a "
-        "halo (footprint.terrain.tiles); 0 = the whole grid at once."))
+        "Side (cells) of the tiles flow is routed on (footprint.terrain.tiled_routing) "
+        "and of the windows MRVBF and the classes are computed on, each with a halo "
+        "(footprint.terrain.tiles); 0 = the whole grid at once."))
 
 
 def _crop_window(mask: np.ndarray) -> tuple[slice, slice]:
@@ -124,8 +128,11 @@ def run_terrain(field, sources, params: TerrainParameters, clock: Clock, inputs:
                 on_rasters: Callable[[dict[str, Grid]], object] | None = None):
     """Terrain mode: (deposits, placer stream length km, rasters, summary entries).
 
-    With ``params.window_cells`` > 0, MRVBF and the classes are computed by windows with
-    halos (:func:`footprint.terrain.classify_by_windows`), run by ``map_windows``.
+    With ``params.window_cells`` > 0, flow is routed by tiles
+    (:func:`footprint.terrain.route_flow_by_tiles`, its grids in files mapped from a
+    scratch directory under ``TMPDIR``, removed at the end) and MRVBF and the classes are
+    computed by windows with halos (:func:`footprint.terrain.classify_by_windows`), all
+    run by ``map_windows``.
     ``on_rasters(rasters)`` is called as soon as the rasters are final, before the
     polygons are made (the caller starts writing them).
     """
@@ -135,12 +142,13 @@ def run_terrain(field, sources, params: TerrainParameters, clock: Clock, inputs:
                        "sha256": sha256_file(path)} for path in source.paths)
     prepared = prepare_dem(field, sources, params, clock)
     grid = prepared.grid
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mrvbf") as pool:
+    with (ThreadPoolExecutor(max_workers=1, thread_name_prefix="mrvbf") as pool,
+          tempfile.TemporaryDirectory(prefix="footprint-routing-") as scratch):
         # MRVBF needs only the DEM: it runs beside routing (both compiled without the GIL)
         pending = None if params.window_cells else pool.submit(
             terrain.mrvbf, prepared.elevation_m, grid.res_m, params.mrvbf)
         clock.step("route flow")
-        routing = terrain.route_flow(prepared.elevation_m, grid.res_m, transform=grid.transform)
+        routing = _route(prepared, params, map_windows, Path(scratch))
         clock.step("streams and HAND")
         network = placer_network(routing, prepared, params,
                                  _rasterise_sources(known_sources, grid))
@@ -165,6 +173,19 @@ def run_terrain(field, sources, params: TerrainParameters, clock: Clock, inputs:
     # classes are already 0 outside the AOI (cell centres), so no polygon clip is needed
     valley = dep.polygonize_classes(classes[window], transform, crs)
     return dep.with_channel(channel, valley), network.length_km, rasters, extra
+
+
+def _route(prepared: PreparedDem, params: TerrainParameters, map_windows: WindowMap,
+           scratch: Path):
+    """The whole grid's routing, or with ``window_cells`` the tiled one (its grids are
+    files in ``scratch``, which stay mapped after the directory is removed)."""
+    grid = prepared.grid
+    if not params.window_cells:
+        return terrain.route_flow(prepared.elevation_m, grid.res_m, transform=grid.transform)
+    return terrain.route_flow_by_tiles(prepared.elevation_m, grid.res_m,
+                                       tile_cells=params.window_cells,
+                                       transform=grid.transform, map_windows=map_windows,
+                                       new_grid=mapped_grids(scratch))
 
 
 def _rasters(routing, network: PlacerNetwork, mrvbf_index: np.ndarray, classes: np.ndarray,
@@ -194,8 +215,8 @@ def placer_network(routing, prepared: PreparedDem, params: TerrainParameters,
         placer_streams = terrain.source_connected_streams(routing, streams, source_cells, placers)
         eligible = terrain.drains_to(routing, streams, placer_streams)
     else:  # no known source: every drainage is permissive (DOMAIN.md 3.1)
-        area = np.nan_to_num(routing.upstream_area_km2, nan=0.0)
-        placer_streams = streams & (area >= placers.min_placer_area_km2 * (1 - 1e-6))
+        placer_streams = streams & terrain.at_least(routing.upstream_area_km2,
+                                                    placers.min_placer_area_km2)
         eligible = np.ones_like(streams)
     placer_streams &= prepared.in_aoi_with_data
     return PlacerNetwork(streams, hand_m, placer_streams, eligible, restricted,
@@ -249,7 +270,8 @@ def _terrain_summary(prepared: PreparedDem, network: PlacerNetwork, routing, par
             "downstream of it up to max_transport_km; valley bottoms only where their first "
             "stream is one of them" if network.restricted else "no known source in reach: "
             "every drainage with at least min_placer_area_km2 is permissive")
-    return {"grid": {"res_m": grid.res_m, "rows": grid.shape[0], "cols": grid.shape[1],
+    return {"routing": "tiles" if params.window_cells else "whole",
+            "grid": {"res_m": grid.res_m, "rows": grid.shape[0], "cols": grid.shape[1],
                      "cells": int(grid.data.size), "cells_in_aoi": int(in_aoi.sum()),
                      "void_cells_filled": prepared.void_cells, "crs": grid.crs.to_string(),
                      "window_cells": params.window_cells},

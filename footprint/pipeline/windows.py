@@ -24,6 +24,7 @@ not hold a whole-grid output (e.g. MRVBF, 4 bytes a cell) in memory.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -40,9 +41,10 @@ from footprint.errors import (
 )
 from footprint.executors import get_executor
 from footprint.settings import Settings
+from footprint.terrain.tilegrid import GridFactory
 from footprint.terrain.tiles import WindowMap
 
-__all__ = ["DiskGrid", "configured_map", "dask_map", "executor_map"]
+__all__ = ["DiskGrid", "configured_map", "dask_map", "executor_map", "mapped_grids"]
 
 
 def executor_map(submit: Callable[..., Any], max_in_flight: int) -> WindowMap:
@@ -182,3 +184,38 @@ class DiskGrid:
             empty.flags.writeable = False
             return empty
         return np.memmap(self.path, dtype=self.dtype, mode="r", shape=self.shape)
+
+
+def mapped_grids(directory: Path) -> GridFactory:
+    """A :data:`footprint.terrain.tilegrid.GridFactory` of grids in files under
+    ``directory`` mapped into memory (``numpy.memmap``, read-write).
+
+    The tiled routing writes and reads its grids tile by tile; the pages of a mapped file
+    are the operating system's to write back and drop, so the process holds no
+    anonymous memory for them and a grid larger than memory can be routed. Each grid is a
+    new file ``<name>.<n>.<dtype>`` (``n`` counts the grids made); an existing file is
+    refused, never reused. The files live as long as ``directory``; a mapping stays valid
+    after its file is removed (Linux), so a caller may remove the directory while results
+    are in use.
+
+    Raises
+    ------
+    ConflictError
+        The file of a new grid exists in ``directory``.
+    """
+    root, made = Path(directory), itertools.count(1)
+
+    def new_grid(name: str, shape: tuple[int, int], dtype: Any) -> np.ndarray:
+        kind = np.dtype(dtype)
+        path = root / f"{name}.{next(made)}.{kind.name}"
+        if not shape[0] * shape[1]:
+            return np.zeros(shape, dtype=kind)  # mmap cannot map an empty file
+        try:
+            with open(path, "xb") as handle:
+                handle.truncate(int(shape[0]) * int(shape[1]) * kind.itemsize)
+        except FileExistsError:
+            raise ConflictError(f"{path} exists: each routing grid is a new file",
+                                hint="route into an empty directory") from None
+        return np.memmap(path, dtype=kind, mode="r+", shape=(int(shape[0]), int(shape[1])))
+
+    return new_grid

@@ -49,20 +49,24 @@ from footprint.terrain.mrvbf import MrvbfParameters, elevation_percentile, mrvbf
 from footprint.terrain.placers import PlacerParameters, drains_to, source_connected_streams
 from footprint.terrain.routing import (
     FlowRouting,
+    at_least,
     extract_streams,
     height_above_drainage,
     route_flow,
     stream_length_km,
 )
+from footprint.terrain.tiled_routing import TiledRouting, route_flow_by_tiles
 from footprint.terrain.tiles import classify_by_windows, mrvbf_halo_cells, plan_windows
 from footprint.terrain.voids import enclosed_voids, fill_voids
 
 __all__ = [
     "DepositClass",
     "DEPOSIT_CLASS_NAMES",
+    "at_least",
     "FlowRouting",
     "MrvbfParameters",
     "PlacerParameters",
+    "TiledRouting",
     "ValleyClassParameters",
     "classify_by_windows",
     "classify_valley_bottoms",
@@ -76,6 +80,7 @@ __all__ = [
     "mrvbf_halo_cells",
     "plan_windows",
     "route_flow",
+    "route_flow_by_tiles",
     "slope_percent",
     "source_connected_streams",
     "stream_length_km",

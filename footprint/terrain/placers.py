@@ -8,7 +8,7 @@ from numba.typed import Dict
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import ndimage
 
-from footprint.terrain.routing import FlowRouting
+from footprint.terrain.routing import FlowRouting, at_least
 
 #: Birim placers 10-120 m wide (mining encyclopaedia entry on the Birim field, DOMAIN.md 5).
 _BIRIM_WIDTHS = "Birim placers 10-120 m wide (mining encyclopaedia; DOMAIN.md 5)"
@@ -87,8 +87,8 @@ def source_connected_streams(routing: FlowRouting, streams: np.ndarray,
     bool grid: source-connected stream cells (all False without sources).
     """
     p = params or PlacerParameters()
-    area = np.nan_to_num(routing.upstream_area_km2, nan=0.0)
-    placer = np.asarray(streams, dtype=bool) & (area >= p.min_placer_area_km2 * (1 - 1e-6))
+    placer = np.asarray(streams, dtype=bool) & at_least(routing.upstream_area_km2,
+                                                         p.min_placer_area_km2)
     sources = np.asarray(sources, dtype=bool)
     if not sources.any() or not placer.any():
         return np.zeros(placer.shape, dtype=bool)

@@ -163,8 +163,15 @@ def extract_streams(upstream_area_km2: np.ndarray, threshold_km2: float) -> np.n
     """
     if not threshold_km2 > 0:
         raise InvalidParameterError(f"stream threshold must be > 0 km², got {threshold_km2}")
-    # the relative slack absorbs float32 rounding of areas (10 cells of 0.01 km² = 0.1 km²)
-    return np.nan_to_num(upstream_area_km2, nan=0.0) >= threshold_km2 * (1 - 1e-6)
+    return at_least(upstream_area_km2, threshold_km2)
+
+
+def at_least(upstream_area_km2: np.ndarray, area_km2: float) -> np.ndarray:
+    """Cells whose upstream area is at least ``area_km2`` (False on NaN), computed without
+    a copy of the areas; the relative slack absorbs float32 rounding of areas (10 cells
+    of 0.01 km² = 0.1 km²)."""
+    with np.errstate(invalid="ignore"):
+        return np.greater_equal(upstream_area_km2, np.float32(area_km2 * (1 - 1e-6)))
 
 
 def stream_length_km(routing: FlowRouting, streams: np.ndarray,

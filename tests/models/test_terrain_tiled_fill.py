@@ -9,7 +9,6 @@ Python (the directions on flats).
 from __future__ import annotations
 
 import heapq
-import math
 import pickle
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,7 +40,7 @@ def neighbours(shape, r, c):
     for k in range(8):
         rr, cc = r + int(D8_DR[k]), c + int(D8_DC[k])
         if 0 <= rr < shape[0] and 0 <= cc < shape[1]:
-            yield rr, cc, math.sqrt(2.0) if D8_DR[k] and D8_DC[k] else 1.0
+            yield rr, cc, 1.0  # every D8 step of the flat rule costs w(c), diagonals too
 
 
 def is_outlet(filled, r, c):
@@ -58,7 +57,8 @@ def reference_flat_directions(z: np.ndarray, filled: np.ndarray) -> dict[int, in
     """Downstream cell of every flat cell by the documented rule, by one Dijkstra over
     the whole grid (heapq)."""
     rows, cols = filled.shape
-    weight = 1.0 / (1.0 + (filled.astype(np.float64) - z.astype(np.float64)))
+    depth = filled.astype(np.float64) - z.astype(np.float64)
+    weight = 1.0 / ((1.0 + depth) * (1.0 + depth))
     dist = np.full(filled.shape, np.inf)
     heap = []
     for r in range(rows):

@@ -17,7 +17,7 @@ from footprint.errors import (
     InvalidParameterError,
     StorageError,
 )
-from footprint.pipeline.windows import DiskGrid, configured_map, executor_map
+from footprint.pipeline.windows import DiskGrid, configured_map, executor_map, mapped_grids
 from footprint.settings import Settings
 
 
@@ -155,3 +155,21 @@ def test_the_configured_map_is_the_local_pool_or_refuses_dask_without_a_schedule
     with pytest.raises(ConfigurationError, match="scheduler"):
         with configured_map(settings.model_copy(update={"executor": "dask"})):
             pass
+
+
+def test_mapped_grids_are_new_files_read_and_written_by_windows(tmp_path):
+    new_grid = mapped_grids(tmp_path)
+    grid = new_grid("area", (3, 4), np.float32)
+    grid[1:3, 2:4] = 7.5
+    again = new_grid("area", (2, 2), np.float32)  # the same name twice: two files
+    again[:, :] = 1.0
+    assert (tmp_path / "area.1.float32").stat().st_size == 3 * 4 * 4
+    del grid, again  # the files hold what was written, not the process
+    on_disk = np.fromfile(tmp_path / "area.1.float32", dtype=np.float32).reshape(3, 4)
+    assert on_disk[1:3, 2:4].tolist() == [[7.5, 7.5], [7.5, 7.5]] and on_disk.sum() == 30.0
+    assert np.fromfile(tmp_path / "area.2.float32", dtype=np.float32).tolist() == [1.0] * 4
+    (tmp_path / "kept.3.int64").write_bytes(b"kept")
+    with pytest.raises(ConflictError, match="exists"):
+        new_grid("kept", (2, 2), np.int64)
+    assert (tmp_path / "kept.3.int64").read_bytes() == b"kept"
+    assert new_grid("empty", (0, 3), np.uint8).shape == (0, 3)
