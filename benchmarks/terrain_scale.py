@@ -34,7 +34,9 @@ driver's CPU, the routing's wall time, the driver's peak RSS (MB), its RSS at th
 (imports, the cluster's handles) and the growth from there to the peak in bytes a cell,
 the driver's peak anonymous memory (``RssAnon``, sampled every 0.1 s: what the process
 itself must hold; the rest of its RSS is pages of mapped files, which the system writes
-back and drops under pressure), each worker's peak RSS during the run (``VmHWM``, reset after a warm-up whose RSS
+back and drops under pressure; the sampling thread needs the GIL, so with ``--routing
+whole`` it can miss a peak inside a kernel that holds it), each worker's peak RSS during
+the run (``VmHWM``, reset after a warm-up whose RSS
 is shown as ``(warm)``), a checksum of the class grid and the load average. Every figure
 of a size is appended to ``--work``/results.jsonl; a child's log is kept there; a size
 that fails or passes ``--timeout-s`` is reported as failed and the next size runs. A child

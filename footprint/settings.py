@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     executor: Literal["local", "dask"] = "local"
     dask_scheduler: str | None = Field(default=None,
                                        description="tcp://host:port of a dask scheduler.")
+    scratch_dir: Path | None = Field(
+        default=None,
+        description="Scratch files of routing by tiles (--window-cells), removed after each "
+        "run; default <state_dir>/scratch. Not a tmpfs when the grid is larger than memory.")
     dask_connect_timeout_s: float = Field(
         default=10.0, gt=0, le=600,
         description="How long to wait for the dask scheduler before giving up (s).")

@@ -34,9 +34,11 @@ def delineate(
     stream_threshold_km2: float = typer.Option(
         5.0, "--stream-threshold-km2", help="Contributing area that starts a stream (km²)."),
     window_cells: int = typer.Option(
-        0, "--window-cells", help="Compute MRVBF and the classes by windows of this many cells "
-        "a side (plus halos) on the executor; 0 = the whole grid at once. Terrain mode only "
-        "(implies --mode terrain)."),
+        0, "--window-cells", help="Route flow by tiles and compute MRVBF and the classes by "
+        "windows (plus halos) of this many cells a side, on the executor; 0 = the whole grid "
+        "at once, else 16-100000. Tiles drain flats by least cost, the same for every tile "
+        "size (the whole grid drains them in flood order). Terrain mode only (implies "
+        "--mode terrain)."),
     executor: str | None = typer.Option(
         None, "--executor", help="Where the windows run: local (a pool of FOOTPRINT_WORKERS "
         "threads) or dask (FOOTPRINT_DASK_SCHEDULER), any case; default FOOTPRINT_EXECUTOR. "
@@ -109,8 +111,11 @@ def _window_options(window_cells: int, executor: str | None,
                     mode: str | None) -> tuple[str | None, str | None]:
     """(mode, executor) once the window options are checked: windows are the terrain
     mode's, so they ask for it; the executor's name in lower case."""
-    if not 0 <= window_cells <= 100_000:
-        raise InvalidParameterError(f"--window-cells must be 0-100000, got {window_cells}")
+    from footprint.pipeline.delineate_terrain import MIN_WINDOW_CELLS
+
+    if not (window_cells == 0 or MIN_WINDOW_CELLS <= window_cells <= 100_000):
+        raise InvalidParameterError(f"--window-cells must be 0 (the whole grid) or "
+                                    f"{MIN_WINDOW_CELLS}-100000, got {window_cells}")
     if executor is not None:
         if executor.lower() not in ("local", "dask"):
             raise InvalidParameterError(f"--executor must be local or dask, got {executor!r}")

@@ -192,6 +192,7 @@ def delineate_field(field_id, out_dir: Path | None = None, *, mode: str | None =
                                   margin_m=params.terrain.margin_m)
             deposits, length_km, rasters, extra = run_terrain(
                 field, sources, params.terrain, clock, inputs, found, map_windows=map_windows,
+                scratch_root=settings.scratch_dir or settings.state_dir / "scratch",
                 on_rasters=None if out_dir is None else
                 lambda grids: cogs.append(writer.submit(write_rasters, Path(out_dir), grids)))
         else:

@@ -22,7 +22,7 @@ import numpy as np
 import pyproj
 import shapely
 from affine import Affine
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rasterio.features import geometry_mask, rasterize
 from rasterio.transform import xy
 
@@ -36,6 +36,11 @@ from footprint.pipeline.delineate_sources import grow_aoi_4326
 from footprint.pipeline.windows import mapped_grids
 from footprint.provenance import input_name, sha256_file
 from footprint.terrain.tiles import WindowMap
+
+#: Smallest tile or window side (cells): each tile's driver-side work (its border, its
+#: edges, a check per round of the flat distances) is per tile, so tiny tiles cost more
+#: than they save.
+MIN_WINDOW_CELLS = 16
 
 TERRAIN_STEPS = ("load DEM", "fill voids", "route flow", "streams and HAND", "MRVBF",
                   "classify and polygonise", "mined ground", "write outputs")
@@ -59,7 +64,16 @@ class TerrainParameters(BaseModel):
     window_cells: int = Field(0, ge=0, le=100_000, description=(
         "Side (cells) of the tiles flow is routed on (footprint.terrain.tiled_routing) "
         "and of the windows MRVBF and the classes are computed on, each with a halo "
-        "(footprint.terrain.tiles); 0 = the whole grid at once."))
+        "(footprint.terrain.tiles); 0 = the whole grid at once, else at least "
+        f"{MIN_WINDOW_CELLS}."))
+
+    @field_validator("window_cells")
+    @classmethod
+    def _window_size(cls, value: int) -> int:
+        if 0 < value < MIN_WINDOW_CELLS:
+            raise ValueError(f"window_cells must be 0 (the whole grid) or at least "
+                             f"{MIN_WINDOW_CELLS}, got {value}")
+        return value
 
 
 def _crop_window(mask: np.ndarray) -> tuple[slice, slice]:
@@ -125,14 +139,15 @@ class PlacerNetwork:
 def run_terrain(field, sources, params: TerrainParameters, clock: Clock, inputs: list[dict],
                 known_sources: gpd.GeoDataFrame | None = None, *,
                 map_windows: WindowMap = map,
-                on_rasters: Callable[[dict[str, Grid]], object] | None = None):
+                on_rasters: Callable[[dict[str, Grid]], object] | None = None,
+                scratch_root: Path | None = None):
     """Terrain mode: (deposits, placer stream length km, rasters, summary entries).
 
     With ``params.window_cells`` > 0, flow is routed by tiles
-    (:func:`footprint.terrain.route_flow_by_tiles`, its grids in files mapped from a
-    scratch directory under ``TMPDIR``, removed at the end) and MRVBF and the classes are
-    computed by windows with halos (:func:`footprint.terrain.classify_by_windows`), all
-    run by ``map_windows``.
+    (:func:`footprint.terrain.route_flow_by_tiles`, its grids in files mapped from a new
+    directory under ``scratch_root``, default ``TMPDIR``, removed at the end) and MRVBF
+    and the classes are computed by windows with halos
+    (:func:`footprint.terrain.classify_by_windows`), all run by ``map_windows``.
     ``on_rasters(rasters)`` is called as soon as the rasters are final, before the
     polygons are made (the caller starts writing them).
     """
@@ -143,7 +158,7 @@ def run_terrain(field, sources, params: TerrainParameters, clock: Clock, inputs:
     prepared = prepare_dem(field, sources, params, clock)
     grid = prepared.grid
     with (ThreadPoolExecutor(max_workers=1, thread_name_prefix="mrvbf") as pool,
-          tempfile.TemporaryDirectory(prefix="footprint-routing-") as scratch):
+          _scratch(scratch_root) as scratch):
         # MRVBF needs only the DEM: it runs beside routing (both compiled without the GIL)
         pending = None if params.window_cells else pool.submit(
             terrain.mrvbf, prepared.elevation_m, grid.res_m, params.mrvbf)
@@ -173,6 +188,13 @@ def run_terrain(field, sources, params: TerrainParameters, clock: Clock, inputs:
     # classes are already 0 outside the AOI (cell centres), so no polygon clip is needed
     valley = dep.polygonize_classes(classes[window], transform, crs)
     return dep.with_channel(channel, valley), network.length_km, rasters, extra
+
+
+def _scratch(root: Path | None) -> tempfile.TemporaryDirectory[str]:
+    """A new scratch directory under ``root`` (created if missing; default ``TMPDIR``)."""
+    if root is not None:
+        Path(root).mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix="footprint-routing-", dir=root)
 
 
 def _route(prepared: PreparedDem, params: TerrainParameters, map_windows: WindowMap,

@@ -192,16 +192,20 @@ def mapped_grids(directory: Path) -> GridFactory:
 
     The tiled routing writes and reads its grids tile by tile; the pages of a mapped file
     are the operating system's to write back and drop, so the process holds no
-    anonymous memory for them and a grid larger than memory can be routed. Each grid is a
-    new file ``<name>.<n>.<dtype>`` (``n`` counts the grids made); an existing file is
-    refused, never reused. The files live as long as ``directory``; a mapping stays valid
-    after its file is removed (Linux), so a caller may remove the directory while results
-    are in use.
+    anonymous memory for them and a grid larger than memory can be routed, provided
+    ``directory`` is on a disk (on a tmpfs the pages are memory). Each grid is a new file
+    ``<name>.<n>.<dtype>`` (``n`` counts the grids made; an existing file is refused,
+    never reused) whose space is reserved at once (``posix_fallocate``: a full disk is an
+    error here, not a bus error when a page is written later) and which is removed as soon
+    as it is mapped: its space is freed when the last array on it goes, and a process that
+    dies leaves nothing behind.
 
     Raises
     ------
     ConflictError
         The file of a new grid exists in ``directory``.
+    StorageError
+        ``directory`` has no room for the grid.
     """
     root, made = Path(directory), itertools.count(1)
 
@@ -210,12 +214,20 @@ def mapped_grids(directory: Path) -> GridFactory:
         path = root / f"{name}.{next(made)}.{kind.name}"
         if not shape[0] * shape[1]:
             return np.zeros(shape, dtype=kind)  # mmap cannot map an empty file
+        size = int(shape[0]) * int(shape[1]) * kind.itemsize
         try:
             with open(path, "xb") as handle:
-                handle.truncate(int(shape[0]) * int(shape[1]) * kind.itemsize)
+                os.posix_fallocate(handle.fileno(), 0, size)
+            grid = np.memmap(path, dtype=kind, mode="r+", shape=(int(shape[0]), int(shape[1])))
         except FileExistsError:
             raise ConflictError(f"{path} exists: each routing grid is a new file",
                                 hint="route into an empty directory") from None
-        return np.memmap(path, dtype=kind, mode="r+", shape=(int(shape[0]), int(shape[1])))
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            raise StorageError(f"no room for a {size / 2**20:,.0f} MB routing grid in "
+                               f"{root}: {exc.strerror}",
+                               hint="set FOOTPRINT_SCRATCH_DIR to a disk with room") from None
+        path.unlink()  # the mapping keeps the data; the space goes with the last array
+        return grid
 
     return new_grid

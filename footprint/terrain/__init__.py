@@ -7,7 +7,8 @@ cell size ``res_m``. Nothing here reads files; :mod:`footprint.pipeline.delineat
 The chain (DOMAIN.md section 3.1, terrain mode):
 
 1. :func:`fill_voids` - inverse-distance interpolation of SRTM voids (GDAL FillNodata).
-2. :func:`route_flow` - depression filling with Priority-Flood (Barnes et al. 2014),
+2. :func:`route_flow` (or :func:`route_flow_by_tiles`) - depression filling with
+   Priority-Flood (Barnes et al. 2014),
    depressions explored by original height as GRASS ``r.watershed``'s search does,
    steepest-descent D8 (flats drain in flood order), upstream area in km² as exact cell
    counts along the flood order (:mod:`footprint.terrain.flood`).
@@ -23,9 +24,13 @@ The chain (DOMAIN.md section 3.1, terrain mode):
 
 Memory
 ------
-Routing works on whole grids: the float32 DEM, the filled DEM, int32 downstream indices,
-flood order and upstream area (16 bytes a cell) and the flood's queues, which grow only
-as far as they fill. MRVBF peaks at four float32 grids and keeps two; it and the classes
+:func:`route_flow` works on whole grids: the float32 DEM, the filled DEM, int32
+downstream indices, flood order and upstream area (16 bytes a cell) and the flood's
+queues, which grow only as far as they fill. :func:`route_flow_by_tiles`
+(:mod:`footprint.terrain.tiled_routing`) runs each tile alone and joins the tiles on their
+perimeters: the same fill, the same directions off flats, least-cost directions on flats
+that no tiling changes, exact areas and HAND; its grids are the caller's (in memory, or
+files the pipeline maps). MRVBF peaks at four float32 grids and keeps two; it and the classes
 run whole or by windows with halos (:mod:`footprint.terrain.tiles`), in process or on
 dask.distributed, so a worker holds one window. The compiled kernels release the GIL, so
 MRVBF runs in a thread beside routing (:mod:`footprint.pipeline.delineate_terrain`).

@@ -120,6 +120,9 @@ def route_flow_by_tiles(elevation_m: Any, res_m: float, *, tile_cells: int,
     """
     if res_m <= 0:
         raise InvalidParameterError(f"cell size must be positive, got {res_m} m")
+    if len(elevation_m.shape) != 2 or not elevation_m.shape[0] * elevation_m.shape[1]:
+        raise InvalidParameterError(f"a DEM to route needs rows and columns, got shape "
+                                    f"{tuple(elevation_m.shape)}")
     if transform is None:
         transform = Affine(res_m, 0.0, 0.0, 0.0, -res_m, 0.0)
     filled, downstream = fill_and_direct(elevation_m, tile_cells=tile_cells,

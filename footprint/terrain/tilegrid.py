@@ -10,8 +10,8 @@ caller, which joins them; the tiles' whole-tile results are written into grids m
 :data:`GridFactory`:
 
 - :func:`memory_grids` (the default): numpy arrays in this process;
-- the pipeline's on-disk grids (:class:`footprint.pipeline.windows.DiskGrid`), so the
-  caller holds one tile at a time.
+- the pipeline's files mapped into memory (:func:`footprint.pipeline.windows.mapped_grids`),
+  whose pages the system writes back and drops, so the caller holds no whole grid.
 
 A grid made by a factory is read and written by windows: ``grid[rows, cols]`` returns a
 numpy array, ``grid[rows, cols] = values`` writes one.

@@ -1,7 +1,8 @@
 """Valley-bottom classification by windows with halos, so each worker holds one window.
 
-Routing (conditioning, D8, upstream area, streams, HAND, source connection) is global and
-cheap per cell (:func:`footprint.terrain.route_flow`); MRVBF and the classification are
+Routing (conditioning, D8, upstream area, streams, HAND, source connection) is not local:
+it runs whole (:func:`footprint.terrain.route_flow`) or by tiles joined on their perimeters
+(:func:`footprint.terrain.route_flow_by_tiles`); MRVBF and the classification are
 the costly, memory-hungry part (about five float32 grids a cell) and are local: a cell's
 MRVBF depends only on cells within :func:`mrvbf_halo_cells` of it, provided every window
 runs the whole grid's number of steps and its coarse blocks fall on the whole grid's

@@ -121,7 +121,7 @@ def near(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & ndimage.binary_dilation(b, np.ones((3, 3), bool))).sum() / a.sum())
 
 
-def test_tiles_differ_from_the_whole_grid_only_on_flats(one_tile, whole):
+def test_tiles_agree_with_the_whole_grid_within_one_cell(one_tile, whole):
     (rasters_t, summary_t), (rasters_w, summary_w) = one_tile, whole
     assert summary_w["routing"] == "whole"
     assert np.array_equal(rasters_t["mrvbf"], rasters_w["mrvbf"], equal_nan=True)
@@ -149,7 +149,8 @@ def test_tiles_on_dask_distributed_equal_one_tile(inputs, one_tile):
 @pytest.mark.parametrize(("options", "message"), [
     (("--executor", "dask"), "--window-cells"),
     (("--window-cells", "60", "--executor", "spark"), "local or dask"),
-    (("--window-cells", "-1"), "0-100000"),
+    (("--window-cells", "-1"), "16-100000"),
+    (("--window-cells", "8"), "16-100000"),
     (("--mode", "rivers", "--window-cells", "60"), "not with --mode rivers"),
 ])
 def test_bad_window_options_are_refused_in_one_line(inputs, options, message):

@@ -161,15 +161,28 @@ def test_mapped_grids_are_new_files_read_and_written_by_windows(tmp_path):
     new_grid = mapped_grids(tmp_path)
     grid = new_grid("area", (3, 4), np.float32)
     grid[1:3, 2:4] = 7.5
-    again = new_grid("area", (2, 2), np.float32)  # the same name twice: two files
+    again = new_grid("area", (2, 2), np.float32)  # the same name twice: two grids
     again[:, :] = 1.0
-    assert (tmp_path / "area.1.float32").stat().st_size == 3 * 4 * 4
-    del grid, again  # the files hold what was written, not the process
-    on_disk = np.fromfile(tmp_path / "area.1.float32", dtype=np.float32).reshape(3, 4)
-    assert on_disk[1:3, 2:4].tolist() == [[7.5, 7.5], [7.5, 7.5]] and on_disk.sum() == 30.0
-    assert np.fromfile(tmp_path / "area.2.float32", dtype=np.float32).tolist() == [1.0] * 4
+    assert grid[1:3, 2:4].tolist() == [[7.5, 7.5], [7.5, 7.5]] and grid.sum() == 30.0
+    assert again.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    assert isinstance(grid, np.memmap) and str(grid.filename).endswith("area.1.float32")
+    assert not list(tmp_path.iterdir())  # mapped, then removed: a crash leaves nothing
     (tmp_path / "kept.3.int64").write_bytes(b"kept")
     with pytest.raises(ConflictError, match="exists"):
         new_grid("kept", (2, 2), np.int64)
     assert (tmp_path / "kept.3.int64").read_bytes() == b"kept"
     assert new_grid("empty", (0, 3), np.uint8).shape == (0, 3)
+
+
+def test_a_scratch_disk_without_room_is_a_clear_error_before_any_page_is_written(
+        tmp_path, monkeypatch):
+    """Without the reservation a full disk shows only when a page is written: SIGBUS."""
+    import errno
+
+    def full(fd, offset, size):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(StorageError, match="no room for a 8 MB routing grid"):
+        mapped_grids(tmp_path)("filled", (1024, 2048), np.float32)
+    assert not list(tmp_path.iterdir())
