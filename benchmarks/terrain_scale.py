@@ -45,11 +45,13 @@ the workers) is killed, and after every child, however it ended, what is left of
 is killed and its scratch directory (the MRVBF file, the workers' directories) removed.
 Asserts nothing.
 
-Measured 2026-12-01 (code c99972f, load average 5-12 on 2 shared cores, so wall times
-are stretched; CPU is the figure to compare): 10 / 25 / 50 / 100 M cells, CPU 1.67 /
-1.86 / 2.46 / 2.92 s per M cells (driver 0.53 / 0.68 / 0.82 / 1.10), driver peak 951 /
-1752 / 3029 / 5577 MB (50 B a cell above the start), worker peaks at most 600 / 863 /
-1091 / 1196 MB; the 100 M routing alone took 392 s of wall time, past ``worker-ttl``.
+Measured 2026-12-01 (code d185f5d, 2 shared cores, load 1.4-3.4), routing by tiles of 3000
+cells: 10 / 25 / 50 / 100 M cells in 25.8 / 50.9 / 100.4 / 203.3 s (2.58 / 2.04 / 2.01 /
+2.03 s per M cells; CPU 2.87 / 3.09 / 3.33 / 3.34 s per M cells), driver anonymous peak
+403 / 568 / 596 / 695 MB (3 bytes a cell from 10 to 100 M), worker peaks at most 648 /
+697 / 934 / 931 MB. The same 100 M cells routed whole in the driver (``--routing whole``):
+125.4 s, CPU 1.66 s per M cells, driver anonymous peak 2311 MB (a floor: see above) and
+2876 MB resident.
 """
 
 from __future__ import annotations
