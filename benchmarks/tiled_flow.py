@@ -37,26 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-TILES = (("N06W002", "N06W001"), ("N05W002", "N05W001"))  # north row first, west first
-
-
-def mosaic(cells: int) -> np.ndarray:
-    """The top-left ``cells`` x ``cells`` of the four tiles (1201 cells, shared edges)."""
-    import rasterio
-
-    from footprint.settings import get_settings
-
-    srtm = get_settings().data_dir / "dem" / "srtm3"
-    rows = []
-    for names in TILES:
-        parts = []
-        for name in names:
-            with rasterio.open(srtm / f"{name}.hgt") as src:
-                parts.append(src.read(1)[:1200, :1200])
-        rows.append(np.hstack(parts))
-    z = np.vstack(rows)[:cells, :cells].astype(np.float32)
-    z[z <= -32768] = np.nan
-    return z
+from tiled_fill import mosaic  # noqa: E402  (the same 2000-cell window of the mosaic)
 
 
 def status_kb(field: str) -> int:
