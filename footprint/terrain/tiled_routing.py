@@ -19,8 +19,9 @@ bytes per tile cell; the caller holds the tiles' perimeters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 from affine import Affine
@@ -47,6 +48,9 @@ class TiledRouting:
     upstream_area_km2 : float32 contributing area incl. the cell (km², NaN on nodata).
     res_m : cell size (m).
     tile_cells, map_windows, new_grid : how later tiled passes (HAND) run.
+
+    HAND and "drains to" of the same stream grid share one tiled pass to the first stream
+    cell (the last one is kept, with a digest of the stream grid it was made for).
     """
 
     conditioned_m: Any
@@ -56,6 +60,8 @@ class TiledRouting:
     tile_cells: int
     map_windows: WindowMap
     new_grid: GridFactory
+    _first: list[tuple[bytes, TileGrid, TileGrid]] = field(
+        default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -67,18 +73,24 @@ class TiledRouting:
         """Flat downstream indices as one array (a view of the grid, nothing copied)."""
         return np.asarray(self.downstream).reshape(-1)
 
-    def first_stream(self, streams: np.ndarray, carry: Any = None) -> tuple[TileGrid, Any]:
+    def first_stream(self, streams: np.ndarray) -> tuple[TileGrid, TileGrid]:
         """(global index of the first stream cell down each cell's path, -1 where none;
-        ``carry`` at that cell, or None)."""
-        return first_downstream(self.downstream, streams, carry=carry,
-                                tile_cells=self.tile_cells, map_windows=self.map_windows,
-                                new_grid=self.new_grid)
+        the filled DEM at that cell, NaN where none), computed once per stream grid."""
+        cells = np.ascontiguousarray(streams, dtype=bool)
+        digest = hashlib.blake2b(cells.data.cast("B"), digest_size=16).digest()
+        if self._first and self._first[0][0] == digest:
+            return self._first[0][1], self._first[0][2]
+        first, drain_m = first_downstream(self.downstream, cells, carry=self.conditioned_m,
+                                          tile_cells=self.tile_cells,
+                                          map_windows=self.map_windows, new_grid=self.new_grid)
+        self._first[:] = [(digest, first, cast(TileGrid, drain_m))]  # a carry was given
+        return self._first[0][1], self._first[0][2]
 
     def height_above_drainage(self, streams: np.ndarray) -> np.ndarray:
         """HAND (m, float32): the filled DEM minus the filled DEM at the first stream cell
         down the path; 0 on streams, NaN where no stream is met and on nodata (the
         definition of :func:`footprint.terrain.height_above_drainage`)."""
-        _, drain_m = self.first_stream(streams, carry=self.conditioned_m)
+        _, drain_m = self.first_stream(streams)
         hand = self.new_grid("hand_m", self.shape, np.float32)
         for window in plan_tiles(self.shape, self.tile_cells):
             z = np.asarray(self.conditioned_m[window.core], dtype=np.float32)

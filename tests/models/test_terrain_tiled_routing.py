@@ -98,6 +98,27 @@ def test_hand_and_drains_to_follow_each_path_to_its_first_stream(routed):
                               equal_nan=True)
 
 
+def test_hand_and_drains_to_of_one_stream_grid_share_one_tiled_pass(routed, monkeypatch):
+    from footprint.terrain import tiled_routing
+
+    z, _ = routed
+    routing = terrain.route_flow_by_tiles(z, RES_M, tile_cells=12)
+    calls, original = [], tiled_routing.first_downstream
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tiled_routing, "first_downstream", counted)
+    streams = terrain.extract_streams(routing.upstream_area_km2, 0.1)
+    hand = terrain.height_above_drainage(routing, streams)
+    terrain.drains_to(routing, streams, streams)
+    assert len(calls) == 1
+    streams[np.flatnonzero(streams.ravel())[0] // streams.shape[1], :] = False  # changed
+    other = terrain.height_above_drainage(routing, streams)
+    assert len(calls) == 2 and not np.array_equal(other, hand, equal_nan=True)
+
+
 def test_source_connected_streams_and_lengths_equal_the_whole_grid_kernels(routed):
     """The placer rules read only ``idxs_ds`` and the areas: on the tiled directions they
     give what the whole-grid FlowRouting built from the same directions gives."""
