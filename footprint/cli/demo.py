@@ -65,7 +65,6 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve",
     if not serve:
         console.print("done; `footprint serve` starts the API and the map")
         return
-    if serve:
-        from footprint.cli.serve import serve as run_server
+    from footprint.cli.serve import run_service
 
-        run_server(host=settings.host, port=settings.port, reload=False)
+    run_service(settings.host, settings.port)

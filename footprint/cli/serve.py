@@ -13,6 +13,13 @@ def serve(host: str = typer.Option(None, help="Interface to bind (default FOOTPR
                                       help="Server processes sharing the database and state "
                                            "directory (each owns its own jobs).")) -> None:
     """Start the service with uvicorn and print the URL to open."""
+    run_service(host, port, reload=reload, workers=workers)
+
+
+def run_service(host: str | None = None, port: int | None = None, *, reload: bool = False,
+                workers: int = 1) -> None:
+    """The service on ``host:port`` (default the settings'), for ``footprint serve`` and
+    ``footprint demo``: plain arguments, so a caller from Python gets no typer defaults."""
     from footprint.native_memory import reexec_with_python_malloc
     from footprint.settings import get_settings
 

@@ -93,6 +93,38 @@ def test_demo_without_data_says_what_is_missing_and_goes_on(tmp_path):
     assert "report GHA: skipped" in result.stdout
 
 
+def test_demo_ends_serving_the_map(tmp_path):
+    """The README's first command ends with the service up: ``footprint demo`` (here without
+    data, so the builds are quick) starts the server, which answers on its port."""
+    import os
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "FOOTPRINT_STATE_DIR": str(tmp_path / "state"),
+           "FOOTPRINT_DATA_DIR": str(tmp_path / "no-data"), "FOOTPRINT_CACHE_DIR": str(tmp_path / "c"),
+           "FOOTPRINT_PORT": str(port)}
+    env.pop("FOOTPRINT_DATABASE_URL", None)
+    server = subprocess.Popen([sys.executable, "-c", "from footprint.cli import main; main()",
+                               "demo", "--draws", "2000"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline, status = time.monotonic() + 600, None
+        while time.monotonic() < deadline and server.poll() is None and status is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/map", timeout=5) as page:
+                    status = page.status
+            except OSError:
+                time.sleep(1)
+        assert status == 200, server.stderr.read() if server.poll() is not None else "no answer"
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
 def test_protocols_calibrate_refuses_bad_input_on_one_line():
     result = run("protocols", "calibrate", "GHA", "--from", "2010", "--to", "2003")
     assert result.returncode != 0
